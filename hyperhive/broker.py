@@ -1,0 +1,647 @@
+"""The broker: the one API that changes the hive's state.
+
+The socket server, the dashboard and (through the harness) the MCP tools are
+thin adapters over these methods. Every method takes the caller's identity as
+its first argument; the adapters fill it from the socket or page the request
+came in on, never from the request itself.
+
+Writes go through a group-commit writer, so a method returns only after its
+rows are committed. Long-poll receivers park on a per-recipient doorbell that
+`send` rings after the commit; nothing here polls.
+"""
+
+import json
+import logging
+import time
+from collections import defaultdict
+
+import gevent
+from gevent.event import Event
+
+from . import names
+from .errors import BadArgs, Conflict, Forbidden, NotFound, Unavailable
+from .fanout import Fanout
+from .groupcommit import GroupWriter
+from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 180
+MAX_BATCH = 32
+MAX_BODY = 256 * 1024
+MAX_REMINDER_TEXT = 4096
+MAX_TTL = 6 * 3600
+MAX_DELAY = 366 * 24 * 3600
+BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
+
+
+def _text(value, what, limit=MAX_BODY, empty_ok=False):
+    if not isinstance(value, str):
+        raise BadArgs(f"{what} must be a string")
+    if not empty_ok and not value.strip():
+        raise BadArgs(f"{what} must not be empty")
+    if len(value.encode()) > limit:
+        raise BadArgs(f"{what} is over the {limit}-byte limit")
+    return value
+
+
+class Broker:
+    def __init__(self, store, places, clock=time.time):
+        self.store = store
+        self.places = places
+        self.clock = clock
+        self.lifecycle = None          # set by the host: containers and repos
+        self.fanout = Fanout()
+        self.writer = GroupWriter(store.atomic, self._publish)
+        self._bells = defaultdict(Event)
+        self._timer_bell = Event()
+        self._runtime = defaultdict(dict)   # what each harness last reported
+        self._transients = {}               # name -> lifecycle step in flight
+        self._timer = None
+
+    def start(self):
+        self._timer = gevent.spawn(self._run_timers)
+
+    def stop(self):
+        if self._timer:
+            self._timer.kill()
+        self.writer.stop()
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _write(self, fn):
+        return self.writer.write(fn)
+
+    def _emit(self, event_kind, /, **data):
+        """Inside a write: store a dashboard event; it is published after commit."""
+        seq = self.store.add_event(event_kind, data, self.clock())
+        self.writer.effect({"seq": seq, "kind": event_kind, "at": self.clock(), "data": data})
+
+    def _publish(self, events):
+        for event in events:
+            self.fanout.publish(event)
+
+    def _ring(self, recipient):
+        self._bells[recipient].set()
+
+    def _post(self, sender, recipient, body, in_reply_to=None, broadcast=False):
+        """Inside a write: insert one message and record its `sent` event."""
+        msg_id = self.store.add_message(sender, recipient, body, self.clock(),
+                                        in_reply_to=in_reply_to, broadcast=broadcast)
+        self._emit("sent", id=msg_id, sender=sender, to=recipient,
+                   body=body[:2000], in_reply_to=in_reply_to)
+        return msg_id
+
+    def _system_in_write(self, to, event, **fields):
+        return self._post(SYSTEM, to, json.dumps({"event": event, **fields}))
+
+    def notify(self, to, event, **fields):
+        """Send a system message (JSON body with `event`) and wake the recipient."""
+        if to != OPERATOR and not self.store.has_agent(to):
+            return None
+        msg_id = self._write(lambda: self._system_in_write(to, event, **fields))
+        self._ring(to)
+        return msg_id
+
+    def is_agent(self, name):
+        return self.store.has_agent(name)
+
+    def agent_names(self):
+        return [a["name"] for a in self.store.agents()]
+
+    def _need_agent(self, name):
+        names.check(name)
+        if not self.store.has_agent(name):
+            raise NotFound(f"there is no agent named {name!r}")
+        return name
+
+    # -- messages ---------------------------------------------------------
+
+    def send(self, caller, to, body, in_reply_to=None):
+        _text(body, "body")
+        if not isinstance(to, str) or not to:
+            raise BadArgs("`to` must name an agent, 'manager', 'operator' or '*'")
+        if in_reply_to is not None and self.store.message(in_reply_to) is None:
+            raise NotFound(f"there is no message #{in_reply_to} to reply to")
+        recipients = self._recipients(caller, to)
+        self._check_policy(caller, to)
+
+        def write():
+            return [self._post(caller, r, body, in_reply_to, broadcast=(to == BROADCAST))
+                    for r in recipients]
+        ids = self._write(write)
+        for r in recipients:
+            self._ring(r)
+        if to == BROADCAST:
+            return {"id": ids[0] if ids else None, "ids": ids, "recipients": recipients}
+        return {"id": ids[0]}
+
+    def _recipients(self, caller, to):
+        if to == BROADCAST:
+            return [n for n in self.agent_names() if n != caller]
+        if to == OPERATOR:
+            return [OPERATOR]
+        if to == caller:
+            raise BadArgs("you cannot send a message to yourself; use `remind` or notes instead")
+        if not names.is_valid(to) or not self.store.has_agent(to):
+            known = ", ".join(self.agent_names()) or "none"
+            raise NotFound(f"there is no agent named {to[:40]!r} (agents: {known}; "
+                           "also 'operator', 'manager' and '*')")
+        return [to]
+
+    def _check_policy(self, caller, to):
+        if caller in (OPERATOR, SYSTEM, MANAGER) or to == MANAGER:
+            return
+        allowed = self.allowed_recipients(caller)
+        if not allowed:
+            return
+        if to == BROADCAST or to not in allowed:
+            raise Forbidden(f"you may not send to {to!r}: your configuration only allows "
+                            f"{', '.join(allowed)} and the manager. Ask the manager to "
+                            "relay the message or to change your allowed_recipients.")
+
+    def allowed_recipients(self, name):
+        if self.lifecycle is None:
+            return []
+        return self.lifecycle.config(name).get("allowed_recipients") or []
+
+    def recv(self, caller, wait_seconds=0, max=1):
+        if not isinstance(max, int) or not 1 <= max <= MAX_BATCH:
+            raise BadArgs(f"`max` must be between 1 and {MAX_BATCH}")
+        if not isinstance(wait_seconds, (int, float)) or wait_seconds < 0:
+            raise BadArgs("`wait_seconds` must be a number of seconds, 0 or more")
+        deadline = self.clock() + min(wait_seconds, MAX_WAIT)
+        bell = self._bells[caller]
+        while True:
+            # Clear before looking: a send that lands after the look rings again,
+            # so the wait below returns at once instead of sleeping it out.
+            bell.clear()
+            messages = self._take(caller, max)
+            remaining = deadline - self.clock()
+            if messages or remaining <= 0:
+                return {"messages": messages}
+            bell.wait(remaining)
+
+    def _take(self, caller, limit):
+        if self._paused(caller) or not self.store.unread_count(caller):
+            return []
+
+        def write():
+            rows = self.store.take_messages(caller, limit, self.clock())
+            for r in rows:
+                self._emit("delivered", id=r["id"], to=caller, sender=r["sender"])
+            return rows
+        return [self._public(m) for m in self._write(write)]
+
+    @staticmethod
+    def _public(m):
+        out = {"id": m["id"], "from": m["sender"], "body": m["body"], "sent_at": m["sent_at"],
+               "in_reply_to": m["in_reply_to"], "redelivered": bool(m["redelivered"])}
+        if m.get("broadcast"):
+            out["broadcast"] = True
+            out["hint"] = BROADCAST_HINT
+        return out
+
+    def undeliver(self, ids):
+        """A reply carrying these messages never reached the caller: put them back."""
+        if ids:
+            self._write(lambda: self.store.undeliver(ids))
+
+    def ack(self, caller, ids):
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            raise BadArgs("`ids` must be a list of message ids")
+
+        def write():
+            n = self.store.ack(caller, ids, self.clock())
+            if n:
+                self._emit("acked", to=caller, ids=ids)
+            return n
+        return {"acked": self._write(write)}
+
+    def requeue(self, caller):
+        n = self._write(lambda: self.store.requeue(caller))
+        if n:
+            self._ring(caller)
+        return {"requeued": n}
+
+    def status(self, caller):
+        return {"unread": self.store.unread_count(caller),
+                "pending_reminders": self.store.pending_reminders(caller),
+                "open_threads": len(self.open_threads(caller)["threads"])}
+
+    def recent(self, caller, limit=20):
+        if not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise BadArgs("`limit` must be between 1 and 500")
+        return {"messages": [self._public(m) for m in self.store.recent(caller, limit)]}
+
+    def wake(self, caller, sender, body):
+        _text(body, "body")
+        label = _text(sender, "from", limit=200).replace("\n", " ").strip()
+        msg_id = self._write(lambda: self._post(label, caller, body))
+        self._ring(caller)
+        return {"id": msg_id}
+
+    def inbox(self, limit=50):
+        return self.recent(OPERATOR, limit)
+
+    def message_flow(self, limit=200):
+        return [self.store_row_public(m) for m in self.store.recent_all(limit)]
+
+    @staticmethod
+    def store_row_public(m):
+        return {"id": m["id"], "from": m["sender"], "to": m["recipient"], "body": m["body"],
+                "sent_at": m["sent_at"], "delivered_at": m["delivered_at"],
+                "acked_at": m["acked_at"], "in_reply_to": m["in_reply_to"]}
+
+    # -- questions --------------------------------------------------------
+
+    def ask(self, caller, question, options=None, multi=False, ttl_seconds=None, to=None):
+        _text(question, "question", limit=16384)
+        options = options or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise BadArgs("`options` must be a list of strings")
+        if not isinstance(multi, bool):
+            raise BadArgs("`multi` must be true or false")
+        target = None if to in (None, "", OPERATOR) else to
+        if target is not None:
+            if target == caller:
+                raise BadArgs("you cannot ask yourself a question")
+            self._need_agent(target)
+        deadline = None
+        if ttl_seconds is not None:
+            if not isinstance(ttl_seconds, (int, float)) or ttl_seconds <= 0:
+                raise BadArgs("`ttl_seconds` must be a positive number of seconds")
+            deadline = self.clock() + min(ttl_seconds, MAX_TTL)
+
+        def write():
+            qid = self.store.add_question(caller, question, options, multi, self.clock(),
+                                          deadline_at=deadline, target=target)
+            self._emit("question_added", id=qid, asker=caller, target=target,
+                       question=question, options=options, multi=multi, deadline_at=deadline)
+            if target:
+                self._system_in_write(target, "question_asked", id=qid, asker=caller,
+                                      question=question, options=options, multi=multi)
+            return qid
+        qid = self._write(write)
+        if target:
+            self._ring(target)
+        if deadline:
+            self._timer_bell.set()
+        return {"id": qid}
+
+    def answer(self, caller, id, answer):
+        _text(answer, "answer", limit=65536)
+        q = self.store.question(id) if isinstance(id, int) else None
+        if q is None:
+            raise NotFound(f"there is no question #{id}")
+        if q["answered_at"] is not None:
+            raise Conflict(f"question #{id} was already answered ({q['answer']!r})")
+        if caller != OPERATOR and caller != q["target"]:
+            raise Forbidden(f"question #{id} was not asked of you")
+        self._resolve_question(q, answer, caller)
+        return {}
+
+    def cancel_question(self, caller, id):
+        q = self.store.question(id) if isinstance(id, int) else None
+        if q is None or q["answered_at"] is not None:
+            raise NotFound(f"there is no open question #{id}")
+        self._resolve_question(q, "[cancelled]", caller)
+        return {}
+
+    def _resolve_question(self, q, answer, answerer):
+        def write():
+            if not self.store.answer_question(q["id"], answer, answerer, self.clock()):
+                raise Conflict(f"question #{q['id']} was already answered")
+            self._emit("question_resolved", id=q["id"], target=q["target"], answer=answer,
+                       answerer=answerer)
+            self._system_in_write(q["asker"], "question_answered", id=q["id"],
+                                  question=q["question"], answer=answer, answerer=answerer)
+        if self.store.has_agent(q["asker"]) or q["asker"] == OPERATOR:
+            self._write(write)
+            self._ring(q["asker"])
+        else:
+            self._write(lambda: self.store.answer_question(q["id"], answer, answerer,
+                                                           self.clock()))
+
+    def questions(self):
+        return {"questions": self.store.open_questions()}
+
+    # -- reminders --------------------------------------------------------
+
+    def remind(self, caller, message, delay_seconds=None, at=None, file_path=None):
+        if (delay_seconds is None) == (at is None):
+            raise BadArgs("give exactly one of `delay_seconds` and `at`")
+        limit = MAX_BODY if file_path else MAX_REMINDER_TEXT
+        if not file_path and isinstance(message, str) and len(message.encode()) > limit:
+            raise BadArgs(f"a reminder message over {limit} bytes needs `file_path`: the text "
+                          "is written there and the reminder points at it")
+        _text(message, "message", limit=limit)
+        now = self.clock()
+        if delay_seconds is not None:
+            if not isinstance(delay_seconds, (int, float)) or not 0 <= delay_seconds <= MAX_DELAY:
+                raise BadArgs("`delay_seconds` must be between 0 and a year")
+            due = now + delay_seconds
+        else:
+            if not isinstance(at, (int, float)) or at > now + MAX_DELAY:
+                raise BadArgs("`at` must be a unix time within the next year")
+            due = at
+        if file_path is not None:
+            self._reminder_file(caller, file_path)   # checked now, written when due
+        rid = self._write(lambda: self.store.add_reminder(caller, message, due, now, file_path))
+        self._timer_bell.set()
+        return {"id": rid, "due_at": due}
+
+    def _reminder_file(self, agent, file_path):
+        if not isinstance(file_path, str) or not file_path.startswith("/state/") \
+                or "/../" in file_path + "/" or "\0" in file_path:
+            raise BadArgs("`file_path` must be a path under /state/")
+        return self.places.state_dir(agent) / file_path[len("/state/"):]
+
+    def _deliver_reminder(self, r):
+        body = r["message"]
+        if r["file_path"]:
+            try:
+                target = self._reminder_file(r["agent"], r["file_path"])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(body)
+                body = f"reminder: the text is in {r['file_path']}"
+            except (OSError, BadArgs) as exc:
+                body = f"{body}\n(could not write {r['file_path']}: {exc})"
+
+        def write():
+            msg_id = self._post("reminder", r["agent"], body)
+            if not self.store.mark_reminder(r["id"], msg_id, self.clock()):
+                raise Conflict("reminder already delivered")   # rolls back the message
+        try:
+            self._write(write)
+        except Conflict:
+            return
+        self._ring(r["agent"])
+
+    # -- timers: reminders and question deadlines --------------------------
+
+    def _run_timers(self):
+        while True:
+            self._timer_bell.clear()
+            now = self.clock()
+            try:
+                for r in self.store.due_reminders(now):
+                    self._deliver_reminder(r)
+                for q in self.store.expired_questions(now):
+                    self._resolve_question(q, "[expired]", "ttl-watchdog")
+            except Exception:
+                log.exception("timer pass failed")
+            nxt = [t for t in (self.store.next_reminder_due(),
+                               self.store.next_question_deadline()) if t is not None]
+            # Sleep until the next due time; a new reminder or question rings the bell.
+            self._timer_bell.wait(max(0.0, min(nxt) - self.clock()) if nxt else None)
+
+    # -- status and threads -----------------------------------------------
+
+    def set_status(self, caller, text):
+        _text(text, "text", limit=2000, empty_ok=True)
+        now = self.clock()
+
+        def write():
+            self.store.set_agent(caller, status_text=text or None, status_set_at=now)
+            self._emit("agent_changed", name=caller, status_text=text)
+        self._write(write)
+        return {}
+
+    def open_threads(self, caller):
+        everyone = caller in (MANAGER, OPERATOR)
+        threads = []
+        for a in self.store.approvals("pending"):
+            threads.append({"kind": "approval", "id": a["id"], "agent": a["agent"],
+                            "summary": f"{a['kind']} {a['agent']}", "requested_at": a["requested_at"]})
+        if not everyone:
+            threads = [t for t in threads if t["agent"] == caller]
+        for q in self.store.open_questions():
+            if everyone or caller in (q["asker"], q["target"]):
+                threads.append({"kind": "question", "id": q["id"], "asker": q["asker"],
+                                "target": q["target"] or OPERATOR, "summary": q["question"][:200]})
+        return {"threads": threads}
+
+    def report(self, caller, **fields):
+        """The harness reports its live state (turn state, model, login, last turn)."""
+        allowed = {"turn_state", "turn_state_since", "turn_state_until", "model",
+                   "needs_login", "last_turn_at", "status", "port"}
+        changed = {k: v for k, v in fields.items() if k in allowed}
+        self._runtime[caller].update(changed)
+        self._write(lambda: self._emit("agent_changed", name=caller, **changed))
+        return {}
+
+    def runtime(self, name):
+        return dict(self._runtime.get(name, {}))
+
+    def forget_runtime(self, name):
+        self._runtime.pop(name, None)
+
+    def _paused(self, name):
+        row = next((a for a in self.store.agents() if a["name"] == name), None)
+        return bool(row and row["paused"])
+
+    def set_paused(self, name, paused):
+        self._need_agent(name)
+        if not isinstance(paused, bool):
+            raise BadArgs("`paused` must be true or false")
+
+        def write():
+            self.store.set_agent(name, paused=paused)
+            self._emit("agent_changed", name=name, paused=paused)
+        self._write(write)
+        if not paused:
+            self._ring(name)
+        return {"name": name, "paused": paused}
+
+    def status_rows(self):
+        unread = self.store.unread_counts()
+        reminders = self.store.pending_reminder_counts()
+        return [self._status_row(a, unread, reminders) for a in self.store.agents()]
+
+    def _status_row(self, agent, unread, reminders):
+        name = agent["name"]
+        rt = self._runtime.get(name, {})
+        life = self.lifecycle.state(name) if self.lifecycle else {}
+        return {
+            "name": name,
+            "running": life.get("running", False),
+            "failed": life.get("failed", False),
+            "paused": bool(agent["paused"]),
+            "needs_login": bool(rt.get("needs_login", False)),
+            "needs_update": life.get("needs_update", False),
+            "turn_state": rt.get("turn_state") if life.get("running") else None,
+            "turn_state_since": rt.get("turn_state_since"),
+            "turn_state_until": rt.get("turn_state_until"),
+            "model": rt.get("model") or life.get("model"),
+            "port": life.get("port"),
+            "unread": unread.get(name, 0),
+            "pending_reminders": reminders.get(name, 0),
+            "deployed_sha": life.get("deployed_sha"),
+            "status_text": agent["status_text"],
+            "status_set_at": agent["status_set_at"],
+            "last_turn_at": rt.get("last_turn_at"),
+            "transient": self._transients.get(name),
+            "is_manager": name == MANAGER,
+        }
+
+    # -- transients (lifecycle steps in flight) -----------------------------
+
+    def set_transient(self, name, step):
+        self._transients[name] = step
+        self._write(lambda: self._emit("transient_set", name=name, step=step))
+
+    def clear_transient(self, name):
+        if self._transients.pop(name, None) is not None:
+            self._write(lambda: self._emit("transient_cleared", name=name))
+
+    def transients(self):
+        return dict(self._transients)
+
+    # -- agents and approvals ----------------------------------------------
+
+    def register_agent(self, name):
+        def write():
+            self.store.add_agent(name, self.clock())
+            self._emit("agent_changed", name=name, added=True)
+        self._write(write)
+
+    def unregister_agent(self, name):
+        def write():
+            self.store.remove_agent(name)
+            for a in self.store.approvals("pending", agent=name):
+                self.store.set_approval(a["id"], self.clock(), status="failed",
+                                        note="agent destroyed")
+                self._emit("approval_resolved", id=a["id"], status="failed")
+            self._emit("agent_removed", name=name)
+        self._write(write)
+        self.forget_runtime(name)
+
+    def agent_changed(self, name, **fields):
+        self._write(lambda: self._emit("agent_changed", name=name, **fields))
+
+    def request_spawn(self, caller, name, description=None):
+        names.check_new(name)
+        if description is not None:
+            _text(description, "description", limit=8192, empty_ok=True)
+        if self.store.has_agent(name):
+            raise Conflict(f"an agent named {name!r} already exists")
+        if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
+            raise Conflict(f"a spawn of {name!r} is already waiting for approval")
+        if self.lifecycle:
+            self.lifecycle.check_port(name)
+
+        def write():
+            aid = self.store.add_approval(name, "spawn", self.clock(), description=description)
+            self._emit("approval_added", id=aid, agent=name, kind="spawn",
+                       description=description, requested_by=caller)
+            return aid
+        return {"name": name, "id": self._write(write)}
+
+    def pending(self):
+        return {"approvals": self.store.approvals("pending")}
+
+    def approve(self, caller, id):
+        approval = self._pending_approval(id)
+        self._resolve_approval(approval, "approved", None)
+        status, note = "approved", None
+        try:
+            if approval["kind"] == "spawn":
+                self.lifecycle.spawn(approval["agent"])
+            else:
+                raise Unavailable(f"approvals of kind {approval['kind']!r} cannot be applied yet")
+        except Exception as exc:
+            status, note = "failed", getattr(exc, "message", None) or str(exc)
+            self._write(lambda: self._fail_approval(approval["id"], note))
+        self.notify(MANAGER, "approval_resolved", id=approval["id"], agent=approval["agent"],
+                    kind=approval["kind"], commit_ref=approval["commit_ref"], status=status,
+                    note=note)
+        if status == "failed":
+            raise Conflict(f"approval #{approval['id']} failed: {note}")
+        return {"id": approval["id"], "status": status}
+
+    def deny(self, caller, id, note=None):
+        if note is not None:
+            _text(note, "note", limit=8192, empty_ok=True)
+        approval = self._pending_approval(id)
+        self._resolve_approval(approval, "denied", note or None)
+        self.notify(MANAGER, "approval_resolved", id=approval["id"], agent=approval["agent"],
+                    kind=approval["kind"], commit_ref=approval["commit_ref"], status="denied",
+                    note=note or None)
+        return {"id": approval["id"], "status": "denied"}
+
+    def _pending_approval(self, id):
+        approval = self.store.approval(id) if isinstance(id, int) else None
+        if approval is None:
+            raise NotFound(f"there is no approval #{id}")
+        if approval["status"] != "pending":
+            raise Conflict(f"approval #{id} is already {approval['status']}")
+        return approval
+
+    def _resolve_approval(self, approval, status, note):
+        def write():
+            self.store.set_approval(approval["id"], self.clock(), status=status, note=note)
+            self._emit("approval_resolved", id=approval["id"], agent=approval["agent"],
+                       status=status, note=note)
+        self._write(write)
+
+    def _fail_approval(self, approval_id, note):
+        self.store.set_approval(approval_id, self.clock(), status="failed", note=note)
+        self._emit("approval_resolved", id=approval_id, status="failed", note=note)
+
+    # -- lifecycle verbs (delegated) -----------------------------------------
+
+    def _life(self):
+        if self.lifecycle is None:
+            raise Unavailable("this host has no container backend")
+        return self.lifecycle
+
+    def spawn(self, caller, name):
+        return self._life().spawn(name)
+
+    def start_agent(self, caller, name):
+        self._need_agent(name)
+        return self._life().start(name)
+
+    def stop_agent(self, caller, name):
+        self._need_agent(name)
+        return self._life().stop(name)
+
+    def restart_agent(self, caller, name):
+        self._need_agent(name)
+        return self._life().restart(name)
+
+    def rebuild_agent(self, caller, name):
+        self._need_agent(name)
+        return self._life().rebuild(name)
+
+    def destroy_agent(self, caller, name, purge=False):
+        if name == MANAGER:
+            raise Forbidden("the manager cannot be destroyed")
+        names.check(name)
+        return self._life().destroy(name, purge=bool(purge))
+
+    def purge_kept(self, caller, name):
+        names.check(name)
+        if self.store.has_agent(name):
+            raise Conflict(f"{name!r} is a live agent; destroy it with purge instead")
+        return self._life().purge(name)
+
+    def kept_state(self):
+        live = set(self.agent_names())
+        return [self._life().kept_info(n) for n in self.places.kept_names() if n not in live]
+
+    def request_apply_commit(self, caller, agent, commit_ref, description=None):
+        self._need_agent(agent)
+        return self._life().request_apply_commit(agent, commit_ref, description)
+
+    # -- dashboard events ----------------------------------------------------
+
+    def events_after(self, seq, kinds=None):
+        events = self.store.events_after(seq)
+        if kinds:
+            events = [e for e in events if e["kind"] in kinds]
+        return events
+
+    def last_seq(self):
+        return self.store.last_event_seq()

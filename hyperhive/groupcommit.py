@@ -1,0 +1,86 @@
+"""Group commit: many writers, one transaction (and one fsync) per batch.
+
+Each `write(fn)` call parks its greenlet until the batch holding `fn` has been
+committed, so a caller never replies before its row is on disk. While one batch
+commits, new requests queue up and go together into the next one; that is what
+lets durable throughput scale with the number of concurrent writers.
+"""
+
+import logging
+
+import gevent
+from gevent.event import AsyncResult, Event
+
+log = logging.getLogger(__name__)
+
+
+class GroupWriter:
+    def __init__(self, atomic, after_commit=None):
+        self._atomic = atomic              # () -> context manager (a transaction)
+        self._after_commit = after_commit  # (list of side effects) -> None
+        self._queue = []
+        self._bell = Event()
+        self._effects = []
+        self._greenlet = gevent.spawn(self._run)
+
+    def write(self, fn):
+        """Run fn() inside a transaction; return its value once committed."""
+        result = AsyncResult()
+        self._queue.append((fn, result))
+        self._bell.set()
+        return result.get()
+
+    def effect(self, item):
+        """Record a side effect of the running write; published after commit."""
+        self._effects.append(item)
+
+    def drain(self, timeout=10):
+        """Let every queued write commit (used when the host shuts down)."""
+        with gevent.Timeout(timeout, False):
+            while self._queue:
+                gevent.sleep(0.01)
+
+    def stop(self):
+        self._greenlet.kill()
+
+    def _run(self):
+        while True:
+            self._bell.wait()
+            self._bell.clear()
+            batch, self._queue = self._queue, []
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch):
+        outcomes = []
+        try:
+            with self._atomic():
+                for fn, result in batch:
+                    outcomes.append((result, *self._attempt(fn)))
+        except Exception as exc:  # the commit itself failed: nobody's row is durable
+            log.exception("commit of %d writes failed", len(batch))
+            self._effects = []
+            for _, result in batch:
+                result.set_exception(exc)
+            return
+        effects, self._effects = self._effects, []
+        for result, ok, value in outcomes:
+            if ok:
+                result.set(value)
+            else:
+                result.set_exception(value)
+        if effects and self._after_commit:
+            try:
+                self._after_commit(effects)
+            except Exception:
+                log.exception("after-commit hook failed")
+
+    def _attempt(self, fn):
+        # A savepoint per write: one failing write rolls back alone, with its effects.
+        mark = len(self._effects)
+        try:
+            with self._atomic():
+                return True, fn()
+        except Exception as exc:
+            del self._effects[mark:]
+            return False, exc

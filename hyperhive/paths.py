@@ -1,0 +1,70 @@
+"""Where things live on the host (SPEC §2). Every path is built from a checked name."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import names
+
+
+@dataclass(frozen=True)
+class Places:
+    lib: Path       # /var/lib/hyperhive or ROOT/lib
+    run: Path       # /run/hyperhive or ROOT/run
+
+    @classmethod
+    def from_root(cls, root=None):
+        if root is None:
+            return cls(Path("/var/lib/hyperhive"), Path("/run/hyperhive"))
+        root = Path(root).absolute()
+        return cls(root / "lib", root / "run")
+
+    @property
+    def db(self):
+        return self.lib / "broker.sqlite"
+
+    @property
+    def host_sock(self):
+        return self.run / "host.sock"
+
+    def agent_dir(self, name):
+        return self.lib / "agents" / names.check(name)
+
+    def state_dir(self, name):
+        return self.agent_dir(name) / "state"
+
+    def claude_dir(self, name):
+        return self.agent_dir(name) / "claude"
+
+    def home_dir(self, name):
+        # The process backend's HOME: claude keeps ~/.claude.json here, and
+        # ~/.claude points at the agent's claude dir.
+        return self.agent_dir(name) / "home"
+
+    def config_repo(self, name):
+        return self.agent_dir(name) / "config"
+
+    def applied_repo(self, name):
+        return self.lib / "applied" / names.check(name)
+
+    def port_file(self, name):
+        return self.agent_dir(name) / "port"
+
+    def hive_dir(self, name):
+        """The agent's socket dir: /run/hive inside its container."""
+        return self.run / "agents" / names.check(name)
+
+    def broker_sock(self, name):
+        return self.hive_dir(name) / "broker.sock"
+
+    def kept_names(self):
+        """Names that have an agent dir on disk (live or kept state)."""
+        base = self.lib / "agents"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and names.is_valid(p.name))
+
+    def ensure(self):
+        for d in (self.lib, self.lib / "agents", self.lib / "applied", self.run / "agents"):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run, 0o751)

@@ -1,0 +1,316 @@
+"""Broker storage: peewee models over one sqlite file, and plain-value queries.
+
+Knows nothing of sockets, greenlets or the wire. Every function returns plain
+dicts, ints and lists. Writers call these inside `Store.atomic()`; the broker
+decides how writes are grouped into transactions.
+"""
+
+import json
+
+from peewee import (BooleanField, FloatField, IntegerField, Model, SqliteDatabase,
+                    TextField, fn)
+
+EVENTS_KEPT = 2000
+
+
+class _Base(Model):
+    class Meta:
+        database = None
+
+
+class Message(_Base):
+    sender = TextField()
+    recipient = TextField(index=True)
+    body = TextField()
+    sent_at = FloatField()
+    delivered_at = FloatField(null=True)
+    acked_at = FloatField(null=True)
+    in_reply_to = IntegerField(null=True)
+    redelivered = BooleanField(default=False)
+    broadcast = BooleanField(default=False)
+
+    class Meta:
+        table_name = "messages"
+        indexes = ((("recipient", "delivered_at", "id"), False),)
+
+
+class Approval(_Base):
+    agent = TextField()
+    kind = TextField()
+    commit_ref = TextField(default="")
+    fetched_sha = TextField(null=True)
+    description = TextField(null=True)
+    diff = TextField(null=True)
+    requested_at = FloatField()
+    status = TextField(default="pending", index=True)
+    resolved_at = FloatField(null=True)
+    note = TextField(null=True)
+
+    class Meta:
+        table_name = "approvals"
+
+
+class Question(_Base):
+    asker = TextField()
+    target = TextField(null=True)          # None: the operator
+    question = TextField()
+    options_json = TextField(default="[]")
+    multi = BooleanField(default=False)
+    asked_at = FloatField()
+    deadline_at = FloatField(null=True)
+    answered_at = FloatField(null=True)
+    answer = TextField(null=True)
+    answerer = TextField(null=True)
+
+    class Meta:
+        table_name = "questions"
+
+
+class Reminder(_Base):
+    agent = TextField(index=True)
+    message = TextField()
+    file_path = TextField(null=True)
+    due_at = FloatField(index=True)
+    created_at = FloatField()
+    delivered_at = FloatField(null=True)
+    message_id = IntegerField(null=True)
+
+    class Meta:
+        table_name = "reminders"
+
+
+class Agent(_Base):
+    name = TextField(primary_key=True)
+    created_at = FloatField()
+    paused = BooleanField(default=False)
+    status_text = TextField(null=True)
+    status_set_at = FloatField(null=True)
+
+    class Meta:
+        table_name = "agents"
+
+
+class Event(_Base):
+    at = FloatField()
+    kind = TextField()
+    data = TextField()
+
+    class Meta:
+        table_name = "events"
+
+
+MODELS = (Message, Approval, Question, Reminder, Agent, Event)
+
+
+def _row(model_obj, *fields):
+    return {f: getattr(model_obj, f) for f in fields}
+
+
+MESSAGE_FIELDS = ("id", "sender", "recipient", "body", "sent_at", "delivered_at",
+                  "acked_at", "in_reply_to", "redelivered", "broadcast")
+APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "description",
+                   "diff", "requested_at", "status", "resolved_at", "note")
+
+
+class Store:
+    def __init__(self, path):
+        self.db = SqliteDatabase(str(path), thread_safe=False, pragmas={
+            "journal_mode": "wal",
+            # FULL: a committed message survives a power cut, not only a crash.
+            "synchronous": 2,
+            "foreign_keys": 1,
+            "busy_timeout": 5000,
+        })
+        self.db.bind(MODELS)
+        self.db.connect()
+        self.db.create_tables(MODELS)
+
+    def atomic(self):
+        return self.db.atomic()
+
+    def close(self):
+        self.db.close()
+
+    # -- messages ---------------------------------------------------------
+
+    def add_message(self, sender, recipient, body, now, in_reply_to=None, broadcast=False):
+        return Message.insert(sender=sender, recipient=recipient, body=body, sent_at=now,
+                              in_reply_to=in_reply_to, broadcast=broadcast).execute()
+
+    def take_messages(self, recipient, limit, now):
+        """Oldest undelivered messages for `recipient`, marked delivered."""
+        rows = list(Message.select().where((Message.recipient == recipient)
+                                           & Message.delivered_at.is_null())
+                    .order_by(Message.id).limit(limit))
+        if rows:
+            Message.update(delivered_at=now).where(
+                Message.id.in_([r.id for r in rows])).execute()
+        out = []
+        for r in rows:
+            r.delivered_at = now
+            out.append(_row(r, *MESSAGE_FIELDS))
+        return out
+
+    def undeliver(self, ids):
+        return Message.update(delivered_at=None).where(
+            Message.id.in_(list(ids)) & Message.acked_at.is_null()).execute()
+
+    def ack(self, recipient, ids, now):
+        return Message.update(acked_at=now).where(
+            (Message.recipient == recipient) & Message.id.in_(list(ids))
+            & Message.delivered_at.is_null(False) & Message.acked_at.is_null()).execute()
+
+    def requeue(self, recipient):
+        return Message.update(delivered_at=None, redelivered=True).where(
+            (Message.recipient == recipient) & Message.delivered_at.is_null(False)
+            & Message.acked_at.is_null()).execute()
+
+    def unread_count(self, recipient):
+        return Message.select().where((Message.recipient == recipient)
+                                      & Message.delivered_at.is_null()).count()
+
+    def unread_counts(self):
+        q = (Message.select(Message.recipient, fn.COUNT(Message.id).alias("n"))
+             .where(Message.delivered_at.is_null()).group_by(Message.recipient))
+        return {r.recipient: r.n for r in q}
+
+    def recent(self, recipient, limit):
+        q = (Message.select().where(Message.recipient == recipient)
+             .order_by(Message.id.desc()).limit(limit))
+        return [_row(r, *MESSAGE_FIELDS) for r in q]
+
+    def recent_all(self, limit):
+        q = Message.select().order_by(Message.id.desc()).limit(limit)
+        return [_row(r, *MESSAGE_FIELDS) for r in q]
+
+    def message(self, msg_id):
+        r = Message.get_or_none(Message.id == msg_id)
+        return _row(r, *MESSAGE_FIELDS) if r else None
+
+    def last_turn_sources(self):
+        """Last delivery time per recipient (a cheap 'last active' figure)."""
+        q = (Message.select(Message.recipient, fn.MAX(Message.delivered_at).alias("t"))
+             .group_by(Message.recipient))
+        return {r.recipient: r.t for r in q}
+
+    # -- approvals --------------------------------------------------------
+
+    def add_approval(self, agent, kind, now, commit_ref="", description=None,
+                     fetched_sha=None, diff=None):
+        return Approval.insert(agent=agent, kind=kind, commit_ref=commit_ref,
+                               description=description, fetched_sha=fetched_sha,
+                               diff=diff, requested_at=now).execute()
+
+    def approval(self, approval_id):
+        r = Approval.get_or_none(Approval.id == approval_id)
+        return _row(r, *APPROVAL_FIELDS) if r else None
+
+    def approvals(self, status="pending", agent=None):
+        q = Approval.select().order_by(Approval.id)
+        if status:
+            q = q.where(Approval.status == status)
+        if agent:
+            q = q.where(Approval.agent == agent)
+        return [_row(r, *APPROVAL_FIELDS) for r in q]
+
+    def set_approval(self, approval_id, now, **fields):
+        if fields.get("status", "pending") != "pending":
+            fields["resolved_at"] = now
+        return Approval.update(**fields).where(Approval.id == approval_id).execute()
+
+    # -- questions --------------------------------------------------------
+
+    def add_question(self, asker, question, options, multi, now, deadline_at=None, target=None):
+        return Question.insert(asker=asker, target=target, question=question,
+                               options_json=json.dumps(options), multi=multi,
+                               asked_at=now, deadline_at=deadline_at).execute()
+
+    @staticmethod
+    def _question_row(r):
+        row = _row(r, "id", "asker", "target", "question", "multi", "asked_at",
+                   "deadline_at", "answered_at", "answer", "answerer")
+        row["options"] = json.loads(r.options_json)
+        return row
+
+    def question(self, qid):
+        r = Question.get_or_none(Question.id == qid)
+        return self._question_row(r) if r else None
+
+    def open_questions(self):
+        q = Question.select().where(Question.answered_at.is_null()).order_by(Question.id)
+        return [self._question_row(r) for r in q]
+
+    def answer_question(self, qid, answer, answerer, now):
+        return Question.update(answer=answer, answerer=answerer, answered_at=now).where(
+            (Question.id == qid) & Question.answered_at.is_null()).execute()
+
+    def expired_questions(self, now):
+        q = Question.select().where(Question.answered_at.is_null()
+                                    & (Question.deadline_at <= now))
+        return [self._question_row(r) for r in q]
+
+    def next_question_deadline(self):
+        return (Question.select(fn.MIN(Question.deadline_at))
+                .where(Question.answered_at.is_null()).scalar())
+
+    # -- reminders --------------------------------------------------------
+
+    def add_reminder(self, agent, message, due_at, now, file_path=None):
+        return Reminder.insert(agent=agent, message=message, due_at=due_at,
+                               created_at=now, file_path=file_path).execute()
+
+    def due_reminders(self, now, limit=100):
+        q = (Reminder.select().where(Reminder.delivered_at.is_null() & (Reminder.due_at <= now))
+             .order_by(Reminder.due_at).limit(limit))
+        return [_row(r, "id", "agent", "message", "file_path", "due_at") for r in q]
+
+    def mark_reminder(self, rid, message_id, now):
+        return Reminder.update(delivered_at=now, message_id=message_id).where(
+            (Reminder.id == rid) & Reminder.delivered_at.is_null()).execute()
+
+    def next_reminder_due(self):
+        return (Reminder.select(fn.MIN(Reminder.due_at))
+                .where(Reminder.delivered_at.is_null()).scalar())
+
+    def pending_reminders(self, agent):
+        return Reminder.select().where((Reminder.agent == agent)
+                                       & Reminder.delivered_at.is_null()).count()
+
+    def pending_reminder_counts(self):
+        q = (Reminder.select(Reminder.agent, fn.COUNT(Reminder.id).alias("n"))
+             .where(Reminder.delivered_at.is_null()).group_by(Reminder.agent))
+        return {r.agent: r.n for r in q}
+
+    # -- agents -----------------------------------------------------------
+
+    def add_agent(self, name, now):
+        Agent.insert(name=name, created_at=now).on_conflict_ignore().execute()
+
+    def remove_agent(self, name):
+        return Agent.delete().where(Agent.name == name).execute()
+
+    def agents(self):
+        q = Agent.select().order_by(Agent.created_at, Agent.name)
+        return [_row(r, "name", "created_at", "paused", "status_text", "status_set_at")
+                for r in q]
+
+    def has_agent(self, name):
+        return Agent.select().where(Agent.name == name).exists()
+
+    def set_agent(self, name, **fields):
+        return Agent.update(**fields).where(Agent.name == name).execute()
+
+    # -- dashboard events -------------------------------------------------
+
+    def add_event(self, kind, data, now):
+        seq = Event.insert(at=now, kind=kind, data=json.dumps(data)).execute()
+        if seq % 200 == 0:
+            Event.delete().where(Event.id <= seq - EVENTS_KEPT).execute()
+        return seq
+
+    def events_after(self, seq, limit=EVENTS_KEPT):
+        q = Event.select().where(Event.id > seq).order_by(Event.id).limit(limit)
+        return [{"seq": r.id, "kind": r.kind, "at": r.at, "data": json.loads(r.data)} for r in q]
+
+    def last_event_seq(self):
+        return Event.select(fn.MAX(Event.id)).scalar() or 0
