@@ -1,0 +1,73 @@
+"""Command line: argv -> options -> the role's run(). No hive logic lives here."""
+
+import argparse
+import os
+import sys
+
+from . import __version__
+
+
+def _host_parser(sub):
+    p = sub.add_parser("host", help="run the host daemon (broker, sockets, dashboard)")
+    p.add_argument("--root", help="keep everything under DIR (DIR/lib, DIR/run)")
+    p.add_argument("--backend", choices=("process", "nspawn", "nixos"), default="process")
+    p.add_argument("--dashboard-port", type=int, default=7000)
+    p.add_argument("--bind", default="127.0.0.1")
+    p.add_argument("--claude-bin", default=os.environ.get("HYPERHIVE_CLAUDE", "claude"))
+    p.add_argument("--agent-port-base", type=int,
+                   default=int(os.environ.get("HYPERHIVE_AGENT_PORT_BASE", "8000")),
+                   help="manager page port; other agents get BASE+100..BASE+999")
+
+
+def _agent_parser(sub):
+    p = sub.add_parser("agent", help="run an agent harness (inside its container)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--manager", action="store_true")
+    p.add_argument("--hive-dir", default="/run/hive")
+    p.add_argument("--state-dir", default="/state")
+    p.add_argument("--web", default=None, help="HOST:PORT of the agent's page")
+    p.add_argument("--claude-bin", default=os.environ.get("HYPERHIVE_CLAUDE", "claude"))
+
+
+def _mcp_parser(sub):
+    p = sub.add_parser("mcp", help="stdio MCP server for claude (started by claude)")
+    p.add_argument("--hive-dir", default=os.environ.get("HYPERHIVE_HIVE_DIR", "/run/hive"))
+    p.add_argument("--manager", action="store_true")
+
+
+def _wake_parser(sub):
+    p = sub.add_parser("wake", help="put a message into this agent's own inbox")
+    p.add_argument("--from", dest="sender", required=True, help="sender label")
+    p.add_argument("--body", required=True, help="message text, or - to read stdin")
+    p.add_argument("--hive-dir", default=os.environ.get("HYPERHIVE_HIVE_DIR", "/run/hive"))
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="hyperhive", description=__doc__)
+    p.add_argument("--version", action="version", version=f"hyperhive {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    _host_parser(sub)
+    _agent_parser(sub)
+    _mcp_parser(sub)
+    _wake_parser(sub)
+    from . import ctl
+    ctl.add_parser(sub)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "host":
+        from . import host
+        return host.run(args)
+    if args.command == "agent":
+        from . import harness
+        return harness.run(args)
+    if args.command == "mcp":
+        from . import mcp_server
+        return mcp_server.run(args)
+    if args.command == "wake":
+        from . import wake
+        return wake.run(args)
+    from . import ctl
+    return ctl.run(args)

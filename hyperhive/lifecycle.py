@@ -1,0 +1,295 @@
+"""Agent lifecycle on the host: spawn, start, stop, restart, rebuild, destroy, crash watch.
+
+The broker delegates here for everything that touches containers, directories
+and config repos, and gets told about agents coming and going.
+"""
+
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import gevent
+
+from . import names, repos
+from .backends import ProcessBackend
+from .errors import BadArgs, Conflict, NotFound, Unavailable
+from .names import MANAGER
+
+log = logging.getLogger(__name__)
+
+ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
+CRASH_WINDOW = 600
+CRASH_LIMIT = 5
+
+
+def fnv1a32(text):
+    h = 0x811C9DC5
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+class Lifecycle:
+    def __init__(self, places, broker, sockets, backend="process", bind="127.0.0.1",
+                 port_base=8000, claude_bin="claude", dashboard_url=None):
+        if backend != "process":
+            raise Unavailable(f"the {backend!r} backend is not available on this host yet; "
+                              "use --backend process")
+        self.places = places
+        self.broker = broker
+        self.sockets = sockets
+        self.bind = bind
+        self.port_base = port_base
+        self.claude_bin = claude_bin
+        self.dashboard_url = dashboard_url
+        self.backend = ProcessBackend(self._exited)
+        self._configs = {}
+        self._deployed = {}
+        self._started_sha = {}
+        self._crashes = {}
+        self._failed = set()
+
+    # -- queries ------------------------------------------------------------
+
+    def config(self, name):
+        if name not in self._configs:
+            self._configs[name] = repos.read_config(self.places.applied_repo(name))
+        return self._configs[name]
+
+    def state(self, name):
+        deployed = self._deployed.get(name)
+        started = self._started_sha.get(name)
+        return {"running": self.backend.running(name), "failed": name in self._failed,
+                "needs_update": bool(started and deployed and started != deployed),
+                "port": self.port(name), "deployed_sha": deployed[:12] if deployed else None,
+                "model": self.config(name).get("model")}
+
+    def default_port(self, name):
+        if name == MANAGER:
+            return self.port_base
+        return self.port_base + 100 + fnv1a32(name) % 900
+
+    def port(self, name):
+        try:
+            return int(self.places.port_file(name).read_text().strip())
+        except (OSError, ValueError):
+            return self.default_port(name)
+
+    def check_port(self, name):
+        """The port `name` would get; Conflict when another agent already has it."""
+        wanted = self.port(name)
+        for other in set(self.places.kept_names()) | set(self.broker.agent_names()):
+            if other != name and self.port(other) == wanted:
+                raise Conflict(f"agent {name!r} would serve its page on port {wanted}, which "
+                               f"agent {other!r} already uses; choose another name")
+        return wanted
+
+    def kept_info(self, name):
+        base = self.places.agent_dir(name)
+        size, newest = 0, 0.0
+        for root, _dirs, files in os.walk(base):
+            for f in files:
+                try:
+                    st = os.lstat(os.path.join(root, f))
+                except OSError:
+                    continue
+                size += st.st_size
+                newest = max(newest, st.st_mtime)
+        creds = self.places.claude_dir(name)
+        return {"name": name, "size_bytes": size, "modified_at": newest or None,
+                "has_credentials": creds.is_dir() and any(creds.iterdir())}
+
+    # -- verbs ---------------------------------------------------------------
+
+    def spawn(self, name):
+        names.check_new(name)
+        if self.broker.is_agent(name):
+            raise Conflict(f"an agent named {name!r} already exists")
+        port = self.check_port(name)
+        self.broker.set_transient(name, "spawning")
+        try:
+            self._prepare(name, port)
+            self.broker.register_agent(name)
+            self.sockets.open(name)
+            self._start(name)
+        finally:
+            self.broker.clear_transient(name)
+        self.broker.notify(MANAGER, "spawned", agent=name, sha=self._deployed.get(name))
+        return {"name": name, "port": port}
+
+    def start(self, name):
+        self._mark_stopped(name, False)
+        self._failed.discard(name)
+        self._crashes.pop(name, None)
+        self._step(name, "starting", self._start)
+        return {"name": name, "running": True}
+
+    def stop(self, name):
+        self._mark_stopped(name, True)
+        self._step(name, "stopping", self.backend.stop)
+        self.broker.forget_runtime(name)
+        self.broker.notify(MANAGER, "stopped", agent=name)
+        return {"name": name, "running": False}
+
+    def restart(self, name):
+        self._mark_stopped(name, False)
+        self._failed.discard(name)
+
+        def restart(n):
+            self.backend.stop(n)
+            self._start(n)
+        self._step(name, "restarting", restart)
+        return {"name": name, "running": True}
+
+    def rebuild(self, name):
+        self._mark_stopped(name, False)
+        self._failed.discard(name)
+        self._configs.pop(name, None)
+
+        def rebuild(n):
+            self.backend.stop(n)
+            self.sockets.open(n)
+            self._start(n)
+        self._step(name, "rebuilding", rebuild)
+        self.broker.notify(MANAGER, "rebuilt", agent=name, sha=self._deployed.get(name))
+        return {"name": name, "running": True}
+
+    def destroy(self, name, purge=False):
+        if not self.broker.is_agent(name):
+            if purge and name in self.places.kept_names():
+                return self.purge(name)
+            raise NotFound(f"there is no agent named {name!r}")
+        self.broker.set_transient(name, "destroying")
+        try:
+            self.backend.stop(name)
+            self.sockets.close(name)
+            self.broker.unregister_agent(name)
+            shutil.rmtree(self.places.hive_dir(name), ignore_errors=True)
+            for cache in (self._configs, self._deployed, self._started_sha, self._crashes):
+                cache.pop(name, None)
+            self._failed.discard(name)
+            if purge:
+                self._remove_state(name)
+        finally:
+            self.broker.clear_transient(name)
+        self.broker.notify(MANAGER, "destroyed", agent=name, purged=purge)
+        return {"name": name, "purged": purge}
+
+    def purge(self, name):
+        if name not in self.places.kept_names():
+            raise NotFound(f"there is no kept state for {name!r}")
+        self._remove_state(name)
+        self.broker.agent_changed(name, purged=True)
+        return {"name": name, "purged": True}
+
+    def request_apply_commit(self, agent, commit_ref, description=None):
+        raise Unavailable("config commits cannot be applied on this host yet; "
+                          "edit agent.json and rebuild instead")
+
+    # -- host start and stop ------------------------------------------------
+
+    def ensure_manager(self):
+        if not self.broker.is_agent(MANAGER):
+            self.spawn(MANAGER)
+
+    def start_all(self):
+        for name in self.broker.agent_names():
+            self.sockets.open(name)
+            if not self._stopped_marker(name).exists() and not self.backend.running(name):
+                gevent.spawn(self._start_logged, name)
+
+    def stop_all(self):
+        self.backend.stop_all()
+
+    # -- internals ------------------------------------------------------------
+
+    def _step(self, name, step, action):
+        self.broker.set_transient(name, step)
+        try:
+            action(name)
+        finally:
+            self.broker.clear_transient(name)
+        self.broker.agent_changed(name, **self.state(name))
+
+    def _prepare(self, name, port):
+        agent_dir = self.places.agent_dir(name)
+        for d in (self.places.state_dir(name), self.places.claude_dir(name),
+                  self.places.home_dir(name), self.places.hive_dir(name)):
+            d.mkdir(parents=True, exist_ok=True)
+        link = self.places.home_dir(name) / ".claude"
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(self.places.claude_dir(name))
+        self.places.port_file(name).write_text(f"{port}\n")
+        repos.init(self.places.config_repo(name), self.places.applied_repo(name))
+        self._configs.pop(name, None)
+        log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
+
+    def _start(self, name):
+        self._deployed[name] = repos.head(self.places.applied_repo(name))
+        self._configs.pop(name, None)
+        argv, env, cwd = self._agent_command(name)
+        self.backend.start(name, argv, env, cwd)
+        self._started_sha[name] = self._deployed[name]
+
+    def _start_logged(self, name):
+        try:
+            self._start(name)
+            self.broker.agent_changed(name, **self.state(name))
+        except Exception:
+            log.exception("could not start %s", name, extra={"HIVE_AGENT": name})
+
+    def _agent_command(self, name):
+        p = self.places
+        argv = [sys.executable, ENTRY, "agent", "--name", name,
+                *(["--manager"] if name == MANAGER else []),
+                "--hive-dir", str(p.hive_dir(name)), "--state-dir", str(p.state_dir(name)),
+                "--web", f"{self.bind}:{self.port(name)}", "--claude-bin", self.claude_bin]
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS")}
+        env.update(HOME=str(p.home_dir(name)), CLAUDE_CONFIG_DIR=str(p.claude_dir(name)),
+                   HYPERHIVE_AGENT_CONFIG=str(p.applied_repo(name) / "agent.json"),
+                   HIVE_LABEL=name)
+        if self.dashboard_url:
+            env["HYPERHIVE_DASHBOARD_URL"] = self.dashboard_url
+        return argv, env, p.state_dir(name)
+
+    def _exited(self, name, rc):
+        """The backend saw an agent exit that nobody asked for."""
+        log.warning("%s exited unexpectedly (rc %s)", name, rc, extra={"HIVE_AGENT": name})
+        self.broker.forget_runtime(name)
+        now = time.time()
+        crashes = [t for t in self._crashes.get(name, []) if now - t < CRASH_WINDOW] + [now]
+        self._crashes[name] = crashes
+        gave_up = len(crashes) > CRASH_LIMIT
+        if gave_up:
+            self._failed.add(name)
+        self.broker.agent_changed(name, **self.state(name))
+        self.broker.notify(MANAGER, "container_crash", agent=name, rc=rc,
+                           restarting=not gave_up)
+        if not gave_up:
+            delay = 2 ** (len(crashes) - 1)
+            gevent.spawn_later(delay, self._restart_after_crash, name)
+
+    def _restart_after_crash(self, name):
+        if (self.broker.is_agent(name) and not self.backend.running(name)
+                and not self._stopped_marker(name).exists() and name not in self._failed):
+            self._start_logged(name)
+
+    def _stopped_marker(self, name):
+        return self.places.agent_dir(name) / "stopped"
+
+    def _mark_stopped(self, name, stopped):
+        marker = self._stopped_marker(name)
+        if stopped:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+    def _remove_state(self, name):
+        if name == MANAGER:
+            raise BadArgs("the manager's state cannot be purged")
+        shutil.rmtree(self.places.agent_dir(name), ignore_errors=True)
+        shutil.rmtree(self.places.applied_repo(name), ignore_errors=True)
