@@ -1,0 +1,98 @@
+# The per-agent settings as NixOS options. Shared by the container module
+# (`hyperhive.*`) and the host module (`services.hyperhive.agentDefaults.*`),
+# so both describe exactly the keys of agent.json.
+{ lib }:
+let
+  inherit (lib) mkOption types;
+
+  mcpServer = types.submodule {
+    options = {
+      command = mkOption {
+        type = types.str;
+        description = "Program that speaks MCP on stdio.";
+        example = "/run/current-system/sw/bin/mcp-server-fetch";
+      };
+      args = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Arguments passed to the command.";
+      };
+      env = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+        description = "Extra environment for the server process.";
+      };
+      allowedTools = mkOption {
+        type = types.listOf types.str;
+        default = [ "*" ];
+        description = ''
+          Tool name patterns of this server that claude may call without asking;
+          `"*"` allows every tool (`mcp__<server>__*`).
+        '';
+      };
+    };
+  };
+in
+{
+  model = mkOption {
+    type = types.str;
+    default = "haiku";
+    example = "sonnet";
+    description = ''
+      Model the agent starts with. The operator can switch it on the agent's page;
+      that choice is kept in /state/hyperhive-model and wins over this default.
+    '';
+  };
+
+  allowedRecipients = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+    example = [ "operator" "coder" ];
+    description = ''
+      Who the agent may send messages to. Empty means anyone. The manager is
+      always allowed; list `operator` for output meant for the dashboard.
+      Enforced by the host broker.
+    '';
+  };
+
+  claudePlugins = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+    example = [ "commit-commands@claude-plugins-official" ];
+    description = "Claude Code plugins installed when the harness starts (failures are reported, not fatal).";
+  };
+
+  claudeMarketplaces = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+    example = [ "github:owner/repo" ];
+    description = "Plugin marketplaces (URL, path or github:owner/repo) added before plugins are installed.";
+  };
+
+  extraMcpServers = mkOption {
+    type = types.attrsOf mcpServer;
+    default = { };
+    example = lib.literalExpression ''
+      {
+        fetch = {
+          command = "''${pkgs.mcp-server-fetch}/bin/mcp-server-fetch";
+          allowedTools = [ "fetch" ];
+        };
+      }
+    '';
+    description = ''
+      Additional stdio MCP servers handed to claude next to `hyperhive`.
+      The name `hyperhive` is reserved.
+    '';
+  };
+
+  allowedBashPatterns = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+    example = [ "git *" "ls *" ];
+    description = ''
+      Restrict the Bash tool to these command patterns (`Bash(git *)`, ...).
+      Empty allows Bash as a whole.
+    '';
+  };
+}

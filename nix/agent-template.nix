@@ -1,0 +1,44 @@
+# agent.nix: this agent's configuration.
+#
+# A NixOS module for the agent's container. The manager edits it in the
+# agent's config repo and asks for the change with request_apply_commit;
+# the operator approves it, then the container is rebuilt with it.
+# The `hyperhive.*` settings below become /etc/hyperhive/agent.json inside the
+# container. Everything else a NixOS module can do works here too.
+{ pkgs, ... }:
+{
+  # Model the agent starts with (haiku, sonnet, opus, or a full model id).
+  # A model chosen on the agent's page overrides it until changed again.
+  hyperhive.model = "haiku";
+
+  # Who this agent may message. [ ] means anyone; the manager is always
+  # allowed. Add "operator" to let it write to the dashboard inbox.
+  hyperhive.allowedRecipients = [ ];
+
+  # Claude Code plugins to install at start, e.g.
+  #   [ "commit-commands@claude-plugins-official" ]
+  hyperhive.claudePlugins = [ ];
+
+  # Plugin marketplaces to add first (URL, path or "github:owner/repo").
+  hyperhive.claudeMarketplaces = [ ];
+
+  # Extra stdio MCP servers for claude, e.g.
+  #   fetch = {
+  #     command = "${pkgs.mcp-server-fetch}/bin/mcp-server-fetch";
+  #     args = [ ];
+  #     env = { };
+  #     allowedTools = [ "*" ];
+  #   };
+  hyperhive.extraMcpServers = { };
+
+  # Limit claude's Bash tool to these patterns, e.g. [ "git *" "ls *" ].
+  # [ ] leaves Bash unrestricted.
+  hyperhive.allowedBashPatterns = [ ];
+
+  # Programs the agent can run from Bash.
+  environment.systemPackages = with pkgs; [
+    git
+    curl
+    jq
+  ];
+}

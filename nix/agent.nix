@@ -1,0 +1,139 @@
+# NixOS module for an agent container (`hyperhive.*`).
+#
+# The container runs `hyperhive agent` (the harness) as a notify service. The
+# host bind-mounts the agent's socket directory at /run/hive, its durable dir
+# at /state and its claude dir at /root/.claude, and shares its network with
+# the container, so the agent's page listens on a host port.
+#
+# The per-agent settings are rendered to /etc/hyperhive/agent.json, the same
+# file the process and nspawn backends keep in the agent's config repo.
+{ config, lib, pkgs, ... }:
+let
+  inherit (lib) mkOption mkIf mkDefault types;
+  cfg = config.hyperhive;
+  settings = import ./agent-options.nix { inherit lib; };
+  agentJson = import ./agent-json.nix {
+    inherit (cfg)
+      model
+      allowedRecipients
+      claudePlugins
+      claudeMarketplaces
+      extraMcpServers
+      allowedBashPatterns
+      ;
+  };
+in
+{
+  options.hyperhive = settings // {
+    name = mkOption {
+      type = types.strMatching "[a-z][a-z0-9-]{0,8}";
+      example = "coder";
+      description = "The agent's name (without the container prefix). Defaults to `manager` for the manager.";
+    };
+
+    manager = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether this container runs the manager (its harness gets the manager's tools).";
+    };
+
+    port = mkOption {
+      type = types.port;
+      example = 8412;
+      description = ''
+        Port of the agent's web page. The host picks it (8000 for the manager,
+        a persisted 8100-8999 slot for the others) and sets it here.
+      '';
+    };
+
+    webAddress = mkOption {
+      type = types.str;
+      default = "127.0.0.1";
+      description = "Address the agent's web page binds to.";
+    };
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.hyperhive or (pkgs.callPackage ./package.nix { });
+      defaultText = lib.literalExpression "pkgs.hyperhive";
+      description = "The hyperhive package providing the harness.";
+    };
+
+    claudePackage = mkOption {
+      type = types.nullOr types.package;
+      default = null;
+      example = lib.literalExpression "pkgs.claude-code";
+      description = ''
+        Claude Code package put on the harness's PATH. `pkgs.claude-code` is
+        unfree: allow it with `nixpkgs.config.allowUnfreePredicate`.
+      '';
+    };
+
+    agentJson = mkOption {
+      type = types.str;
+      readOnly = true;
+      default = agentJson;
+      description = "The rendered agent.json (read-only; for `nix eval`).";
+    };
+  };
+
+  config = {
+    boot.isNspawnContainer = true;
+
+    hyperhive.name = mkIf cfg.manager (mkDefault "manager");
+    hyperhive.port = mkIf cfg.manager (mkDefault 8000);
+
+    assertions = [
+      {
+        assertion = !(cfg.extraMcpServers ? hyperhive);
+        message = "hyperhive.extraMcpServers: the server name `hyperhive` is reserved.";
+      }
+    ];
+
+    environment.etc."hyperhive/agent.json".text = agentJson;
+
+    environment.systemPackages = [ cfg.package pkgs.git ]
+      ++ lib.optional (cfg.claudePackage != null) cfg.claudePackage;
+
+    systemd.services.hyperhive-agent = {
+      description = "hyperhive harness (${cfg.name})";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network.target" ];
+      # /run/current-system/sw: packages an agent adds to
+      # environment.systemPackages are visible to claude's Bash tool.
+      path = [
+        pkgs.git
+        pkgs.coreutils
+        pkgs.procps
+        "/run/current-system/sw"
+      ] ++ lib.optional (cfg.claudePackage != null) cfg.claudePackage;
+      environment = {
+        HOME = "/root";
+        HYPERHIVE_AGENT_CONFIG = "/etc/hyperhive/agent.json";
+        HIVE_LABEL = cfg.name;
+      } // lib.optionalAttrs (cfg.claudePackage != null) {
+        HYPERHIVE_CLAUDE = "${cfg.claudePackage}/bin/claude";
+      };
+      # A settings change reaches the harness through a restart.
+      restartTriggers = [ agentJson ];
+      serviceConfig = {
+        Type = "notify";
+        NotifyAccess = "main";
+        WatchdogSec = "30s";
+        Restart = "always";
+        RestartSec = "2s";
+        KillMode = "mixed";
+        TimeoutStopSec = "30s";
+        ExecStart = lib.escapeShellArgs (
+          [ "${cfg.package}/bin/hyperhive" "agent" "--name" cfg.name ]
+          ++ lib.optional cfg.manager "--manager"
+          ++ [
+            "--hive-dir" "/run/hive"
+            "--state-dir" "/state"
+            "--web" "${cfg.webAddress}:${toString cfg.port}"
+          ]
+        );
+      };
+    };
+  };
+}
