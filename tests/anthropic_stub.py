@@ -63,7 +63,8 @@ What claude 2.1.330 does against it (measured):
     500                  error "server_error", terminal_reason "api_error",
                          result "API Error: 500 Internal server error. ..."
   With CLAUDE_CODE_MAX_RETRIES=1 a 429 or 529 is retried once after about 0.5 s, announced by a
-  system/api_retry frame; unset, claude retries 10 times with backoff. x-should-retry: false (the
+  system/api_retry frame; unset, claude retries up to 10 times, waiting about 0.6, 1.2, 2.3 s and
+  so on (doubling). x-should-retry: false (the
   "should_retry": false step key) also stops retries whatever the environment says.
 * SIGINT while a step is delayed: claude prints the user line "[Request interrupted by user]" and
   exits rc 0 within about 50 ms. Usually no result follows, but in roughly one run in eight a result
