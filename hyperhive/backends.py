@@ -7,6 +7,7 @@ nixos-container, and their command lines are built by pure functions so they
 can be checked without the tools.
 """
 
+import ctypes
 import logging
 import os
 import signal
@@ -33,7 +34,7 @@ class ProcessBackend:
         if self.running(name):
             return
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
         self._procs[name] = proc
         gevent.spawn(self._watch, name, proc)
         log.info("started %s (pid %d)", name, proc.pid, extra={"HIVE_AGENT": name})
@@ -76,6 +77,21 @@ class ProcessBackend:
     def stop_all(self, grace=STOP_GRACE):
         greenlets = [gevent.spawn(self.stop, n, grace) for n in list(self._procs)]
         gevent.joinall(greenlets)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """In a forked child: get SIGTERM when the parent dies, even by SIGKILL.
+
+    Without it a killed host would leave its agents running, and the restarted
+    host would start a second harness on the same inbox.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _signal_group(proc, sig):

@@ -1,0 +1,309 @@
+"""Messaging semantics through a real host's real sockets."""
+
+import json
+import threading
+import time
+
+from hive import HostProcess, request, wait_for
+
+
+def send_as_operator(host, to, body, **fields):
+    reply = host.admin("send", to=to, body=body, **fields)
+    assert reply["ok"], reply
+    return reply["id"]
+
+
+def recv(host, name, **fields):
+    reply = host.agent(name, "recv", timeout=30, **fields)
+    assert reply["ok"], reply
+    return reply["messages"]
+
+
+def system_events(messages):
+    return [json.loads(m["body"]) for m in messages if m["from"] == "system"]
+
+
+def test_messages_arrive_in_order_with_max(host_with_alice):
+    h = host_with_alice
+    ids = [send_as_operator(h, "alice", f"m{i}") for i in range(5)]
+    first = recv(h, "alice", max=2)
+    rest = recv(h, "alice", max=32)
+    assert [m["id"] for m in first + rest] == ids
+    assert [m["body"] for m in first + rest] == [f"m{i}" for i in range(5)]
+    assert all(m["from"] == "operator" and not m["redelivered"] for m in first + rest)
+    assert recv(h, "alice") == []
+
+
+def test_peek_returns_at_once(host_with_alice):
+    started = time.monotonic()
+    assert recv(host_with_alice, "alice") == []
+    assert recv(host_with_alice, "alice", wait_seconds=0) == []
+    assert time.monotonic() - started < 1
+
+
+def test_parked_recv_wakes_on_send(host_with_alice):
+    h = host_with_alice
+    got = {}
+
+    def park():
+        started = time.monotonic()
+        got["messages"] = recv(h, "alice", wait_seconds=20)
+        got["took"] = time.monotonic() - started
+
+    t = threading.Thread(target=park)
+    t.start()
+    time.sleep(0.5)
+    sent_at = time.monotonic()
+    send_as_operator(h, "alice", "wake up")
+    t.join(10)
+    assert [m["body"] for m in got["messages"]] == ["wake up"]
+    assert got["took"] < 5 and time.monotonic() - sent_at < 1
+
+
+def test_parked_recv_times_out_empty(host_with_alice):
+    started = time.monotonic()
+    assert recv(host_with_alice, "alice", wait_seconds=0.5) == []
+    assert 0.4 < time.monotonic() - started < 3
+
+
+def test_unacked_messages_come_back_flagged_after_requeue(host_with_alice):
+    h = host_with_alice
+    a = send_as_operator(h, "alice", "first")
+    b = send_as_operator(h, "alice", "second")
+    assert [m["id"] for m in recv(h, "alice", max=2)] == [a, b]
+    assert h.agent("alice", "ack", ids=[a])["acked"] == 1
+    assert h.agent("alice", "requeue")["requeued"] == 1
+    again = recv(h, "alice", max=5)
+    assert [(m["id"], m["redelivered"]) for m in again] == [(b, True)]
+    assert h.agent("alice", "ack", ids=[b])["acked"] == 1
+    assert h.agent("alice", "requeue")["requeued"] == 0
+    assert recv(h, "alice") == []
+
+
+def test_broadcast_reaches_every_other_agent(host_with_alice):
+    h = host_with_alice
+    assert h.admin("spawn", name="bob")["ok"]
+    reply = h.agent("alice", "send", to="*", body="all hands")
+    assert reply["ok"] and sorted(reply["recipients"]) == ["bob", "manager"]
+    for name in ("bob", "manager"):
+        got = [m for m in recv(h, name, max=32) if m["body"] == "all hands"]
+        assert len(got) == 1 and got[0]["from"] == "alice" and got[0]["broadcast"]
+        assert "may not need any action" in got[0]["hint"]
+    assert recv(h, "alice") == []
+
+
+def test_identity_comes_from_the_socket(host_with_alice):
+    h = host_with_alice
+    hello = h.agent("alice", "hello")
+    assert hello["role"] == "agent" and hello["name"] == "alice" and "send" in hello["cmds"]
+    assert "approve" not in hello["cmds"]
+    reply = request(h.agent_sock("alice"),
+                    {"cmd": "send", "to": "operator", "body": "hi", "from": "manager"})
+    assert reply["ok"]
+    inbox = h.admin("inbox")["messages"]
+    assert inbox[0]["from"] == "alice" and inbox[0]["body"] == "hi"
+    refused = h.agent("alice", "approve", id=1)
+    assert refused["code"] == "unknown_cmd"
+
+
+def test_sending_to_unknown_agent_is_not_found(host_with_alice):
+    reply = host_with_alice.agent("alice", "send", to="ghost", body="x")
+    assert reply["code"] == "not_found" and "ghost" in reply["error"]
+
+
+def test_reply_threading(host_with_alice):
+    h = host_with_alice
+    first = send_as_operator(h, "alice", "question?")
+    reply = h.agent("alice", "send", to="operator", body="answer", in_reply_to=first)
+    assert reply["ok"]
+    assert h.admin("inbox")["messages"][0]["in_reply_to"] == first
+    bad = h.agent("alice", "send", to="operator", body="x", in_reply_to=999999)
+    assert bad["code"] == "not_found"
+
+
+def test_question_to_operator_answered(host_with_alice):
+    h = host_with_alice
+    qid = h.agent("alice", "ask", question="deploy now?", options=["yes", "no"])["id"]
+    open_qs = h.admin("questions")["questions"]
+    assert [(q["id"], q["asker"], q["options"]) for q in open_qs] == [(qid, "alice", ["yes", "no"])]
+    assert h.agent("alice", "open_threads")["threads"][0]["id"] == qid
+    assert h.admin("answer", id=qid, answer="yes")["ok"]
+    events = system_events(recv(h, "alice", max=10))
+    assert events == [{"event": "question_answered", "id": qid, "question": "deploy now?",
+                       "answer": "yes", "answerer": "operator"}]
+    assert h.admin("answer", id=qid, answer="no")["code"] == "conflict"
+    assert h.admin("questions")["questions"] == []
+
+
+def test_question_expires_and_cancels(host_with_alice):
+    h = host_with_alice
+    expiring = h.agent("alice", "ask", question="quick?", ttl_seconds=1)["id"]
+    cancelled = h.agent("alice", "ask", question="later?")["id"]
+    assert h.admin("cancel_question", id=cancelled)["ok"]
+    answers = {}
+
+    def collect():
+        for e in system_events(recv(h, "alice", max=10, wait_seconds=1)):
+            answers[e["id"]] = e["answer"]
+        return len(answers) == 2
+    wait_for(collect, timeout=10, what="both question outcomes")
+    assert answers == {expiring: "[expired]", cancelled: "[cancelled]"}
+
+
+def test_peer_question(host_with_alice):
+    h = host_with_alice
+    assert h.admin("spawn", name="bob")["ok"]
+    qid = h.agent("alice", "ask", question="which branch?", to="bob", multi=True,
+                  options=["main", "dev"])["id"]
+    asked = system_events(recv(h, "bob", max=10))
+    assert asked[0]["event"] == "question_asked" and asked[0]["asker"] == "alice"
+    assert h.agent("alice", "answer", id=qid, answer="main")["code"] == "forbidden"
+    assert h.agent("bob", "answer", id=qid, answer="main, dev")["ok"]
+    answered = system_events(recv(h, "alice", max=10))
+    assert answered[0]["answer"] == "main, dev" and answered[0]["answerer"] == "bob"
+    assert h.agent("alice", "ask", question="me?", to="alice")["code"] == "bad_args"
+
+
+def test_reminder_delivered_once_when_due(host_with_alice):
+    h = host_with_alice
+    reply = h.agent("alice", "remind", message="check the build", delay_seconds=1)
+    assert reply["ok"]
+    assert h.agent("alice", "status")["pending_reminders"] == 1
+    got = recv(h, "alice", wait_seconds=10)
+    assert [(m["from"], m["body"]) for m in got] == [("reminder", "check the build")]
+    assert h.agent("alice", "status")["pending_reminders"] == 0
+    assert recv(h, "alice", wait_seconds=1.5) == []
+
+
+def test_reminder_needs_exactly_one_time(host_with_alice):
+    h = host_with_alice
+    assert h.agent("alice", "remind", message="x")["code"] == "bad_args"
+    assert h.agent("alice", "remind", message="x", delay_seconds=1, at=1)["code"] == "bad_args"
+    long = h.agent("alice", "remind", message="x" * 5000, delay_seconds=1)
+    assert long["code"] == "bad_args" and "file_path" in long["error"]
+
+
+def test_reminder_with_file_path_writes_the_text(host_with_alice):
+    h = host_with_alice
+    text = "y" * 6000
+    assert h.agent("alice", "remind", message=text, delay_seconds=0,
+                   file_path="/state/reminders/r1.txt")["ok"]
+    got = recv(h, "alice", wait_seconds=10)
+    assert "/state/reminders/r1.txt" in got[0]["body"]
+    written = h.root / "lib" / "agents" / "alice" / "state" / "reminders" / "r1.txt"
+    assert written.read_text() == text
+    assert h.agent("alice", "remind", message="x", delay_seconds=1,
+                   file_path="/etc/passwd")["code"] == "bad_args"
+
+
+def test_reminder_survives_a_host_restart():
+    h = HostProcess().start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        assert h.agent("alice", "remind", message="after restart", delay_seconds=2)["ok"]
+        h.stop()
+        h.start()
+        got = recv(h, "alice", wait_seconds=15)
+        assert [m["body"] for m in got] == ["after restart"]
+        h.stop()
+        h.start()
+        assert recv(h, "alice", wait_seconds=2) == []
+    finally:
+        h.stop()
+
+
+def test_allowed_recipients_enforced_by_the_host(host_with_alice):
+    h = host_with_alice
+    assert h.admin("spawn", name="bob")["ok"]
+    applied = h.root / "lib" / "applied" / "alice" / "agent.json"
+    config = json.loads(applied.read_text())
+    config["allowed_recipients"] = ["operator"]
+    applied.write_text(json.dumps(config))
+    assert h.admin("rebuild", name="alice")["ok"]
+    refused = h.agent("alice", "send", to="bob", body="psst")
+    assert refused["code"] == "forbidden"
+    assert "manager" in refused["error"] and "relay" in refused["error"]
+    assert h.agent("alice", "send", to="*", body="all")["code"] == "forbidden"
+    assert h.agent("alice", "send", to="operator", body="ok")["ok"]
+    assert h.agent("alice", "send", to="manager", body="ok")["ok"]
+    assert h.agent("bob", "send", to="alice", body="bob is unrestricted")["ok"]
+
+
+def test_wake_labels_the_sender(host_with_alice):
+    h = host_with_alice
+    assert h.agent("alice", "wake", **{"from": "webhook: deploy", "body": "done"})["ok"]
+    got = recv(h, "alice")
+    assert [(m["from"], m["body"]) for m in got] == [("webhook: deploy", "done")]
+
+
+def test_status_rows_have_real_values(host_with_alice):
+    h = host_with_alice
+    send_as_operator(h, "alice", "one")
+    h.agent("alice", "remind", message="later", delay_seconds=3600)
+    h.agent("alice", "set_status", text="reviewing")
+    rows = {r["name"]: r for r in h.admin("status")["agent_statuses"]}
+    alice = rows["alice"]
+    assert alice["unread"] == 1 and alice["pending_reminders"] == 1
+    assert alice["status_text"] == "reviewing" and alice["status_set_at"] > 0
+    assert alice["port"] and alice["deployed_sha"] and len(alice["deployed_sha"]) == 12
+    for field in ("name", "running", "failed", "paused", "needs_login", "needs_update",
+                  "turn_state", "model", "port", "unread", "pending_reminders", "deployed_sha",
+                  "status_text", "status_set_at", "last_turn_at"):
+        assert field in alice
+
+
+def test_paused_agent_keeps_its_messages(host_with_alice):
+    h = host_with_alice
+    assert h.admin("set_paused", name="alice", paused=True)["ok"]
+    send_as_operator(h, "alice", "while paused")
+    assert recv(h, "alice") == []
+    assert h.admin("status")["agent_statuses"][1]["paused"] is True
+    assert h.admin("set_paused", name="alice", paused=False)["ok"]
+    assert [m["body"] for m in recv(h, "alice")] == ["while paused"]
+
+
+def test_spawn_approval_flow_tells_the_manager(host):
+    reply = host.admin("request_spawn", name="carol", description="tests things")
+    assert reply["ok"] and reply["name"] == "carol"
+    pending = host.admin("pending")["approvals"]
+    assert [(a["id"], a["kind"], a["agent"]) for a in pending] == [(reply["id"], "spawn", "carol")]
+    assert host.admin("request_spawn", name="carol")["code"] == "conflict"
+    assert host.admin("approve", id=reply["id"])["ok"]
+    assert "carol" in host.admin("list")["agents"]
+    assert host.admin("approve", id=reply["id"])["code"] == "conflict"
+    events = system_events(recv(host, "manager", max=32))
+    kinds = [e["event"] for e in events]
+    assert "spawned" in kinds and "approval_resolved" in kinds
+    denied = host.admin("request_spawn", name="dave")["id"]
+    assert host.admin("deny", id=denied, note="not now")["ok"]
+    resolved = [e for e in system_events(recv(host, "manager", max=32))
+                if e["event"] == "approval_resolved"]
+    assert resolved[-1]["status"] == "denied" and resolved[-1]["note"] == "not now"
+
+
+def test_manager_socket_verbs(host_with_alice):
+    h = host_with_alice
+    hello = h.agent("manager", "hello")
+    assert hello["role"] == "manager" and "request_spawn" in hello["cmds"]
+    assert h.agent("manager", "list")["agents"] == ["manager", "alice"]
+    assert h.agent("manager", "stop", name="manager")["code"] == "forbidden"
+    assert h.agent("manager", "stop", name="alice")["ok"]
+    rows = {r["name"]: r for r in h.agent("manager", "status")["agent_statuses"]}
+    assert rows["alice"]["running"] is False
+    assert h.agent("manager", "start", name="alice")["ok"]
+    assert h.agent("manager", "request_spawn", name="erin")["ok"]
+    assert h.agent("alice", "request_spawn", name="zed")["code"] == "unknown_cmd"
+
+
+def test_destroy_keeps_state_and_revive_reuses_it(host_with_alice):
+    h = host_with_alice
+    state = h.root / "lib" / "agents" / "alice" / "state"
+    (state / "notes.md").write_text("remember me")
+    assert h.admin("destroy", name="alice")["ok"]
+    assert "alice" not in h.admin("list")["agents"]
+    assert state.joinpath("notes.md").exists()
+    assert h.admin("destroy", name="manager")["code"] == "forbidden"
+    assert h.admin("spawn", name="alice")["ok"]
+    assert state.joinpath("notes.md").read_text() == "remember me"
+    assert h.admin("destroy", name="alice", purge=True)["ok"]
+    assert not (h.root / "lib" / "agents" / "alice").exists()
