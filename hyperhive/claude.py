@@ -257,7 +257,7 @@ def run_compact(argv, cwd, env=None, on_event=None, on_stderr=None):
         argv, COMPACT_PROMPT, cwd, env, on_event, on_stderr, require_hyperhive=False
     )
     result = turn.run()
-    if result.outcome == "ok" and turn.reader.compact_result == "failed":
+    if turn.reader.compact_result == "failed" and result.outcome != "cancelled":
         error = turn.reader.compact_error or "no reason given"
         result.outcome, result.note = "failed", f"Compaction failed ({error})."
     return result
@@ -286,7 +286,8 @@ def run_plugin_command(claude_bin, args, env, timeout=120):
         # A hung git clone would otherwise outlive us: end the whole group.
         _signal_group(proc, signal.SIGKILL)
         out, err = proc.communicate()
-        return 124, _text(out), _text(err) + f"\nclaude {' '.join(args)} timed out after {timeout} s"
+        note = f"\nclaude {' '.join(args)} timed out after {timeout} s"
+        return 124, _text(out), _text(err) + note
     out, err = _text(out), _text(err)
     rc = proc.returncode
     if rc != 0 and _already_done(out + err):
