@@ -359,17 +359,19 @@ class McpCall:
         self.last_id = 0
 
     def call(self, tool, arguments):
-        timeout = self._tool_timeout()
+        hello = {
+            "protocolVersion": LEGACY_PROTOCOL,
+            "capabilities": {},
+            "clientInfo": {"name": "claude-code", "version": VERSION},
+        }
+        startup_timeout = float(os.environ.get("MCP_TIMEOUT", "30000")) / 1000
         try:
             self._start()
-            reply = self._request("initialize", {
-                "protocolVersion": LEGACY_PROTOCOL,
-                "capabilities": {},
-                "clientInfo": {"name": "claude-code", "version": VERSION},
-            }, float(os.environ.get("MCP_TIMEOUT", "30000")) / 1000)
+            reply = self._request("initialize", hello, startup_timeout)
             self.server_info = reply.get("serverInfo") or self.server_info
             self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-            return self._request("tools/call", {"name": tool, "arguments": arguments}, timeout)
+            params = {"name": tool, "arguments": arguments}
+            return self._request("tools/call", params, self._tool_timeout())
         finally:
             self.close()
 
