@@ -16,7 +16,7 @@ Summaries (`summarise(event)`), keyed by "t":
   tool_result    id, text, is_error           (text flattened from content arrays, clipped)
   error          error, status, text          (claude's synthetic assistant line for an API error)
   interrupted    -                            ("[Request interrupted by user...]")
-  user           text                         (plain user strings: compaction summary, /command output)
+  user           text                         (plain strings: compaction summary, command output)
   system         subtype, plus per subtype:
                    api_retry: attempt, max, status, error, delay_ms
                    status: status, compact_result, compact_error
