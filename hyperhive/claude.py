@@ -189,7 +189,7 @@ class ClaudeTurn:
                 pass
 
     def _read_stdout(self, stdout):
-        # readline() on the raw pipe has no line-length limit; init lines alone are ~10 KB.
+        # readline() on the pipe has no length limit; init lines alone are ~10 KB.
         for raw in iter(stdout.readline, b""):
             event = self.reader.feed(raw)
             if event is not None and self.on_event is not None and not self._finished:
