@@ -39,6 +39,7 @@ def _wake_parser(sub):
     p = sub.add_parser("wake", help="put a message into this agent's own inbox")
     p.add_argument("--from", dest="sender", required=True, help="sender label")
     p.add_argument("--body", required=True, help="message text, or - to read stdin")
+    p.add_argument("--no-retry", action="store_true", help="fail at once if nothing answers")
     p.add_argument("--hive-dir", default=os.environ.get("HYPERHIVE_HIVE_DIR", "/run/hive"))
 
 
