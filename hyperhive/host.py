@@ -78,11 +78,12 @@ class Host:
 
     def start(self):
         self.broker.start()
-        self.admin.start()
-        self._start_web()
         life = self.broker.lifecycle
         life.ensure_manager()
         life.start_all()
+        # The admin socket answers last, so a client that sees it sees a whole hive.
+        self.admin.start()
+        self._start_web()
 
     def _start_web(self):
         if self.options.dashboard_port <= 0:

@@ -1,0 +1,107 @@
+"""The operator's command line against a real host."""
+
+import json
+import os
+import socket
+import subprocess
+
+from hive import ENTRY, PYTHON, clean_env, short_tmpdir
+
+
+def ctl(*args, input=None, root=None):
+    return subprocess.run([PYTHON, ENTRY, "ctl", *(["--root", str(root)] if root else []), *args],
+                          input=input, capture_output=True, text=True, env=clean_env(),
+                          timeout=30)
+
+
+def test_list_and_status_are_readable(host_with_alice):
+    r = host_with_alice.ctl("list")
+    assert r.returncode == 0 and r.stdout.split() == ["manager", "alice"]
+    r = host_with_alice.ctl("status")
+    assert r.returncode == 0
+    header, *rows = r.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "RUNNING", "STATE"]
+    assert [row.split()[0] for row in rows] == ["manager", "alice"]
+
+
+def test_json_gives_the_raw_reply(host):
+    r = host.ctl("--json", "list")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"ok": True, "v": 1,
+                                                          "agents": ["manager"]}
+
+
+def test_send_reads_stdin_and_inbox_shows_replies(host_with_alice):
+    h = host_with_alice
+    r = h.ctl("send", "alice", "-", input="line one\nline two\n")
+    assert r.returncode == 0, r.stderr
+    got = h.agent("alice", "recv")["messages"]
+    assert got[0]["body"] == "line one\nline two\n" and got[0]["from"] == "operator"
+    h.agent("alice", "send", to="operator", body="done, boss", in_reply_to=got[0]["id"])
+    r = h.ctl("inbox")
+    assert "from alice" in r.stdout and "done, boss" in r.stdout and "↳" in r.stdout
+
+
+def test_refusals_exit_1_with_the_sentence(host):
+    r = host.ctl("send", "ghost", "hi")
+    assert r.returncode == 1 and "no agent named 'ghost'" in r.stderr and r.stdout == ""
+    r = host.ctl("destroy", "manager")
+    assert r.returncode == 1 and "cannot be destroyed" in r.stderr
+    r = host.ctl("spawn", "../x")
+    assert r.returncode == 1 and "not valid" in r.stderr
+
+
+def test_approval_round_trip(host):
+    r = host.ctl("request-spawn", "bob", "--description", "builds things")
+    assert r.returncode == 0
+    r = host.ctl("pending")
+    assert "spawn" in r.stdout and "bob" in r.stdout and "builds things" in r.stdout
+    approval_id = r.stdout.split()[0].lstrip("#")
+    assert host.ctl("approve", approval_id).returncode == 0
+    assert "bob" in host.ctl("list").stdout
+    assert host.ctl("pending").stdout.strip() == "(nothing waiting)"
+
+
+def test_questions_answer(host_with_alice):
+    h = host_with_alice
+    qid = h.agent("alice", "ask", question="ship it?", options=["yes", "no"])["id"]
+    r = h.ctl("questions")
+    assert f"#{qid}" in r.stdout and "ship it?" in r.stdout and "yes | no" in r.stdout
+    assert h.ctl("answer", str(qid), "yes").returncode == 0
+    assert h.ctl("questions").stdout.strip() == "(no open questions)"
+
+
+def test_no_host_exits_2_and_says_so():
+    root = short_tmpdir()
+    r = ctl("list", root=root)
+    assert r.returncode == 2 and "the host is not running" in r.stderr
+
+
+def test_dead_socket_file_exits_2():
+    root = short_tmpdir()
+    (root / "run").mkdir()
+    path = root / "run" / "host.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()                      # the file stays, nothing listens
+    r = ctl("list", root=root)
+    assert r.returncode == 2 and "nothing is listening" in r.stderr
+
+
+def test_permission_denied_is_explained(host):
+    if os.getuid() != 0:
+        return
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        PYTHON, ENTRY, "ctl", "--socket", str(host.sock), "list"],
+                       capture_output=True, text=True, env=clean_env(), timeout=30)
+    assert r.returncode == 2 and "permission denied" in r.stderr
+
+
+def test_usage_errors_exit_2(host):
+    r = host.ctl("frobnicate")
+    assert r.returncode == 2
+    r = host.ctl("approve", "not-a-number")
+    assert r.returncode == 2
+
+
+def test_admin_socket_mode(host):
+    assert oct(os.stat(host.sock).st_mode & 0o777) == "0o660"
