@@ -103,6 +103,17 @@ class Broker:
         self._ring(to)
         return msg_id
 
+    HARNESS_EVENTS = ("turn_failed", "plugin_install_failed", "needs_login")
+
+    def notify_manager(self, caller, event, detail=None):
+        """A harness reports something about itself to the manager, as a system message."""
+        if event not in self.HARNESS_EVENTS:
+            raise BadArgs(f"`event` must be one of {', '.join(self.HARNESS_EVENTS)}")
+        if caller == MANAGER:
+            return {"id": None}
+        fields = {k: v for k, v in (detail or {}).items() if k not in ("event", "agent")}
+        return {"id": self.notify(MANAGER, event, agent=caller, **fields)}
+
     def is_agent(self, name):
         return self.store.has_agent(name)
 

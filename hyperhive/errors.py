@@ -47,6 +47,15 @@ class Unavailable(HiveError):
     code = "unavailable"
 
 
+def from_code(code, message):
+    """The exception for a wire error reply (used where replies are passed on)."""
+    for cls in (BadJson, TooLarge, UnknownCmd, BadArgs, NotFound, Forbidden, Conflict,
+                Unavailable):
+        if cls.code == code:
+            return cls(message)
+    return HiveError(message)
+
+
 CODES = ("bad_json", "too_large", "unknown_cmd", "bad_args", "not_found",
          "forbidden", "conflict", "unavailable", "internal")
 

@@ -17,7 +17,7 @@ from .broker import Broker
 from .lifecycle import Lifecycle
 from .names import MANAGER
 from .paths import Places
-from .server import SocketServer
+from .server import BrokerEndpoint, SocketServer
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class AgentSockets:
             old.stop()
         self.places.hive_dir(name).mkdir(parents=True, exist_ok=True)
         role = "manager" if name == MANAGER else "agent"
-        server = SocketServer(self.places.broker_sock(name), self.broker, role, name)
+        server = SocketServer(self.places.broker_sock(name), BrokerEndpoint(self.broker, role, name))
         server.start()
         self._servers[name] = server
 
@@ -71,7 +71,8 @@ class Host:
             self.places, self.broker, self.sockets, backend=options.backend, bind=options.bind,
             port_base=options.agent_port_base, claude_bin=options.claude_bin,
             dashboard_url=dashboard_url)
-        self.admin = SocketServer(self.places.host_sock, self.broker, "admin", "operator",
+        self.admin = SocketServer(self.places.host_sock,
+                                  BrokerEndpoint(self.broker, "admin", "operator"),
                                   group=_admin_group())
         self.web = None
         self._stop = Event()

@@ -117,7 +117,8 @@ class Lifecycle:
             self._start(name)
         finally:
             self.broker.clear_transient(name)
-        self.broker.notify(MANAGER, "spawned", agent=name, sha=self._deployed.get(name))
+        if name != MANAGER:
+            self.broker.notify(MANAGER, "spawned", agent=name, sha=self._deployed.get(name))
         return {"name": name, "port": port}
 
     def start(self, name):

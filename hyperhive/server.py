@@ -1,8 +1,9 @@
 """Serving the wire protocol on a unix socket, one greenlet per connection.
 
-The server knows the socket's role (admin, manager, agent) and the identity it
-stands for; it reads request lines, dispatches them through the verb table and
-writes one reply per request. Every error becomes a reply here, in one place.
+A SocketServer does the framing; an endpoint answers. The broker endpoint knows
+the socket's role (admin, manager, agent) and the identity it stands for, and
+dispatches through the verb table; the harness has an endpoint of its own for
+mcp.sock. Every error becomes a reply here, in one place.
 """
 
 import logging
@@ -36,14 +37,37 @@ def bind_unix(path, mode=0o660, group=None):
     return sock
 
 
-class SocketServer:
-    def __init__(self, path, broker, role, caller, group=None):
-        self.path = str(path)
+class BrokerEndpoint:
+    """The host's sockets: one role and identity each, answered by the broker."""
+
+    def __init__(self, broker, role, caller):
         self.broker = broker
         self.role = role
         self.caller = caller
         self.verbs = verbs.table(role)
-        self._server = StreamServer(bind_unix(path, group=group), self._handle)
+
+    def hello(self):
+        cmds = sorted([*self.verbs, "hello"] + (["subscribe"] if self.role == "admin" else []))
+        return {"role": self.role, "name": self.caller, "cmds": cmds}
+
+    def dispatch(self, request):
+        return verbs.dispatch(self.verbs, self.broker, self.caller, request)
+
+    def can_stream(self, request):
+        return request.get("cmd") == "subscribe" and self.role == "admin"
+
+    def subscribe(self, kinds):
+        return self.broker.fanout.subscribe(kinds), self.broker.last_seq()
+
+    def undeliver(self, ids):
+        self.broker.undeliver(ids)
+
+
+class SocketServer:
+    def __init__(self, path, endpoint, group=None, mode=0o660):
+        self.path = str(path)
+        self.endpoint = endpoint
+        self._server = StreamServer(bind_unix(path, mode=mode, group=group), self._handle)
 
     def start(self):
         self._server.start()
@@ -54,10 +78,6 @@ class SocketServer:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
-
-    def hello(self):
-        cmds = sorted([*self.verbs, "hello"] + (["subscribe"] if self.role == "admin" else []))
-        return wire.ok(role=self.role, name=self.caller, cmds=cmds)
 
     def _handle(self, sock, _address):
         reader = wire.LineReader(sock)
@@ -85,24 +105,24 @@ class SocketServer:
         try:
             request = wire.decode_request(line)
             if request.get("cmd") == "hello":
-                reply = self.hello()
-            elif request.get("cmd") == "subscribe" and self.role == "admin":
+                reply = wire.ok(**self.endpoint.hello())
+            elif self.endpoint.can_stream(request):
                 self._stream(sock, request)
                 return False
             else:
-                reply = wire.ok(**verbs.dispatch(self.verbs, self.broker, self.caller, request))
+                reply = wire.ok(**self.endpoint.dispatch(request))
                 delivered = [m["id"] for m in reply.get("messages", [])
                              if request.get("cmd") == "recv"]
         except HiveError as exc:
             reply = wire.error(exc)
         except Exception as exc:
-            log.exception("%s socket: %s failed", self.role, _cmd_of(line))
+            log.exception("%s: %s failed", self.path, _cmd_of(line))
             reply = wire.error(exc)
         try:
             sock.sendall(wire.encode(reply))
         except OSError:
             # The receiver is gone: messages in this reply were never seen.
-            self.broker.undeliver(delivered)
+            self.endpoint.undeliver(delivered)
             raise
         return True
 
@@ -112,8 +132,9 @@ class SocketServer:
                                       and all(isinstance(k, str) for k in kinds)):
             sock.sendall(wire.encode(wire.error(BadArgs("`kinds` must be a list of strings"))))
             return
-        with self.broker.fanout.subscribe(kinds) as sub:
-            sock.sendall(wire.encode(wire.ok(subscribed=True, seq=self.broker.last_seq())))
+        sub, seq = self.endpoint.subscribe(kinds)
+        with sub:
+            sock.sendall(wire.encode(wire.ok(subscribed=True, seq=seq)))
             while True:
                 event = sub.get(timeout=KEEPALIVE_SECONDS)
                 if event is None and sub.overflowed:

@@ -104,6 +104,8 @@ AGENT_VERBS = {
         ("turn_state", str), ("turn_state_since", NUM), ("turn_state_until", NUM),
         ("model", str), ("needs_login", bool), ("last_turn_at", NUM), ("status", str),
         ("port", int))}, "the harness reports its live state"),
+    "notify_manager": Verb(_b("notify_manager"), {"event": str}, {"detail": dict},
+                           "tell the manager about a failure of mine (a system message)"),
 }
 
 MANAGER_VERBS = {

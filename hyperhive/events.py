@@ -1,0 +1,100 @@
+"""Per-agent live events: kept in /state/hyperhive-events.sqlite and fanned out live.
+
+Every event gets a monotonic `seq`; the newest HISTORY rows are kept so a page
+that reconnects can replay what it missed. Writing an event never raises: a
+broken events file must not break a turn.
+"""
+
+import json
+import logging
+import time
+
+from peewee import FloatField, Model, SqliteDatabase, TextField, fn
+
+from .fanout import Fanout
+
+log = logging.getLogger(__name__)
+
+HISTORY = 2000
+
+
+class EventRow(Model):
+    ts = FloatField()
+    kind = TextField()
+    payload = TextField()
+
+    class Meta:
+        table_name = "events"
+        database = None
+
+
+class EventLog:
+    """Storage only: append, read back, trim."""
+
+    def __init__(self, path):
+        self.db = SqliteDatabase(str(path), thread_safe=False, pragmas={
+            "journal_mode": "wal", "synchronous": 1, "busy_timeout": 2000})
+        self.db.bind([EventRow])
+        self.db.connect()
+        self.db.create_tables([EventRow])
+
+    def append(self, kind, payload, ts):
+        seq = EventRow.insert(ts=ts, kind=kind, payload=json.dumps(payload)).execute()
+        if seq % 100 == 0:
+            EventRow.delete().where(EventRow.id <= seq - HISTORY).execute()
+        return seq
+
+    def after(self, seq, limit=HISTORY):
+        q = EventRow.select().where(EventRow.id > seq).order_by(EventRow.id).limit(limit)
+        return [_event(r) for r in q]
+
+    def last(self, limit=HISTORY):
+        q = EventRow.select().order_by(EventRow.id.desc()).limit(limit)
+        return [_event(r) for r in reversed(list(q))]
+
+    def last_seq(self):
+        return EventRow.select(fn.MAX(EventRow.id)).scalar() or 0
+
+
+def _event(row):
+    return {"seq": row.id, "kind": row.kind, "at": row.ts, "data": json.loads(row.payload)}
+
+
+class Bus:
+    """emit() stores an event and pushes it to every live subscriber."""
+
+    def __init__(self, path, clock=time.time):
+        self.clock = clock
+        self.fanout = Fanout()
+        self._seq = 0
+        try:
+            self.log = EventLog(path)
+            self._seq = self.log.last_seq()
+        except Exception:
+            log.exception("cannot open the events file %s; events are live only", path)
+            self.log = None
+
+    def emit(self, kind, **data):
+        now = self.clock()
+        seq = None
+        if self.log is not None:
+            try:
+                seq = self.log.append(kind, data, now)
+            except Exception:
+                log.exception("could not store a %s event", kind)
+        if seq is None:
+            seq = self._seq + 1
+        self._seq = seq
+        event = {"seq": seq, "kind": kind, "at": now, "data": data}
+        self.fanout.publish(event)
+        return event
+
+    def events_after(self, seq, kinds=None):
+        events = self.log.after(seq) if self.log is not None else []
+        return [e for e in events if not kinds or e["kind"] in kinds]
+
+    def history(self, limit=HISTORY):
+        return self.log.last(limit) if self.log is not None else []
+
+    def last_seq(self):
+        return self._seq

@@ -1,0 +1,563 @@
+"""The agent role: wake claude one turn at a time and keep track of it.
+
+Boot: write claude's three files, wait for credentials, install plugins, put
+back any message a previous run took but never finished, then serve: a long
+`recv` on the host socket, one claude process per message, an ack once the
+turn ended well. The harness also answers `hyperhive mcp` and `hyperhive wake`
+on mcp.sock and serves the agent's page.
+"""
+
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import gevent
+from gevent.event import Event
+
+from . import claude, journal, prompts
+from .client import Client, RemoteError
+from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
+from .events import Bus
+from .login import LoginFlow, has_credentials, wait_for_credentials
+from .names import MANAGER
+from .server import SocketServer
+from .states import TurnState, next_state
+from .stream import summarise
+from .turnstats import TurnStats
+
+log = logging.getLogger(__name__)
+
+ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
+MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\[\]-]{0,63}$")
+MAX_NAP = 24 * 3600
+MCP_TOOL_TIMEOUT_MS = 240_000
+DENIED_TOOLS = ("WebFetch", "WebSearch", "Task")
+
+
+class Harness:
+    def __init__(self, options):
+        self.name = options.name
+        self.is_manager = options.manager or options.name == MANAGER
+        self.hive_dir = Path(options.hive_dir)
+        self.state_dir = Path(options.state_dir)
+        self.claude_bin = options.claude_bin
+        self.web_addr = options.web
+        self.config = load_config()
+        self.host = Client(self.hive_dir / "broker.sock")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.bus = Bus(self.state_dir / "hyperhive-events.sqlite")
+        self.stats = TurnStats(self.state_dir / "hyperhive-turn-stats.sqlite")
+        self.login = LoginFlow(self)
+        self.state = TurnState.IDLE
+        self.state_since = time.time()
+        self.status = "loading"
+        self.model = self._read("hyperhive-model") or self.config.get("model") or "haiku"
+        self.session_id = self._read("hyperhive-session")
+        self.nap_until = _float(self._read("hyperhive-nap"))
+        self.turn = None
+        self.usage = {}
+        self.last_turn = None
+        self._inflight = set()
+        self._operator_cancel = False
+        self._wakeup = Event()
+        self._stopping = False
+
+    # -- small persistent files -------------------------------------------------
+
+    def _read(self, name):
+        try:
+            return (self.state_dir / name).read_text().strip() or None
+        except OSError:
+            return None
+
+    def _write(self, name, value):
+        path = self.state_dir / name
+        if value is None:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{value}\n")
+        os.replace(tmp, path)
+
+    # -- boot --------------------------------------------------------------------
+
+    def write_claude_files(self):
+        self.hive_dir.mkdir(parents=True, exist_ok=True)
+        files = {
+            claude.MCP_CONFIG_FILE: json.dumps(self.mcp_config(), indent=2),
+            claude.SETTINGS_FILE: json.dumps(self.settings(), indent=2),
+            claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(self.name, self.is_manager),
+        }
+        for name, text in files.items():
+            tmp = self.hive_dir / f".{name}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, self.hive_dir / name)
+
+    def mcp_config(self):
+        args = [ENTRY, "mcp", "--hive-dir", str(self.hive_dir)]
+        if self.is_manager:
+            args.append("--manager")
+        servers = {"hyperhive": {
+            "type": "stdio", "command": sys.executable, "args": args,
+            "env": {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name},
+            "timeout": MCP_TOOL_TIMEOUT_MS}}
+        for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
+            if key == "hyperhive" or not isinstance(spec, dict) or "command" not in spec:
+                log.warning("ignoring extra MCP server %r", key)
+                continue
+            servers[key] = {"type": "stdio", "command": spec["command"],
+                            "args": list(spec.get("args") or []), "env": dict(spec.get("env") or {})}
+        return {"mcpServers": servers}
+
+    def builtins(self):
+        return list(claude.DEFAULT_BUILTINS)
+
+    def allowed_rules(self):
+        """Permission rules: built-ins (Bash narrowed to patterns when given) and MCP servers."""
+        patterns = self.config.get("allowed_bash_patterns") or []
+        rules = [t for t in self.builtins() if not (t == "Bash" and patterns)]
+        rules += [f"Bash({p})" for p in patterns]
+        rules.append(claude.HYPERHIVE_TOOLS_RULE)
+        for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
+            if key == "hyperhive" or not isinstance(spec, dict):
+                continue
+            tools = spec.get("allowed_tools") or spec.get("allowedTools") or ["*"]
+            rules += [f"mcp__{key}" if t == "*" else f"mcp__{key}__{t}" for t in tools]
+        return rules
+
+    def settings(self):
+        return {"permissions": {"allow": self.allowed_rules(), "deny": list(DENIED_TOOLS),
+                                "defaultMode": "dontAsk"},
+                "autoCompactEnabled": False, "autoMemoryEnabled": False}
+
+    def claude_env(self):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SESSION_ID",
+                            "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        env.setdefault("DISABLE_AUTOUPDATER", "1")
+        return env
+
+    def install_plugins(self):
+        env = self.claude_env()
+        for source in self.config.get("claude_marketplaces") or []:
+            self._plugin_step(["plugin", "marketplace", "add", source], source, env)
+        for spec in self.config.get("claude_plugins") or []:
+            self._plugin_step(["plugin", "install", spec], spec, env)
+
+    def _plugin_step(self, args, spec, env):
+        rc, out, err = claude.run_plugin_command(self.claude_bin, args, env)
+        if rc == 0:
+            self.bus.emit("note", text=f"claude {' '.join(args)}: ok", level="info")
+            return
+        detail = (err or out or f"exit {rc}").strip()[-2000:]
+        log.warning("claude %s failed: %s", " ".join(args), detail)
+        self.bus.emit("note", text=f"claude {' '.join(args)} failed: {detail}", level="error")
+        self._tell_manager("plugin_install_failed", spec=spec, command=" ".join(args),
+                           error=detail)
+
+    # -- state -----------------------------------------------------------------------
+
+    def set_state(self, wanted, until=None):
+        self.state = next_state(self.state, wanted)
+        self.state_since = time.time()
+        fields = {"state": self.state.value, "since": self.state_since}
+        if until:
+            fields["until"] = until
+        self.bus.emit("turn_state_changed", **fields)
+        journal.event(log, "turn_state_changed", f"state {self.state.value}",
+                      HIVE_STATE=self.state.value)
+        self._report(turn_state=self.state.value, turn_state_since=self.state_since,
+                     turn_state_until=until)
+
+    def set_status(self, status):
+        if status == self.status:
+            return
+        self.status = status
+        self.bus.emit("status_changed", status=status)
+        journal.event(log, "status_changed", f"status {status}", HIVE_STATUS=status)
+        self._report(status=status, needs_login=status.startswith("needs_login"))
+
+    def set_model(self, model):
+        if not isinstance(model, str) or not MODEL_RE.match(model):
+            raise BadArgs("a model is a name like haiku, sonnet, opus or a full model id")
+        self.model = model
+        self._write("hyperhive-model", model)
+        self.bus.emit("model_changed", model=model)
+        self._report(model=model)
+        return model
+
+    def new_session(self):
+        self.session_id = None
+        self._write("hyperhive-session", None)
+        self.bus.emit("note", text="the next turn starts a fresh session", level="info")
+
+    def snapshot(self):
+        return {"name": self.name, "manager": self.is_manager, "status": self.status,
+                "turn_state": self.state.value, "turn_state_since": self.state_since,
+                "nap_until": self.nap_until if self.state == TurnState.NAPPING else None,
+                "model": self.model, "session_id": self.session_id, "usage": self.usage,
+                "last_turn": self.last_turn, "login": self.login.snapshot(),
+                "seq": self.bus.last_seq()}
+
+    def _report(self, **fields):
+        fields = {k: v for k, v in fields.items() if v is not None}
+        try:
+            self.host.call("report", timeout=5, **fields)
+        except (OSError, ValueError, RemoteError, ConnectionError):
+            pass    # the host shows what it last heard; the next change reports again
+
+    def _tell_manager(self, event, **detail):
+        if self.is_manager:
+            return
+        try:
+            self.host.call_retrying("notify_manager", timeout=10, event=event, detail=detail)
+        except (OSError, ValueError, RemoteError, ConnectionError):
+            log.warning("could not tell the manager about %s", event)
+
+    # -- the serve loop ------------------------------------------------------------------
+
+    def serve(self):
+        self.wait_for_login()
+        self.install_plugins()
+        self._host_call("requeue")
+        self.set_status("online")
+        while not self._stopping:
+            self.sleep_out_nap()
+            reply = self._host_call("recv", wait_seconds=180, max=1, timeout=210)
+            for message in (reply or {}).get("messages", []):
+                self.handle(message)
+
+    def _host_call(self, cmd, timeout=30, **fields):
+        """A host call that outlasts host restarts: retries, then waits and tries again."""
+        while not self._stopping:
+            try:
+                return self.host.call_retrying(cmd, timeout=timeout, **fields)[0]
+            except RemoteError as exc:
+                log.error("host refused %s: %s", cmd, exc)
+                return None
+            except (OSError, ValueError, ConnectionError) as exc:
+                log.warning("host unreachable for %s (%s); trying again", cmd, exc)
+                gevent.sleep(5)
+        return None
+
+    def wait_for_login(self):
+        if has_credentials():
+            return
+        self.set_status("needs_login_idle")
+        self._tell_manager("needs_login")
+        while not has_credentials() and not self._stopping:
+            wait_for_credentials(self._wakeup)
+            self._wakeup.clear()
+
+    def sleep_out_nap(self):
+        if not self.nap_until or self.nap_until <= time.time():
+            self._clear_nap()
+            return
+        if self.state != TurnState.NAPPING:
+            self.set_state(TurnState.NAPPING, until=self.nap_until)
+        self._wakeup.clear()
+        self._wakeup.wait(max(0, self.nap_until - time.time()))
+        self._clear_nap()
+
+    def _clear_nap(self):
+        if self.nap_until is not None:
+            self.nap_until = None
+            self._write("hyperhive-nap", None)
+        if self.state == TurnState.NAPPING:
+            self.set_state(TurnState.IDLE)
+
+    def nap(self, seconds):
+        if not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_NAP:
+            raise BadArgs(f"`seconds` must be between 0 and {MAX_NAP}")
+        self.nap_until = time.time() + seconds
+        self._write("hyperhive-nap", self.nap_until)
+        until = time.strftime("%H:%M:%S", time.localtime(self.nap_until))
+        return {"until": self.nap_until,
+                "text": f"napping until {until} ({int(seconds)}s): finish this turn; new "
+                        "messages wait in the inbox until then (the operator can wake you)"}
+
+    def cancel(self):
+        """The operator's cancel: the running turn (SIGINT to claude) or the nap."""
+        if self.turn is not None:
+            self._operator_cancel = True
+            self.turn.cancel()
+            self.bus.emit("note", text="turn cancelled by the operator", level="warn")
+            return "turn"
+        if self.nap_until:
+            self.nap_until = None
+            self._write("hyperhive-nap", None)
+            self._wakeup.set()
+            return "nap"
+        raise Conflict("there is no turn or nap to cancel")
+
+    # -- one message, one turn ----------------------------------------------------------
+
+    def handle(self, message):
+        self._inflight = {message["id"]}
+        self._operator_cancel = False
+        unread = (self._host_call("status") or {}).get("unread", 0)
+        started = time.time()
+        self.bus.emit("turn_start", **{"from": message["from"], "body": message["body"][:4000],
+                                       "unread": unread, "redelivered": message["redelivered"],
+                                       "id": message["id"]})
+        journal.event(log, "turn_start", f"turn for message #{message['id']} from "
+                      f"{message['from']}", HIVE_FROM=message["from"])
+        self.set_state(TurnState.THINKING)
+        result = self.drive_turn(prompts.wake_prompt(message, unread))
+        outcome = result.outcome
+        if outcome == "ok" or (outcome == "cancelled" and self._operator_cancel):
+            self._host_call("ack", ids=sorted(self._inflight))
+        self.finish_turn(message, result, started)
+        if outcome == "failed":
+            self._tell_manager("turn_failed", message_id=message["id"], note=result.note,
+                               stderr=result.stderr_tail[-20:])
+        elif outcome == "rate_limited":
+            self.park("rate_limited", float(os.environ.get("HYPERHIVE_RATE_LIMIT_SLEEP", 300)))
+        elif outcome == "auth_failed":
+            self.park_for_login()
+
+    def drive_turn(self, prompt):
+        result = self.run_claude(prompt)
+        if result.outcome == "failed" and "No conversation found" in (result.note or ""):
+            self.new_session()
+            result = self.run_claude(prompt)
+        if result.outcome != "prompt_too_long" or self._stopping:
+            return result
+        if self.session_id:
+            self.set_state(TurnState.COMPACTING)
+            compacted = self.compact_session()
+            self.set_state(TurnState.THINKING)
+            if compacted.outcome == "ok":
+                result = self.run_claude(prompt)
+        if result.outcome == "prompt_too_long" and self.session_id:
+            self.bus.emit("note", text="still too long after compacting: starting a fresh "
+                          "session", level="warn")
+            self.new_session()
+            result = self.run_claude(prompt)
+        return result
+
+    def run_claude(self, prompt):
+        argv = claude.build_argv(self.claude_bin, self.model, self.session_id,
+                                 hive_dir=str(self.hive_dir), builtins=self.builtins(),
+                                 extra_allowed=[r for r in self.allowed_rules()
+                                                if r.startswith("mcp__") and
+                                                r != claude.HYPERHIVE_TOOLS_RULE])
+        turn = claude.ClaudeTurn(argv, prompt, cwd=str(self.state_dir), env=self.claude_env(),
+                                 on_event=self._on_stream, on_stderr=self._on_stderr)
+        self.turn = turn
+        try:
+            result = turn.run()
+        finally:
+            self.turn = None
+        self._keep_session(result.session_id)
+        return result
+
+    def compact_session(self):
+        argv = claude.compact_argv(self.claude_bin, self.model, self.session_id,
+                                   hive_dir=str(self.hive_dir), builtins=self.builtins())
+        result = claude.run_compact(argv, cwd=str(self.state_dir), env=self.claude_env(),
+                                    on_event=self._on_stream, on_stderr=self._on_stderr)
+        self._keep_session(result.session_id)
+        level = "info" if result.outcome == "ok" else "warn"
+        self.bus.emit("note", text=f"compaction {result.outcome}: {result.note or 'done'}",
+                      level=level)
+        return result
+
+    def compact_now(self):
+        """The operator's compact button: only between turns."""
+        if self.state != TurnState.IDLE or self.turn is not None:
+            raise Conflict(f"the agent is {self.state.value}; compact when it is idle")
+        if not self.session_id:
+            raise Conflict("there is no session to compact yet")
+        self.set_state(TurnState.COMPACTING)
+        try:
+            return self.compact_session().outcome
+        finally:
+            self.set_state(TurnState.IDLE)
+
+    def _keep_session(self, session_id):
+        if session_id and session_id != self.session_id:
+            self.session_id = session_id
+            self._write("hyperhive-session", session_id)
+
+    def _on_stream(self, event):
+        summary = summarise(event)
+        if summary is not None:
+            self.bus.emit("stream", **summary)
+
+    def _on_stderr(self, line):
+        self.bus.emit("note", text=line, level="stderr")
+        log.warning("claude: %s", line)
+
+    def finish_turn(self, message, result, started):
+        ended = time.time()
+        usage = result.usage or {}
+        cost = self._turn_cost(result)
+        threads = self._host_call("status") or {}
+        self.stats.record(started_at=started, ended_at=ended, duration_ms=result.duration_ms,
+                          model=self.model, wake_from=message["from"], result_kind=result.outcome,
+                          note=result.note or None, tool_calls=result.tool_calls,
+                          tool_call_count=sum(result.tool_calls.values()),
+                          open_threads_count=threads.get("open_threads"),
+                          open_reminders_count=threads.get("pending_reminders"),
+                          session_id=result.session_id, session_cost_usd=result.total_cost_usd,
+                          cost_usd=cost, **{k: usage.get(k, 0) or 0 for k in (
+                              "input_tokens", "output_tokens", "cache_read_input_tokens",
+                              "cache_creation_input_tokens")})
+        self.usage = {"ctx": result.ctx_tokens, "input": usage.get("input_tokens", 0),
+                      "output": usage.get("output_tokens", 0),
+                      "cache_read": usage.get("cache_read_input_tokens", 0),
+                      "cache_write": usage.get("cache_creation_input_tokens", 0),
+                      "cost_usd": cost}
+        self.bus.emit("token_usage_changed", **self.usage)
+        self.last_turn = {"at": ended, "duration_ms": result.duration_ms,
+                          "outcome": result.outcome}
+        self.bus.emit("turn_end", outcome=result.outcome, duration_ms=result.duration_ms,
+                      note=result.note or "")
+        journal.event(log, "turn_end", f"turn {result.outcome} in {result.duration_ms} ms",
+                      level=logging.INFO if result.outcome == "ok" else logging.WARNING,
+                      HIVE_OUTCOME=result.outcome, HIVE_DURATION_MS=result.duration_ms,
+                      HIVE_INPUT_TOKENS=usage.get("input_tokens", 0),
+                      HIVE_OUTPUT_TOKENS=usage.get("output_tokens", 0),
+                      HIVE_NOTE=result.note or "")
+        self.set_state(TurnState.IDLE)
+        self._report(last_turn_at=ended)
+
+    def _turn_cost(self, result):
+        total = result.total_cost_usd
+        if total is None:
+            return 0.0
+        before = self.stats.last_session_cost(result.session_id) if result.session_id else None
+        return round(max(0.0, total - (before or 0.0)), 6)
+
+    def park(self, status, seconds):
+        """Stop taking messages for a while; the unfinished one comes back afterwards."""
+        self.set_status(status)
+        self.bus.emit("note", text=f"{status}: resting {int(seconds)}s before retrying",
+                      level="warn")
+        self._wakeup.clear()
+        self._wakeup.wait(seconds)
+        self._host_call("requeue")
+        self.set_status("online")
+
+    def park_for_login(self):
+        self.set_status("needs_login_idle")
+        self._tell_manager("needs_login")
+        self._wakeup.clear()
+        wait_for_credentials(self._wakeup, require_change=True)
+        self._host_call("requeue")
+        self.set_status("online")
+
+    # -- mcp.sock ------------------------------------------------------------------------
+
+    def stop(self):
+        self._stopping = True
+        self._wakeup.set()
+        if self.turn is not None:
+            self.turn.cancel()
+
+
+class HarnessEndpoint:
+    """mcp.sock: broker verbs go to the host as they are; nap and whoami stay here."""
+
+    FORWARD = ("send", "recv", "status", "recent", "ask", "answer", "remind", "set_status",
+               "open_threads", "wake")
+    MANAGER_FORWARD = ("request_spawn", "request_apply_commit", "start", "stop", "restart",
+                       "rebuild", "list")
+
+    def __init__(self, harness):
+        self.harness = harness
+        self.forward = set(self.FORWARD) | (set(self.MANAGER_FORWARD)
+                                            if harness.is_manager else set())
+
+    def hello(self):
+        return {"role": "harness", "name": self.harness.name,
+                "cmds": sorted([*self.forward, "nap", "whoami", "hello"])}
+
+    def dispatch(self, request):
+        cmd = request.get("cmd")
+        if cmd == "nap":
+            return self.harness.nap(request.get("seconds"))
+        if cmd == "whoami":
+            return {"name": self.harness.name,
+                    "role": "manager" if self.harness.is_manager else "agent"}
+        if cmd not in self.forward:
+            raise UnknownCmd(f"unknown cmd {str(cmd)[:40]!r}")
+        return self._forward(request)
+
+    def _forward(self, request):
+        wait = request.get("wait_seconds") if request.get("cmd") == "recv" else 0
+        timeout = min(float(wait or 0), 180) + 30 if isinstance(wait, (int, float)) else 30
+        try:
+            reply = self.harness.host.request(request, timeout=timeout)
+        except (OSError, ValueError, ConnectionError) as exc:
+            raise Unavailable(f"the host is not answering ({exc}); try again shortly") from None
+        if not reply.get("ok"):
+            raise from_code(reply.get("code"), reply.get("error", "the host refused"))
+        if request.get("cmd") == "recv":
+            self.harness._inflight.update(m["id"] for m in reply.get("messages", []))
+        return {k: v for k, v in reply.items() if k not in ("ok", "v")}
+
+    def can_stream(self, request):
+        return False
+
+    def undeliver(self, ids):
+        try:
+            self.harness.host.request({"cmd": "requeue"}, timeout=10)
+        except (OSError, ValueError, ConnectionError):
+            pass
+
+
+def load_config():
+    path = os.environ.get("HYPERHIVE_AGENT_CONFIG", "/etc/hyperhive/agent.json")
+    try:
+        data = json.loads(Path(path).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _float(text):
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def run(options):
+    role = "manager" if options.manager or options.name == MANAGER else "agent"
+    journal.setup_logging(role, agent=options.name)
+    harness = Harness(options)
+    harness.write_claude_files()
+    mcp = SocketServer(harness.hive_dir / "mcp.sock", HarnessEndpoint(harness), mode=0o600)
+    mcp.start()
+    web = None
+    if options.web:
+        from . import agentweb
+        web = agentweb.serve(harness, options.web)
+    stop = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, stop.set)
+    loop = gevent.spawn(harness.serve)
+    loop.link(lambda g: stop.set())
+    stop_watchdog = journal.start_watchdog()
+    journal.notify("READY=1", f"STATUS={harness.status}")
+    log.info("harness for %s ready (model %s)", harness.name, harness.model)
+    stop.wait()
+    journal.notify("STOPPING=1")
+    harness.stop()
+    loop.join(timeout=15)
+    mcp.stop()
+    if web is not None:
+        web.stop(timeout=1)
+    stop_watchdog()
+    harness.set_status("offline")
+    if loop.exception is not None:
+        log.error("the serve loop died: %r", loop.exception)
+        return 1
+    return 0
