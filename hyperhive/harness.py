@@ -226,6 +226,8 @@ class Harness:
         self.install_plugins()
         self._host_call("requeue")
         self.set_status("online")
+        self._report(turn_state=self.state.value, turn_state_since=self.state_since,
+                     model=self.model, needs_login=False)
         while not self._stopping:
             self.sleep_out_nap()
             reply = self._host_call("recv", wait_seconds=180, max=1, timeout=210)
@@ -551,13 +553,15 @@ def run(options):
     stop.wait()
     journal.notify("STOPPING=1")
     harness.stop()
-    loop.join(timeout=15)
+    # A running turn gets a moment to end on its SIGINT; a parked recv is simply dropped.
+    loop.join(timeout=8 if harness.turn is not None else 0.5)
+    loop.kill()
     mcp.stop()
     if web is not None:
         web.stop(timeout=1)
     stop_watchdog()
     harness.set_status("offline")
-    if loop.exception is not None:
+    if loop.exception is not None and not isinstance(loop.exception, gevent.GreenletExit):
         log.error("the serve loop died: %r", loop.exception)
         return 1
     return 0
