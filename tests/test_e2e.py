@@ -17,6 +17,7 @@ import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
 from hive import ENTRY, PYTHON, HostProcess, short_tmpdir, wait_for
+from journald import entries, journald  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def stub():
 def start_hive(stub, **env_extra):
     root = short_tmpdir()
     env = claude_env(stub, root / "home")
-    env.update(HYPERHIVE_LOG="stderr", HYPERHIVE_RATE_LIMIT_SLEEP="2", **env_extra)
+    env.update({"HYPERHIVE_LOG": "stderr", "HYPERHIVE_RATE_LIMIT_SLEEP": "2", **env_extra})
     for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
         env.pop(key, None)
     return HostProcess(root=root, claude_bin=find_claude(), env=env).start()
@@ -295,5 +296,38 @@ def test_no_credentials_means_needs_login_until_they_appear(stub):
         creds.write_text(json.dumps({"claudeAiOauth": {"accessToken": "x"}}))
         wait_for(lambda: not row(h, "manager")["needs_login"], timeout=20, what="online")
         assert page(h, "manager", "/api/state")["status"] == "online"
+    finally:
+        h.stop()
+
+
+def test_rate_limited_turn_parks_and_keeps_the_message(hive, stub):
+    spawn(hive, "alice")
+    stub.add_rule(r"busy hour", agent="alice", times=1, steps=[{"error": 429}])
+    stub.add_rule(r"busy hour", agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the limit"}},
+        {"text": "ok"}])
+    hive.admin("send", to="alice", body="busy hour")
+    wait_for(lambda: any(e["status"] == "rate_limited"
+                         for _, e in events(hive, "alice", "status_changed")),
+             timeout=60, what="the rate_limited status")
+    wait_for(lambda: "after the limit" in inbox_bodies(hive), timeout=60, what="the retry")
+    wait_for(lambda: len(stats_rows(hive, "alice")) >= 2, timeout=20, what="both turns")
+    kinds = [r["result_kind"] for r in stats_rows(hive, "alice")]
+    assert kinds[:2] == ["rate_limited", "ok"]
+
+
+def test_the_journal_tells_an_agents_story(stub, journald):
+    h = start_hive(stub, HYPERHIVE_LOG="journal")
+    try:
+        spawn(h, "alice")
+        h.admin("send", to="alice", body="tell the journal")
+        wait_for(lambda: stats_rows(h, "alice"), timeout=60, what="a turn")
+        ends = entries("HIVE_AGENT=alice", "HIVE_EVENT=turn_end", want=1, timeout=10)
+        assert ends and ends[-1]["HIVE_OUTCOME"] == "ok"
+        assert int(ends[-1]["HIVE_DURATION_MS"]) > 0
+        starts = entries("HIVE_AGENT=alice", "HIVE_EVENT=turn_start", want=1)
+        assert starts and starts[-1]["HIVE_ROLE"] == "agent"
+        spawned = entries("HIVE_AGENT=alice", "HIVE_ROLE=host", want=1)
+        assert spawned, "the host's lines about alice carry HIVE_AGENT too"
     finally:
         h.stop()
