@@ -555,18 +555,20 @@ class Broker:
     def approve(self, caller, id):
         approval = self._pending_approval(id)
         self._resolve_approval(approval, "approved", None)
-        status, note = "approved", None
+        status, note, extra = "approved", None, {}
         try:
             if approval["kind"] == "spawn":
                 self.lifecycle.spawn(approval["agent"])
+            elif approval["kind"] == "apply_commit":
+                extra = self.lifecycle.apply_commit(approval)
             else:
-                raise Unavailable(f"approvals of kind {approval['kind']!r} cannot be applied yet")
+                raise Unavailable(f"approvals of kind {approval['kind']!r} cannot be applied")
         except Exception as exc:
             status, note = "failed", getattr(exc, "message", None) or str(exc)
             self._write(lambda: self._fail_approval(approval["id"], note))
         self.notify(MANAGER, "approval_resolved", id=approval["id"], agent=approval["agent"],
                     kind=approval["kind"], commit_ref=approval["commit_ref"], status=status,
-                    note=note)
+                    note=note, **extra)
         if status == "failed":
             raise Conflict(f"approval #{approval['id']} failed: {note}")
         return {"id": approval["id"], "status": status}
@@ -576,6 +578,8 @@ class Broker:
             _text(note, "note", limit=8192, empty_ok=True)
         approval = self._pending_approval(id)
         self._resolve_approval(approval, "denied", note or None)
+        if approval["kind"] == "apply_commit" and self.lifecycle:
+            self.lifecycle.deny_commit(approval, note)
         self.notify(MANAGER, "approval_resolved", id=approval["id"], agent=approval["agent"],
                     kind=approval["kind"], commit_ref=approval["commit_ref"], status="denied",
                     note=note or None)
@@ -644,7 +648,20 @@ class Broker:
 
     def request_apply_commit(self, caller, agent, commit_ref, description=None):
         self._need_agent(agent)
-        return self._life().request_apply_commit(agent, commit_ref, description)
+        if description is not None:
+            _text(description, "description", limit=8192, empty_ok=True)
+        sha, diff = self._life().propose_commit(agent, commit_ref)
+
+        def write():
+            aid = self.store.add_approval(agent, "apply_commit", self.clock(),
+                                          commit_ref=commit_ref, description=description,
+                                          fetched_sha=sha, diff=diff)
+            self._emit("approval_added", id=aid, agent=agent, kind="apply_commit",
+                       description=description, requested_by=caller, sha=sha)
+            return aid
+        aid = self._write(write)
+        self._life().tag_proposal(agent, aid, sha)
+        return {"id": aid, "sha": sha}
 
     # -- dashboard events ----------------------------------------------------
 

@@ -91,7 +91,8 @@ class Harness:
         files = {
             claude.MCP_CONFIG_FILE: json.dumps(self.mcp_config(), indent=2),
             claude.SETTINGS_FILE: json.dumps(self.settings(), indent=2),
-            claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(self.name, self.is_manager),
+            claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(
+                self.name, self.is_manager, os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")),
         }
         for name, text in files.items():
             tmp = self.hive_dir / f".{name}.tmp"

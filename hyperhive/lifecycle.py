@@ -186,9 +186,49 @@ class Lifecycle:
         self.broker.agent_changed(name, purged=True)
         return {"name": name, "purged": True}
 
-    def request_apply_commit(self, agent, commit_ref, description=None):
-        raise Unavailable("config commits cannot be applied on this host yet; "
-                          "edit agent.json and rebuild instead")
+    # -- config commits ------------------------------------------------------
+
+    def propose_commit(self, name, commit_ref):
+        """Fetch a proposed commit into the applied repo; (sha, diff) for the approval."""
+        try:
+            return repos.fetch_proposal(self.places.config_repo(name),
+                                        self.places.applied_repo(name), commit_ref)
+        except repos.GitError as exc:
+            raise BadArgs(str(exc)) from None
+
+    def tag_proposal(self, name, approval_id, sha):
+        repos.tag(self.places.applied_repo(name), f"proposal/{approval_id}", sha)
+
+    def apply_commit(self, approval):
+        """Fast-forward the applied repo and rebuild; on any failure tag it and roll back."""
+        name, aid, sha = approval["agent"], approval["id"], approval["fetched_sha"]
+        applied = self.places.applied_repo(name)
+        repos.tag(applied, f"approved/{aid}", sha)
+        try:
+            before = repos.fast_forward(applied, sha)
+        except repos.GitError as exc:
+            repos.tag(applied, f"failed/{aid}", sha, message=str(exc))
+            raise Conflict(f"cannot apply: {exc}") from None
+        try:
+            repos.check_config(applied)
+            self.rebuild(name)
+        except Exception as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            repos.tag(applied, f"failed/{aid}", sha, message=reason)
+            repos.roll_back(applied, before)
+            self._configs.pop(name, None)
+            self._start_logged(name)
+            raise Conflict(f"the new config failed and was rolled back: {reason}") from None
+        repos.tag(applied, f"deployed/{aid}", sha)
+        return {"sha": sha, "tag": f"deployed/{aid}"}
+
+    def deny_commit(self, approval, note):
+        applied = self.places.applied_repo(approval["agent"])
+        try:
+            repos.tag(applied, f"denied/{approval['id']}", f"proposal/{approval['id']}",
+                      message=note or "denied by the operator")
+        except repos.GitError as exc:
+            log.warning("could not tag the denial: %s", exc)
 
     # -- host start and stop ------------------------------------------------
 
@@ -255,6 +295,8 @@ class Lifecycle:
                    HIVE_LABEL=name)
         if self.dashboard_url:
             env["HYPERHIVE_DASHBOARD_URL"] = self.dashboard_url
+        if name == MANAGER:
+            env["HYPERHIVE_AGENTS_DIR"] = str(p.lib / "agents")
         return argv, env, p.state_dir(name)
 
     def _exited(self, name, rc):

@@ -68,15 +68,18 @@ coordinate the agents, relay between them and the operator (recipient
   `spawned`, `rebuilt`, `stopped`, `destroyed`, `container_crash`, `turn_failed`,
   `plugin_install_failed`, `needs_login`, `question_answered`, `question_asked`.
   React to crashes and failures: restart, ask the agent, or tell the operator.
-- Agents' configs live in their repos as `agent.json` with `model`,
-  `allowed_recipients`, `claude_plugins`, `claude_marketplaces`,
-  `extra_mcp_servers` and `allowed_bash_patterns`.
+- Each agent's proposed config is a git repo at `{agents_dir}/<name>/config`
+  holding `agent.json` (`model`, `allowed_recipients`, `claude_plugins`,
+  `claude_marketplaces`, `extra_mcp_servers`, `allowed_bash_patterns`). To change
+  it: edit, `git commit`, then `request_apply_commit(agent, <sha>)`. The remote
+  `applied` in that repo shows what is deployed (`git fetch applied`, tags
+  `deployed/<id>`, `failed/<id>`, `denied/<id>`); build on `applied/main`.
 """
 
 
-def system_prompt(name, manager=False):
+def system_prompt(name, manager=False, agents_dir="/agents"):
     template = _MANAGER if manager else _AGENT
-    return template.format(name=name, common=_COMMON)
+    return template.format(name=name, common=_COMMON, agents_dir=agents_dir)
 
 
 def wake_prompt(message, unread):

@@ -65,3 +65,67 @@ def head(repo):
         return git(repo, "rev-parse", "HEAD")
     except (GitError, OSError):
         return None
+
+
+MAX_DIFF = 200_000
+
+
+def fetch_proposal(config_repo, applied_repo, commit_ref):
+    """Bring a commit of the proposed repo into the applied one; return (sha, diff).
+
+    The commit must exist in the proposed repo and descend from what is applied, so
+    that approving it is a fast-forward.
+    """
+    if not isinstance(commit_ref, str) or not commit_ref.strip() or commit_ref.startswith("-"):
+        raise GitError("commit_ref must name a commit (a sha, a branch or HEAD)")
+    try:
+        sha = git(config_repo, "rev-parse", "--verify", "--quiet", f"{commit_ref}^{{commit}}")
+    except GitError:
+        raise GitError(f"there is no commit {commit_ref[:60]!r} in the proposed repo") from None
+    # A bare sha cannot be fetched by name; fetching every branch brings its objects.
+    git(applied_repo, "fetch", "-q", str(config_repo), "+refs/heads/*:refs/proposed/*")
+    if git(applied_repo, "cat-file", "-t", sha, check=False) != "commit":
+        raise GitError(f"commit {sha[:12]} is not on any branch of the proposed repo")
+    ancestor = subprocess.run(["git", "-C", str(applied_repo), "merge-base", "--is-ancestor",
+                               "HEAD", sha]).returncode == 0
+    if not ancestor:
+        raise GitError(f"commit {sha[:12]} does not build on the applied config; rebase it "
+                       "on the `applied/main` branch first")
+    diff = git(applied_repo, "diff", "HEAD", sha)
+    if len(diff) > MAX_DIFF:
+        diff = diff[:MAX_DIFF] + "\n… (diff cut)"
+    return sha, diff
+
+
+def tag(repo, name, target="HEAD", message=None):
+    if message:
+        git(repo, "tag", "-f", "-a", name, "-m", message, target)
+    else:
+        git(repo, "tag", "-f", name, target)
+
+
+def fast_forward(applied_repo, sha):
+    """Move the applied repo to `sha`; return the sha it was at, for a rollback."""
+    before = head(applied_repo)
+    git(applied_repo, "merge", "--ff-only", "-q", sha)
+    return before
+
+
+def roll_back(applied_repo, sha):
+    git(applied_repo, "reset", "--hard", "-q", sha)
+
+
+def check_config(applied_repo):
+    """Raise GitError when the applied agent.json is not a usable config."""
+    try:
+        data = json.loads((applied_repo / "agent.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise GitError(f"agent.json is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise GitError("agent.json must hold a JSON object")
+    kinds = {"model": str, "allowed_recipients": list, "claude_plugins": list,
+             "claude_marketplaces": list, "extra_mcp_servers": dict,
+             "allowed_bash_patterns": list}
+    for key, kind in kinds.items():
+        if key in data and not isinstance(data[key], kind):
+            raise GitError(f"agent.json: `{key}` must be a {kind.__name__}")
