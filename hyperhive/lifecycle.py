@@ -7,20 +7,17 @@ and config repos, and gets told about agents coming and going.
 import logging
 import os
 import shutil
-import sys
 import time
-from pathlib import Path
 
 import gevent
 
 from . import names, repos
-from .backends import ProcessBackend
+from .backends import AgentSpec, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, NotFound, Unavailable
 from .names import MANAGER
 
 log = logging.getLogger(__name__)
 
-ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 CRASH_WINDOW = 600
 CRASH_LIMIT = 5
 
@@ -35,9 +32,10 @@ def fnv1a32(text):
 class Lifecycle:
     def __init__(self, places, broker, sockets, backend="process", bind="127.0.0.1",
                  port_base=8000, claude_bin="claude", dashboard_url=None):
-        if backend != "process":
+        backends = {"process": ProcessBackend, "nspawn": NspawnBackend}
+        if backend not in backends:
             raise Unavailable(f"the {backend!r} backend is not available on this host yet; "
-                              "use --backend process")
+                              "use --backend process or nspawn")
         self.places = places
         self.broker = broker
         self.sockets = sockets
@@ -45,7 +43,7 @@ class Lifecycle:
         self.port_base = port_base
         self.claude_bin = claude_bin
         self.dashboard_url = dashboard_url
-        self.backend = ProcessBackend(self._exited)
+        self.backend = backends[backend](self._exited)
         self._configs = {}
         self._deployed = {}
         self._started_sha = {}
@@ -271,8 +269,7 @@ class Lifecycle:
     def _start(self, name):
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
-        argv, env, cwd = self._agent_command(name)
-        self.backend.start(name, argv, env, cwd)
+        self.backend.start(name, self._agent_spec(name))
         self._started_sha[name] = self._deployed[name]
 
     def _start_logged(self, name):
@@ -282,22 +279,15 @@ class Lifecycle:
         except Exception:
             log.exception("could not start %s", name, extra={"HIVE_AGENT": name})
 
-    def _agent_command(self, name):
+    def _agent_spec(self, name):
         p = self.places
-        argv = [sys.executable, ENTRY, "agent", "--name", name,
-                *(["--manager"] if name == MANAGER else []),
-                "--hive-dir", str(p.hive_dir(name)), "--state-dir", str(p.state_dir(name)),
-                "--web", f"{self.bind}:{self.port(name)}", "--claude-bin", self.claude_bin]
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS")}
-        env.update(HOME=str(p.home_dir(name)), CLAUDE_CONFIG_DIR=str(p.claude_dir(name)),
-                   HYPERHIVE_AGENT_CONFIG=str(p.applied_repo(name) / "agent.json"),
-                   HIVE_LABEL=name)
-        if self.dashboard_url:
-            env["HYPERHIVE_DASHBOARD_URL"] = self.dashboard_url
-        if name == MANAGER:
-            env["HYPERHIVE_AGENTS_DIR"] = str(p.lib / "agents")
-        return argv, env, p.state_dir(name)
+        env = {"HYPERHIVE_DASHBOARD_URL": self.dashboard_url} if self.dashboard_url else {}
+        return AgentSpec(
+            name=name, manager=name == MANAGER, hive_dir=p.hive_dir(name),
+            state_dir=p.state_dir(name), claude_dir=p.claude_dir(name),
+            home_dir=p.home_dir(name), config_dir=p.applied_repo(name),
+            web=f"{self.bind}:{self.port(name)}", claude_bin=self.claude_bin,
+            agents_dir=p.lib / "agents" if name == MANAGER else None, env=env)
 
     def _exited(self, name, rc):
         """The backend saw an agent exit that nobody asked for."""
