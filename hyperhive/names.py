@@ -35,4 +35,5 @@ def check_new(name):
 
 
 def container_name(name):
+    check(name)
     return "hm1nd" if name == MANAGER else f"h-{name}"
