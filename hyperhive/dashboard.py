@@ -1,0 +1,288 @@
+"""The operator's dashboard on the host (port 7000).
+
+One server-rendered page that works with JavaScript off, a JSON snapshot, an
+SSE stream of the broker's dashboard events, an agent's journal as text, and
+the POST actions. Every change goes through a broker method with the operator
+as the caller; this module only turns HTTP into those calls and their answers
+(or errors) back into HTTP.
+"""
+
+import logging
+import re
+import time
+
+import bottle
+
+from . import journal, names, web
+from .errors import BadArgs, HiveError
+from .names import OPERATOR
+
+log = logging.getLogger(__name__)
+
+INBOX_LIMIT = 50
+FLOW_LIMIT = 100
+JOURNAL_DEFAULT = 200
+JOURNAL_MAX = 5000
+_AT_NAME = re.compile(r"@(\*|[a-z][a-z0-9-]*)\s+(.*)\Z", re.S)
+_YES = ("yes", "on", "1", "true")
+
+
+def serve(broker, bind, port):
+    """Start the dashboard in the background; the caller stops it with `.stop(timeout)`."""
+    return web.serve(make_app(broker, bind), bind, port)
+
+
+def snapshot(broker, streams=None):
+    """Everything the page shows. `seq` is read first: events after it may already be in here."""
+    seq = broker.last_seq()
+    try:
+        kept = broker.kept_state()
+    except HiveError:
+        kept = []
+    return {
+        "seq": seq,
+        "now": time.time(),
+        "agents": broker.status_rows(),
+        "kept": kept,
+        "questions": broker.questions()["questions"],
+        "inbox": broker.inbox(INBOX_LIMIT)["messages"],
+        "approvals": broker.pending()["approvals"],
+        "flow": broker.message_flow(FLOW_LIMIT),
+        "transients": broker.transients(),
+        "streams": int(streams) if streams is not None else 0,
+    }
+
+
+class View:
+    """Formatting for the template; hive.js has the same rules."""
+
+    def __init__(self, page_host, now):
+        self.page_host = page_host
+        self.now = now
+
+    def agent_url(self, row):
+        return f"http://{self.page_host}:{row['port']}/" if row.get("port") else None
+
+    def age(self, ts):
+        if not ts:
+            return ""
+        return duration(max(0, self.now - ts))
+
+    def ttl(self, deadline):
+        return duration(max(0, deadline - self.now), precise=True)
+
+    def clock(self, ts):
+        return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
+
+    @staticmethod
+    def size(n):
+        n = float(n or 0)
+        for unit in ("B", "KB", "MB", "GB"):
+            if n < 1024 or unit == "GB":
+                return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            n /= 1024
+        return ""
+
+    @staticmethod
+    def turn(state):
+        return TURN_GLYPHS.get(state, "·") + " " + state
+
+    @staticmethod
+    def diff_class(line):
+        if line.startswith(("+++", "---")):
+            return "d-file"
+        if line.startswith("+"):
+            return "d-add"
+        if line.startswith("-"):
+            return "d-del"
+        if line.startswith("@@"):
+            return "d-hunk"
+        return ""
+
+    @staticmethod
+    def clip(text, limit=600):
+        text = text or ""
+        return text if len(text) <= limit else text[:limit] + "…"
+
+
+TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
+
+
+def duration(seconds, precise=False):
+    """12s, 4m 05s, 1h 20m, 3d 4h: the same rule as hive.js."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def _page_host(bind):
+    if bind in ("", "0.0.0.0", "::"):
+        return bottle.request.urlparts.hostname or "127.0.0.1"
+    return f"[{bind}]" if ":" in bind else bind
+
+
+def make_app(broker, bind="127.0.0.1"):
+    app = bottle.Bottle()
+    web.install(app, bind)
+    streams = web.Gauge()
+
+    def state():
+        s = snapshot(broker, streams)
+        s["page_host"] = _page_host(bind)
+        return s
+
+    @app.get("/")
+    def index():
+        s = state()
+        query = bottle.request.query
+        return web.html(web.render(
+            "dashboard", s=s, h=View(s["page_host"], s["now"]),
+            flash_ok=query.getunicode("ok"), flash_error=query.getunicode("error")))
+
+    @app.get("/api/state")
+    def api_state():
+        return web.json_reply(state())
+
+    @app.get("/events")
+    def events():
+        return web.sse(broker, streams)
+
+    @app.get("/api/journal/<name:path>")
+    def journal_text(name):
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        if not names.is_valid(name):
+            bottle.response.status = 400
+            return "not a valid agent name\n"
+        known = set(broker.agent_names())
+        if name not in known:
+            try:
+                known |= {k["name"] for k in broker.kept_state()}
+            except HiveError:
+                pass
+        if name not in known:
+            bottle.response.status = 404
+            return f"there is no agent or kept state named {name}\n"
+        raw = bottle.request.query.get("lines") or str(JOURNAL_DEFAULT)
+        try:
+            lines = max(1, min(int(raw), JOURNAL_MAX))
+        except ValueError:
+            bottle.response.status = 400
+            return "lines must be a number from 1 to 5000\n"
+        return "\n".join(journal.read_journal(name, lines)) + "\n"
+
+    _actions(app, broker)
+    return app
+
+
+def _actions(app, broker):
+    def post(path, back="/"):
+        return web.action(app, path, back)
+
+    # -- approvals and spawns --------------------------------------------------
+
+    @post("/approve/<id>", back="/#approvals")
+    def approve(form, id):
+        result = broker.approve(OPERATOR, web.int_arg(id))
+        return {"flash": f"approved #{result['id']}", **result}
+
+    @post("/deny/<id>", back="/#approvals")
+    def deny(form, id):
+        note = web.field(form, "note", required=False, strip=True)
+        result = broker.deny(OPERATOR, web.int_arg(id), note)
+        return {"flash": f"denied #{result['id']}", **result}
+
+    @post("/request-spawn", back="/#approvals")
+    def request_spawn(form):
+        name = web.field(form, "name", strip=True)
+        description = web.field(form, "description", required=False, strip=True)
+        result = broker.request_spawn(OPERATOR, name, description)
+        return {"flash": f"spawn of {name} is waiting for approval #{result['id']}", **result}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def lifecycle(verb, method, done):
+        @post(f"/{verb}/<name>", back="/#containers")
+        def handler(form, name):
+            result = getattr(broker, method)(OPERATOR, name) or {}
+            return {"flash": f"{name} {done}", **result}
+        handler.__name__ = verb
+
+    lifecycle("start", "start_agent", "started")
+    lifecycle("stop", "stop_agent", "stopped")
+    lifecycle("restart", "restart_agent", "restarted")
+    lifecycle("rebuild", "rebuild_agent", "rebuilt")
+
+    @post("/destroy/<name>", back="/#containers")
+    def destroy(form, name):
+        names.check(name)
+        purge = (form.get("purge") or "").lower() in _YES
+        if form.get("confirm") != "yes":
+            return _confirm("destroy", name, purge=purge)
+        result = broker.destroy_agent(OPERATOR, name, purge=purge)
+        kept = "its state is purged" if purge else "its state is kept"
+        return {"flash": f"{name} destroyed; {kept}", **result}
+
+    @post("/purge/<name>", back="/#kept")
+    def purge(form, name):
+        names.check(name)
+        if form.get("confirm") != "yes":
+            return _confirm("purge", name)
+        result = broker.purge_kept(OPERATOR, name)
+        return {"flash": f"kept state of {name} purged", **result}
+
+    @post("/revive/<name>", back="/#containers")
+    def revive(form, name):
+        result = broker.spawn(OPERATOR, name)
+        return {"flash": f"{name} revived", **result}
+
+    # -- questions ---------------------------------------------------------------
+
+    @post("/answer/<id>", back="/#questions")
+    def answer(form, id):
+        text = web.field(form, "answer", required=False, strip=True)
+        if not text:
+            text = ", ".join(o.strip() for o in form.getall("option") if o.strip())
+        if not text:
+            raise BadArgs("pick an option or type an answer")
+        qid = web.int_arg(id)
+        broker.answer(OPERATOR, qid, text)
+        return {"flash": f"answered #{qid}", "id": qid, "answer": text}
+
+    @post("/cancel-question/<id>", back="/#questions")
+    def cancel_question(form, id):
+        qid = web.int_arg(id)
+        broker.cancel_question(OPERATOR, qid)
+        return {"flash": f"question #{qid} cancelled", "id": qid}
+
+    # -- messages ------------------------------------------------------------------
+
+    @post("/send", back="/#flow")
+    def send(form):
+        body = form.get("body") or ""
+        to = (form.get("to") or "").strip().lstrip("@")
+        m = _AT_NAME.match(body.lstrip())
+        if m:
+            to, body = m.group(1), m.group(2)
+        if not to:
+            raise BadArgs("say who it is for: pick a recipient or start the message with @name")
+        if not body.strip():
+            raise BadArgs("the message is empty")
+        raw_reply = web.field(form, "in_reply_to", required=False, strip=True)
+        in_reply_to = web.int_arg(raw_reply, "in_reply_to") if raw_reply else None
+        result = broker.send(OPERATOR, to, body, in_reply_to)
+        shown = "everyone" if to == "*" else to
+        return {"flash": f"sent #{result['id']} to {shown}", "to": to, **result}
+
+
+def _confirm(verb, name, purge=False):
+    """Without JavaScript a destructive form lands here first and asks once."""
+    if web.wants_json():
+        raise BadArgs(f"{verb} needs confirm=yes")
+    page = web.render("confirm", verb=verb, name=name, purge=purge)
+    return bottle.HTTPResponse(page, status=200,
+                               headers={"Content-Type": "text/html; charset=utf-8"})

@@ -1,0 +1,25 @@
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
+<title>{{title}}</title>
+<link rel="stylesheet" href="/static/hive.css">
+<script src="/static/hive.js" defer></script>
+% for src in get('scripts', []):
+<script src="{{src}}" defer></script>
+% end
+</head>
+<body data-page="{{get('page', '')}}" data-seq="{{get('seq', '')}}">
+<div class="scanlines" aria-hidden="true"></div>
+<header class="banner">
+  <a class="banner-title" href="/">░▒▓█▓▒░ {{get('banner', 'HYPERHIVE')}} ░▒▓█▓▒░</a>
+  <span class="banner-sub">{{get('subtitle', 'hive-c0re · we are the wired')}}</span>
+  <span id="live" class="live" title="live updates">◌ static page</span>
+</header>
+% include('flash.tpl')
+{{!base}}
+<div id="toasts" class="toasts" aria-live="polite"></div>
+</body>
+</html>

@@ -1,0 +1,75 @@
+% state = 'failed' if a['failed'] else ('running' if a['running'] else 'stopped')
+% url = h.agent_url(a)
+<li class="agent is-{{state}}{{' is-busy' if a.get('transient') else ''}}" id="agent-{{a['name']}}" data-name="{{a['name']}}">
+  <div class="agent-line">
+    <span class="glyph">◆</span>
+    % if url:
+    <a class="agent-name" href="{{url}}" target="_blank" rel="noopener" title="open {{a['name']}}'s page">{{a['name']}}</a>
+    % else:
+    <span class="agent-name">{{a['name']}}</span>
+    % end
+    <span class="badges">
+      <span class="badge b-{{state}}">{{state}}</span>
+      % if a.get('transient'):
+      <span class="badge b-transient"><span class="spinner" aria-hidden="true"></span>{{a['transient']}}…</span>
+      % end
+      % if a.get('is_manager'):
+      <span class="badge b-manager">manager</span>
+      % end
+      % if a['paused']:
+      <span class="badge b-paused">paused</span>
+      % end
+      % if a['needs_login']:
+      <span class="badge b-login">needs login</span>
+      % end
+      % if a['needs_update']:
+      <span class="badge b-update">needs update</span>
+      % end
+      % if a.get('turn_state'):
+      <span class="badge b-turn b-turn-{{a['turn_state']}}" title="turn state since {{h.clock(a.get('turn_state_since'))}}">{{h.turn(a['turn_state'])}}\\
+      % if a.get('turn_state_since'):
+ · <span data-since="{{a['turn_state_since']}}">{{h.age(a['turn_state_since'])}}</span>\\
+      % end
+</span>
+      % end
+      % if a.get('model'):
+      <span class="badge b-model" title="model">model · {{a['model']}}</span>
+      % end
+      % if a.get('unread'):
+      <span class="badge b-unread" title="messages waiting">✉ {{a['unread']}} unread</span>
+      % end
+      % if a.get('pending_reminders'):
+      <span class="badge b-reminders" title="pending reminders">⏰ {{a['pending_reminders']}}</span>
+      % end
+      % if a.get('deployed_sha'):
+      <span class="badge b-sha" title="deployed config">@{{a['deployed_sha']}}</span>
+      % end
+      % if a.get('last_turn_at'):
+      <span class="badge b-last" title="last turn">last turn <span data-since="{{a['last_turn_at']}}">{{h.age(a['last_turn_at'])}}</span> ago</span>
+      % end
+      % if a.get('port'):
+      <span class="badge b-port" title="page port">:{{a['port']}}</span>
+      % end
+    </span>
+  </div>
+  % if a.get('status_text'):
+  <p class="agent-status"><span class="glyph">❝</span> <span class="status-text">{{a['status_text']}}</span>\\
+  % if a.get('status_set_at'):
+ <span class="muted">· <span data-since="{{a['status_set_at']}}">{{h.age(a['status_set_at'])}}</span> ago</span>\\
+  % end
+</p>
+  % end
+  <div class="row-actions">
+    <form method="post" action="/start/{{a['name']}}" data-async><button type="submit">▶ ST4RT</button></form>
+    <form method="post" action="/stop/{{a['name']}}" data-async><button type="submit">■ ST0P</button></form>
+    <form method="post" action="/restart/{{a['name']}}" data-async><button type="submit">↺ R3ST4RT</button></form>
+    <form method="post" action="/rebuild/{{a['name']}}" data-async><button type="submit">↻ R3BU1LD</button></form>
+    % if not a.get('is_manager'):
+    <form method="post" action="/destroy/{{a['name']}}" data-async data-confirm="destroy {{a['name']}}? its state is kept unless purge is ticked.">
+      <label class="tick" title="also delete its state"><input type="checkbox" name="purge" value="yes"> +purge</label>
+      <button type="submit" class="danger">DESTR0Y</button>
+    </form>
+    % end
+    % include('journal.tpl', name=a['name'])
+  </div>
+</li>

@@ -1,0 +1,4 @@
+<details class="journal" data-journal="{{name}}">
+  <summary>↳ logs · {{name}}</summary>
+  <pre class="journal-text">open <a href="/api/journal/{{name}}?lines=200" target="_blank" rel="noopener">the last 200 lines</a></pre>
+</details>

@@ -1,0 +1,477 @@
+"""What the dashboard and the per-agent page share: serving, POST rules, replies, SSE.
+
+A page module builds an explicit `bottle.Bottle()` and uses these pieces:
+
+- `serve(app, bind, port)` runs it on a gevent WSGIServer in the background;
+  every request (and every SSE stream) is its own greenlet.
+- `install(app, bind)` adds the Host check (against DNS rebinding), /static/*
+  and plain error pages to an app.
+- `action(app, path, back)` registers a POST handler. It refuses cross-site
+  requests (403) and bodies over 1 MiB (413), parses the form, calls the
+  handler with it, and turns the result, or a HiveError, into a 303 back to
+  the page with a flash (`?ok=` / `?error=`) or, when the request accepts
+  JSON, into `{"ok": true, ...}` / `{"ok": false, "error", "code"}` with the
+  status from errors.HTTP_STATUS.
+- `sse(source, gauge)` answers an event-stream request over any `source`
+  with `.fanout.subscribe(kinds)`, `.events_after(seq, kinds)` and `.last_seq()`.
+- `render(name, **vars)` renders a template from hyperhive/templates.
+"""
+
+import ipaddress
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import bottle
+import gevent
+import gevent.queue
+import gevent.socket
+from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
+
+from .errors import HTTP_STATUS, BadArgs, HiveError
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_BODY = 1 << 20
+KEEPALIVE_SECONDS = 15
+RETRY_MS = 3000
+SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
+SOCKET_KEY = "hyperhive.socket"
+FLASH_MAX = 300
+
+
+def static_dir():
+    env = os.environ.get("HYPERHIVE_STATIC")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "static"
+
+
+# -- serving ------------------------------------------------------------------
+
+class _Handler(WSGIHandler):
+    """Lets a stream see its socket (to notice a hang-up) and keeps dead peers out of the log."""
+
+    def get_environ(self):
+        env = super().get_environ()
+        env[SOCKET_KEY] = self.socket
+        return env
+
+    def handle_error(self, t, v, tb):
+        if issubclass(t, OSError):      # the client went away or stopped reading
+            self.close_connection = True
+            return
+        super().handle_error(t, v, tb)
+
+
+def serve(app, bind, port, attempts=5):
+    """Start `app` on bind:port in the background and return the server (`.stop(timeout)`)."""
+    error_log = LoggingLogAdapter(logging.getLogger("hyperhive.web"), logging.ERROR)
+    for attempt in range(attempts):
+        server = WSGIServer((bind, port), app, log=None, error_log=error_log,
+                            handler_class=_Handler, backlog=1024)
+        try:
+            server.start()
+            log.info("serving http://%s:%s/", bind, server.server_port)
+            return server
+        except OSError as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("cannot listen on %s:%s yet (%s); retrying", bind, port, exc)
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def install(app, bind="127.0.0.1"):
+    """Host check, /static/* and error pages: the common part of every page app."""
+    allowed = _allowed_hosts(bind)
+
+    def check_host():
+        if allowed is not None and _hostname(bottle.request.headers.get("Host", "")) not in allowed:
+            raise bottle.HTTPResponse(
+                _error_body(HiveError("this page only answers on its own address")),
+                status=421, headers={"Content-Type": "application/json"})
+    app.add_hook("before_request", check_host)
+
+    @app.get("/static/<path:path>")
+    def static(path):
+        resp = bottle.static_file(path, root=str(static_dir()))
+        resp.set_header("Cache-Control", "no-cache")
+        return resp
+
+    for status in (400, 403, 404, 405, 413, 500):
+        app.error(status)(_error_page)
+
+
+def _error_page(err):
+    code = {404: "not_found", 403: "forbidden", 413: "too_large", 405: "bad_args",
+            400: "bad_args"}.get(err.status_code, "internal")
+    text = err.body if isinstance(err.body, str) and err.status_code != 500 else err.status_line
+    if wants_json():
+        bottle.response.content_type = "application/json"
+        return json.dumps({"ok": False, "error": text, "code": code})
+    bottle.response.content_type = "text/plain; charset=utf-8"
+    return f"{err.status_line}: {text}\n"
+
+
+def _hostname(host_header):
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _allowed_hosts(bind):
+    """Names this server answers to, or None for any (bound to every interface)."""
+    if bind in ("", "0.0.0.0", "::"):
+        return None
+    names = {"localhost", "127.0.0.1", "::1", bind.lower().strip("[]")}
+    names |= {h.strip().lower() for h in os.environ.get("HYPERHIVE_WEB_HOSTS", "").split(",")
+              if h.strip()}
+    return _Loopback(names)
+
+
+class _Loopback(frozenset):
+    """A set of names that also contains every 127.0.0.0/8 address."""
+
+    def __contains__(self, name):
+        if frozenset.__contains__(self, name):
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+
+# -- templates ----------------------------------------------------------------
+
+def render(template, /, **variables):
+    """Render templates/<template>.tpl; `{{x}}` escapes, `{{!x}}` is only for our own markup."""
+    return bottle.template(template, template_lookup=[str(TEMPLATES)], **variables)
+
+
+def html(text):
+    bottle.response.content_type = "text/html; charset=utf-8"
+    return text
+
+
+def json_reply(obj, status=200):
+    bottle.response.status = status
+    bottle.response.content_type = "application/json"
+    return json.dumps(obj)
+
+
+# -- POST rules and replies ---------------------------------------------------
+
+def wants_json():
+    return "application/json" in bottle.request.headers.get("Accept", "")
+
+
+def cross_site():
+    """True when a request comes from another site (Sec-Fetch-Site or Origin say so)."""
+    headers = bottle.request.headers
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site.strip().lower() not in ("same-origin", "none"):
+        return True
+    origin = headers.get("Origin")
+    if origin is None:
+        return False
+    return _origin_hostport(origin) != _host_hostport(headers.get("Host", ""))
+
+
+def _origin_hostport(origin):
+    try:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return parts.hostname.lower(), port
+
+
+def _host_hostport(host):
+    if not host:
+        return ()
+    try:
+        parts = urlsplit("//" + host.strip())
+        port = parts.port or (443 if bottle.request.urlparts.scheme == "https" else 80)
+        return (parts.hostname or "").lower(), port
+    except ValueError:
+        return ()
+
+
+def read_form():
+    """The urlencoded body as a bottle.FormsDict (unicode values); 413 over MAX_BODY."""
+    environ = bottle.request.environ
+    if "hyperhive.body" not in environ:
+        length = bottle.request.content_length
+        if length > MAX_BODY:
+            raise _TooBig()
+        # gevent's input already undoes chunked framing and stops at Content-Length.
+        stream = environ.get("wsgi.input")
+        environ["hyperhive.body"] = (stream.read(MAX_BODY + 1)
+                                     if stream is not None and (length > 0 or _chunked())
+                                     else b"")
+    raw = environ["hyperhive.body"]
+    if len(raw) > MAX_BODY:
+        raise _TooBig()
+    form = bottle.FormsDict()
+    ctype = bottle.request.content_type.split(";")[0].strip().lower()
+    if raw and ctype in ("", "application/x-www-form-urlencoded"):
+        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            form.append(key, value)
+    elif raw and ctype == "application/json":
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            raise BadArgs(f"the body is not JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise BadArgs("a JSON body must be an object")
+        for key, value in obj.items():
+            for v in value if isinstance(value, list) else [value]:
+                form.append(key, v if isinstance(v, str) else json.dumps(v))
+    elif raw:
+        raise BadArgs("send the form as application/x-www-form-urlencoded")
+    return form
+
+
+def _chunked():
+    return "chunked" in bottle.request.headers.get("Transfer-Encoding", "").lower()
+
+
+class _TooBig(HiveError):
+    code = "too_large"
+
+    def __init__(self):
+        super().__init__(f"the request body is over {MAX_BODY} bytes")
+
+
+def field(form, name, required=True, strip=False):
+    value = form.get(name)
+    if value is None or not value.strip():
+        if required:
+            raise BadArgs(f"`{name}` is required")
+        return None
+    return value.strip() if strip else value
+
+
+def int_arg(value, what="id"):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadArgs(f"{what} must be a number, not {str(value)[:20]!r}") from None
+
+
+def _error_body(exc):
+    return json.dumps({"ok": False, "error": exc.message, "code": exc.code})
+
+
+def redirect(back="/", ok=None, error=None):
+    """303 to `back` with a flash; `back` may carry a #fragment."""
+    path, _, fragment = back.partition("#")
+    query = ""
+    if ok is not None:
+        query = "ok=" + quote(str(ok)[:FLASH_MAX], safe="")
+    elif error is not None:
+        query = "error=" + quote(str(error)[:FLASH_MAX], safe="")
+    location = path + ("?" + query if query else "") + ("#" + fragment if fragment else "")
+    return bottle.HTTPResponse(status=303, headers={"Location": location})
+
+
+def reply(result=None, back="/"):
+    """Success: JSON `{"ok": true, ...}` when asked, else a 303 with `result["flash"]`."""
+    result = dict(result or {})
+    flash = result.pop("flash", None) or "done"
+    if wants_json():
+        return bottle.HTTPResponse(json.dumps({"ok": True, "message": flash, **result}),
+                                   status=200, headers={"Content-Type": "application/json"})
+    return redirect(back, ok=flash)
+
+
+def fail(exc, back="/"):
+    """A HiveError as JSON with its HTTP status, or as a 303 with `?error=`."""
+    if wants_json() or back is None:
+        return bottle.HTTPResponse(_error_body(exc), status=HTTP_STATUS.get(exc.code, 500),
+                                   headers={"Content-Type": "application/json"})
+    return redirect(back, error=exc.message)
+
+
+def refuse_cross_site():
+    return bottle.HTTPResponse(
+        _error_body(_Refused("cross-site requests are refused")), status=403,
+        headers={"Content-Type": "application/json"})
+
+
+class _Refused(HiveError):
+    code = "forbidden"
+
+
+def action(app, path, back="/"):
+    """Register `fn(form, **url_args)` as a POST action (see the module docstring).
+
+    `fn` returns a dict (its "flash" key is the message shown after a redirect),
+    or a bottle.HTTPResponse to answer with (e.g. a confirmation page).
+    """
+    def decorate(fn):
+        def handler(**url_args):
+            if cross_site():
+                return refuse_cross_site()
+            try:
+                form = read_form()
+                result = fn(form, **url_args)
+            except _TooBig as exc:
+                return fail(exc, back=None)
+            except HiveError as exc:
+                return fail(exc, back)
+            except bottle.HTTPResponse:
+                raise
+            except Exception as exc:
+                log.exception("POST %s failed", bottle.request.path)
+                return fail(HiveError(f"internal error: {type(exc).__name__}"), back)
+            if isinstance(result, bottle.HTTPResponse):
+                return result
+            return reply(result, back)
+        handler.__name__ = fn.__name__
+        app.route(path, "POST", handler)
+        return fn
+    return decorate
+
+
+# -- server-sent events -------------------------------------------------------
+
+class Gauge:
+    """How many streams are open (shown in /api/state, checked by the tests)."""
+
+    def __init__(self):
+        self.value = 0
+
+    def __int__(self):
+        return self.value
+
+
+_GONE = object()
+_frames = {}
+_FRAME_CACHE = 512
+
+
+def frame(event):
+    """One SSE frame: id, event kind, and the event's data with seq and at added."""
+    key = (id(event), event["seq"])
+    cached = _frames.get(key)
+    if cached is not None and cached[0] is event:
+        return cached[1]
+    data = json.dumps({**event["data"], "seq": event["seq"], "at": event["at"]},
+                      ensure_ascii=False, separators=(",", ":"))
+    out = f"id: {event['seq']}\nevent: {event['kind']}\ndata: {data}\n\n".encode()
+    # Many streams write the same event object: encode it once for all of them.
+    if len(_frames) >= _FRAME_CACHE:
+        _frames.clear()
+    _frames[key] = (event, out)
+    return out
+
+
+def last_event_id():
+    raw = bottle.request.headers.get("Last-Event-ID") or bottle.request.query.get("last_event_id")
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def kinds_filter():
+    raw = bottle.request.query.get("kinds")
+    if not raw:
+        return None
+    kinds = {k.strip() for k in raw.split(",") if k.strip()}
+    return kinds or None
+
+
+def keepalive_seconds():
+    """15 s, or HYPERHIVE_SSE_KEEPALIVE (tests use a short one)."""
+    try:
+        return max(0.05, float(os.environ.get("HYPERHIVE_SSE_KEEPALIVE", KEEPALIVE_SECONDS)))
+    except ValueError:
+        return KEEPALIVE_SECONDS
+
+
+def sse(source, gauge=None, keepalive=None):
+    """The response to `GET /events`: set the headers and return the stream.
+
+    Subscribes before reading the replay, so nothing falls between the two, and
+    skips live events the replay already carried. A stream ends when the client
+    hangs up, when it falls too far behind (the browser then reconnects with
+    Last-Event-ID), or when it reads nothing for SEND_TIMEOUT seconds.
+    """
+    last = last_event_id()
+    kinds = kinds_filter()
+    bottle.response.content_type = "text/event-stream; charset=utf-8"
+    bottle.response.set_header("Cache-Control", "no-cache")
+    bottle.response.set_header("X-Accel-Buffering", "no")
+    return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
+                   keepalive or keepalive_seconds())
+
+
+def _stream(source, last, kinds, sock, gauge, keepalive):
+    sub = source.fanout.subscribe(kinds)
+    watcher = None
+    if gauge is not None:
+        gauge.value += 1
+    try:
+        if sock is not None:
+            sock.settimeout(SEND_TIMEOUT)
+            watcher = gevent.spawn(_watch_hangup, sock, sub)
+        yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
+        seen = -1
+        if last is not None and last > source.last_seq():
+            last = None     # an id from before the event store was reset: start afresh
+        if last is not None:
+            seen = last
+            for event in source.events_after(last, kinds):
+                seen = max(seen, event["seq"])
+                yield frame(event)
+        while True:
+            event = sub.get(timeout=keepalive)
+            if event is _GONE:
+                return
+            if event is None:
+                if sub.overflowed:
+                    return
+                yield b": keepalive\n\n"
+                continue
+            if event["seq"] <= seen:
+                continue
+            seen = event["seq"]
+            yield frame(event)
+    finally:
+        if watcher is not None:
+            watcher.kill(block=False)
+        sub.close()
+        if gauge is not None:
+            gauge.value -= 1
+        if sock is not None:
+            try:
+                sock.settimeout(None)
+            except OSError:
+                pass
+
+
+def _watch_hangup(sock, sub):
+    """End the stream as soon as the client closes its side (it never sends more)."""
+    try:
+        gevent.socket.wait_read(sock.fileno())
+        data = sock.recv(1, socket.MSG_PEEK)
+    except (OSError, ValueError):
+        data = b""
+    if data:
+        return          # the client sent something (a pipelined request): leave it be
+    try:
+        sub.queue.put_nowait(_GONE)
+    except gevent.queue.Full:
+        pass

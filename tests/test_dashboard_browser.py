@@ -1,0 +1,215 @@
+"""The dashboard in a real Chromium: live updates without reloads, forms, and no-JS use."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from hive import HostProcess, free_port, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def hive():
+    h = HostProcess(dashboard_port=free_port()).start()
+    url = f"http://127.0.0.1:{h.dashboard_port}/"
+    assert h.admin("spawn", name="alice")["ok"]
+    # alice's process is stopped; the tests speak for her through her socket
+    assert h.admin("stop", name="alice")["ok"]
+    yield h, url
+    h.stop()
+    shutil.rmtree(h.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # No skip: a missing browser is a broken test setup, and it should say so.
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install chromium"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        # a plain launch runs on a fresh, throwaway profile
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, hive):
+    _, url = hive
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+    # survives only as long as the page is never reloaded or navigated
+    page.evaluate("window.__stillHere = 'yes'")
+    yield page
+    assert errors == [], errors
+    page.close()
+
+
+def still_same_page(page):
+    return page.evaluate("window.__stillHere") == "yes"
+
+
+def state(url):
+    import urllib.request
+    with urllib.request.urlopen(url + "api/state", timeout=10) as res:
+        return json.load(res)
+
+
+def test_inbox_row_appears_live(page, hive):
+    h, _ = hive
+    reply = h.agent("alice", "send", to="operator", body="hello operator, live")
+    row = page.locator(f"#inbox-{reply['id']}")
+    expect(row).to_contain_text("hello operator, live", timeout=5_000)
+    expect(row).to_contain_text("alice")
+    expect(page.locator(f"#flow-{reply['id']}")).to_contain_text("operator")
+    # an agent's markup arrives as text
+    evil = h.agent("alice", "send", to="operator", body="<img src=x onerror=window.__owned=1>")
+    expect(page.locator(f"#inbox-{evil['id']} .body")).to_have_text(
+        "<img src=x onerror=window.__owned=1>", timeout=5_000)
+    assert page.evaluate("window.__owned") is None
+    assert still_same_page(page)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-inbox.png"), full_page=True)
+
+
+def test_request_spawn_and_approve_from_the_page(page, hive):
+    h, url = hive
+    form = page.locator("form.spawn-form")
+    form.locator("input[name=name]").fill("gina")
+    form.locator("input[name=description]").fill("checks the docs")
+    form.locator("button[type=submit]").click()
+    card = page.locator("#approval-list li", has_text="gina")
+    expect(card).to_contain_text("checks the docs", timeout=5_000)
+    expect(page.locator(".toast").last).to_contain_text("gina")
+    card.get_by_role("button", name="◆ APPR0VE").click()
+    expect(page.locator("#agent-gina")).to_be_visible(timeout=10_000)
+    expect(card).to_have_count(0)
+    expect(page.locator("#agent-gina .b-running")).to_be_visible(timeout=10_000)
+    assert "gina" in h.admin("list")["agents"]
+    assert still_same_page(page)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-spawned.png"), full_page=True)
+
+
+def test_deny_asks_for_a_note(page, hive):
+    h, _ = hive
+    aid = h.admin("request_spawn", name="hank")["id"]
+    card = page.locator(f"#approval-{aid}")
+    expect(card).to_be_visible(timeout=5_000)
+    page.once("dialog", lambda dialog: dialog.accept("not this week"))
+    card.get_by_role("button", name="DENY").click()
+    expect(card).to_have_count(0, timeout=5_000)
+    assert all(a["id"] != aid for a in h.admin("pending")["approvals"])
+    assert still_same_page(page)
+
+
+def test_answer_a_question_from_the_page(page, hive):
+    h, url = hive
+    qid = h.agent("alice", "ask", question="left or right?", options=["left", "right"],
+                  ttl_seconds=600)["id"]
+    card = page.locator(f"#q-{qid}")
+    expect(card).to_contain_text("left or right?", timeout=5_000)
+    expect(card.locator(".b-ttl")).to_contain_text("⏳")
+    card.get_by_label("right").check()
+    card.get_by_role("button", name="◆ 4NSW3R").click()
+    expect(card).to_have_count(0, timeout=5_000)
+    assert all(q["id"] != qid for q in h.admin("questions")["questions"])
+    answers = [json.loads(m["body"]) for m in state(url)["flow"]
+               if m["from"] == "system" and m["to"] == "alice"]
+    assert any(a.get("id") == qid and a.get("answer") == "right" for a in answers)
+    assert still_same_page(page)
+
+
+def test_send_from_the_composer(page, hive):
+    h, url = hive
+    box = page.locator("#composer textarea[name=body]")
+    box.fill("@alice hello from the composer")
+    box.press("Enter")
+    row = page.locator("#flow-list li", has_text="hello from the composer")
+    expect(row).to_be_visible(timeout=5_000)
+    expect(row.locator(".to")).to_have_text("alice")
+    expect(box).to_have_value("")
+    page.locator("#composer-to").select_option("alice")
+    box.fill("picked from the list")
+    page.locator("#composer button[type=submit]").click()
+    expect(page.locator("#flow-list li", has_text="picked from the list")).to_be_visible(
+        timeout=5_000)
+    flow = state(url)["flow"]
+    assert any(m["to"] == "alice" and m["body"] == "picked from the list" for m in flow)
+    # delivery and handling show on the row as they happen
+    taken = h.agent("alice", "recv", max=32)["messages"]
+    picked = next(m["id"] for m in taken if m["body"] == "picked from the list")
+    mark = page.locator(f"#flow-{picked} .mark")
+    expect(mark).to_have_text("✓", timeout=5_000)
+    assert h.agent("alice", "ack", ids=[m["id"] for m in taken])["ok"]
+    expect(mark).to_have_text("✓✓", timeout=5_000)
+    assert still_same_page(page)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-flow.png"), full_page=True)
+
+
+def test_destroy_confirms_then_moves_to_kept_state(page, hive):
+    h, _ = hive
+    assert h.admin("spawn", name="ivy")["ok"]
+    expect(page.locator("#agent-ivy")).to_be_visible(timeout=10_000)
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+    page.once("dialog", answer)
+    page.locator("#agent-ivy").get_by_role("button", name="DESTR0Y").click()
+    expect(page.locator("#agent-ivy")).to_have_count(0, timeout=10_000)
+    expect(page.locator("#kept-ivy")).to_be_visible(timeout=10_000)
+    assert len(asked) == 1 and "ivy" in asked[0]
+    assert "ivy" not in h.admin("list")["agents"]
+    # status text and turn badges update in place
+    h.agent("alice", "set_status", text="reading the logs")
+    expect(page.locator("#agent-alice .status-text")).to_have_text("reading the logs",
+                                                                   timeout=5_000)
+    assert still_same_page(page)
+
+
+def test_without_javascript_forms_post_and_redirect(browser, hive):
+    h, url = hive
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        assert page.locator("#live").inner_text() == "◌ static page"
+        composer = page.locator("#composer")
+        composer.locator("select[name=to]").select_option("alice")
+        composer.locator("textarea[name=body]").fill("sent with javascript off")
+        with page.expect_navigation():
+            composer.locator("button[type=submit]").click()
+        assert "ok=" in page.url
+        expect(page.locator(".flash-ok")).to_contain_text("sent")
+        expect(page.locator("#flow-list li", has_text="sent with javascript off")).to_be_visible()
+        # a destructive form asks on a page of its own first
+        assert h.admin("spawn", name="jay")["ok"]
+        page.goto(url)
+        with page.expect_navigation():
+            page.locator("#agent-jay").get_by_role("button", name="DESTR0Y").click()
+        assert "jay" in h.admin("list")["agents"]
+        with page.expect_navigation():
+            page.get_by_role("button", name="yes, destroy jay").click()
+        expect(page.locator(".flash-ok")).to_contain_text("jay destroyed")
+        expect(page.locator("#kept-jay")).to_be_visible()
+        wait_for(lambda: "jay" not in h.admin("list")["agents"], 5, what="jay destroyed")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-nojs.png"), full_page=True)
+    finally:
+        context.close()
