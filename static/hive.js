@@ -276,7 +276,8 @@
         a.pending_reminders > 0 && badge(`⏰ ${a.pending_reminders}`, "b-reminders", "pending reminders"),
         a.deployed_sha && badge("@" + a.deployed_sha, "b-sha", "deployed config"),
         a.last_turn_at && h("span", { class: "badge b-last", title: "last turn" }, "last turn ", since(a.last_turn_at), " ago"),
-        a.port && badge(":" + a.port, "b-port", "page port"));
+        url && h("a", { class: "badge b-port", href: url + "stats", target: "_blank", rel: "noopener", title: "turn stats" },
+          "📊 :" + a.port));
       const status = a.status_text && h("p", { class: "agent-status" },
         h("span", { class: "glyph" }, "❝"), " ", h("span", { class: "status-text" }, a.status_text),
         a.status_set_at && h("span", { class: "muted" }, " · ", since(a.status_set_at), " ago"));

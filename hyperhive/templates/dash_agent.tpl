@@ -47,8 +47,8 @@
       % if a.get('last_turn_at'):
       <span class="badge b-last" title="last turn">last turn <span data-since="{{a['last_turn_at']}}">{{h.age(a['last_turn_at'])}}</span> ago</span>
       % end
-      % if a.get('port'):
-      <span class="badge b-port" title="page port">:{{a['port']}}</span>
+      % if url:
+      <a class="badge b-port" href="{{url}}stats" target="_blank" rel="noopener" title="turn stats">📊 :{{a['port']}}</a>
       % end
     </span>
   </div>
