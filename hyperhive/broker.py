@@ -230,7 +230,13 @@ class Broker:
         return {"acked": self._write(write)}
 
     def requeue(self, caller):
-        n = self._write(lambda: self.store.requeue(caller))
+        def write():
+            n = self.store.requeue(caller)
+            if n:
+                self._emit("agent_changed", name=caller,
+                           unread=self.store.unread_count(caller))
+            return n
+        n = self._write(write)
         if n:
             self._ring(caller)
         return {"requeued": n}

@@ -115,6 +115,7 @@ class Lifecycle:
             self._start(name)
         finally:
             self.broker.clear_transient(name)
+        self.broker.agent_changed(name, **self.state(name))
         if name != MANAGER:
             self.broker.notify(MANAGER, "spawned", agent=name, sha=self._deployed.get(name))
         return {"name": name, "port": port}

@@ -277,7 +277,7 @@
         a.deployed_sha && badge("@" + a.deployed_sha, "b-sha", "deployed config"),
         a.last_turn_at && h("span", { class: "badge b-last", title: "last turn" }, "last turn ", since(a.last_turn_at), " ago"),
         url && h("a", { class: "badge b-port", href: url + "stats", target: "_blank", rel: "noopener", title: "turn stats" },
-          "📊 :" + a.port));
+          "stats :" + a.port));
       const status = a.status_text && h("p", { class: "agent-status" },
         h("span", { class: "glyph" }, "❝"), " ", h("span", { class: "status-text" }, a.status_text),
         a.status_set_at && h("span", { class: "muted" }, " · ", since(a.status_set_at), " ago"));

@@ -15,6 +15,7 @@ def test_sigkilled_host_loses_no_acknowledged_send():
     def writer():
         n = 0
         while not stop.is_set():
+            n += 1      # every attempt its own number, so a repeat can only be a redelivery
             try:
                 reply = request(h.sock, {"cmd": "send", "to": "alice", "body": f"n={n}"},
                                 timeout=5)
@@ -23,7 +24,6 @@ def test_sigkilled_host_loses_no_acknowledged_send():
                 continue
             if reply.get("ok"):
                 acknowledged.append(n)
-            n += 1
 
     def reader():
         while not stop.is_set():

@@ -307,3 +307,15 @@ def test_destroy_keeps_state_and_revive_reuses_it(host_with_alice):
     assert state.joinpath("notes.md").read_text() == "remember me"
     assert h.admin("destroy", name="alice", purge=True)["ok"]
     assert not (h.root / "lib" / "agents" / "alice").exists()
+
+
+def test_page_port_clash_is_refused_naming_the_other_agent(host):
+    # fnv1a32("paas") % 900 == fnv1a32("pahx") % 900: both would hash to the same page port.
+    first = host.admin("spawn", name="paas")
+    assert first["ok"] and first["port"] == host.port_base + 100 + 454
+    assert (host.root / "lib/agents/paas/port").read_text().strip() == str(first["port"])
+    clash = host.admin("spawn", name="pahx")
+    assert clash["code"] == "conflict" and "'paas'" in clash["error"]
+    assert host.admin("request_spawn", name="pahx")["code"] == "conflict"
+    manager = [r for r in host.admin("status")["agent_statuses"] if r["name"] == "manager"][0]
+    assert manager["port"] == host.port_base

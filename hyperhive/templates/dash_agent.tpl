@@ -48,7 +48,7 @@
       <span class="badge b-last" title="last turn">last turn <span data-since="{{a['last_turn_at']}}">{{h.age(a['last_turn_at'])}}</span> ago</span>
       % end
       % if url:
-      <a class="badge b-port" href="{{url}}stats" target="_blank" rel="noopener" title="turn stats">📊 :{{a['port']}}</a>
+      <a class="badge b-port" href="{{url}}stats" target="_blank" rel="noopener" title="turn stats">stats :{{a['port']}}</a>
       % end
     </span>
   </div>
