@@ -527,9 +527,9 @@ class Broker:
         def write():
             self.store.remove_agent(name)
             for a in self.store.approvals("pending", agent=name):
-                self.store.set_approval(a["id"], self.clock(), status="failed",
+                self.store.set_approval(a["id"], self.clock(), status="cancelled",
                                         note="agent destroyed")
-                self._emit("approval_resolved", id=a["id"], status="failed")
+                self._emit("approval_resolved", id=a["id"], status="cancelled")
             self._emit("agent_removed", name=name)
         self._write(write)
         self.forget_runtime(name)

@@ -319,3 +319,48 @@ def test_page_port_clash_is_refused_naming_the_other_agent(host):
     assert host.admin("request_spawn", name="pahx")["code"] == "conflict"
     manager = [r for r in host.admin("status")["agent_statuses"] if r["name"] == "manager"][0]
     assert manager["port"] == host.port_base
+
+
+def test_subscribe_streams_dashboard_events(host_with_alice):
+    import socket as socketlib
+    h = host_with_alice
+    s = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(h.sock))
+    s.sendall(b'{"cmd": "subscribe", "kinds": ["sent", "delivered"]}\n')
+    buf = b""
+
+    def next_line():
+        nonlocal buf
+        while b"\n" not in buf:
+            buf += s.recv(65536)
+        line, buf = buf.split(b"\n", 1)
+        return json.loads(line)
+    try:
+        assert next_line()["subscribed"] is True
+        msg_id = send_as_operator(h, "alice", "watched")
+        recv(h, "alice")
+        sent, delivered = next_line(), next_line()
+        assert (sent["kind"], sent["data"]["id"], sent["data"]["to"]) == ("sent", msg_id, "alice")
+        assert (delivered["kind"], delivered["data"]["id"]) == ("delivered", msg_id)
+        assert delivered["seq"] > sent["seq"]
+    finally:
+        s.close()
+
+
+def test_destroying_an_agent_cancels_its_pending_approvals(host_with_alice):
+    import sqlite3
+    import subprocess
+    h = host_with_alice
+    config = h.root / "lib/agents/alice/config"
+    (config / "agent.json").write_text('{"model": "sonnet"}')
+    subprocess.run(["git", "-C", str(config), "-c", "user.name=m", "-c", "user.email=m@h",
+                    "commit", "-qam", "sonnet"], check=True)
+    aid = h.agent("manager", "request_apply_commit", agent="alice", commit_ref="HEAD")["id"]
+    other = h.agent("manager", "request_spawn", name="zoe")["id"]
+    assert h.admin("destroy", name="alice")["ok"]
+    assert [a["id"] for a in h.admin("pending")["approvals"]] == [other]
+    with sqlite3.connect(h.root / "lib/broker.sqlite") as db:
+        status, note = db.execute("select status, note from approvals where id = ?",
+                                  (aid,)).fetchone()
+    assert (status, note) == ("cancelled", "agent destroyed")
