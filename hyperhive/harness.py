@@ -223,12 +223,13 @@ class Harness:
     # -- the serve loop ------------------------------------------------------------------
 
     def serve(self):
+        self._report(turn_state=self.state.value, turn_state_since=self.state_since,
+                     model=self.model, needs_login=not has_credentials())
         self.wait_for_login()
         self.install_plugins()
         self._host_call("requeue")
         self.set_status("online")
-        self._report(turn_state=self.state.value, turn_state_since=self.state_since,
-                     model=self.model, needs_login=False)
+        self._report(needs_login=False)
         while not self._stopping:
             self.sleep_out_nap()
             reply = self._host_call("recv", wait_seconds=180, max=1, timeout=210)
