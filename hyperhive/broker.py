@@ -455,8 +455,7 @@ class Broker:
         self._runtime.pop(name, None)
 
     def _paused(self, name):
-        row = next((a for a in self.store.agents() if a["name"] == name), None)
-        return bool(row and row["paused"])
+        return self.store.is_paused(name)
 
     def set_paused(self, name, paused):
         self._need_agent(name)

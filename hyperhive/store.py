@@ -294,6 +294,9 @@ class Store:
         return [_row(r, "name", "created_at", "paused", "status_text", "status_set_at")
                 for r in q]
 
+    def is_paused(self, name):
+        return Agent.select().where((Agent.name == name) & Agent.paused).exists()
+
     def has_agent(self, name):
         return Agent.select().where(Agent.name == name).exists()
 
