@@ -9,9 +9,10 @@ import json
 import logging
 import time
 
-from peewee import FloatField, Model, SqliteDatabase, TextField, fn
+from peewee import FloatField, Model, TextField, fn
 
 from .fanout import Fanout
+from .store import open_database
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,7 @@ class EventLog:
     """Storage only: append, read back, trim."""
 
     def __init__(self, path):
-        self.db = SqliteDatabase(str(path), thread_safe=False, pragmas={
-            "journal_mode": "wal", "synchronous": 1, "busy_timeout": 2000})
-        self.db.bind([EventRow])
-        self.db.connect()
-        self.db.create_tables([EventRow])
+        self.db = open_database(path, [EventRow], durable=False)
 
     def append(self, kind, payload, ts):
         seq = EventRow.insert(ts=ts, kind=kind, payload=json.dumps(payload)).execute()

@@ -112,18 +112,25 @@ APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "descript
                    "diff", "requested_at", "status", "resolved_at", "note")
 
 
+def open_database(path, models, durable):
+    """One sqlite file in WAL mode, bound to `models`, tables created.
+
+    One connection shared by every greenlet (not one per thread or greenlet), so
+    all writes of a process are serialised on it. `durable` means synchronous=FULL:
+    a commit survives a power cut; otherwise NORMAL, which survives a crash.
+    """
+    db = SqliteDatabase(str(path), thread_safe=False, pragmas={
+        "journal_mode": "wal", "synchronous": 2 if durable else 1,
+        "foreign_keys": 1, "busy_timeout": 5000})
+    db.bind(models)
+    db.connect()
+    db.create_tables(models)
+    return db
+
+
 class Store:
     def __init__(self, path):
-        self.db = SqliteDatabase(str(path), thread_safe=False, pragmas={
-            "journal_mode": "wal",
-            # FULL: a committed message survives a power cut, not only a crash.
-            "synchronous": 2,
-            "foreign_keys": 1,
-            "busy_timeout": 5000,
-        })
-        self.db.bind(MODELS)
-        self.db.connect()
-        self.db.create_tables(MODELS)
+        self.db = open_database(path, MODELS, durable=True)
 
     def atomic(self):
         return self.db.atomic()

@@ -8,7 +8,9 @@ import logging
 import math
 import time
 
-from peewee import FloatField, IntegerField, Model, SqliteDatabase, TextField
+from peewee import FloatField, IntegerField, Model, TextField
+
+from .store import open_database
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,7 @@ class TurnStat(Model):
 
 class TurnStats:
     def __init__(self, path):
-        self.db = SqliteDatabase(str(path), thread_safe=False, pragmas={
-            "journal_mode": "wal", "synchronous": 1, "busy_timeout": 2000})
-        self.db.bind([TurnStat])
-        self.db.connect()
-        self.db.create_tables([TurnStat])
+        self.db = open_database(path, [TurnStat], durable=False)
 
     def record(self, **row):
         try:
