@@ -213,10 +213,14 @@ class Broker:
             out["hint"] = BROADCAST_HINT
         return out
 
-    def undeliver(self, ids):
+    def undeliver(self, ids, recipient=None):
         """A reply carrying these messages never reached the caller: put them back."""
-        if ids:
-            self._write(lambda: self.store.undeliver(ids))
+        if not ids:
+            return {"undelivered": 0}
+        n = self._write(lambda: self.store.undeliver(ids, recipient))
+        if n and recipient:
+            self._ring(recipient)
+        return {"undelivered": n}
 
     def ack(self, caller, ids):
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):

@@ -511,8 +511,10 @@ class HarnessEndpoint:
         return False
 
     def undeliver(self, ids):
+        # claude's tool process went away before it read these: they are not in flight.
+        self.harness._inflight.difference_update(ids)
         try:
-            self.harness.host.request({"cmd": "requeue"}, timeout=10)
+            self.harness.host.request({"cmd": "undeliver", "ids": list(ids)}, timeout=10)
         except (OSError, ValueError, ConnectionError):
             pass
 

@@ -158,9 +158,11 @@ class Store:
             out.append(_row(r, *MESSAGE_FIELDS))
         return out
 
-    def undeliver(self, ids):
-        return Message.update(delivered_at=None).where(
-            Message.id.in_(list(ids)) & Message.acked_at.is_null()).execute()
+    def undeliver(self, ids, recipient=None):
+        where = Message.id.in_(list(ids)) & Message.acked_at.is_null()
+        if recipient is not None:
+            where &= Message.recipient == recipient
+        return Message.update(delivered_at=None).where(where).execute()
 
     def ack(self, recipient, ids, now):
         return Message.update(acked_at=now).where(

@@ -48,6 +48,12 @@ def _check(name, value, kind):
 NUM = (float, int)
 
 
+def _ids(ids):
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise BadArgs("`ids` must be a list of message ids")
+    return ids
+
+
 def _b(method):
     """A handler that calls a broker method with the caller as first argument."""
     return lambda broker, caller, **args: getattr(broker, method)(caller, **args)
@@ -88,6 +94,8 @@ AGENT_VERBS = {
                  "take waiting messages; wait up to wait_seconds (max 180) for one"),
     "ack": Verb(_b("ack"), {"ids": list}, {}, "mark received messages handled"),
     "requeue": Verb(_b("requeue"), {}, {}, "make delivered-but-unacked messages deliverable again"),
+    "undeliver": Verb(lambda b, caller, ids: b.undeliver(_ids(ids), recipient=caller),
+                      {"ids": list}, {}, "put back messages a reply never brought to their reader"),
     "status": Verb(_b("status"), {}, {}, "unread, pending reminders, open threads"),
     "recent": Verb(_b("recent"), {}, {"limit": int}, "the last messages to me, read or not"),
     "wake": Verb(_wake, {"body": str}, {"from": str}, "put a message into my own inbox"),

@@ -364,3 +364,17 @@ def test_destroying_an_agent_cancels_its_pending_approvals(host_with_alice):
         status, note = db.execute("select status, note from approvals where id = ?",
                                   (aid,)).fetchone()
     assert (status, note) == ("cancelled", "agent destroyed")
+
+
+def test_undeliver_puts_back_only_my_messages(host_with_alice):
+    h = host_with_alice
+    assert h.admin("spawn", name="bob")["ok"]
+    a = send_as_operator(h, "alice", "for alice")
+    b = send_as_operator(h, "bob", "for bob")
+    recv(h, "alice")
+    recv(h, "bob")
+    assert h.agent("alice", "undeliver", ids=[a, b])["undelivered"] == 1
+    again = recv(h, "alice")
+    assert [(m["id"], m["redelivered"]) for m in again] == [(a, False)]
+    assert recv(h, "bob") == []
+    assert h.agent("alice", "undeliver", ids=["x"])["code"] == "bad_args"
