@@ -56,6 +56,9 @@ class Broker:
         self._bells = defaultdict(Event)
         self._timer_bell = Event()
         self._runtime = defaultdict(dict)   # what each harness last reported
+        # The broker is the only writer of agents: it keeps their names and paused
+        # flags in memory rather than asking sqlite on every message.
+        self._agents = {a["name"]: bool(a["paused"]) for a in store.agents()}
         self._transients = {}               # name -> lifecycle step in flight
         self._timer = None
 
@@ -97,7 +100,7 @@ class Broker:
 
     def notify(self, to, event, **fields):
         """Send a system message (JSON body with `event`) and wake the recipient."""
-        if to != OPERATOR and not self.store.has_agent(to):
+        if to != OPERATOR and not self.is_agent(to):
             return None
         msg_id = self._write(lambda: self._system_in_write(to, event, **fields))
         self._ring(to)
@@ -115,14 +118,14 @@ class Broker:
         return {"id": self.notify(MANAGER, event, agent=caller, **fields)}
 
     def is_agent(self, name):
-        return self.store.has_agent(name)
+        return name in self._agents
 
     def agent_names(self):
-        return [a["name"] for a in self.store.agents()]
+        return list(self._agents)
 
     def _need_agent(self, name):
         names.check(name)
-        if not self.store.has_agent(name):
+        if not self.is_agent(name):
             raise NotFound(f"there is no agent named {name!r}")
         return name
 
@@ -154,7 +157,7 @@ class Broker:
             return [OPERATOR]
         if to == caller:
             raise BadArgs("you cannot send a message to yourself; use `remind` or notes instead")
-        if not names.is_valid(to) or not self.store.has_agent(to):
+        if not self.is_agent(to):
             known = ", ".join(self.agent_names()) or "none"
             raise NotFound(f"there is no agent named {to[:40]!r} (agents: {known}; "
                            "also 'operator', 'manager' and '*')")
@@ -190,7 +193,8 @@ class Broker:
             messages = self._take(caller, max)
             remaining = deadline - self.clock()
             if messages or remaining <= 0:
-                return {"messages": messages}
+                unread = self.store.unread_count(caller) if messages else 0
+                return {"messages": messages, "unread": unread}
             bell.wait(remaining)
 
     def _take(self, caller, limit):
@@ -337,7 +341,7 @@ class Broker:
                        answerer=answerer)
             self._system_in_write(q["asker"], "question_answered", id=q["id"],
                                   question=q["question"], answer=answer, answerer=answerer)
-        if self.store.has_agent(q["asker"]) or q["asker"] == OPERATOR:
+        if self.is_agent(q["asker"]) or q["asker"] == OPERATOR:
             self._write(write)
             self._ring(q["asker"])
         else:
@@ -459,7 +463,7 @@ class Broker:
         self._runtime.pop(name, None)
 
     def _paused(self, name):
-        return self.store.is_paused(name)
+        return self._agents.get(name, False)
 
     def set_paused(self, name, paused):
         self._need_agent(name)
@@ -470,6 +474,7 @@ class Broker:
             self.store.set_agent(name, paused=paused)
             self._emit("agent_changed", name=name, paused=paused)
         self._write(write)
+        self._agents[name] = paused
         if not paused:
             self._ring(name)
         return {"name": name, "paused": paused}
@@ -525,6 +530,7 @@ class Broker:
             self.store.add_agent(name, self.clock())
             self._emit("agent_changed", name=name, added=True)
         self._write(write)
+        self._agents.setdefault(name, False)
 
     def unregister_agent(self, name):
         def write():
@@ -535,6 +541,7 @@ class Broker:
                 self._emit("approval_resolved", id=a["id"], status="cancelled")
             self._emit("agent_removed", name=name)
         self._write(write)
+        self._agents.pop(name, None)
         self.forget_runtime(name)
 
     def agent_changed(self, name, **fields):
@@ -544,7 +551,7 @@ class Broker:
         names.check_new(name)
         if description is not None:
             _text(description, "description", limit=8192, empty_ok=True)
-        if self.store.has_agent(name):
+        if self.is_agent(name):
             raise Conflict(f"an agent named {name!r} already exists")
         if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
             raise Conflict(f"a spawn of {name!r} is already waiting for approval")
@@ -647,7 +654,7 @@ class Broker:
 
     def purge_kept(self, caller, name):
         names.check(name)
-        if self.store.has_agent(name):
+        if self.is_agent(name):
             raise Conflict(f"{name!r} is a live agent; destroy it with purge instead")
         return self._life().purge(name)
 

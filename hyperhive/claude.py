@@ -13,7 +13,6 @@ import subprocess
 import threading
 import time
 
-from hyperhive.backends import die_with_parent
 from hyperhive.stream import TurnReader, classify
 
 logger = logging.getLogger(__name__)
@@ -152,7 +151,6 @@ class ClaudeTurn:
             stderr=subprocess.PIPE,
             # Its own process group, so a cancel reaches claude's MCP server and tool children.
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         with self._lock:
             self._proc = proc

@@ -52,35 +52,31 @@ class GroupWriter:
                 self._commit(batch)
 
     def _commit(self, batch):
-        outcomes = []
         try:
-            with self._atomic():
-                for fn, result in batch:
-                    outcomes.append((result, *self._attempt(fn)))
-        except Exception as exc:  # the commit itself failed: nobody's row is durable
-            log.exception("commit of %d writes failed", len(batch))
-            self._effects = []
-            for _, result in batch:
-                result.set_exception(exc)
+            values = self._transaction([fn for fn, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            # One write failed and rolled the whole batch back: run each on its own,
+            # so only the failing one fails. Failures are rare (a refused write).
+            for item in batch:
+                self._commit([item])
             return
         effects, self._effects = self._effects, []
-        for result, ok, value in outcomes:
-            if ok:
-                result.set(value)
-            else:
-                result.set_exception(value)
+        for (_, result), value in zip(batch, values):
+            result.set(value)
         if effects and self._after_commit:
             try:
                 self._after_commit(effects)
             except Exception:
                 log.exception("after-commit hook failed")
 
-    def _attempt(self, fn):
-        # A savepoint per write: one failing write rolls back alone, with its effects.
-        mark = len(self._effects)
+    def _transaction(self, fns):
+        self._effects = []
         try:
             with self._atomic():
-                return True, fn()
-        except Exception as exc:
-            del self._effects[mark:]
-            return False, exc
+                return [fn() for fn in fns]
+        except Exception:
+            self._effects = []
+            raise

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import gevent
+import gevent.queue
 from gevent.event import Event
 
 from . import claude, journal, prompts
@@ -66,6 +67,9 @@ class Harness:
         self._operator_cancel = False
         self._wakeup = Event()
         self._stopping = False
+        # State reports go to the host in order, but never hold up a turn.
+        self._reports = gevent.queue.Queue()
+        gevent.spawn(self._send_reports)
 
     # -- small persistent files -------------------------------------------------
 
@@ -206,11 +210,14 @@ class Harness:
                 "seq": self.bus.last_seq()}
 
     def _report(self, **fields):
-        fields = {k: v for k, v in fields.items() if v is not None}
-        try:
-            self.host.call("report", timeout=5, **fields)
-        except (OSError, ValueError, RemoteError, ConnectionError):
-            pass    # the host shows what it last heard; the next change reports again
+        self._reports.put({k: v for k, v in fields.items() if v is not None})
+
+    def _send_reports(self):
+        for fields in self._reports:
+            try:
+                self.host.call("report", timeout=5, **fields)
+            except (OSError, ValueError, RemoteError, ConnectionError):
+                pass    # the host shows what it last heard; the next change reports again
 
     def _tell_manager(self, event, **detail):
         if self.is_manager:
@@ -232,9 +239,9 @@ class Harness:
         self._report(needs_login=False)
         while not self._stopping:
             self.sleep_out_nap()
-            reply = self._host_call("recv", wait_seconds=180, max=1, timeout=210)
-            for message in (reply or {}).get("messages", []):
-                self.handle(message)
+            reply = self._host_call("recv", wait_seconds=180, max=1, timeout=210) or {}
+            for message in reply.get("messages", []):
+                self.handle(message, reply.get("unread", 0))
 
     def _host_call(self, cmd, timeout=30, **fields):
         """A host call that outlasts host restarts: retries, then waits and tries again."""
@@ -301,10 +308,9 @@ class Harness:
 
     # -- one message, one turn ----------------------------------------------------------
 
-    def handle(self, message):
+    def handle(self, message, unread=0):
         self._inflight = {message["id"]}
         self._operator_cancel = False
-        unread = (self._host_call("status") or {}).get("unread", 0)
         started = time.time()
         self.bus.emit("turn_start", **{"from": message["from"], "body": message["body"][:4000],
                                        "unread": unread, "redelivered": message["redelivered"],
@@ -399,20 +405,10 @@ class Harness:
         log.warning("claude: %s", line)
 
     def finish_turn(self, message, result, started):
+        """End the turn for everyone watching first, then write its statistics."""
         ended = time.time()
         usage = result.usage or {}
         cost = self._turn_cost(result)
-        threads = self._host_call("status") or {}
-        self.stats.record(started_at=started, ended_at=ended, duration_ms=result.duration_ms,
-                          model=self.model, wake_from=message["from"], result_kind=result.outcome,
-                          note=result.note or None, tool_calls=result.tool_calls,
-                          tool_call_count=sum(result.tool_calls.values()),
-                          open_threads_count=threads.get("open_threads"),
-                          open_reminders_count=threads.get("pending_reminders"),
-                          session_id=result.session_id, session_cost_usd=result.total_cost_usd,
-                          cost_usd=cost, **{k: usage.get(k, 0) or 0 for k in (
-                              "input_tokens", "output_tokens", "cache_read_input_tokens",
-                              "cache_creation_input_tokens")})
         self.usage = {"ctx": result.ctx_tokens, "input": usage.get("input_tokens", 0),
                       "output": usage.get("output_tokens", 0),
                       "cache_read": usage.get("cache_read_input_tokens", 0),
@@ -431,6 +427,17 @@ class Harness:
                       HIVE_NOTE=result.note or "")
         self.set_state(TurnState.IDLE)
         self._report(last_turn_at=ended)
+        threads = self._host_call("status") or {}
+        self.stats.record(started_at=started, ended_at=ended, duration_ms=result.duration_ms,
+                          model=self.model, wake_from=message["from"], result_kind=result.outcome,
+                          note=result.note or None, tool_calls=result.tool_calls,
+                          tool_call_count=sum(result.tool_calls.values()),
+                          open_threads_count=threads.get("open_threads"),
+                          open_reminders_count=threads.get("pending_reminders"),
+                          session_id=result.session_id, session_cost_usd=result.total_cost_usd,
+                          cost_usd=cost, **{k: usage.get(k, 0) or 0 for k in (
+                              "input_tokens", "output_tokens", "cache_read_input_tokens",
+                              "cache_creation_input_tokens")})
 
     def _turn_cost(self, result):
         total = result.total_cost_usd

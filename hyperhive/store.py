@@ -3,6 +3,11 @@
 Knows nothing of sockets, greenlets or the wire. Every function returns plain
 dicts, ints and lists. Writers call these inside `Store.atomic()`; the broker
 decides how writes are grouped into transactions.
+
+The models define the schema and serve the rare queries. The few statements on
+the message path (send, recv, ack, events) are plain SQL on the same
+connection: building a query through peewee costs about 100 µs, the statement
+itself a few.
 """
 
 import json
@@ -128,9 +133,29 @@ def open_database(path, models, durable):
     return db
 
 
+_MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS)
+_SQL = {
+    "insert_message": "INSERT INTO messages (sender, recipient, body, sent_at, in_reply_to, "
+                      "redelivered, broadcast) VALUES (?, ?, ?, ?, ?, 0, ?)",
+    "undelivered": f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE recipient = ? "
+                   "AND delivered_at IS NULL ORDER BY id LIMIT ?",
+    "unread": "SELECT COUNT(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
+    "insert_event": "INSERT INTO events (at, kind, data) VALUES (?, ?, ?)",
+    "trim_events": "DELETE FROM events WHERE id <= ?",
+}
+
+
+def _marks(n):
+    return ", ".join("?" * n)
+
+
 class Store:
     def __init__(self, path):
         self.db = open_database(path, MODELS, durable=True)
+        self._conn = self.db.connection()
+
+    def _run(self, name, params=()):
+        return self._conn.execute(_SQL[name], params)
 
     def atomic(self):
         return self.db.atomic()
@@ -141,33 +166,41 @@ class Store:
     # -- messages ---------------------------------------------------------
 
     def add_message(self, sender, recipient, body, now, in_reply_to=None, broadcast=False):
-        return Message.insert(sender=sender, recipient=recipient, body=body, sent_at=now,
-                              in_reply_to=in_reply_to, broadcast=broadcast).execute()
+        return self._run("insert_message", (sender, recipient, body, now, in_reply_to,
+                                            int(broadcast))).lastrowid
 
     def take_messages(self, recipient, limit, now):
         """Oldest undelivered messages for `recipient`, marked delivered."""
-        rows = list(Message.select().where((Message.recipient == recipient)
-                                           & Message.delivered_at.is_null())
-                    .order_by(Message.id).limit(limit))
-        if rows:
-            Message.update(delivered_at=now).where(
-                Message.id.in_([r.id for r in rows])).execute()
+        rows = self._run("undelivered", (recipient, limit)).fetchall()
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        self._conn.execute(f"UPDATE messages SET delivered_at = ? WHERE id IN ({_marks(len(ids))})",
+                           (now, *ids))
         out = []
         for r in rows:
-            r.delivered_at = now
-            out.append(_row(r, *MESSAGE_FIELDS))
+            row = dict(zip(MESSAGE_FIELDS, r))
+            row.update(delivered_at=now, redelivered=bool(row["redelivered"]),
+                       broadcast=bool(row["broadcast"]))
+            out.append(row)
         return out
 
     def undeliver(self, ids, recipient=None):
-        where = Message.id.in_(list(ids)) & Message.acked_at.is_null()
+        ids = list(ids)
+        sql = (f"UPDATE messages SET delivered_at = NULL WHERE id IN ({_marks(len(ids))}) "
+               "AND acked_at IS NULL")
         if recipient is not None:
-            where &= Message.recipient == recipient
-        return Message.update(delivered_at=None).where(where).execute()
+            sql += " AND recipient = ?"
+            ids.append(recipient)
+        return self._conn.execute(sql, ids).rowcount
 
     def ack(self, recipient, ids, now):
-        return Message.update(acked_at=now).where(
-            (Message.recipient == recipient) & Message.id.in_(list(ids))
-            & Message.delivered_at.is_null(False) & Message.acked_at.is_null()).execute()
+        ids = list(ids)
+        if not ids:
+            return 0
+        return self._conn.execute(
+            f"UPDATE messages SET acked_at = ? WHERE recipient = ? AND id IN ({_marks(len(ids))}) "
+            "AND delivered_at IS NOT NULL AND acked_at IS NULL", (now, recipient, *ids)).rowcount
 
     def requeue(self, recipient):
         return Message.update(delivered_at=None, redelivered=True).where(
@@ -175,8 +208,7 @@ class Store:
             & Message.acked_at.is_null()).execute()
 
     def unread_count(self, recipient):
-        return Message.select().where((Message.recipient == recipient)
-                                      & Message.delivered_at.is_null()).count()
+        return self._run("unread", (recipient,)).fetchone()[0]
 
     def unread_counts(self):
         q = (Message.select(Message.recipient, fn.COUNT(Message.id).alias("n"))
@@ -315,9 +347,9 @@ class Store:
     # -- dashboard events -------------------------------------------------
 
     def add_event(self, kind, data, now):
-        seq = Event.insert(at=now, kind=kind, data=json.dumps(data)).execute()
+        seq = self._run("insert_event", (now, kind, json.dumps(data))).lastrowid
         if seq % 200 == 0:
-            Event.delete().where(Event.id <= seq - EVENTS_KEPT).execute()
+            self._run("trim_events", (seq - EVENTS_KEPT,))
         return seq
 
     def events_after(self, seq, limit=EVENTS_KEPT):

@@ -187,7 +187,7 @@ def test_harness_killed_mid_turn_redelivers_flagged(hive, stub):
     hive.admin("send", to="alice", body="slow work")
     wait_for(lambda: any("slow work" in r["last_user_text"] for r in stub.requests), timeout=30,
              what="the slow request to reach the API")
-    pid = int(subprocess.run(["pgrep", "-f", f"{ENTRY} agent --name alice"],
+    pid = int(subprocess.run(["pgrep", "-f", f"{ENTRY} agent --name alice --hive-dir {hive.root}/"],
                              capture_output=True, text=True).stdout.split()[0])
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: "finished later" in inbox_bodies(hive), timeout=90,
