@@ -1,210 +1,621 @@
 """The agent's own page, served by its harness (manager on 8000, others hashed).
 
-Every action goes through the Harness object; this module only turns HTTP into
-calls and answers into HTTP.
+Pages, all complete with JavaScript off:
+
+- `GET /` — badges (alive, turn state, model, context, cost, last turn), the
+  live turn stream (the newest events from the harness's bus, grouped by turn),
+  the agent's inbox (through the host), a composer, controls and, while claude
+  has no credentials, the login panel. static/agent.js follows `/events` and
+  applies every event in place.
+- `GET /stats` — turn stats over a window as numbers and tables;
+  static/stats.js draws them as uPlot charts from `/api/stats` when the chart
+  library is there.
+- `GET /api/state`, `GET /api/stats?window=`, `GET /events`.
+
+Every POST goes through `web.action` (303 for forms, JSON when asked,
+cross-site refused) and through one Harness call; this module only turns HTTP
+into those calls and their answers (or HiveErrors) back into HTTP. The
+row-building rules for the stream live here and, in the same shape, in
+static/agent.js.
 """
 
 import json
 import logging
+import os
+import re
 import time
+from urllib.parse import urlsplit
 
 import bottle
-from gevent.pywsgi import WSGIServer
 
-from .errors import BadArgs, HiveError, HTTP_STATUS
+from . import web
+from .client import RemoteError
+from .errors import BadArgs, Unavailable, from_code
+from .names import OPERATOR
+from .turnstats import WINDOWS
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE = 15
-MAX_BODY = 1 << 20
+HISTORY = 300               # events rendered into the page
+INBOX_LIMIT = 30
+DEFAULT_WINDOW = "24h"
+RESULT_FOLD = 120           # a tool result longer than this is folded
+LINE_FOLD = 200             # a tool call or message head longer than this is folded
+HYPERHIVE_PREFIX = "mcp__hyperhive__"
+STATES = ("idle", "thinking", "compacting", "napping")
 
 
-def make_app(harness):
-    app = bottle.Bottle()
+# -- serving ---------------------------------------------------------------------
 
-    def act(fn):
-        """Run an action; 303 back for plain forms, JSON when asked, errors either way."""
-        def wrapper(*args, **kwargs):
-            refusal = _cross_site()
-            if refusal:
-                return refusal
-            try:
-                result = fn(*args, **kwargs) or {}
-                ok, body, status = True, {"ok": True, **result}, 200
-            except HiveError as exc:
-                ok, body, status = False, {"ok": False, "error": exc.message,
-                                           "code": exc.code}, HTTP_STATUS[exc.code]
-            if _wants_json():
-                bottle.response.status = status
-                bottle.response.content_type = "application/json"
-                return json.dumps(body)
-            flash = "ok" if ok else "error"
-            text = body.get("error") or body.get("message") or "done"
-            bottle.redirect(f"/?{flash}={bottle.urlquote(str(text)[:200])}", 303)
-        return wrapper
+def serve(harness, address):
+    """Start the page on address ("HOST:PORT") in the background; returns the server."""
+    bind, port = split_address(address)
+    try:
+        return web.serve(make_app(harness, bind), bind, port, attempts=10)
+    except OSError as exc:
+        raise SystemExit(f"cannot serve the agent page on {address}: {exc}") from None
 
-    @app.get("/api/state")
-    def api_state():
-        bottle.response.content_type = "application/json"
-        return json.dumps(harness.snapshot())
 
-    @app.get("/api/stats")
-    def api_stats():
-        window = bottle.request.query.get("window", "24h")
-        try:
-            summary = harness.stats.summary(window)
-        except KeyError:
-            bottle.response.status = 400
-            return {"ok": False, "error": "window is one of 1h, 4h, 24h, 7d, 30d"}
-        bottle.response.content_type = "application/json"
-        return json.dumps(summary)
+def split_address(address):
+    host, _, port = str(address).rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        return host, int(port)
+    except ValueError:
+        raise SystemExit(f"the page address must be HOST:PORT, not {address!r}") from None
 
-    @app.get("/events")
-    def events():
-        return _sse(harness.bus)
 
-    @app.post("/send")
-    @act
-    def send():
-        body = _field("body")
-        reply = harness.host.call("wake", **{"from": "operator", "body": body})
-        return {"id": reply["id"]}
+def dashboard_url():
+    """The host dashboard's address from HYPERHIVE_DASHBOARD_URL, or None (also for port 0)."""
+    url = (os.environ.get("HYPERHIVE_DASHBOARD_URL") or "").strip()
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
+            return None
+    except ValueError:
+        return None
+    return url
 
-    @app.post("/api/model")
-    @act
-    def set_model():
-        return {"model": harness.set_model(_field("model").strip())}
 
-    @app.post("/api/compact")
-    @act
-    def compact():
-        return {"outcome": harness.compact_now()}
+# -- state -----------------------------------------------------------------------
 
-    @app.post("/api/new-session")
-    @act
-    def new_session():
-        harness.new_session()
+def page_state(harness, streams=None, events=None):
+    """The snapshot plus what the page shows beside it.
+
+    `seq` is read before anything else, so a page that follows /events from
+    `seq` on misses nothing; events newer than it are left to that replay.
+    Usage and the last turn live only in the harness's memory, so after a
+    restart they are taken from the newest events, then from turn_stats.
+    """
+    seq = harness.bus.last_seq()
+    snap = harness.snapshot()
+    snap["seq"] = seq
+    if events is None:
+        events = harness.bus.history(HISTORY)
+    events = [e for e in events if e["seq"] <= seq]
+    if not snap.get("usage"):
+        snap["usage"] = _last_data(events, "token_usage_changed") or _usage_from_stats(harness)
+    if not snap.get("last_turn"):
+        end = _last_event(events, "turn_end")
+        snap["last_turn"] = ({"at": end["at"], "duration_ms": end["data"].get("duration_ms"),
+                              "outcome": end["data"].get("outcome")} if end
+                             else _last_turn_from_stats(harness))
+    snap["inbox"], snap["inbox_error"] = inbox(harness)
+    snap["streams"] = int(streams) if streams is not None else 0
+    snap["now"] = time.time()
+    snap["dashboard_url"] = dashboard_url()
+    return snap, events
+
+
+def _last_event(events, kind):
+    return next((e for e in reversed(events) if e["kind"] == kind), None)
+
+
+def _last_data(events, kind):
+    event = _last_event(events, kind)
+    return dict(event["data"]) if event else None
+
+
+def _stats_last(harness):
+    try:
+        return harness.stats.last_turn()
+    except Exception:
+        log.exception("could not read the last turn from turn_stats")
+        return None
+
+
+def _usage_from_stats(harness):
+    row = _stats_last(harness)
+    if not row:
         return {}
+    return {"ctx": None, "input": row["input_tokens"], "output": row["output_tokens"],
+            "cache_read": row["cache_read_input_tokens"],
+            "cache_write": row["cache_creation_input_tokens"], "cost_usd": row["cost_usd"]}
 
-    @app.post("/api/cancel")
-    @act
-    def cancel():
-        return {"cancelled": harness.cancel()}
 
-    @app.post("/login/start")
-    @act
-    def login_start():
-        return harness.login.start()
+def _last_turn_from_stats(harness):
+    row = _stats_last(harness)
+    if not row:
+        return None
+    return {"at": row["ended_at"], "duration_ms": row["duration_ms"],
+            "outcome": row["result_kind"]}
 
-    @app.post("/login/code")
-    @act
-    def login_code():
-        return harness.login.send_code(_field("code"))
 
-    @app.post("/login/cancel")
-    @act
-    def login_cancel():
-        return harness.login.cancel()
+def inbox(harness):
+    """(messages, error): the agent's newest messages through the host, newest first."""
+    try:
+        reply = harness.host.call("recent", timeout=5, limit=INBOX_LIMIT)
+    except RemoteError as exc:
+        return [], f"the host refused: {exc}"
+    except (OSError, ValueError, ConnectionError) as exc:
+        return [], f"the host is not answering ({type(exc).__name__})"
+    return list(reply.get("messages") or []), None
+
+
+# -- formatting (static/agent.js follows the same rules) -------------------------------
+
+def duration(seconds, precise=False):
+    """12s, 4m (4m 05s when precise), 1h 20m, 3d 4h."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def mmss(seconds):
+    """A countdown: 04:59, or 1:04:59 past an hour."""
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def ms_text(ms):
+    """850ms, 2.3s, 4m 05s."""
+    if ms is None:
+        return "?"
+    ms = max(0, int(ms))
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60000:
+        return f"{ms / 1000:.1f}s"
+    return duration(ms / 1000, precise=True)
+
+
+def compact(n):
+    """12, 12.3k, 1.2M."""
+    if n is None:
+        return "—"
+    n = int(n)
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return _trim(f"{n / 1000:.1f}") + "k"
+    return _trim(f"{n / 1_000_000:.1f}") + "M"
+
+
+def _trim(text):
+    return text[:-2] if text.endswith(".0") else text
+
+
+def full(n):
+    return "?" if n is None else f"{int(n):,}"
+
+
+def money(usd):
+    if not usd:
+        return "$0"
+    if usd < 0.0001:
+        return "<$0.0001"
+    return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+def clock(ts):
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def _num(x):
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)
+
+
+def _json(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _s(value):
+    return "" if value is None else value if isinstance(value, str) else _json(value)
+
+
+def tool_line(name, args):
+    """A tool call as a person would say it: `Read /path`, `Bash $ ls`, `send → bob: hi`."""
+    name = str(name or "?")
+    a = args if isinstance(args, dict) else {}
+    short = name[len(HYPERHIVE_PREFIX):] if name.startswith(HYPERHIVE_PREFIX) else None
+    path = a.get("file_path") or a.get("notebook_path") or a.get("path")
+    if name in ("Read", "Edit", "MultiEdit", "NotebookEdit", "LS") and path:
+        return f"{name} {_s(path)}"
+    if name == "Write" and a.get("file_path"):
+        content = a.get("content")
+        lines = f" ({content.count(chr(10)) + 1} lines)" if isinstance(content, str) else ""
+        return f"Write {_s(a['file_path'])}{lines}"
+    if name == "Bash" and "command" in a:
+        return f"Bash $ {_s(a['command'])}"
+    if name in ("Glob", "Grep") and "pattern" in a:
+        where = f" in {_s(a['path'])}" if a.get("path") else ""
+        return f"{name} {_s(a['pattern'])}{where}"
+    if name == "TodoWrite" and isinstance(a.get("todos"), list):
+        return f"TodoWrite ({len(a['todos'])} items)"
+    if short == "send":
+        thread = f" (↳ #{_s(a['in_reply_to'])})" if a.get("in_reply_to") is not None else ""
+        return f"send → {_s(a.get('to'))}{thread}: {_s(a.get('body'))}"
+    if short == "recv":
+        parts = []
+        if a.get("wait_seconds"):
+            parts.append(f"wait {_num(a['wait_seconds'])}s")
+        if a.get("max"):
+            parts.append(f"max {_num(a['max'])}")
+        return "recv" + (f" ({', '.join(parts)})" if parts else "")
+    if short == "nap" and "seconds" in a:
+        return f"nap {_num(a['seconds'])}s"
+    if short == "ask":
+        options = a.get("options")
+        choice = (f" [{' / '.join(_s(o) for o in options)}]"
+                  if isinstance(options, list) and options else "")
+        return f"ask → {_s(a.get('to') or OPERATOR)}: {_s(a.get('question'))}{choice}"
+    if short == "answer":
+        return f"answer #{_s(a.get('id'))}: {_s(a.get('answer'))}"
+    if short == "remind":
+        when = (f" in {_num(a['delay_seconds'])}s" if a.get("delay_seconds") is not None
+                else f" at {clock(a['at'])}" if isinstance(a.get("at"), (int, float)) else "")
+        return f"remind{when}: {_s(a.get('message'))}"
+    if short == "set_status":
+        return f"set_status: {_s(a.get('text'))}"
+    if short in ("request_spawn", "start", "stop", "restart", "rebuild") and a.get("name"):
+        desc = f": {_s(a['description'])}" if a.get("description") else ""
+        return f"{short} {_s(a['name'])}{desc}"
+    if short == "request_apply_commit":
+        return f"request_apply_commit {_s(a.get('agent'))} @ {_s(a.get('commit_ref'))[:12]}"
+    if short is not None and not a:
+        return short
+    return f"tool {name} {_json(args if args is not None else {})}"
+
+
+def row(cls, glyph, text, limit=None, title=None):
+    """One stream row; text longer than `limit` shows its first line and folds the rest."""
+    text = _s(text)
+    fold = None
+    if limit is not None and len(text) > limit:
+        fold = text
+        text = text.split("\n", 1)[0][:limit] + "…"
+    return {"cls": cls, "glyph": glyph, "text": text, "fold": fold, "title": title}
+
+
+def stream_rows(data):
+    """The rows for one `stream` event (see stream.summarise for its keys)."""
+    t = data.get("t")
+    if t == "blocks":
+        return [r for item in data.get("items") or [] if isinstance(item, dict)
+                for r in stream_rows(item)]
+    if t == "text":
+        return [row("r-text", "◆", data.get("text"))] if data.get("text") else []
+    if t == "thinking":
+        return [row("r-thinking", "·", data.get("text"), RESULT_FOLD)]
+    if t == "tool_use":
+        title = f"{data.get('name')} {_json(data.get('input'))}"[:2000]
+        return [row("r-tool", "→", tool_line(data.get("name"), data.get("input")), LINE_FOLD,
+                    title=title)]
+    if t == "tool_result":
+        if data.get("is_error"):
+            return [row("r-result is-error", "✗", data.get("text") or "(error)", RESULT_FOLD)]
+        return [row("r-result", "←", data.get("text") or "(no output)", RESULT_FOLD)]
+    if t == "error":
+        status = f" {data['status']}" if data.get("status") else ""
+        return [row("r-error", "✗", f"API error{status}: {_s(data.get('text') or data.get('error'))}",
+                    LINE_FOLD)]
+    if t == "interrupted":
+        return [row("r-warn", "✗", "interrupted")]
+    if t == "user":
+        return [row("r-user", "·", data.get("text"), RESULT_FOLD)] if data.get("text") else []
+    if t == "system":
+        return _system_rows(data)
+    if t == "result":
+        if data.get("is_error"):
+            return [row("r-error", "✗", f"{_s(data.get('subtype'))}: {_s(data.get('text'))}",
+                        LINE_FOLD)]
+        return []
+    return [row("r-other", "·", f"{_s(t)} {_json(data)}", LINE_FOLD)]
+
+
+def _system_rows(data):
+    sub = data.get("subtype")
+    if sub == "api_retry":
+        delay = f" in {ms_text(data['delay_ms'])}" if data.get("delay_ms") is not None else ""
+        return [row("r-warn", "⌁", f"api retry {_s(data.get('attempt'))}/{_s(data.get('max'))}: "
+                    f"{_s(data.get('status'))} {_s(data.get('error'))}{delay}")]
+    if sub == "status":
+        if data.get("compact_result"):
+            err = f": {_s(data['compact_error'])}" if data.get("compact_error") else ""
+            return [row("r-system", "⌁", f"compaction {_s(data['compact_result'])}{err}")]
+        if data.get("status"):
+            return [row("r-system", "⌁", f"{_s(data['status'])}…")]
+        return []
+    if sub == "compact_boundary":
+        return [row("r-system", "⌁", f"compacted ({_s(data.get('trigger'))}): "
+                    f"{full(data.get('pre_tokens'))} → {full(data.get('post_tokens'))} tokens")]
+    if sub == "permission_denied":
+        return [row("r-error", "✗", f"denied {_s(data.get('name'))}: {_s(data.get('text'))}",
+                    LINE_FOLD)]
+    return []
+
+
+NOTE_STYLE = {"stderr": ("r-stderr", "!"), "warn": ("r-warn", "!"), "error": ("r-error", "✗"),
+              "login": ("r-login", "⌁"), "info": ("r-info", "·")}
+
+
+def note_row(data):
+    cls, glyph = NOTE_STYLE.get(data.get("level"), ("r-op", "·"))
+    text = _s(data.get("text"))
+    if data.get("level") == "login":
+        text = "login: " + text
+    return row(cls, glyph, text, LINE_FOLD)
+
+
+def end_row(data):
+    outcome = data.get("outcome") or "?"
+    took = ms_text(data.get("duration_ms"))
+    note = f": {_s(data['note'])}" if data.get("note") else ""
+    if outcome == "ok":
+        return row("r-end is-ok", "✓", f"ok {took}")
+    cls = "r-end is-warn" if outcome in ("cancelled", "rate_limited") else "r-end is-bad"
+    return row(cls, "✗", f"{outcome} {took}{note}", LINE_FOLD,
+               title=f"{data.get('duration_ms')} ms")
+
+
+def event_rows(event):
+    """Rows for an event shown inside the stream (turn_start and turn_end aside)."""
+    kind, data = event["kind"], event["data"]
+    if kind == "stream":
+        return stream_rows(data)
+    if kind == "note":
+        return [note_row(data)]
+    if kind == "model_changed":
+        return [row("r-info", "·", f"model → {_s(data.get('model'))}")]
+    if kind == "status_changed":
+        return [row("r-info", "·", f"status → {_s(data.get('status'))}")]
+    if kind == "turn_state_changed" and data.get("state") == "napping" and data.get("until"):
+        return [row("r-info", "💤", f"napping until {clock(data['until'])}")]
+    return []
+
+
+def turn_groups(events):
+    """The stream as groups: {start, rows, end}; events outside a turn gather in start-less groups."""
+    groups = []
+    current = None
+    for event in events:
+        kind = event["kind"]
+        if kind == "turn_start":
+            head = row("", "", event["data"].get("body"), LINE_FOLD)
+            start = {**event["data"], "at": event["at"], "head": head["text"], "fold": head["fold"]}
+            current = {"start": start, "rows": [], "end": None}
+            groups.append(current)
+            continue
+        if kind == "turn_end":
+            if current is None or current["end"] is not None:
+                current = {"start": None, "rows": [], "end": None}
+                groups.append(current)
+            current["end"] = end_row(event["data"])
+            current = None
+            continue
+        rows = event_rows(event)
+        if not rows:
+            continue
+        if current is None:
+            current = {"start": None, "rows": [], "end": None}
+            groups.append(current)
+        current["rows"].extend(rows)
+    return groups
+
+
+ALIVE = {
+    "loading": ("◌ loading", "the harness is starting: writing claude's files, "
+                "installing plugins"),
+    "online": ("● online", "the harness is running and takes messages"),
+    "needs_login_idle": ("⚠ needs login", "claude has no credentials: start a login "
+                         "in the panel below"),
+    "needs_login_in_progress": ("⌁ logging in", "a login is running: open its link and "
+                                "paste the code you get"),
+    "offline": ("○ offline", "the harness has stopped"),
+    "rate_limited": ("⏸ rate limited", "the API refused for rate limits: the agent rests, "
+                     "then takes the same message again"),
+}
+TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
+
+
+class View:
+    """What the templates call."""
+
+    def __init__(self, now):
+        self.now = now
+        self.duration = duration
+        self.ms_text = ms_text
+        self.compact = compact
+        self.full = full
+        self.money = money
+        self.clock = clock
+        self.mmss = mmss
+        self.num = _num
+
+    def age(self, ts):
+        return duration(self.now - ts) if ts else ""
+
+    @staticmethod
+    def stamp(ts, step):
+        """A bucket's start: the clock within a day, the date and hour past that."""
+        fmt = "%H:%M" if step < 86400 / 4 else "%m-%d %H:%M"
+        return time.strftime(fmt, time.localtime(ts))
+
+    @staticmethod
+    def glyph(state):
+        return TURN_GLYPHS.get(state, "·")
+
+    def alive(self, status):
+        return ALIVE.get(status, (status or "?", "status " + str(status)))
+
+    def turn_title(self, state, since, until=None):
+        at = clock(since)
+        return {
+            "thinking": f"claude is working on a turn since {at}; ■ cancel stops it",
+            "compacting": f"the session is being summarised since {at} so the next turn "
+                          "fits the context window",
+            "napping": f"napping since {at} until {clock(until)}: messages wait in the inbox; "
+                       "■ cancel wakes the agent",
+            "idle": f"waiting for a message since {at}",
+        }.get(state, f"{state} since {at}")
+
+    def ctx_title(self, usage):
+        if not usage:
+            return "no turn yet: the context size shows after the first one"
+        return (f"context after the last turn: {full(usage.get('ctx'))} tokens · input "
+                f"{full(usage.get('input'))} · cache read {full(usage.get('cache_read'))} · "
+                f"cache write {full(usage.get('cache_write'))} · output "
+                f"{full(usage.get('output'))}")
+
+    @staticmethod
+    def cost_title(usage):
+        if not usage:
+            return "no turn yet"
+        return f"the last turn cost ${usage.get('cost_usd') or 0:.6f}, as claude reported it"
+
+    @staticmethod
+    def last_title(last):
+        return f"{last.get('duration_ms')} ms · ended at {clock(last.get('at'))}"
+
+    @staticmethod
+    def last_class(outcome):
+        return "is-ok" if outcome == "ok" else (
+            "is-warn" if outcome in ("cancelled", "rate_limited") else "is-bad")
+
+
+# -- the app ---------------------------------------------------------------------
+
+def window_arg(required=False):
+    window = bottle.request.query.get("window") or DEFAULT_WINDOW
+    if window not in WINDOWS:
+        if required:
+            raise BadArgs(f"window is one of {', '.join(WINDOWS)}")
+        return None
+    return window
+
+
+def make_app(harness, bind="127.0.0.1"):
+    app = bottle.Bottle()
+    web.install(app, bind)
+    streams = web.Gauge()
+
+    def flashes(error=None):
+        query = bottle.request.query
+        return {"flash_ok": query.getunicode("ok"),
+                "flash_error": error or query.getunicode("error")}
 
     @app.get("/")
     def index():
-        state = harness.snapshot()
-        bottle.response.content_type = "text/html; charset=utf-8"
-        return bottle.template(_PAGE, s=state)
+        s, events = page_state(harness, streams)
+        return web.html(web.render(
+            "agent", s=s, v=View(s["now"]), groups=turn_groups(events), **flashes()))
 
+    @app.get("/stats")
+    def stats():
+        window = window_arg()
+        error = None if window else "unknown window: showing the last 24h"
+        window = window or DEFAULT_WINDOW
+        summary = harness.stats.summary(window)
+        now = time.time()
+        return web.html(web.render(
+            "stats", name=harness.name, manager=harness.is_manager, summary=summary,
+            windows=list(WINDOWS), v=View(now), now=now, dashboard_url=dashboard_url(),
+            seq=harness.bus.last_seq(), **flashes(error)))
+
+    @app.get("/api/state")
+    def api_state():
+        s, _ = page_state(harness, streams)
+        return web.json_reply(s)
+
+    @app.get("/api/stats")
+    def api_stats():
+        try:
+            window = window_arg(required=True)
+        except BadArgs as exc:
+            return web.fail(exc, back=None)
+        return web.json_reply(harness.stats.summary(window))
+
+    @app.get("/events")
+    def events():
+        return web.sse(harness.bus, streams)
+
+    _actions(app, harness)
     return app
 
 
-def _field(name):
-    if bottle.request.content_length > MAX_BODY:
-        raise BadArgs("the request body is over 1 MiB")
-    value = bottle.request.forms.getunicode(name)
-    if value is None:
-        value = (bottle.request.json or {}).get(name) if _is_json_body() else None
-    if not isinstance(value, str) or not value.strip():
-        raise BadArgs(f"`{name}` is required")
-    return value
+def _actions(app, harness):
+    def post(path, back="/"):
+        return web.action(app, path, back)
 
-
-def _is_json_body():
-    return bottle.request.content_type.startswith("application/json")
-
-
-def _wants_json():
-    return "application/json" in bottle.request.headers.get("Accept", "")
-
-
-def _cross_site():
-    site = bottle.request.headers.get("Sec-Fetch-Site")
-    origin = bottle.request.headers.get("Origin")
-    host = bottle.request.headers.get("Host", "")
-    foreign = (site and site not in ("same-origin", "none")) or (
-        origin and origin != "null" and origin.split("://", 1)[-1] != host)
-    if not foreign:
-        return None
-    bottle.response.status = 403
-    return {"ok": False, "error": "cross-site requests are refused", "code": "forbidden"}
-
-
-def _sse(bus):
-    try:
-        last = int(bottle.request.headers.get("Last-Event-ID")
-                   or bottle.request.query.get("last_event_id") or -1)
-    except ValueError:
-        last = -1
-    kinds = {k for k in bottle.request.query.get("kinds", "").split(",") if k} or None
-    bottle.response.content_type = "text/event-stream"
-    bottle.response.set_header("Cache-Control", "no-cache")
-    bottle.response.set_header("X-Accel-Buffering", "no")
-    sub = bus.fanout.subscribe(kinds)
-
-    def stream():
+    @post("/send", back="/#composer")
+    def send(form):
+        body = web.field(form, "body")
+        if len(body) > 65536:
+            raise BadArgs("a message is at most 65536 characters")
         try:
-            yield "retry: 2000\n\n"
-            sent = last
-            if last >= 0:
-                for event in bus.events_after(last, kinds):
-                    sent = event["seq"]
-                    yield _frame(event)
-            while True:
-                event = sub.get(timeout=KEEPALIVE)
-                if event is None:
-                    if sub.overflowed:
-                        return
-                    yield ": keepalive\n\n"
-                elif event["seq"] > sent:
-                    sent = event["seq"]
-                    yield _frame(event)
-        finally:
-            sub.close()
-    return stream()
+            reply = harness.host.call("wake", timeout=10, **{"from": OPERATOR, "body": body})
+        except RemoteError as exc:
+            raise from_code(exc.code, str(exc)) from None
+        except (OSError, ValueError, ConnectionError) as exc:
+            raise Unavailable(f"the host is not answering ({type(exc).__name__}); "
+                              "try again shortly") from None
+        return {"flash": f"sent #{reply['id']} to {harness.name}", "id": reply["id"],
+                "body": body, "at": time.time()}
 
+    @post("/api/model")
+    def set_model(form):
+        model = harness.set_model(web.field(form, "model", strip=True))
+        return {"flash": f"model set to {model}: the next turn uses it", "model": model}
 
-def _frame(event):
-    data = json.dumps({**event["data"], "seq": event["seq"], "at": event["at"]})
-    return f"id: {event['seq']}\nevent: {event['kind']}\ndata: {data}\n\n"
+    @post("/api/compact")
+    def compact_now(form):
+        outcome = harness.compact_now()
+        return {"flash": f"compaction {outcome}", "outcome": outcome}
 
+    @post("/api/new-session")
+    def new_session(form):
+        harness.new_session()
+        return {"flash": "the next turn starts a fresh session"}
 
-def serve(harness, address):
-    host, _, port = address.rpartition(":")
-    server = WSGIServer((host or "127.0.0.1", int(port)), make_app(harness), log=None,
-                        error_log=log)
-    for attempt in range(10):
-        try:
-            server.start()
-            return server
-        except OSError as exc:
-            log.warning("cannot bind %s yet (%s)", address, exc)
-            time.sleep(1 + attempt)
-    raise SystemExit(f"cannot bind the agent page on {address}")
+    @post("/api/cancel")
+    def cancel(form):
+        what = harness.cancel()
+        return {"flash": "turn cancelled" if what == "turn" else "nap ended",
+                "cancelled": what}
 
+    @post("/login/start", back="/#login")
+    def login_start(form):
+        return {"flash": "login started", **harness.login.start()}
 
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{{s['name']}} · hyperhive</title></head>
-<body><h1>{{s['name']}}</h1>
-<p>status {{s['status']}} · {{s['turn_state']}} · model {{s['model']}}</p>
-<form method="post" action="/send"><textarea name="body"></textarea>
-<button>send</button></form>
-<form method="post" action="/api/cancel"><button>cancel</button></form>
-</body></html>
-"""
+    @post("/login/code", back="/#login")
+    def login_code(form):
+        code = web.field(form, "code", strip=True)
+        if re.search(r"\s", code):
+            raise BadArgs("the code is one word: paste it without spaces")
+        return {"flash": "code sent", **harness.login.send_code(code)}
+
+    @post("/login/cancel", back="/#login")
+    def login_cancel(form):
+        return {"flash": "login cancelled", **harness.login.cancel()}
+

@@ -26,6 +26,42 @@
     return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
   }
 
+  /* A countdown: 04:59, or 1:04:59 past an hour (the same rule as agentweb.mmss). */
+  function mmss(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const pad = (n) => String(n).padStart(2, "0");
+    if (s >= 3600) return `${Math.floor(s / 3600)}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
+    return `${pad(Math.floor(s / 60))}:${pad(s % 60)}`;
+  }
+
+  /* 850ms, 2.3s, 4m 05s (agentweb.ms_text). */
+  function msText(ms) {
+    if (ms == null) return "?";
+    ms = Math.max(0, Math.floor(ms));
+    if (ms < 1000) return ms + "ms";
+    if (ms < 60000) return (ms / 1000).toFixed(1) + "s";
+    return duration(ms / 1000, true);
+  }
+
+  /* 12, 12.3k, 1.2M (agentweb.compact); full(n) is 12,345. */
+  function compact(n) {
+    if (n == null) return "—";
+    n = Math.floor(Number(n));
+    const trim = (text) => (text.endsWith(".0") ? text.slice(0, -2) : text);
+    if (n < 1000) return String(n);
+    if (n < 1e6) return trim((n / 1000).toFixed(1)) + "k";
+    return trim((n / 1e6).toFixed(1)) + "M";
+  }
+
+  const full = (n) => (n == null ? "?" : Math.floor(Number(n)).toLocaleString("en-US"));
+
+  /* $0, <$0.0001, $0.0123, $4.20 (agentweb.money). */
+  function money(usd) {
+    if (!usd) return "$0";
+    if (usd < 0.0001) return "<$0.0001";
+    return usd >= 1 ? "$" + usd.toFixed(2) : "$" + usd.toFixed(4);
+  }
+
   const now = () => Date.now() / 1000;
   const ago = (ts) => (ts ? duration(now() - ts) : "");
 
@@ -74,7 +110,8 @@
     for (const el of $$("[data-since]")) el.textContent = duration(t - Number(el.dataset.since));
     for (const el of $$("[data-deadline]")) {
       const left = Number(el.dataset.deadline) - t;
-      el.textContent = left > 0 ? "⏳ " + duration(left, true) : "⏳ expired";
+      if (el.dataset.format === "mmss") el.textContent = left > 0 ? mmss(left) + " left" : "any moment now";
+      else el.textContent = left > 0 ? "⏳ " + duration(left, true) : "⏳ expired";
     }
   }
 
@@ -217,7 +254,7 @@
   }
 
   const hive = {
-    escape, duration, ago, clock, h, $, $$, since, toast, tick,
+    escape, duration, mmss, msText, compact, full, money, ago, clock, h, $, $$, since, toast, tick,
     postForm, postData, submitAsync, bindForms, connect, HiveError,
     lastSeq: 0,
   };

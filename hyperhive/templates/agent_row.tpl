@@ -1,0 +1,11 @@
+% if r.get('title'):
+<div class="row {{r['cls']}}" title="{{r['title']}}">\\
+% else:
+<div class="row {{r['cls']}}">\\
+% end
+% if r['fold'] is not None:
+<details><summary><span class="g">{{r['glyph']}}</span> <span class="t">{{r['text']}}</span> <span class="n">{{len(r['fold'])}} chars</span></summary><pre>{{r['fold']}}</pre></details>\\
+% else:
+<span class="g">{{r['glyph']}}</span> <span class="t">{{r['text']}}</span>\\
+% end
+</div>

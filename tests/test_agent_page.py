@@ -1,0 +1,317 @@
+"""The agent's own page over real HTTP, served by real harnesses under a real host.
+
+claude is the real CLI on the scripted API (tests/anthropic_stub.py), as in test_e2e;
+the login flow runs tests/data/fake_login.sh in place of `claude auth login`.
+"""
+
+import http.client
+import json
+import re
+import shutil
+import socket
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from anthropic_stub import Stub, claude_env, find_claude
+from hive import HostProcess, short_tmpdir, wait_for
+from test_e2e import row, spawn, start_hive, stats_rows
+
+XSS = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+FAKE_LOGIN = Path(__file__).resolve().parent / "data" / "fake_login.sh"
+LOGIN_URL = "https://example.invalid/oauth?code=abc"
+
+
+class Page:
+    """HTTP to one agent page on 127.0.0.1."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            res = conn.getresponse()
+            return res.status, dict(res.getheaders()), res.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def get(self, path):
+        status, _, body = self.request("GET", path)
+        return status, body
+
+    def html(self, path="/"):
+        status, body = self.get(path)
+        assert status == 200, (status, body[:300])
+        return body
+
+    def state(self):
+        status, body = self.get("/api/state")
+        assert status == 200, body
+        return json.loads(body)
+
+    def post(self, path, fields=None, as_json=False, headers=None):
+        hdrs = {"Content-Type": "application/x-www-form-urlencoded"}
+        if as_json:
+            hdrs["Accept"] = "application/json"
+        hdrs.update(headers or {})
+        status, resp_headers, body = self.request(
+            "POST", path, urllib.parse.urlencode(fields or {}), hdrs)
+        return status, resp_headers, (json.loads(body) if as_json else body)
+
+    def form(self, path, fields=None):
+        """As a plain browser form: the 303 and its flash."""
+        status, headers, body = self.post(path, fields)
+        assert status == 303, (status, body[:300])
+        location = headers["Location"]
+        return location, urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+
+    def act(self, path, fields=None, expect=200):
+        status, _, reply = self.post(path, fields, as_json=True)
+        assert status == expect, (status, reply)
+        return reply
+
+
+def section(html, marker):
+    """The markup from `marker` to the end of its element (enough for these checks)."""
+    start = html.index(marker)
+    return html[start:html.index("</li>" if "<li" in marker else "</section>", start)]
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with Stub() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def hive(stub):
+    h = start_hive(stub)
+    try:
+        spawn(h, "alice")
+        yield h
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def alice(hive):
+    return Page(row(hive, "alice")["port"])
+
+
+@pytest.fixture(scope="module")
+def turned(hive, stub, alice):
+    """One real turn, woken by a message from the page's own form."""
+    stub.add_rule(r"alert\(1\)", agent="alice", steps=[
+        {"text": "Looking at it.", "tool": "mcp__hyperhive__send",
+         "input": {"to": "operator", "body": "got <b>it</b>"},
+         "usage": {"input_tokens": 1200, "output_tokens": 80, "cache_read_input_tokens": 30000,
+                   "cache_creation_input_tokens": 500}},
+        {"text": "done", "usage": {"input_tokens": 100, "output_tokens": 20,
+                                   "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}])
+    location, flash = alice.form("/send", {"body": f"please read {XSS} carefully"})
+    assert location.startswith("/?ok=") and flash["ok"][0].startswith("sent #")
+    wait_for(lambda: stats_rows(hive, "alice"), timeout=60, what="alice's turn")
+    wait_for(lambda: alice.state()["turn_state"] == "idle", timeout=20, what="idle")
+    return int(re.search(r"#(\d+)", flash["ok"][0]).group(1))
+
+
+def test_page_renders_badges_and_controls(alice):
+    html = alice.html()
+    assert "<title>alice · hyperhive</title>" in html
+    assert re.search(r'id="alive-badge" class="badge b-alive b-alive-online" title="[^"]+">'
+                     r'● online</span>', html)
+    assert re.search(r'id="state-badge" class="badge b-turn b-turn-idle" title="waiting for a '
+                     r'message since [0-9:]+">· idle · <span data-since="[0-9.]+">', html)
+    assert re.search(r'id="model-chip" class="badge b-model" title="[^"]*/model NAME[^"]*">'
+                     r'model · haiku</span>', html)
+    for badge in ("ctx-badge", "cost-badge", "last-badge"):
+        assert f'id="{badge}"' in html
+    assert re.search(r'<form method="post" action="/api/cancel" data-async id="cancel-form" '
+                     r'class="cancel-form" hidden>', html)
+    assert '<section class="panel login-panel" id="login" hidden>' in html
+    assert '<form method="post" action="/send" id="composer"' in html
+    assert '<textarea id="composer-body" name="body"' in html
+    for action in ("/api/compact", "/api/new-session", "/api/model"):
+        assert f'action="{action}"' in html
+    assert '<a href="/stats"' in html and 'id="term"' in html
+    # no dashboard runs here (port 0), so there is no link to one
+    assert "← dashboard" not in html
+    assert '<script src="/static/agent.js" defer></script>' in html
+
+
+def test_message_renders_escaped_in_stream_and_inbox(alice, turned):
+    html = alice.html()
+    assert XSS not in html
+    head = section(html, '<div class="turn-head"')
+    assert f"please read {ESCAPED} carefully" in head and "<b class=\"who\">operator</b>" in head
+    inbox = section(html, f'<li class="msg" id="inbox-{turned}"')
+    assert f"please read {ESCAPED} carefully" in inbox
+    # the scripted tool call reads as a sentence, with the agent's markup escaped too
+    assert '<span class="t">send → operator: got &lt;b&gt;it&lt;/b&gt;</span>' in html
+    assert re.search(r'<div class="row r-end is-ok"><span class="g">✓</span> '
+                     r'<span class="t">ok [0-9.]+s</span>', html)
+    assert re.search(r'id="ctx-badge" class="badge b-ctx" title="context after the last turn: '
+                     r'[0-9,]+ tokens · input 1,300 · cache read 30,000 · cache write 500 · '
+                     r'output 100">ctx · [0-9.]+k?</span>', html)
+    assert re.search(r'id="last-badge" class="badge b-last is-ok" title="[0-9]+ ms · ended at '
+                     r'[0-9:]+">last · [0-9.]+s ok</span>', html)
+
+
+def test_api_state_and_stats_after_a_real_turn(alice, turned):
+    s = alice.state()
+    assert s["name"] == "alice" and s["status"] == "online" and s["turn_state"] == "idle"
+    assert s["last_turn"]["outcome"] == "ok" and s["last_turn"]["duration_ms"] > 0
+    assert s["usage"]["input"] == 1300 and s["usage"]["cache_read"] == 30000
+    assert any(m["id"] == turned and XSS in m["body"] for m in s["inbox"])
+    assert s["inbox_error"] is None and isinstance(s["streams"], int) and s["seq"] > 0
+
+    status, body = alice.get("/api/stats?window=1h")
+    assert status == 200
+    stats = json.loads(body)
+    assert stats["window"] == "1h" and stats["step"] == 300 and stats["turns"] >= 1
+    series = stats["series"]
+    assert set(series) == {"t", "turns", "p50_ms", "p95_ms", "input", "output", "cache_read",
+                           "cache_write", "tools_per_turn", "cost_usd"}
+    assert len({len(v) for v in series.values()}) == 1 and sum(series["turns"]) == stats["turns"]
+    assert sum(series["input"]) >= 1300 and max(p for p in series["p95_ms"] if p) > 0
+    assert stats["tools"]["mcp__hyperhive__send"] >= 1
+    assert stats["outcomes"]["ok"] >= 1 and 0 <= stats["since_last_turn_s"] < 120
+
+    status, body = alice.get("/api/stats?window=nope")
+    assert status == 400
+    reply = json.loads(body)
+    assert reply["ok"] is False and reply["code"] == "bad_args" and "1h" in reply["error"]
+
+    page = alice.html("/stats?window=1h")
+    assert '<tr><th>mcp__hyperhive__send</th><td>' in page
+    assert 'class="badge is-current" aria-current="page">1h</a>' in page
+    assert 'data-chart="turns"' in page and "/static/vendor/uPlot.iife.min.js" in page
+    assert "unknown window" in alice.html("/stats?window=nope")
+
+
+def test_model_as_form_and_json(alice):
+    location, flash = alice.form("/api/model", {"model": "sonnet"})
+    assert location.startswith("/?ok=") and "sonnet" in flash["ok"][0]
+    assert alice.state()["model"] == "sonnet"
+    reply = alice.act("/api/model", {"model": "claude-haiku-4-5"})
+    assert reply == {"ok": True, "message": reply["message"], "model": "claude-haiku-4-5"}
+    bad = alice.act("/api/model", {"model": "no good!"}, expect=400)
+    assert bad["ok"] is False and bad["code"] == "bad_args"
+    _, flash = alice.form("/api/model", {"model": ""})
+    assert "model" in flash["error"][0]
+    alice.act("/api/model", {"model": "haiku"})
+    assert "model · haiku</span>" in alice.html()
+
+
+def test_cancel_with_nothing_running_is_a_conflict(alice):
+    reply = alice.act("/api/cancel", expect=409)
+    assert reply["code"] == "conflict" and "no turn or nap" in reply["error"]
+    _, flash = alice.form("/api/cancel")
+    assert "no turn or nap" in flash["error"][0]
+
+
+def test_compact_when_idle_then_new_session(alice, turned, hive):
+    reply = alice.act("/api/compact")
+    assert reply["ok"] is True and reply["outcome"] == "ok"
+    s = alice.state()
+    assert s["turn_state"] == "idle" and s["session_id"]
+    reply = alice.act("/api/new-session")
+    assert reply["ok"] is True and alice.state()["session_id"] is None
+    # with no session there is nothing to compact
+    assert alice.act("/api/compact", expect=409)["code"] == "conflict"
+    html = alice.html()
+    assert "compaction ok" in html and "the next turn starts a fresh session" in html
+
+
+def test_cross_site_posts_are_refused(alice, hive):
+    before = len(hive.agent("alice", "recent", limit=100)["messages"])
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        status, _, reply = alice.post("/api/model", {"model": "opus"}, as_json=True,
+                                      headers=headers)
+        assert status == 403 and reply["code"] == "forbidden"
+        status, _, _ = alice.post("/send", {"body": "forged"}, headers=headers)
+        assert status == 403
+    assert alice.state()["model"] == "haiku"
+    assert len(hive.agent("alice", "recent", limit=100)["messages"]) == before
+    # the page's own origin is fine
+    own = {"Origin": f"http://127.0.0.1:{alice.port}", "Sec-Fetch-Site": "same-origin"}
+    status, _, reply = alice.post("/api/model", {"model": "haiku"}, as_json=True, headers=own)
+    assert status == 200 and reply["ok"] is True
+
+
+def test_send_needs_a_body(alice):
+    reply = alice.act("/send", {"body": "   "}, expect=400)
+    assert reply["code"] == "bad_args"
+
+
+def test_events_replay_and_filter(alice, turned):
+    def read_frames(query, last_event_id, until, timeout=10):
+        with socket.create_connection(("127.0.0.1", alice.port), timeout=timeout) as sock:
+            sock.sendall((f"GET /events{query} HTTP/1.1\r\nHost: 127.0.0.1:{alice.port}\r\n"
+                          f"Last-Event-ID: {last_event_id}\r\n\r\n").encode())
+            data = b""
+            deadline = time.monotonic() + timeout
+            while until not in data and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data.decode("utf-8", "replace")
+
+    text = read_frames("", 0, b"event: turn_end")
+    assert "Content-Type: text/event-stream" in text
+    kinds = re.findall(r"^event: (\w+)", text, re.M)
+    assert "turn_start" in kinds and "stream" in kinds and "turn_end" in kinds
+    assert kinds.index("turn_start") < kinds.index("turn_end")
+    ends = read_frames("?kinds=turn_end", 0, b"event: turn_end")
+    assert set(re.findall(r"^event: (\w+)", ends, re.M)) == {"turn_end"}
+    assert '"outcome":"ok"' in ends
+
+
+def test_login_flow_from_the_page(stub):
+    root = short_tmpdir()
+    env = claude_env(stub, root / "home")
+    for key in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
+        env.pop(key, None)
+    env.update(HYPERHIVE_LOG="stderr", HYPERHIVE_LOGIN_CMD=str(FAKE_LOGIN))
+    h = HostProcess(root=root, claude_bin=find_claude(), env=env).start()
+    try:
+        wait_for(lambda: row(h, "manager")["needs_login"], timeout=30, what="needs_login")
+        page = Page(row(h, "manager")["port"])
+        wait_for(lambda: page.state()["status"] == "needs_login_idle", timeout=10,
+                 what="the page to say so")
+        html = page.html()
+        assert '<section class="panel login-panel" id="login">' in html
+        assert 'action="/login/start"' in html and "b-alive-needs_login_idle" in html
+        assert page.act("/login/cancel", expect=409)["code"] == "conflict"
+
+        location, _ = page.form("/login/start")
+        assert location.startswith("/?ok=") and location.endswith("#login")
+        wait_for(lambda: page.state()["login"]["url"] == LOGIN_URL, timeout=10,
+                 what="the login link")
+        s = page.state()
+        assert s["status"] == "needs_login_in_progress" and s["login"]["running"] is True
+        html = page.html()
+        assert (f'<a id="login-url" class="login-url" href="{LOGIN_URL}" target="_blank" '
+                f'rel="noopener noreferrer">{LOGIN_URL}</a>') in html
+        assert 'action="/login/code"' in html and "Open https://example.invalid" in html
+
+        reply = page.act("/login/code", {"code": "xyz123"})
+        assert reply["ok"] is True
+        wait_for(lambda: page.state()["status"] == "online", timeout=20, what="online")
+        creds = root / "lib/agents/manager/claude/.credentials.json"
+        assert json.loads(creds.read_text())["claudeAiOauth"]["accessToken"] == "fake-xyz123"
+        s = page.state()
+        assert s["login"]["finished"] is True and s["login"]["exit_note"] == "logged in"
+        html = page.html()
+        assert '<section class="panel login-panel" id="login" hidden>' in html
+        assert "● online" in html and "login: Login successful" in html
+    finally:
+        h.stop()
+        shutil.rmtree(root, ignore_errors=True)
