@@ -66,7 +66,8 @@ class Host:
         self.store = Store(self.places.db)
         self.broker = Broker(self.store, self.places)
         self.sockets = AgentSockets(self.places, self.broker)
-        dashboard_url = f"http://{options.bind}:{options.dashboard_port}/"
+        dashboard_url = (f"http://{options.bind}:{options.dashboard_port}/"
+                         if options.dashboard_port > 0 else None)
         self.broker.lifecycle = Lifecycle(
             self.places, self.broker, self.sockets, backend=options.backend, bind=options.bind,
             port_base=options.agent_port_base, claude_bin=options.claude_bin,
