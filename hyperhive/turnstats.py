@@ -66,52 +66,60 @@ class TurnStats:
         row = TurnStat.select().order_by(TurnStat.id.desc()).first()
         return _as_dict(row) if row else None
 
-    def rows_since(self, since):
-        q = TurnStat.select().where(TurnStat.started_at >= since).order_by(TurnStat.started_at)
-        return [_as_dict(r) for r in q]
-
     def summary(self, window="24h", now=None):
-        """Series for the stats page: per-bucket counts, percentiles, tokens, tools, outcomes."""
+        """Series for the stats page: per-bucket counts, percentiles, tokens, tools, outcomes.
+
+        The sums are sqlite's; Python only sorts each bucket's durations for the
+        percentiles, so 10,000 turns cost a few ms, not a model object each.
+        """
         span, step = WINDOWS[window]
         now = now or time.time()
         start = math.floor((now - span) / step) * step
-        rows = self.rows_since(start)
-        buckets = [start + i * step for i in range(int((now - start) // step) + 1)]
-        by_bucket = {b: [] for b in buckets}
-        for r in rows:
-            b = start + ((r["started_at"] - start) // step) * step
-            by_bucket.setdefault(b, []).append(r)
-        series = {"t": buckets, "turns": [], "p50_ms": [], "p95_ms": [], "input": [],
-                  "output": [], "cache_read": [], "cache_write": [], "tools_per_turn": [],
-                  "cost_usd": []}
-        for b in buckets:
-            _bucket(series, by_bucket.get(b, []))
-        tools, outcomes = {}, dict.fromkeys(OUTCOMES, 0)
-        for r in rows:
-            outcomes[r["result_kind"]] = outcomes.get(r["result_kind"], 0) + 1
-            for name, n in json.loads(r["tool_calls_json"] or "{}").items():
-                tools[name] = tools.get(name, 0) + n
+        count = int((now - start) // step) + 1
+        series = {"t": [start + i * step for i in range(count)], "turns": [0] * count,
+                  "p50_ms": [None] * count, "p95_ms": [None] * count, "input": [0] * count,
+                  "output": [0] * count, "cache_read": [0] * count, "cache_write": [0] * count,
+                  "tools_per_turn": [None] * count, "cost_usd": [0.0] * count}
+        args = (start, step, start)
+        for b, n, inp, out, cread, cwrite, calls, cost in self._sql(_BUCKET_SUMS, args):
+            if 0 <= b < count:
+                series["turns"][b], series["input"][b], series["output"][b] = n, inp, out
+                series["cache_read"][b], series["cache_write"][b] = cread, cwrite
+                series["tools_per_turn"][b] = round(calls / n, 2)
+                series["cost_usd"][b] = round(cost, 6)
+        durations = {}
+        for b, ms in self._sql(_BUCKET_DURATIONS, args):
+            durations.setdefault(b, []).append(ms)
+        for b, values in durations.items():
+            if 0 <= b < count:
+                series["p50_ms"][b] = _percentile(values, 50)
+                series["p95_ms"][b] = _percentile(values, 95)
+        outcomes = dict.fromkeys(OUTCOMES, 0)
+        outcomes.update(dict(self._sql(_OUTCOMES, (start,))))
+        tools = {name: n for name, n in self._sql(_TOOLS, (start,))}
         last = self.last_turn()
         return {"window": window, "step": step, "series": series, "tools": tools,
-                "outcomes": outcomes, "turns": len(rows),
+                "outcomes": outcomes, "turns": sum(series["turns"]),
                 "since_last_turn_s": (now - last["ended_at"]) if last else None}
 
+    def _sql(self, sql, args):
+        return self.db.execute_sql(sql, args).fetchall()
 
-def _bucket(series, rows):
-    durations = sorted(r["duration_ms"] for r in rows)
-    series["turns"].append(len(rows))
-    series["p50_ms"].append(_percentile(durations, 50))
-    series["p95_ms"].append(_percentile(durations, 95))
-    for key, column in (("input", "input_tokens"), ("output", "output_tokens"),
-                        ("cache_read", "cache_read_input_tokens"),
-                        ("cache_write", "cache_creation_input_tokens")):
-        series[key].append(sum(r[column] for r in rows))
-    series["tools_per_turn"].append(
-        round(sum(r["tool_call_count"] for r in rows) / len(rows), 2) if rows else None)
-    series["cost_usd"].append(round(sum(r["cost_usd"] for r in rows), 6))
+
+_BUCKET = "CAST((started_at - ?) / ? AS INTEGER)"
+_BUCKET_SUMS = (f"SELECT {_BUCKET} AS b, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+                "SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens), "
+                "SUM(tool_call_count), SUM(cost_usd) FROM turn_stats WHERE started_at >= ? "
+                "GROUP BY b")
+_BUCKET_DURATIONS = (f"SELECT {_BUCKET} AS b, duration_ms FROM turn_stats "
+                     "WHERE started_at >= ? ORDER BY b, duration_ms")
+_OUTCOMES = "SELECT result_kind, COUNT(*) FROM turn_stats WHERE started_at >= ? GROUP BY 1"
+_TOOLS = ("SELECT j.key, SUM(j.value) FROM turn_stats, json_each(turn_stats.tool_calls_json) "
+          "AS j WHERE started_at >= ? GROUP BY j.key ORDER BY 2 DESC")
 
 
 def _percentile(values, pct):
+    """Nearest-rank percentile of already sorted values."""
     if not values:
         return None
     k = max(0, math.ceil(pct / 100 * len(values)) - 1)
