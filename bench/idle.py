@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/idle.py [--agents 100] [--seconds 30]
 """
 
 import argparse
-import os
 import select
 import sys
 import threading

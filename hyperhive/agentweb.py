@@ -156,18 +156,6 @@ def inbox(harness):
 
 # -- formatting (static/agent.js follows the same rules) -------------------------------
 
-def duration(seconds, precise=False):
-    """12s, 4m (4m 05s when precise), 1h 20m, 3d 4h."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
-
-
 def mmss(seconds):
     """A countdown: 04:59, or 1:04:59 past an hour."""
     s = max(0, int(seconds))
@@ -185,7 +173,7 @@ def ms_text(ms):
         return f"{ms}ms"
     if ms < 60000:
         return f"{ms / 1000:.1f}s"
-    return duration(ms / 1000, precise=True)
+    return web.duration(ms / 1000, precise=True)
 
 
 def compact(n):
@@ -444,7 +432,7 @@ class View:
 
     def __init__(self, now):
         self.now = now
-        self.duration = duration
+        self.duration = web.duration
         self.ms_text = ms_text
         self.compact = compact
         self.full = full
@@ -454,7 +442,7 @@ class View:
         self.num = _num
 
     def age(self, ts):
-        return duration(self.now - ts) if ts else ""
+        return web.duration(self.now - ts) if ts else ""
 
     @staticmethod
     def stamp(ts, step):

@@ -66,10 +66,10 @@ class View:
     def age(self, ts):
         if not ts:
             return ""
-        return duration(max(0, self.now - ts))
+        return web.duration(max(0, self.now - ts))
 
     def ttl(self, deadline):
-        return duration(max(0, deadline - self.now), precise=True)
+        return web.duration(max(0, deadline - self.now), precise=True)
 
     def clock(self, ts):
         return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
@@ -106,18 +106,6 @@ class View:
 
 
 TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
-
-
-def duration(seconds, precise=False):
-    """12s, 4m 05s, 1h 20m, 3d 4h: the same rule as hive.js."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
 def _page_host(bind):

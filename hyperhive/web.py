@@ -148,6 +148,18 @@ class _Loopback(frozenset):
 
 # -- templates ----------------------------------------------------------------
 
+def duration(seconds, precise=False):
+    """12s, 4m (4m 05s when precise), 1h 20m, 3d 4h: the same rule as hive.js."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
 def render(template, /, **variables):
     """Render templates/<template>.tpl; `{{x}}` escapes, `{{!x}}` is only for our own markup."""
     return bottle.template(template, template_lookup=[str(TEMPLATES)], **variables)

@@ -2,7 +2,10 @@ import shutil
 
 import pytest
 
+# Shared fixtures of their own modules: a real journald, a headless Chromium.
+from browser import browser, context  # noqa: F401
 from hive import HostProcess
+from journald import journald  # noqa: F401
 
 
 @pytest.fixture

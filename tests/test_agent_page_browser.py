@@ -6,23 +6,17 @@ page draws its charts from the real turns; with JavaScript off the page still wo
 """
 
 import json
-import os
 import re
 import shutil
 import urllib.request
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from anthropic_stub import Stub, claude_env, find_claude
+from browser import ARTIFACTS
 from hive import HostProcess, free_port, short_tmpdir, wait_for
-from test_e2e import row, spawn, stats_rows
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", "--disable-sync"]
+from test_e2e import row, spawn
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +41,6 @@ def hive(stub):
     finally:
         h.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install chromium"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def context(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    yield context
-    context.close()
 
 
 def open_page(context, url):

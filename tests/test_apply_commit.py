@@ -84,7 +84,7 @@ def test_denied_commit_is_tagged_with_the_note(host_with_alice, repos):
 
 
 def test_bad_proposals_are_refused_up_front(host_with_alice, repos):
-    h, (config, applied) = host_with_alice, repos
+    h, (config, _applied) = host_with_alice, repos
     for ref in ("no-such-branch", "--upload-pack=touch /tmp/x", "deadbeef"):
         reply = h.agent("manager", "request_apply_commit", agent="alice", commit_ref=ref)
         assert reply["code"] == "bad_args", (ref, reply)

@@ -1,19 +1,13 @@
 """The dashboard in a real Chromium: live updates without reloads, forms, and no-JS use."""
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from browser import ARTIFACTS
 from hive import HostProcess, free_port, wait_for
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +20,6 @@ def hive():
     yield h, url
     h.stop()
     shutil.rmtree(h.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # No skip: a missing browser is a broken test setup, and it should say so.
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install chromium"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        # a plain launch runs on a fresh, throwaway profile
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def context(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    yield context
-    context.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
 from hive import ENTRY, PYTHON, HostProcess, short_tmpdir, wait_for
-from journald import entries, journald  # noqa: F401 (fixture)
+from journald import entries
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import socket
 import time
 
 from hive import HostProcess, clean_env, short_tmpdir, wait_for
-from journald import entries, journald  # noqa: F401 (fixture)
+from journald import entries
 
 
 def test_host_logs_to_journald_by_field(journald):

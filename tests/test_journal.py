@@ -4,7 +4,6 @@ Each logging case runs in its own interpreter: setup_logging() configures the ro
 the whole process, and the journal tells records apart by _PID.
 """
 
-import json
 import os
 import select
 import shutil
@@ -19,7 +18,7 @@ import uuid
 import pytest
 
 from hyperhive import journal
-from journald import RUN_DIR, SOCKET, STORE, answers, entries, journald  # noqa: F401
+from journald import RUN_DIR, SOCKET, STORE, entries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
