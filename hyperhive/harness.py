@@ -502,17 +502,27 @@ class HarnessEndpoint:
         return self._forward(request)
 
     def _forward(self, request):
-        wait = request.get("wait_seconds") if request.get("cmd") == "recv" else 0
+        """Pass one request to the host, riding out a host restart as the wire rule says.
+
+        The reply carries `retries` when the host link needed any, so the tool result
+        can tell claude the slow answer was the hive's hiccup, not its content.
+        """
+        cmd, fields = request.get("cmd"), {k: v for k, v in request.items() if k != "cmd"}
+        wait = request.get("wait_seconds") if cmd == "recv" else 0
         timeout = min(float(wait or 0), 180) + 30 if isinstance(wait, (int, float)) else 30
         try:
-            reply = self.harness.host.request(request, timeout=timeout)
+            reply, retries = self.harness.host.call_retrying(cmd, timeout=timeout, **fields)
+        except RemoteError as exc:
+            raise from_code(exc.code, str(exc)) from None
         except (OSError, ValueError, ConnectionError) as exc:
-            raise Unavailable(f"the host is not answering ({exc}); try again shortly") from None
-        if not reply.get("ok"):
-            raise from_code(reply.get("code"), reply.get("error", "the host refused"))
-        if request.get("cmd") == "recv":
+            raise Unavailable(f"the host is not answering ({exc}) after retrying for a "
+                              "minute; try again shortly") from None
+        if cmd == "recv":
             self.harness._inflight.update(m["id"] for m in reply.get("messages", []))
-        return {k: v for k, v in reply.items() if k not in ("ok", "v")}
+        out = {k: v for k, v in reply.items() if k not in ("ok", "v")}
+        if retries:
+            out["retries"] = retries
+        return out
 
     def can_stream(self, request):
         return False

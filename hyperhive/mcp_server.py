@@ -249,6 +249,8 @@ class _Hive:
                           level=logging.WARNING, outcome="unreachable", tool=cmd)
             raise ToolError(f"the hive socket is not answering: {self.path}: {exc} (gave up "
                             "after retrying for up to a minute; try again later)") from None
+        # The harness reports the retries of its own link to the host; count both hops.
+        retries += reply.pop("retries", 0) or 0
         journal.event(log, "tool_call", f"{cmd} ok", outcome="ok", tool=cmd, retries=retries,
                       ms=round((time.monotonic() - started) * 1000))
         return reply, retries

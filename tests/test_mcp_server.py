@@ -16,7 +16,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from hive import ENTRY, PYTHON, REPO, short_tmpdir
+from hive import ENTRY, PYTHON, REPO, short_tmpdir, wait_for
 from hyperhive import mcp_server
 from hyperhive.mcp_server import REDELIVERED_BANNER, build_server
 
@@ -187,7 +187,7 @@ def test_questions_reminders_status_threads(host_with_alice):
     assert "was not asked of you" in refused(alice, "answer", id=qid, answer="yes")
     assert h.admin("answer", id=qid, answer="yes")["ok"]
     event = ok(alice, "recv")
-    assert f"from system (hive system event `question_answered`" in event
+    assert "from system (hive system event `question_answered`" in event
     assert '"answer": "yes"' in event or '"answer":"yes"' in event
     assert ok(alice, "open_threads").startswith("(no open threads")
 
@@ -234,6 +234,20 @@ def test_a_socket_that_comes_back_is_retried_and_noted(host_with_alice):
     text = ok(server, "send", to="operator", body="after a flicker")
     assert text.endswith("\n(the hive socket needed 1 retry; this result is complete)")
     assert inbox(h)[0]["body"] == "after a flicker"
+
+
+def test_a_host_link_that_comes_back_is_retried_through_the_harness(host_with_alice):
+    """mcp -> harness is fine, harness -> host flickers: the harness retries, the note says so."""
+    h = host_with_alice
+    mcp_sock = h.root / "run" / "agents" / "alice" / "mcp.sock"
+    wait_for(mcp_sock.exists, what="alice's harness socket")
+    broker = h.agent_sock("alice")
+    away = broker.with_name("broker.sock.away")
+    os.rename(broker, away)
+    threading.Timer(1.0, os.rename, (away, broker)).start()
+    text = ok(build_server(mcp_sock), "send", to="operator", body="after a host flicker")
+    assert text.endswith("\n(the hive socket needed 1 retry; this result is complete)"), text
+    assert [m["body"] for m in inbox(h)].count("after a host flicker") == 1
 
 
 def test_a_socket_that_never_answers():
