@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import gevent
+import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
@@ -67,6 +68,8 @@ class Harness:
         self._operator_cancel = False
         self._wakeup = Event()
         self._stopping = False
+        # One claude at a time on the session: a turn waits for an operator's compaction.
+        self._session_lock = gevent.lock.BoundedSemaphore()
         # State reports go to the host in order, but never hold up a turn.
         self._reports = gevent.queue.Queue()
         gevent.spawn(self._send_reports)
@@ -273,7 +276,11 @@ class Harness:
             self.set_state(TurnState.NAPPING, until=self.nap_until)
         self._wakeup.clear()
         self._wakeup.wait(max(0, self.nap_until - time.time()))
+        cut_short = self.nap_until is None
         self._clear_nap()
+        if not self._stopping:
+            self.bus.emit("note", level="info", text="nap ended by the operator" if cut_short
+                          else "nap over: taking messages again")
 
     def _clear_nap(self):
         if self.nap_until is not None:
@@ -309,6 +316,10 @@ class Harness:
     # -- one message, one turn ----------------------------------------------------------
 
     def handle(self, message, unread=0):
+        with self._session_lock:
+            self._handle(message, unread)
+
+    def _handle(self, message, unread):
         self._inflight = {message["id"]}
         self._operator_cancel = False
         started = time.time()
@@ -379,16 +390,27 @@ class Harness:
         return result
 
     def compact_now(self):
-        """The operator's compact button: only between turns."""
+        """The operator's compact button: only between turns, and it answers at once.
+
+        The compaction runs on its own; its progress and outcome reach the page as
+        stream rows and a note, like a turn's.
+        """
         if self.state != TurnState.IDLE or self.turn is not None:
             raise Conflict(f"the agent is {self.state.value}; compact when it is idle")
         if not self.session_id:
             raise Conflict("there is no session to compact yet")
+        if not self._session_lock.acquire(blocking=False):
+            raise Conflict("a turn is starting; compact when it is idle")
         self.set_state(TurnState.COMPACTING)
+        gevent.spawn(self._compact_and_release)
+        return "started"
+
+    def _compact_and_release(self):
         try:
-            return self.compact_session().outcome
+            self.compact_session()
         finally:
             self.set_state(TurnState.IDLE)
+            self._session_lock.release()
 
     def _keep_session(self, session_id):
         if session_id and session_id != self.session_id:

@@ -218,7 +218,10 @@ def test_cancel_with_nothing_running_is_a_conflict(alice):
 
 def test_compact_when_idle_then_new_session(alice, turned, hive):
     reply = alice.act("/api/compact")
-    assert reply["ok"] is True and reply["outcome"] == "ok"
+    assert reply["ok"] is True and reply["outcome"] == "started"
+    # the request answers at once; the compaction goes on and shows in the stream
+    assert alice.act("/api/compact", expect=409)["code"] == "conflict"
+    wait_for(lambda: "compaction ok" in alice.html(), timeout=60, what="the compaction's note")
     s = alice.state()
     assert s["turn_state"] == "idle" and s["session_id"]
     reply = alice.act("/api/new-session")

@@ -234,6 +234,9 @@ def test_nap_holds_messages_until_deadline_and_cancel_ends_it(hive, stub):
     assert page(hive, "alice", "/api/cancel", data=b"")["cancelled"] == "nap"
     wait_for(lambda: len(stats_rows(hive, "alice")) >= 4, timeout=30, what="the early wake")
     assert (hive.root / "lib/agents/alice/state/hyperhive-nap").exists() is False
+    # the stream says how each nap ended
+    notes = [data["text"] for _, data in events(hive, "alice", "note")]
+    assert "nap over: taking messages again" in notes and "nap ended by the operator" in notes
 
 
 def test_wake_from_a_shell_pipeline(hive, stub):
