@@ -382,6 +382,10 @@
   // -- the whole state, fetched when the status changes or after a reconnect ------------------
 
   let fetching = null;
+  // Login output comes both in the snapshot and as events. Lines newer than the snapshot
+  // (by seq) are put back after it renders, older ones are not added twice.
+  let stateSeq = Number(document.body.dataset.seq) || 0;
+  const loginLines = [];
 
   function applyState(s) {
     setAlive(s.status);
@@ -390,6 +394,8 @@
     setUsage(s.usage);
     setLast(s.last_turn);
     renderLogin(s.status, s.login);
+    stateSeq = Number(s.seq) || 0;
+    for (const d of loginLines) if (d.seq > stateSeq) loginLine(str(d.text));
     for (const m of (s.inbox || []).slice().reverse()) addInbox(m);
   }
 
@@ -421,7 +427,11 @@
     },
     note(d) {
       addRows([noteRow(d)]);
-      if (d.level === "login") loginLine(str(d.text));
+      if (d.level === "login") {
+        loginLines.push(d);
+        if (loginLines.length > 200) loginLines.shift();
+        if (!(d.seq <= stateSeq)) loginLine(str(d.text));
+      }
     },
     turn_end(d) {
       grow(() => {
