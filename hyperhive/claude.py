@@ -1,7 +1,8 @@
 """Run the claude CLI: one process per turn, /compact on a session, and plugin commands.
 
-Plain `subprocess` and `threading` only: under `gevent.monkey.patch_all()` both become
-cooperative, and without it they still work (tests, tools).
+Plain `subprocess` and `threading` (and `spawn` for a turn's claude): under
+`gevent.monkey.patch_all()` they become cooperative, and without it they still work
+(tests, tools).
 """
 
 import collections
@@ -13,6 +14,7 @@ import subprocess
 import threading
 import time
 
+from hyperhive import spawn
 from hyperhive.stream import TurnReader, classify
 
 logger = logging.getLogger(__name__)
@@ -142,16 +144,9 @@ class ClaudeTurn:
             self._interrupt(proc)
 
     def _start(self):
-        proc = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            # Its own process group, so a cancel reaches claude's MCP server and tool children.
-            start_new_session=True,
-        )
+        # Its own session and process group, so a cancel reaches claude's MCP server and
+        # tool children too.
+        proc = spawn.start(self.argv, cwd=self.cwd, env=self.env)
         with self._lock:
             self._proc = proc
             if self._signalled:

@@ -447,6 +447,47 @@ print(json.dumps([ok.outcome, ok.result_text, cancelled.outcome, cancelled.durat
     assert duration_ms < 5000
 
 
+def test_spawned_children_under_gevent(tmp_path):
+    """Under patch_all() claude starts through posix_spawn: same errors, exit codes, cwd."""
+    script = f"""
+from gevent import monkey
+monkey.patch_all()
+import gevent, json, os, signal
+from hyperhive import spawn
+out = {{}}
+child = spawn.start(["/bin/sh", "-c", "pwd; read x; echo got $x; exit 3"], cwd={str(tmp_path)!r})
+out["kind"] = type(child).__name__
+ticks = []
+ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.005)) for _ in range(40)])
+gevent.sleep(0.05)
+child.stdin.write(b"ping\\n"); child.stdin.close()
+out["stdout"] = child.stdout.read().decode()
+out["rc"] = child.wait()
+out["ticks"] = len(ticks)
+sleeper = spawn.start(["sleep", "30"])
+os.killpg(sleeper.pid, signal.SIGTERM)
+out["killed"] = sleeper.wait()
+for argv, cwd in ((["/no/such/claude"], None), (["/bin/true"], "/no/such/dir")):
+    try:
+        spawn.start(argv, cwd=cwd)
+    except OSError as exc:
+        out.setdefault("errors", []).append([type(exc).__name__, exc.filename])
+out["cwd_after"] = os.getcwd()
+print(json.dumps(out))
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=HERE.parent, capture_output=True,
+                         text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["kind"] == "SpawnedChild"
+    assert out["stdout"] == f"{tmp_path}\ngot ping\n" and out["rc"] == 3
+    assert out["ticks"] >= 5, "the hub kept running while the child did"
+    assert out["killed"] == -15
+    assert out["errors"] == [["FileNotFoundError", "/no/such/claude"],
+                             ["FileNotFoundError", "/no/such/dir"]]
+    assert out["cwd_after"] == str(HERE.parent)
+
+
 # ---- the fake's output keys must all exist in the real recordings
 
 # Values whose keys are data (tool arguments, model names), not part of the format.
