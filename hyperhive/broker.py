@@ -75,6 +75,12 @@ class Broker:
     def _write(self, fn):
         return self.writer.write(fn)
 
+    def _write_relaxed(self, fn):
+        """A write whose loss in a power cut costs nothing worse than a redelivery
+        (delivery marks, acks) or a stale badge (reports, transients): committed
+        before the reply, but not fsynced on its own."""
+        return self.writer.write(fn, durable=False)
+
     def _emit(self, event_kind, /, **data):
         """Inside a write: store a dashboard event; it is published after commit."""
         seq = self.store.add_event(event_kind, data, self.clock())
@@ -206,7 +212,7 @@ class Broker:
             for r in rows:
                 self._emit("delivered", id=r["id"], to=caller, sender=r["sender"])
             return rows
-        return [self._public(m) for m in self._write(write)]
+        return [self._public(m) for m in self._write_relaxed(write)]
 
     @staticmethod
     def _public(m):
@@ -221,7 +227,7 @@ class Broker:
         """A reply carrying these messages never reached the caller: put them back."""
         if not ids:
             return {"undelivered": 0}
-        n = self._write(lambda: self.store.undeliver(ids, recipient))
+        n = self._write_relaxed(lambda: self.store.undeliver(ids, recipient))
         if n and recipient:
             self._ring(recipient)
         return {"undelivered": n}
@@ -235,7 +241,7 @@ class Broker:
             if n:
                 self._emit("acked", to=caller, ids=ids)
             return n
-        return {"acked": self._write(write)}
+        return {"acked": self._write_relaxed(write)}
 
     def requeue(self, caller):
         def write():
@@ -453,7 +459,7 @@ class Broker:
                    "needs_login", "last_turn_at", "status", "port"}
         changed = {k: v for k, v in fields.items() if k in allowed}
         self._runtime[caller].update(changed)
-        self._write(lambda: self._emit("agent_changed", name=caller, **changed))
+        self._write_relaxed(lambda: self._emit("agent_changed", name=caller, **changed))
         return {}
 
     def runtime(self, name):
@@ -514,11 +520,11 @@ class Broker:
 
     def set_transient(self, name, step):
         self._transients[name] = step
-        self._write(lambda: self._emit("transient_set", name=name, step=step))
+        self._write_relaxed(lambda: self._emit("transient_set", name=name, step=step))
 
     def clear_transient(self, name):
         if self._transients.pop(name, None) is not None:
-            self._write(lambda: self._emit("transient_cleared", name=name))
+            self._write_relaxed(lambda: self._emit("transient_cleared", name=name))
 
     def transients(self):
         return dict(self._transients)
@@ -545,7 +551,7 @@ class Broker:
         self.forget_runtime(name)
 
     def agent_changed(self, name, **fields):
-        self._write(lambda: self._emit("agent_changed", name=name, **fields))
+        self._write_relaxed(lambda: self._emit("agent_changed", name=name, **fields))
 
     def request_spawn(self, caller, name, description=None):
         names.check_new(name)

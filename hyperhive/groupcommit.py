@@ -4,6 +4,10 @@ Each `write(fn)` call parks its greenlet until the batch holding `fn` has been
 committed, so a caller never replies before its row is on disk. While one batch
 commits, new requests queue up and go together into the next one; that is what
 lets durable throughput scale with the number of concurrent writers.
+
+A write may say it need not survive a power cut (`durable=False`): a batch of
+only such writes commits without the fsync. It still survives a killed process,
+and the next durable commit fsyncs it along with its own rows.
 """
 
 import logging
@@ -16,17 +20,17 @@ log = logging.getLogger(__name__)
 
 class GroupWriter:
     def __init__(self, atomic, after_commit=None):
-        self._atomic = atomic              # () -> context manager (a transaction)
+        self._atomic = atomic              # (durable) -> context manager (a transaction)
         self._after_commit = after_commit  # (list of side effects) -> None
         self._queue = []
         self._bell = Event()
         self._effects = []
         self._greenlet = gevent.spawn(self._run)
 
-    def write(self, fn):
+    def write(self, fn, durable=True):
         """Run fn() inside a transaction; return its value once committed."""
         result = AsyncResult()
-        self._queue.append((fn, result))
+        self._queue.append((fn, result, durable))
         self._bell.set()
         return result.get()
 
@@ -53,7 +57,8 @@ class GroupWriter:
 
     def _commit(self, batch):
         try:
-            values = self._transaction([fn for fn, _ in batch])
+            values = self._transaction([fn for fn, _, _ in batch],
+                                       durable=any(durable for _, _, durable in batch))
         except Exception as exc:
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
@@ -64,7 +69,7 @@ class GroupWriter:
                 self._commit([item])
             return
         effects, self._effects = self._effects, []
-        for (_, result), value in zip(batch, values):
+        for (_, result, _), value in zip(batch, values):
             result.set(value)
         if effects and self._after_commit:
             try:
@@ -72,10 +77,10 @@ class GroupWriter:
             except Exception:
                 log.exception("after-commit hook failed")
 
-    def _transaction(self, fns):
+    def _transaction(self, fns, durable):
         self._effects = []
         try:
-            with self._atomic():
+            with self._atomic(durable):
                 return [fn() for fn in fns]
         except Exception:
             self._effects = []

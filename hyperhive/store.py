@@ -153,11 +153,19 @@ class Store:
     def __init__(self, path):
         self.db = open_database(path, MODELS, durable=True)
         self._conn = self.db.connection()
+        self._synchronous = 2
 
     def _run(self, name, params=()):
         return self._conn.execute(_SQL[name], params)
 
-    def atomic(self):
+    def atomic(self, durable=True):
+        """A transaction. A durable one is fsynced at commit (synchronous=FULL); the
+        others (synchronous=NORMAL) survive a killed process and reach the disk with
+        the next durable commit or checkpoint."""
+        level = 2 if durable else 1
+        if level != self._synchronous:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+            self._synchronous = level
         return self.db.atomic()
 
     def close(self):
