@@ -170,10 +170,14 @@ def main(argv=None):
             steps = {"a1": seen["turn_start"] - t_send, "a2": seen["thinking"] - seen["turn_start"],
                      "a3": start - seen["thinking"], "b1": seen["turn_end"] - end,
                      "b2": t_idle - seen["turn_end"]}
-            stat = query(stats_db, "select duration_ms, result_kind, started_at, ended_at "
-                         "from turn_stats order by id desc limit 1")[0]
-            acked = query(broker_db, "select acked_at from messages where id = ?",
-                          (msg_id,))[0][0]
+            # The stats row and the ack follow the turn's end; wait for them.
+            stat = B.hive.wait_for(lambda: (query(
+                stats_db, "select duration_ms, result_kind, started_at, ended_at "
+                "from turn_stats where started_at > ? order by id desc limit 1", (t_send,))
+                or [None])[0], 10, interval=0.01, what=f"turn {i}'s stats row")
+            acked = B.hive.wait_for(lambda: query(
+                broker_db, "select acked_at from messages where id = ?", (msg_id,))[0][0],
+                10, interval=0.01, what=f"turn {i}'s ack")
             turns.append({"a": start - t_send, "b": t_idle - end, "claude": end - start,
                           "duration_ms": stat[0], "kind": stat[1],
                           "ack": (acked - end) if acked else None, **steps})

@@ -73,6 +73,10 @@ class Harness:
         # State reports go to the host in order, but never hold up a turn.
         self._reports = gevent.queue.Queue()
         gevent.spawn(self._send_reports)
+        # Acks go to the host behind the turn, so the next message is not kept waiting
+        # for the host's commit; anything that puts messages back waits for them first.
+        self._acks = gevent.queue.JoinableQueue()
+        gevent.spawn(self._send_acks)
 
     # -- small persistent files -------------------------------------------------
 
@@ -222,6 +226,26 @@ class Harness:
             except (OSError, ValueError, RemoteError, ConnectionError):
                 pass    # the host shows what it last heard; the next change reports again
 
+    def _send_acks(self):
+        for ids in self._acks:
+            try:
+                if self._stopping:   # one try: the host may be stopping too
+                    self.host.call("ack", timeout=5, ids=ids)
+                else:
+                    self._host_call("ack", ids=ids)
+            except (OSError, ValueError, RemoteError, ConnectionError) as exc:
+                log.warning("could not ack %s (%s); they come back flagged", ids, exc)
+            finally:
+                self._acks.task_done()
+
+    def flush_acks(self, timeout=None):
+        """Wait until every queued ack has reached the host (or given up)."""
+        self._acks.join(timeout)
+
+    def _requeue(self):
+        self.flush_acks()
+        self._host_call("requeue")
+
     def _tell_manager(self, event, **detail):
         if self.is_manager:
             return
@@ -237,7 +261,7 @@ class Harness:
                      model=self.model, needs_login=not has_credentials())
         self.wait_for_login()
         self.install_plugins()
-        self._host_call("requeue")
+        self._requeue()
         self.set_status("online")
         self._report(needs_login=False)
         while not self._stopping:
@@ -332,7 +356,7 @@ class Harness:
         result = self.drive_turn(prompts.wake_prompt(message, unread))
         outcome = result.outcome
         if outcome == "ok" or (outcome == "cancelled" and self._operator_cancel):
-            self._host_call("ack", ids=sorted(self._inflight))
+            self._acks.put(sorted(self._inflight))
         self.finish_turn(message, result, started)
         if outcome == "failed":
             self._tell_manager("turn_failed", message_id=message["id"], note=result.note,
@@ -475,7 +499,7 @@ class Harness:
                       level="warn")
         self._wakeup.clear()
         self._wakeup.wait(seconds)
-        self._host_call("requeue")
+        self._requeue()
         self.set_status("online")
 
     def park_for_login(self):
@@ -483,7 +507,7 @@ class Harness:
         self._tell_manager("needs_login")
         self._wakeup.clear()
         wait_for_credentials(self._wakeup, require_change=True)
-        self._host_call("requeue")
+        self._requeue()
         self.set_status("online")
 
     # -- mcp.sock ------------------------------------------------------------------------
@@ -599,6 +623,7 @@ def run(options):
     # A running turn gets a moment to end on its SIGINT; a parked recv is simply dropped.
     loop.join(timeout=8 if harness.turn is not None else 0.5)
     loop.kill()
+    harness.flush_acks(timeout=5)
     mcp.stop()
     if web is not None:
         web.stop(timeout=1)
