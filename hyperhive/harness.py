@@ -260,6 +260,8 @@ class Harness:
         self._report(turn_state=self.state.value, turn_state_since=self.state_since,
                      model=self.model, needs_login=not has_credentials())
         self.wait_for_login()
+        if self._stopping:
+            return
         self.install_plugins()
         self._requeue()
         self.set_status("online")
@@ -499,6 +501,8 @@ class Harness:
                       level="warn")
         self._wakeup.clear()
         self._wakeup.wait(seconds)
+        if self._stopping:
+            return
         self._requeue()
         self.set_status("online")
 
@@ -507,6 +511,8 @@ class Harness:
         self._tell_manager("needs_login")
         self._wakeup.clear()
         wait_for_credentials(self._wakeup, require_change=True)
+        if self._stopping:
+            return
         self._requeue()
         self.set_status("online")
 

@@ -1,6 +1,8 @@
 """The host as systemd sees it: journald records, sd_notify, a clean SIGTERM."""
 
+import json
 import socket
+import sqlite3
 import time
 
 from hive import HostProcess, clean_env, short_tmpdir, wait_for
@@ -66,12 +68,29 @@ def test_sd_notify_ready_watchdog_stopping():
         sock.close()
 
 
+def statuses(events_db):
+    try:
+        with sqlite3.connect(events_db) as db:
+            rows = db.execute("select payload from events where kind = 'status_changed' "
+                              "order by id").fetchall()
+    except sqlite3.Error:
+        return []
+    return [json.loads(p)["status"] for (p,) in rows]
+
+
 def test_sigterm_stops_agents_and_exits_0():
     h = HostProcess().start()
     try:
         assert h.admin("spawn", name="alice")["ok"]
         assert h.admin("send", to="alice", body="kept across the stop")["ok"]
+        events = [h.root / f"lib/agents/{name}/state/hyperhive-events.sqlite"
+                  for name in ("manager", "alice")]
+        for db in events:
+            wait_for(lambda: "needs_login_idle" in statuses(db), what="waiting for a login")
         assert h.stop() == 0
+        # a harness stopped while it waits for a login goes offline, never online
+        for db in events:
+            assert statuses(db)[-2:] == ["needs_login_idle", "offline"], db
         h.start()
         got = h.agent("alice", "recv")["messages"]
         assert [m["body"] for m in got] == ["kept across the stop"]
