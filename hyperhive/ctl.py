@@ -161,17 +161,16 @@ def _render_status(reply):
     rows = reply["agent_statuses"]
     if not rows:
         return "(no agents)"
-    header = ("NAME", "RUNNING", "STATE", "MODEL", "PORT", "UNREAD", "REMINDERS", "STATUS")
+    header = ("NAME", "RUNNING", "STATE", "FLAGS", "MODEL", "PORT", "UNREAD", "REMINDERS",
+              "STATUS")
     lines = [header]
     for r in rows:
         running = "failed" if r["failed"] else ("yes" if r["running"] else "no")
-        if r["paused"]:
-            running += ",paused"
-        if r["needs_login"]:
-            running += ",login"
-        lines.append((r["name"], running, r["turn_state"] or "-", r["model"] or "-",
-                      str(r["port"] or "-"), str(r["unread"]), str(r["pending_reminders"]),
-                      (r["status_text"] or "")[:40]))
+        flags = [f for f, on in (("needs-login", r["needs_login"]), ("paused", r["paused"]),
+                                 ("needs-update", r["needs_update"])) if on]
+        lines.append((r["name"], running, r["turn_state"] or "-", ",".join(flags) or "-",
+                      r["model"] or "-", str(r["port"] or "-"), str(r["unread"]),
+                      str(r["pending_reminders"]), (r["status_text"] or "")[:40]))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)
 

@@ -5,7 +5,7 @@ import os
 import socket
 import subprocess
 
-from hive import ENTRY, PYTHON, clean_env, short_tmpdir
+from hive import ENTRY, PYTHON, clean_env, short_tmpdir, wait_for
 
 
 def ctl(*args, input=None, root=None):
@@ -20,8 +20,12 @@ def test_list_and_status_are_readable(host_with_alice):
     r = host_with_alice.ctl("status")
     assert r.returncode == 0
     header, *rows = r.stdout.splitlines()
-    assert header.split()[:3] == ["NAME", "RUNNING", "STATE"]
+    assert header.split()[:4] == ["NAME", "RUNNING", "STATE", "FLAGS"]
     assert [row.split()[0] for row in rows] == ["manager", "alice"]
+    # no claude credentials in the test environment: both wait for a login
+    wait_for(lambda: all(row.split()[3] == "needs-login" for row in
+                         host_with_alice.ctl("status").stdout.splitlines()[1:]),
+             what="both agents flagged needs-login")
 
 
 def test_json_gives_the_raw_reply(host):
