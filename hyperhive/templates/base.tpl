@@ -5,6 +5,7 @@
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
 <title>{{title}}</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath d='M8 1 15 8 8 15 1 8z' fill='%23ffb347'/%3E%3C/svg%3E">
 <link rel="stylesheet" href="/static/hive.css">
 <script src="/static/hive.js" defer></script>
 % for src in get('scripts', []):
