@@ -25,6 +25,10 @@ JOURNAL_DEFAULT = 200
 JOURNAL_MAX = 5000
 _AT_NAME = re.compile(r"@(\*|[a-z][a-z0-9-]*)\s+(.*)\Z", re.S)
 _YES = ("yes", "on", "1", "true")
+# the questions panel's chips: key (the `q` parameter), label, and what an empty list says
+QUESTION_CHIPS = (("all", "all", "no open questions"),
+                  ("operator", "@operator", "nothing is asked of you"),
+                  ("peer", "@peer", "no questions between agents"))
 
 
 def serve(broker, bind, port):
@@ -108,6 +112,28 @@ class View:
 TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
 
 
+def question_filter(raw):
+    """The chip picked with `?q=`; anything else (a stale bookmark, a typo) means all."""
+    return raw if raw in {key for key, _, _ in QUESTION_CHIPS} else "all"
+
+
+def question_kind(q):
+    """A question without a target was asked of the operator; one with a target, of a peer."""
+    return "operator" if q.get("target") is None else "peer"
+
+
+def question_view(questions, which):
+    """The questions panel under the chip `which`: the rows it shows, and the chips."""
+    counts = {"all": len(questions), "operator": 0, "peer": 0}
+    for q in questions:
+        counts[question_kind(q)] += 1
+    chips = [{"key": key, "label": label, "empty": empty, "count": counts[key],
+              "current": key == which} for key, label, empty in QUESTION_CHIPS]
+    shown = [q for q in questions if which == "all" or question_kind(q) == which]
+    empty = next(c["empty"] for c in chips if c["current"])
+    return {"filter": which, "shown": shown, "chips": chips, "empty": empty}
+
+
 def _page_host(bind):
     if bind in ("", "0.0.0.0", "::"):
         return bottle.request.urlparts.hostname or "127.0.0.1"
@@ -128,8 +154,9 @@ def make_app(broker, bind="127.0.0.1"):
     def index():
         s = state()
         query = bottle.request.query
+        questions = question_view(s["questions"], question_filter(query.getunicode("q")))
         return web.html(web.render(
-            "dashboard", s=s, h=View(s["page_host"], s["now"]),
+            "dashboard", s=s, h=View(s["page_host"], s["now"]), questions=questions,
             flash_ok=query.getunicode("ok"), flash_error=query.getunicode("error")))
 
     @app.get("/api/state")

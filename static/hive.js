@@ -459,6 +459,59 @@
       count("questions-count", list.questions.children.length);
       count("approvals-count", list.approvals.children.length);
       count("inbox-count", list.inbox.children.length);
+      showQuestions();
+    }
+
+    // The question chips only hide rows: every open question stays in the list, so one that
+    // arrives live lands in place whichever chip is on, and switching needs no fetch.
+    const chips = $$("#question-filter [data-q]");
+    let questionFilter = list.questions.dataset.filter || "all";
+    const questionKind = (li) => (li.classList.contains("is-peer") ? "peer" : "operator");
+
+    function showQuestions() {
+      const rows = Array.from(list.questions.children);
+      const tally = { all: rows.length, operator: 0, peer: 0 };
+      for (const li of rows) {
+        const kind = questionKind(li);
+        tally[kind] += 1;
+        li.hidden = questionFilter !== "all" && kind !== questionFilter;
+      }
+      for (const chip of chips) {
+        const on = chip.dataset.q === questionFilter;
+        chip.classList.toggle("is-current", on);
+        if (on) chip.setAttribute("aria-current", "true");
+        else chip.removeAttribute("aria-current");
+        if (on) list.questions.dataset.empty = chip.dataset.empty;
+        count("questions-count-" + chip.dataset.q, tally[chip.dataset.q]);
+      }
+    }
+
+    function pickQuestions(key) {
+      questionFilter = key;
+      list.questions.dataset.filter = key;
+      // replace, not push: a chip is a view of this page, not a place to go back to
+      const url = new URL(location.href);
+      if (key === "all") url.searchParams.delete("q");
+      else url.searchParams.set("q", key);
+      history.replaceState(history.state, "", url);
+      showQuestions();
+    }
+
+    for (const chip of chips) {
+      chip.addEventListener("click", (event) => {
+        // a middle click or ctrl-click still opens the link in a new tab
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+        event.preventDefault();
+        pickQuestions(chip.dataset.q);
+      });
+    }
+
+    /* Scroll to a row, first showing every question if the chip hides it. */
+    function reveal(id) {
+      const row = document.getElementById(id);
+      if (!row) return;
+      if (row.hidden) pickQuestions("all");
+      row.scrollIntoView({ block: "center" });
     }
 
     /* A fresh row for `a` that keeps what the operator had open or ticked in the old one. */
@@ -501,6 +554,76 @@
         h("option", { value: "*" }, "@* (everyone)"));
       if (chosen === "*" || names.includes(chosen)) select.value = chosen;
     }
+
+    /* The 🔔 notify toggle; returns notify(tag, title, body, rowId), which shows a browser
+     * notification only while it is on and the tab is in the background. */
+    function notifications(btn) {
+      const api = window.Notification;
+      const KEY = "hive.notify";
+      const LABELS = {
+        on: "🔔 notify · on", off: "🔔 notify", denied: "🔕 notify · blocked", missing: "🔕 no notifications",
+      };
+      const TITLES = {
+        denied: "this browser blocks notifications from this page: allow them in its site settings",
+        missing: "this browser has no notifications",
+      };
+      let on = false;
+
+      function show(state) {
+        on = state === "on";
+        btn.textContent = LABELS[state];
+        btn.setAttribute("aria-pressed", String(on));
+        btn.classList.toggle("is-on", on);
+        btn.disabled = state === "missing";
+        if (TITLES[state]) btn.title = TITLES[state];
+      }
+
+      function stored() {
+        if (!api) return "missing";
+        if (api.permission === "denied") return "denied";
+        return api.permission === "granted" && localStorage.getItem(KEY) === "on" ? "on" : "off";
+      }
+
+      function ask() {
+        // older Safari takes a callback and returns nothing
+        return new Promise((resolve) => {
+          const answer = api.requestPermission(resolve);
+          if (answer && answer.then) answer.then(resolve, () => resolve("denied"));
+        });
+      }
+
+      // browsers only ask for the permission inside a click, so this is where it happens
+      btn.addEventListener("click", async () => {
+        if (on) {
+          localStorage.setItem(KEY, "off");
+          return show("off");
+        }
+        const answer = await ask();
+        localStorage.setItem(KEY, answer === "granted" ? "on" : "off");
+        show(answer === "granted" ? "on" : answer === "denied" ? "denied" : "off");
+      });
+      btn.hidden = false;
+      show(stored());
+
+      return function notify(tag, title, body, rowId) {
+        if (!on || !document.hidden) return;
+        if (api.permission !== "granted") return show(stored());     // revoked meanwhile
+        let shown;
+        try {
+          shown = new api(title, { body: clip(body, 240), tag });
+        } catch (err) {
+          return;       // Chrome on Android only lets a service worker show one
+        }
+        shown.onclick = () => {
+          window.focus();
+          reveal(rowId);
+          shown.close();
+        };
+      };
+    }
+
+    const notifyButton = $("#notify");
+    const notify = notifyButton ? notifications(notifyButton) : () => {};
 
     function prepend(el, item, max) {
       el.prepend(item);
@@ -577,6 +700,7 @@
         if (d.to === "operator" && !document.getElementById("inbox-" + d.id)) {
           prepend(list.inbox, inboxEl(Object.assign({ redelivered: false }, m)), INBOX_MAX);
           counts();
+          if (replay !== true) notify("message-" + d.id, "message from " + d.sender, d.body, "inbox-" + d.id);
         }
         if (isNew || replay === true) bumpUnread(d.to, +1);
       },
@@ -599,9 +723,14 @@
           row.querySelector(".mark").textContent = "✓✓";
         }
       },
-      approval_added(d) {
+      approval_added(d, replay) {
         note("approval_added", d);
         if (document.getElementById("approval-" + d.id)) return;
+        // the operator's own requests (from ctl, say) need no reminder
+        if (replay !== true && d.requested_by !== "operator") {
+          notify("approval-" + d.id, `approval #${d.id}: ${d.kind} ${d.agent}`,
+            d.description || "waiting for you", "approval-" + d.id);
+        }
         if (d.kind !== "spawn") return refresh(["approvals"]);     // the diff lives in the snapshot
         prepend(list.approvals, approvalEl({
           id: d.id, agent: d.agent, kind: d.kind, description: d.description, requested_at: d.at,
@@ -615,9 +744,12 @@
         if (el) el.remove();
         counts();
       },
-      question_added(d) {
+      question_added(d, replay) {
         note("question_added", d);
         if (document.getElementById("q-" + d.id)) return;
+        if (d.target == null && replay !== true) {
+          notify("question-" + d.id, "question from " + d.asker, d.question, "q-" + d.id);
+        }
         const el = questionEl({
           id: d.id, asker: d.asker, target: d.target, question: d.question, options: d.options,
           multi: d.multi, asked_at: d.at, deadline_at: d.deadline_at,

@@ -375,6 +375,51 @@ def test_answer_and_cancel_questions(hive):
     assert status == 404
 
 
+def question_rows(page):
+    return {int(i) for i in re.findall(r'<li class="question[^"]*" id="q-(\d+)"', page)}
+
+
+def chips(page):
+    """{key: (is current, count)} for the question chips on a page."""
+    found = re.findall(r'<a class="badge chip( is-current)?" href="/\?q=(\w+)#questions"'
+                       r'[^>]*>[^<]*<span class="chip-count" id="questions-count-\2">(\d+)<', page)
+    return {key: (bool(current), int(n)) for current, key, n in found}
+
+
+def test_question_chips_filter_on_the_server(hive):
+    h, dash = hive
+    mine = h.agent("alice", "ask", question="for the operator")["id"]
+    peer = h.agent("alice", "ask", question="for the manager", to="manager")["id"]
+    try:
+        open_qs = h.admin("questions")["questions"]
+        to_me = {q["id"] for q in open_qs if q["target"] is None}
+        to_peers = {q["id"] for q in open_qs if q["target"] is not None}
+        assert mine in to_me and peer in to_peers
+        counts = {"all": len(open_qs), "operator": len(to_me), "peer": len(to_peers)}
+
+        for q, rows in (("operator", to_me), ("peer", to_peers)):
+            _, _, page = dash.get(f"/?q={q}")
+            assert question_rows(page) == rows, q
+            assert chips(page) == {k: (k == q, n) for k, n in counts.items()}
+            assert f'data-filter="{q}"' in page
+        _, _, page = dash.get("/?q=peer")
+        assert "for the manager" in page and "for the operator" not in page
+
+        # anything else is all, and is never echoed into the page
+        for q in ("bogus", "", "all", "OPERATOR", urllib.parse.quote(XSS)):
+            _, _, page = dash.get(f"/?q={q}")
+            assert question_rows(page) == to_me | to_peers, q
+            assert chips(page) == {k: (k == "all", n) for k, n in counts.items()}, q
+            assert XSS not in page and "bogus" not in page
+        _, _, page = dash.get("/")
+        assert question_rows(page) == to_me | to_peers
+        # the notify toggle needs JavaScript, so the page leaves it to hive.js to show
+        assert re.search(r'<button [^>]*id="notify"[^>]*\shidden>', page)
+    finally:
+        for qid in (mine, peer):
+            h.admin("cancel_question", id=qid)
+
+
 def test_send_from_the_composer(hive):
     h, dash = hive
     flash = dash.form("/send", {"to": "alice", "body": "hello from the form"})

@@ -1,6 +1,7 @@
 """The dashboard in a real Chromium: live updates without reloads, forms, and no-JS use."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -157,6 +158,229 @@ def test_destroy_confirms_then_moves_to_kept_state(page, hive):
     expect(page.locator("#agent-alice .status-text")).to_have_text("reading the logs",
                                                                    timeout=5_000)
     assert still_same_page(page)
+
+
+def ask(h, question, to=None):
+    return h.agent("alice", "ask", question=question, **({"to": to} if to else {}))["id"]
+
+
+def cancel(h, *ids):
+    for qid in ids:
+        h.admin("cancel_question", id=qid)
+
+
+def question_counts(url):
+    qs = state(url)["questions"]
+    peers = sum(1 for q in qs if q["target"] is not None)
+    return {"all": len(qs), "operator": len(qs) - peers, "peer": peers}
+
+
+def expect_counts(page, counts):
+    for key, n in counts.items():
+        expect(page.locator(f"#questions-count-{key}")).to_have_text(str(n), timeout=5_000)
+
+
+def test_question_chips_filter_in_place(page, hive):
+    h, url = hive
+    mine = ask(h, "chips: for you")
+    peer = ask(h, "chips: for the manager", to="manager")
+    live = None
+    try:
+        expect(page.locator(f"#q-{peer}")).to_be_visible(timeout=5_000)
+        expect(page.locator(f"#q-{mine}")).to_be_visible()
+        counts = question_counts(url)
+        expect_counts(page, counts)
+
+        page.locator("#question-filter [data-q=peer]").click()
+        expect(page.locator(f"#q-{mine}")).to_be_hidden()
+        expect(page.locator(f"#q-{peer}")).to_be_visible()
+        expect(page.locator("#question-filter [data-q=peer]")).to_have_class(
+            re.compile(r"\bis-current\b"))
+        assert page.evaluate("location.search") == "?q=peer"
+
+        # a question for the operator arrives while @peer is on: in the list, not shown
+        live = ask(h, "chips: arrives live")
+        expect(page.locator(f"#q-{live}")).to_be_attached(timeout=5_000)
+        expect(page.locator(f"#q-{live}")).to_be_hidden()
+        expect_counts(page, {**counts, "all": counts["all"] + 1,
+                             "operator": counts["operator"] + 1})
+        page.screenshot(path=str(ARTIFACTS / "dashboard-questions-peer.png"), full_page=True)
+
+        page.locator("#question-filter [data-q=operator]").click()
+        expect(page.locator(f"#q-{live}")).to_be_visible()
+        expect(page.locator(f"#q-{mine}")).to_be_visible()
+        expect(page.locator(f"#q-{peer}")).to_be_hidden()
+        assert page.evaluate("location.search") == "?q=operator"
+        cancel(h, live)
+        expect(page.locator(f"#q-{live}")).to_have_count(0, timeout=5_000)
+        expect_counts(page, counts)
+
+        page.locator("#question-filter [data-q=all]").click()
+        for qid in (mine, peer):
+            expect(page.locator(f"#q-{qid}")).to_be_visible()
+        assert page.evaluate("location.search") == ""
+        assert still_same_page(page)
+
+        # a page opened on a chip keeps it once hive.js has the whole list
+        page.goto(url + "?q=peer#questions")
+        expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+        expect(page.locator(f"#q-{mine}")).to_be_attached(timeout=5_000)
+        expect(page.locator(f"#q-{mine}")).to_be_hidden()
+        expect(page.locator(f"#q-{peer}")).to_be_visible()
+        expect_counts(page, counts)
+    finally:
+        cancel(h, mine, peer, *([live] if live else []))    # again is refused, harmlessly
+
+
+# Keeps the real Notification and notes down every one made; the tab says it is hidden
+# until a test sets window.__tabHidden = false.
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  if (!Real) return;
+  window.__notes = [];
+  window.__noteObjects = [];
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__notes.push({ title, tag: options && options.tag, body: options && options.body });
+      window.__noteObjects.push(this);
+    }
+  };
+  window.__tabHidden = true;
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => window.__tabHidden });
+  Object.defineProperty(document, "visibilityState", {
+    configurable: true, get: () => (window.__tabHidden ? "hidden" : "visible") });
+})();
+"""
+
+
+def open_dashboard(context, url, init_script=RECORD_NOTIFICATIONS):
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.add_init_script(init_script)
+    page.goto(url)
+    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+    return page, errors
+
+
+def notes(page, tag):
+    return [n for n in page.evaluate("window.__notes") if n["tag"] == tag]
+
+
+def wait_note(page, tag):
+    page.wait_for_function("tag => window.__notes.some((n) => n.tag === tag)", arg=tag,
+                           timeout=5_000)
+    return notes(page, tag)
+
+
+def test_notifications_while_the_tab_is_hidden(browser, hive):
+    h, url = hive
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context.grant_permissions(["notifications"], origin=url.rstrip("/"))
+    asked = []
+    try:
+        page, errors = open_dashboard(context, url)
+        toggle = page.locator("#notify")
+        expect(toggle).to_be_visible()
+        expect(toggle).to_have_text("🔔 notify")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate("localStorage.getItem('hive.notify')") == "on"
+
+        asked.append(ask(h, "are you there?"))
+        tag = f"question-{asked[0]}"
+        assert wait_note(page, tag) == [{"title": "question from alice", "tag": tag,
+                                         "body": "are you there?"}]
+
+        # a peer question does not call the operator; a message and an approval do
+        asked.append(ask(h, "peer business", to="manager"))
+        msg = h.agent("alice", "send", to="operator", body="ping from alice")["id"]
+        aid = h.agent("manager", "request_spawn", name="kim", description="reads the logs")["id"]
+        try:
+            assert wait_note(page, f"message-{msg}") == [
+                {"title": "message from alice", "tag": f"message-{msg}", "body": "ping from alice"}]
+            assert wait_note(page, f"approval-{aid}") == [
+                {"title": f"approval #{aid}: spawn kim", "tag": f"approval-{aid}",
+                 "body": "reads the logs"}]
+            # events arrive in order, so the peer question was handled before the message
+            assert notes(page, f"question-{asked[1]}") == []
+        finally:
+            h.admin("deny", id=aid)
+
+        # clicking one brings its row into view, even when a chip hides it
+        page.locator("#question-filter [data-q=peer]").click()
+        expect(page.locator(f"#q-{asked[0]}")).to_be_hidden()
+        page.evaluate(f"window.__noteObjects.find((n) => n.tag === '{tag}').onclick()")
+        expect(page.locator(f"#q-{asked[0]}")).to_be_in_viewport()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-notify.png"), full_page=False)
+
+        # the operator looking at the tab needs no notification
+        page.evaluate("window.__tabHidden = false")
+        asked.append(ask(h, "seen already"))
+        expect(page.locator(f"#q-{asked[-1]}")).to_be_attached(timeout=5_000)
+        assert notes(page, f"question-{asked[-1]}") == []
+
+        # the choice survives a reload; turned off, nothing more shows
+        page.reload()
+        expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("localStorage.getItem('hive.notify')") == "off"
+        asked.append(ask(h, "not with it off"))
+        expect(page.locator(f"#q-{asked[-1]}")).to_be_attached(timeout=5_000)
+        assert notes(page, f"question-{asked[-1]}") == []
+        assert errors == [], errors
+    finally:
+        cancel(h, *asked)
+        context.close()
+
+
+def test_notifications_denied_or_missing_stay_off(browser, hive):
+    _, url = hive
+    context = browser.new_context()     # no grant: headless Chromium answers "denied"
+    try:
+        page, errors = open_dashboard(context, url)
+        toggle = page.locator("#notify")
+        toggle.click()
+        expect(toggle).to_have_text(re.compile("blocked"))
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("localStorage.getItem('hive.notify')") == "off"
+
+        page, errors_too = open_dashboard(context, url, "delete window.Notification;")
+        toggle = page.locator("#notify")
+        expect(toggle).to_have_text("🔕 no notifications")
+        expect(toggle).to_be_disabled()
+        assert errors == [] and errors_too == [], errors + errors_too
+    finally:
+        context.close()
+
+
+def test_question_chips_without_javascript(browser, hive):
+    h, url = hive
+    mine = ask(h, "no-js: for you")
+    peer = ask(h, "no-js: for the manager", to="manager")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        expect(page.locator("#notify")).to_be_hidden()
+        with page.expect_navigation():
+            page.locator("#question-filter a", has_text="@peer").click()
+        assert "q=peer" in page.url
+        expect(page.locator(f"#q-{peer}")).to_be_visible()
+        expect(page.locator(f"#q-{mine}")).to_have_count(0)
+        expect(page.locator("#question-filter .is-current")).to_contain_text("@peer")
+        with page.expect_navigation():
+            page.locator("#question-filter a", has_text="@operator").click()
+        expect(page.locator(f"#q-{mine}")).to_be_visible()
+        expect(page.locator(f"#q-{peer}")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-questions-nojs.png"), full_page=True)
+    finally:
+        context.close()
+        cancel(h, mine, peer)
 
 
 def test_without_javascript_forms_post_and_redirect(browser, hive):

@@ -18,6 +18,9 @@
   <a class="banner-title" href="/">░▒▓█▓▒░ {{get('banner', 'HYPERHIVE')}} ░▒▓█▓▒░</a>
   <span class="banner-sub">{{get('subtitle', 'hive-c0re · we are the wired')}}</span>
   <span id="live" class="live" title="live updates">◌ static page</span>
+  % if get('page') == 'dashboard':
+  <button type="button" id="notify" class="notify" aria-pressed="false" title="browser notifications for questions, approvals and messages to you, while this tab is in the background" hidden>🔔 notify</button>
+  % end
 </header>
 % include('flash.tpl')
 {{!base}}

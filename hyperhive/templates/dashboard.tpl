@@ -28,8 +28,13 @@
   <div class="column" id="decisions">
     <section class="panel" id="questions">
       <h2><span class="glyph">◆</span> M1ND H4S QU3STI0NS <span class="glyph">◆</span> <span class="count" id="questions-count">{{len(s['questions'])}}</span></h2>
-      <ul class="rows" id="question-list" data-empty="no open questions">
-        % for q in s['questions']:
+      <nav class="chips" id="question-filter" aria-label="which questions to show">
+        % for c in questions['chips']:
+        <a class="badge chip{{' is-current' if c['current'] else ''}}" href="/?q={{c['key']}}#questions" data-q="{{c['key']}}" data-empty="{{c['empty']}}"{{!' aria-current="true"' if c['current'] else ''}}>{{c['label']}} <span class="chip-count" id="questions-count-{{c['key']}}">{{c['count']}}</span></a>
+        % end
+      </nav>
+      <ul class="rows" id="question-list" data-filter="{{questions['filter']}}" data-empty="{{questions['empty']}}">
+        % for q in questions['shown']:
         % include('dash_question.tpl', q=q, h=h)
         % end
       </ul>
