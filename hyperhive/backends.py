@@ -155,7 +155,7 @@ class NspawnBackend(ProcessBackend):
     name = "nspawn"
     # Settings a harness needs from the host's environment; nothing else crosses.
     PASS_ENV = ("ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_", "HYPERHIVE_LOG", "HYPERHIVE_LOGIN_CMD",
-                "HYPERHIVE_RATE_LIMIT_SLEEP", "PATH", "LANG")
+                "HYPERHIVE_RATE_LIMIT_SLEEP", "HYPERHIVE_NOTES_LIMIT", "PATH", "LANG")
 
     def command(self, spec):
         binds = [(spec.hive_dir, "/run/hive"), (spec.state_dir, "/state"),

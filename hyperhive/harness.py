@@ -21,7 +21,7 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, journal, prompts
+from . import claude, journal, notes, prompts
 from .client import Client, RemoteError
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
@@ -54,6 +54,7 @@ class Harness:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.bus = Bus(self.state_dir / "hyperhive-events.sqlite")
         self.stats = TurnStats(self.state_dir / "hyperhive-turn-stats.sqlite")
+        self.notes = notes.Notes(self.state_dir, notes.limit_from_env())
         self.login = LoginFlow(self)
         self.state = TurnState.IDLE
         self.state_since = time.time()
@@ -103,7 +104,8 @@ class Harness:
             claude.MCP_CONFIG_FILE: json.dumps(self.mcp_config(), indent=2),
             claude.SETTINGS_FILE: json.dumps(self.settings(), indent=2),
             claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(
-                self.name, self.is_manager, os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")),
+                self.name, self.is_manager, os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents"),
+                self.notes.limit),
         }
         for name, text in files.items():
             tmp = self.hive_dir / f".{name}.tmp"
@@ -123,7 +125,8 @@ class Harness:
                 log.warning("ignoring extra MCP server %r", key)
                 continue
             servers[key] = {"type": "stdio", "command": spec["command"],
-                            "args": list(spec.get("args") or []), "env": dict(spec.get("env") or {})}
+                            "args": list(spec.get("args") or []),
+                            "env": dict(spec.get("env") or {})}
         return {"mcpServers": servers}
 
     def builtins(self):
@@ -271,6 +274,7 @@ class Harness:
             reply = self._host_call("recv", wait_seconds=180, max=1, timeout=210) or {}
             for message in reply.get("messages", []):
                 self.handle(message, reply.get("unread", 0))
+            self.tidy_notes()
 
     def _host_call(self, cmd, timeout=30, **fields):
         """A host call that outlasts host restarts: retries, then waits and tries again."""
@@ -437,6 +441,50 @@ class Harness:
         finally:
             self.set_state(TurnState.IDLE)
             self._session_lock.release()
+
+    def tidy_notes(self):
+        """Between turns: once notes.md has outgrown its limit, have it rewritten."""
+        if self._stopping:
+            return
+        with self._session_lock:
+            if not self.notes.due():
+                return
+            try:
+                self._compact_notes()
+            except Exception as exc:   # housekeeping must never end the serve loop
+                log.exception("notes compaction failed")
+                self.bus.emit("note", text=f"notes compaction failed: {exc}", level="warn")
+
+    def _compact_notes(self):
+        before, limit, path = notes.size(self.notes.path), self.notes.limit, self.notes.path
+        self.notes.tried_at = before
+        self.set_state(TurnState.COMPACTING)
+        try:
+            self.bus.emit("note", text=notes.started_text(before, limit), level="info")
+            notes.backup(path)
+            result = self._run_notes_claude(notes.compaction_prompt(path, before, limit))
+        finally:
+            self.set_state(TurnState.IDLE)
+        after = notes.size(path)
+        self.notes.tried_at = after or 0
+        failure = result.note if result.outcome != "ok" else None
+        ok, text = notes.ended(before, after, limit, failure)
+        self.bus.emit("note", text=text, level="info" if ok else "warn")
+        journal.event(log, "notes_compacted", text, level=logging.INFO if ok else logging.WARNING,
+                      HIVE_OUTCOME="ok" if ok else "failed", HIVE_BEFORE_BYTES=before,
+                      HIVE_AFTER_BYTES=after or 0)
+
+    def _run_notes_claude(self, prompt):
+        # Its own fresh session: the agent's session id and file stay the turn's.
+        argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir))
+        turn = claude.ClaudeTurn(argv, prompt, cwd=str(self.state_dir), env=self.claude_env(),
+                                 on_event=self._on_stream, on_stderr=self._on_stderr,
+                                 require_hyperhive=False)
+        self.turn = turn    # so a stop or the operator's cancel reaches it
+        try:
+            return turn.run()
+        finally:
+            self.turn = None
 
     def _keep_session(self, session_id):
         if session_id and session_id != self.session_id:

@@ -2,6 +2,8 @@
 
 import json
 
+from . import notes
+
 REDELIVERED = "[redelivered after harness restart — may already be handled]"
 
 _COMMON = """\
@@ -32,7 +34,7 @@ _COMMON = """\
   - `whoami()` — your name and role.
 - Your working directory /state survives restarts. Keep what you must remember in
   /state/notes.md: read it when you start, update it when you learn something that
-  matters. Keep it short; rewrite it instead of appending forever.
+  matters. {notes_size}
 - Be brief in messages. Say what you did, what you need, and nothing else.
 """
 
@@ -77,9 +79,17 @@ coordinate the agents, relay between them and the operator (recipient
 """
 
 
-def system_prompt(name, manager=False, agents_dir="/agents"):
+def system_prompt(name, manager=False, agents_dir="/agents", notes_limit=notes.DEFAULT_LIMIT):
     template = _MANAGER if manager else _AGENT
-    return template.format(name=name, common=_COMMON, agents_dir=agents_dir)
+    common = _COMMON.format(notes_size=_notes_size(notes_limit))
+    return template.format(name=name, common=common, agents_dir=agents_dir)
+
+
+def _notes_size(limit):
+    if not limit:
+        return "Keep it short; rewrite it instead of appending forever."
+    return (f"Keep it under about {notes.kb(limit)} (the harness compacts it when it\n"
+            "  grows past that); rewrite it instead of appending forever.")
 
 
 def wake_prompt(message, unread):

@@ -334,3 +334,63 @@ def test_the_journal_tells_an_agents_story(stub, journald):
         assert spawned, "the host's lines about alice carry HIVE_AGENT too"
     finally:
         h.stop()
+
+
+def test_oversized_notes_are_compacted_between_turns_in_a_fresh_session(stub):
+    h = start_hive(stub, HYPERHIVE_NOTES_LIMIT="16384")
+    try:
+        spawn(h, "alice")
+        state = h.root / "lib/agents/alice/state"
+        notes_md = state / "notes.md"
+        old = "".join(f"- {i:04d} the deploy key is in the vault, as it was yesterday too.\n"
+                      for i in range(480))
+        assert len(old) == 30 * 1024
+        notes_md.write_text(old)
+        short = "- the deploy key is in the vault\n"
+        stub.add_rule(r"Rewrite .*notes\.md in place", agent="alice", times=1, steps=[
+            {"tool": "Read", "input": {"file_path": str(notes_md)}},
+            {"tool": "Write", "input": {"file_path": str(notes_md), "content": short}},
+            {"text": "rewritten"}])
+        stub.add_rule(r"Rewrite .*notes\.md in place", agent="alice",
+                      steps=[{"text": "I left it as it was."}])
+        h.admin("send", to="alice", body="an ordinary message")
+
+        def ended():
+            return [e["text"] for _, e in events(h, "alice", "note")
+                    if e["text"].startswith("notes compact")]
+        wait_for(ended, timeout=90, what="the notes compaction to end")
+        assert ended() == [f"notes compacted: 30 KB → {len(short)} bytes"]
+        assert notes_md.read_text() == short
+        assert (state / "notes.md.bak").read_text() == old
+        kinds = [(k, e.get("text")) for k, e in events(h, "alice")]
+        assert kinds.index(("turn_end", None)) < kinds.index(
+            ("note", "notes.md is 30 KB, over 16 KB: compacting it"))
+        states = [e["state"] for _, e in events(h, "alice", "turn_state_changed")]
+        assert states[-4:] == ["thinking", "idle", "compacting", "idle"]
+        wait_for(lambda: row(h, "alice")["turn_state"] == "idle", timeout=10, what="idle")
+        # One turn_stats row, the message's: the compaction is no turn.
+        [stat] = stats_rows(h, "alice")
+        assert stat["result_kind"] == "ok" and stat["wake_from"] == "operator"
+        assert (state / "hyperhive-session").read_text().strip() == stat["session_id"]
+        asks = [r for r in stub.requests if r["kind"] == "prompt" and not r["has_tool_result"]
+                and "Rewrite" in r["last_user_text"]]
+        assert len(asks) == 1 and str(notes_md) in asks[0]["last_user_text"]
+        assert asks[0]["headers"]["X-Claude-Code-Session-Id"] != stat["session_id"]
+        assert "Bash" not in asks[0]["tool_names"] and asks[0]["deferred_tool_names"] == []
+        assert "notes compacted: 30 KB" in h.log_path.read_text()
+        assert h.agent("alice", "requeue")["requeued"] == 0
+        # A rewrite that leaves it too big is not tried again until the file grows.
+        regrown = old.replace("vault", "safe!")
+        notes_md.write_text(regrown)
+        h.admin("send", to="alice", body="a second message")
+        wait_for(lambda: len(ended()) == 2, timeout=60, what="the second compaction")
+        assert ended()[1] == "notes compaction failed: notes.md is still 30 KB, over 16 KB"
+        assert (state / "notes.md.bak").read_text() == regrown
+        h.admin("send", to="alice", body="a third message")
+        wait_for(lambda: len(stats_rows(h, "alice")) == 3, timeout=60, what="the third turn")
+        time.sleep(1)
+        starts = [e["text"] for _, e in events(h, "alice", "note")
+                  if e["text"].endswith(": compacting it")]
+        assert len(starts) == 2 and row(h, "alice")["turn_state"] == "idle"
+    finally:
+        h.stop()
