@@ -579,7 +579,10 @@ class Broker:
         self._resolve_approval(approval, "approved", None)
         status, note, extra = "approved", None, {}
         try:
-            if approval["kind"] == "spawn":
+            if approval["kind"] == "spawn" and approval["fetched_sha"]:
+                extra = self.lifecycle.spawn_draft(approval)
+                self._write(lambda: self._emit("draft_removed", name=approval["agent"]))
+            elif approval["kind"] == "spawn":
                 self.lifecycle.spawn(approval["agent"])
             elif approval["kind"] == "apply_commit":
                 extra = self.lifecycle.apply_commit(approval)
@@ -600,7 +603,7 @@ class Broker:
             _text(note, "note", limit=8192, empty_ok=True)
         approval = self._pending_approval(id)
         self._resolve_approval(approval, "denied", note or None)
-        if approval["kind"] == "apply_commit" and self.lifecycle:
+        if approval["fetched_sha"] and self.lifecycle:
             self.lifecycle.deny_commit(approval, note)
         self.notify(MANAGER, "approval_resolved", id=approval["id"], agent=approval["agent"],
                     kind=approval["kind"], commit_ref=approval["commit_ref"], status="denied",
@@ -665,8 +668,59 @@ class Broker:
         return self._life().purge(name)
 
     def kept_state(self):
+        life = self._life()
         live = set(self.agent_names())
-        return [self._life().kept_info(n) for n in self.places.kept_names() if n not in live]
+        return [life.kept_info(n) for n in self.places.kept_names()
+                if n not in live and not life.is_draft(n)]
+
+    # -- drafts (two-step spawn) ---------------------------------------------
+
+    def request_spawn_draft(self, caller, name, description=None):
+        """Create a future agent's repos and state dir, no container, no approval yet."""
+        if description is not None:
+            _text(description, "description", limit=8192, empty_ok=True)
+        result = self._life().create_draft(name, description or None, by=caller)
+        self._write(lambda: self._emit("draft_added", name=name, description=description,
+                                       by=caller))
+        return result
+
+    def request_spawn_commit(self, caller, name, commit_ref, description=None):
+        """Ask the operator to boot a draft from one commit of its proposed repo."""
+        names.check(name)
+        life = self._life()
+        if not life.is_draft(name):
+            raise NotFound(f"there is no draft named {name!r}; create one with "
+                           "request_spawn_draft first")
+        if description is not None:
+            _text(description, "description", limit=8192, empty_ok=True)
+        if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
+            raise Conflict(f"a spawn of {name!r} is already waiting for approval")
+        sha, diff = life.propose_commit(name, commit_ref)
+
+        def write():
+            aid = self.store.add_approval(name, "spawn", self.clock(), commit_ref=commit_ref,
+                                          description=description, fetched_sha=sha, diff=diff)
+            self._emit("approval_added", id=aid, agent=name, kind="spawn",
+                       description=description, requested_by=caller, sha=sha)
+            return aid
+        aid = self._write(write)
+        life.tag_proposal(name, aid, sha)
+        return {"name": name, "id": aid, "sha": sha}
+
+    def drafts(self):
+        life = self._life()
+        return {"drafts": [life.draft_info(n) for n in life.draft_names()]}
+
+    def discard_draft(self, caller, name):
+        names.check(name)
+        life = self._life()
+        if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
+            raise Conflict(f"the draft {name!r} is waiting for approval; deny it first")
+        result = life.discard_draft(name)
+        self._write(lambda: self._emit("draft_removed", name=name))
+        if caller != MANAGER:
+            self.notify(MANAGER, "draft_discarded", agent=name)
+        return result
 
     def request_apply_commit(self, caller, agent, commit_ref, description=None):
         self._need_agent(agent)

@@ -23,10 +23,13 @@ def add_parser(sub):
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb, help_text in (("list", "agent names"), ("status", "a row per agent"),
                             ("pending", "approvals waiting for you"),
-                            ("questions", "open questions"), ("hello", "what the socket offers")):
+                            ("questions", "open questions"),
+                            ("drafts", "agents drafted but not booted yet"),
+                            ("hello", "what the socket offers")):
         verbs.add_parser(verb, help=help_text)
     for verb in ("spawn", "start", "stop", "restart", "rebuild", "purge", "pause", "resume"):
         verbs.add_parser(verb, help=f"{verb} an agent").add_argument("name")
+    verbs.add_parser("discard-draft", help="delete a draft").add_argument("name")
     p_req = verbs.add_parser("request-spawn", help="queue a spawn for approval")
     p_req.add_argument("name")
     p_req.add_argument("--description")
@@ -55,11 +58,13 @@ def request_for(args):
     """The wire request for parsed ctl arguments."""
     v = args.verb
     simple = {"list": "list", "status": "status", "pending": "pending",
-              "questions": "questions", "hello": "hello"}
+              "questions": "questions", "drafts": "drafts", "hello": "hello"}
     if v in simple:
         return {"cmd": simple[v]}
     if v in ("spawn", "start", "stop", "restart", "rebuild", "purge"):
         return {"cmd": v, "name": args.name}
+    if v == "discard-draft":
+        return {"cmd": "discard_draft", "name": args.name}
     if v in ("pause", "resume"):
         return {"cmd": "set_paused", "name": args.name, "paused": v == "pause"}
     if v == "request-spawn":
@@ -146,7 +151,8 @@ def when(ts):
 
 def render(verb, reply):
     renderer = {"list": _render_list, "status": _render_status, "pending": _render_pending,
-                "inbox": _render_inbox, "questions": _render_questions}.get(verb)
+                "inbox": _render_inbox, "questions": _render_questions,
+                "drafts": _render_drafts}.get(verb)
     if renderer:
         return renderer(reply)
     fields = {k: v for k, v in reply.items() if k not in ("ok", "v")}
@@ -181,6 +187,14 @@ def _render_pending(reply):
         return "(nothing waiting)"
     return "\n".join(f"#{a['id']}  {a['kind']:<12} {a['agent']:<10} {when(a['requested_at'])}"
                      + (f"  {a['description']}" if a.get("description") else "") for a in rows)
+
+
+def _render_drafts(reply):
+    rows = reply["drafts"]
+    if not rows:
+        return "(no drafts)"
+    return "\n".join(f"{d['name']:<10} config {d['config_sha'] or '-':<12} {when(d['created_at'])}"
+                     + (f"  {d['description']}" if d.get("description") else "") for d in rows)
 
 
 def _render_inbox(reply):

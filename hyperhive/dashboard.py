@@ -41,13 +41,15 @@ def snapshot(broker, streams=None):
     seq = broker.last_seq()
     try:
         kept = broker.kept_state()
+        drafts = broker.drafts()["drafts"]
     except HiveError:
-        kept = []
+        kept, drafts = [], []
     return {
         "seq": seq,
         "now": time.time(),
         "agents": broker.status_rows(),
         "kept": kept,
+        "drafts": drafts,
         "questions": broker.questions()["questions"],
         "inbox": broker.inbox(INBOX_LIMIT)["messages"],
         "approvals": broker.pending()["approvals"],
@@ -249,6 +251,14 @@ def _actions(app, broker):
             return _confirm("purge", name)
         result = broker.purge_kept(OPERATOR, name)
         return {"flash": f"kept state of {name} purged", **result}
+
+    @post("/discard-draft/<name>", back="/#drafts")
+    def discard_draft(form, name):
+        names.check(name)
+        if form.get("confirm") != "yes":
+            return _confirm("discard-draft", name)
+        result = broker.discard_draft(OPERATOR, name)
+        return {"flash": f"draft {name} discarded", **result}
 
     @post("/revive/<name>", back="/#containers")
     def revive(form, name):

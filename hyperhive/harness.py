@@ -116,9 +116,12 @@ class Harness:
         args = [ENTRY, "mcp", "--hive-dir", str(self.hive_dir)]
         if self.is_manager:
             args.append("--manager")
+        env = {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name}
+        if self.is_manager:
+            # where the manager sees the agents' repos, for the paths its tools name
+            env["HYPERHIVE_AGENTS_DIR"] = os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
         servers = {"hyperhive": {
-            "type": "stdio", "command": sys.executable, "args": args,
-            "env": {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name},
+            "type": "stdio", "command": sys.executable, "args": args, "env": env,
             "timeout": MCP_TOOL_TIMEOUT_MS}}
         for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
             if key == "hyperhive" or not isinstance(spec, dict) or "command" not in spec:
@@ -578,8 +581,9 @@ class HarnessEndpoint:
 
     FORWARD = ("send", "recv", "status", "recent", "ask", "answer", "remind", "set_status",
                "open_threads", "wake")
-    MANAGER_FORWARD = ("request_spawn", "request_apply_commit", "start", "stop", "restart",
-                       "rebuild", "list")
+    MANAGER_FORWARD = ("request_spawn", "request_apply_commit", "request_spawn_draft",
+                       "request_spawn_commit", "drafts", "discard_draft", "start", "stop",
+                       "restart", "rebuild", "list")
 
     def __init__(self, harness):
         self.harness = harness

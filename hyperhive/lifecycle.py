@@ -4,6 +4,7 @@ The broker delegates here for everything that touches containers, directories
 and config repos, and gets told about agents coming and going.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -110,6 +111,8 @@ class Lifecycle:
         self.broker.set_transient(name, "spawning")
         try:
             self._prepare(name, port)
+            # A plain spawn of a draft's name boots the draft as its config stands.
+            self._draft_marker(name).unlink(missing_ok=True)
             self.broker.register_agent(name)
             self.sockets.open(name)
             self._start(name)
@@ -184,6 +187,79 @@ class Lifecycle:
         self._remove_state(name)
         self.broker.agent_changed(name, purged=True)
         return {"name": name, "purged": True}
+
+    # -- drafts: an agent's dirs and repos before its first boot ---------------
+
+    def is_draft(self, name):
+        return self._draft_marker(name).is_file()
+
+    def draft_names(self):
+        return [n for n in self.places.kept_names() if self.is_draft(n)]
+
+    def create_draft(self, name, description=None, by=None):
+        """Make the config repos and state dir of a future agent, with no container."""
+        names.check_new(name)
+        if self.broker.is_agent(name):
+            raise Conflict(f"an agent named {name!r} already exists")
+        if name in self.places.kept_names():
+            what = "a draft" if self.is_draft(name) else "kept state"
+            raise Conflict(f"there is {what} named {name!r} already; "
+                           + ("commit to it or discard it" if what == "a draft"
+                              else "revive it or purge it first"))
+        port = self.check_port(name)
+        self._prepare(name, port)
+        info = {"description": description, "created_at": time.time(), "by": by}
+        self._draft_marker(name).write_text(json.dumps(info) + "\n")
+        return {"name": name, "port": port, "config_repo": str(self.places.config_repo(name)),
+                "state_dir": str(self.places.state_dir(name))}
+
+    def draft_info(self, name):
+        try:
+            info = json.loads(self._draft_marker(name).read_text())
+        except (OSError, ValueError):
+            info = {}
+        return {"name": name, "description": info.get("description"),
+                "created_at": info.get("created_at"), "by": info.get("by"),
+                "config_sha": (repos.head(self.places.config_repo(name)) or "")[:12] or None,
+                "port": self.port(name)}
+
+    def discard_draft(self, name):
+        if not self.is_draft(name):
+            raise NotFound(f"there is no draft named {name!r}")
+        self._remove_state(name)
+        return {"name": name, "discarded": True}
+
+    def spawn_draft(self, approval):
+        """Apply the approved commit to the draft's applied repo, then boot the agent."""
+        name, aid, sha = approval["agent"], approval["id"], approval["fetched_sha"]
+        if not self.is_draft(name):
+            raise Conflict(f"{name!r} is no longer a draft")
+        applied = self.places.applied_repo(name)
+        repos.tag(applied, f"approved/{aid}", sha)
+        before = repos.head(applied)
+        try:
+            repos.fast_forward(applied, sha)
+            repos.check_config(applied)
+        except repos.GitError as exc:
+            repos.tag(applied, f"failed/{aid}", sha, message=str(exc))
+            repos.roll_back(applied, before)
+            raise Conflict(f"cannot apply: {exc}") from None
+        marker = self._draft_marker(name)
+        info = marker.read_text()
+        marker.unlink()
+        try:
+            self.spawn(name)
+        except Exception as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            repos.tag(applied, f"failed/{aid}", sha, message=reason)
+            if not self.broker.is_agent(name):
+                marker.write_text(info)     # it never became an agent: still a draft
+            raise
+        repos.tag(applied, f"deployed/{aid}", sha)
+        return {"sha": sha, "tag": f"deployed/{aid}"}
+
+    def _draft_marker(self, name):
+        return self.places.agent_dir(name) / "draft"
 
     # -- config commits ------------------------------------------------------
 

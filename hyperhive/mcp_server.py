@@ -205,6 +205,22 @@ def format_commit_request(agent, commit_ref, reply):
             "operator decides, and you get an approval_resolved system message either way")
 
 
+def format_draft(name, reply, agents_dir):
+    return (f"draft {name} created: edit {agents_dir}/{name}/config/agent.json (and put "
+            f"starting notes in {agents_dir}/{name}/state/notes.md if you like), commit, then "
+            f"call request_spawn_commit(name={name!r}, commit_ref=<sha>) to ask the operator "
+            f"to boot it. Its page will be on port {reply.get('port')}.")
+
+
+def format_drafts(reply):
+    drafts = reply.get("drafts") or []
+    if not drafts:
+        return "(no drafts)"
+    return "\n".join(f"{d['name']}: config at {d.get('config_sha') or '?'}"
+                     + (f" — {d['description']}" if d.get("description") else "")
+                     for d in drafts)
+
+
 _DONE = {"start": "started", "stop": "stopped", "restart": "restarted",
          "rebuild": "rebuilt and restarted"}
 
@@ -434,6 +450,48 @@ def _manager_tools(server, hive):
         reply, retries = hive.call("request_apply_commit", agent=agent,
                                    commit_ref=commit_ref, description=description)
         return with_retry_note(format_commit_request(agent, commit_ref, reply), retries)
+
+    @_tool(server, "request_spawn_draft", (
+        "Start a new agent in two steps, when it needs more than the default config: this "
+        "creates its config repo and state dir now, with no container and no approval yet. "
+        "Edit and commit its agent.json (and seed /state notes), then submit the commit "
+        "with request_spawn_commit; the operator sees the diff and approves the first boot. "
+        "For an agent that needs nothing special, request_spawn is enough."))
+    def request_spawn_draft(
+        name: Annotated[str, Field(description="the new agent's name (1-9 chars, a-z 0-9 -)")],
+        description: Annotated[str | None, Field(
+            description="what the agent is for, shown to the operator")] = None,
+    ) -> str:
+        reply, retries = hive.call("request_spawn_draft", name=name, description=description)
+        agents_dir = os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
+        return with_retry_note(format_draft(name, reply, agents_dir), retries)
+
+    @_tool(server, "request_spawn_commit", (
+        "Ask the operator to boot a draft agent from a commit of its config repo (see "
+        "request_spawn_draft). Returns the approval number at once; the outcome arrives as "
+        "an approval_resolved system message, then spawned when it runs."))
+    def request_spawn_commit(
+        name: Annotated[str, Field(description="the draft's name")],
+        commit_ref: Annotated[str, Field(description="commit sha or ref in its config repo")],
+        description: Annotated[str | None, Field(
+            description="what changed from the defaults and why, shown with the diff")] = None,
+    ) -> str:
+        reply, retries = hive.call("request_spawn_commit", name=name, commit_ref=commit_ref,
+                                   description=description)
+        return with_retry_note(format_spawn_request(name, reply), retries)
+
+    @_tool(server, "drafts", "List the drafts (agents created with request_spawn_draft that "
+                             "have not booted yet) and the commit each config is at.")
+    def drafts() -> str:
+        reply, retries = hive.call("drafts")
+        return with_retry_note(format_drafts(reply), retries)
+
+    @_tool(server, "discard_draft", "Delete a draft you no longer need: its config repo and "
+                                    "state dir go. Not possible while its spawn waits for "
+                                    "approval.")
+    def discard_draft(name: name_field) -> str:
+        reply, retries = hive.call("discard_draft", name=name)
+        return with_retry_note(f"draft {reply.get('name') or name} discarded", retries)
 
     def lifecycle(verb, description):
         def tool(name: name_field) -> str:

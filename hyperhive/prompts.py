@@ -66,9 +66,15 @@ coordinate the agents, relay between them and the operator (recipient
   agent's config (`request_apply_commit(agent, commit_ref, description?)`) need the
   operator's approval. Evaluate requests before you pass them on: is it needed, is
   there a cheaper way, what could it break? Ask the operator when in doubt.
+- An agent that needs more than the defaults from its first boot starts as a draft:
+  `request_spawn_draft(name, description?)` creates its config repo and state dir
+  (no container yet); edit and commit its `agent.json`, put starting notes in its
+  `state/notes.md`, then `request_spawn_commit(name, <sha>)` asks the operator to
+  boot it from that commit. `drafts()` lists them, `discard_draft(name)` drops one.
 - System events reach you as messages from `system`: `approval_resolved`,
   `spawned`, `rebuilt`, `stopped`, `destroyed`, `container_crash`, `turn_failed`,
-  `plugin_install_failed`, `needs_login`, `question_answered`, `question_asked`.
+  `plugin_install_failed`, `needs_login`, `question_answered`, `question_asked`,
+  `draft_discarded`.
   React to crashes and failures: restart, ask the agent, or tell the operator.
 - Each agent's proposed config is a git repo at `{agents_dir}/<name>/config`
   holding `agent.json` (`model`, `allowed_recipients`, `claude_plugins`,

@@ -272,7 +272,7 @@
       "turn_state_since", "turn_state_until", "port", "deployed_sha", "last_turn_at", "status_text"];
     const model = { agents: new Map(), transients: {}, pageHost: location.hostname };
     const list = {
-      agents: $("#agent-list"), kept: $("#kept-list"), questions: $("#question-list"),
+      agents: $("#agent-list"), kept: $("#kept-list"), drafts: $("#draft-list"), questions: $("#question-list"),
       inbox: $("#inbox-list"), approvals: $("#approval-list"), flow: $("#flow-list"),
     };
 
@@ -360,6 +360,20 @@
           action(`/revive/${k.name}`, "⊕ R3V1V3", "go"),
           action(`/purge/${k.name}`, "PURG3", "danger", { "data-confirm": `purge the kept state of ${k.name} for good?` }),
           journal(k.name)));
+    }
+
+    function draftEl(d) {
+      return h("li", { class: "draft", id: "draft-" + d.name, "data-name": d.name },
+        h("div", { class: "agent-line" }, h("span", { class: "glyph" }, "◆"), " ",
+          h("span", { class: "agent-name" }, d.name), " ",
+          h("span", { class: "badges" },
+            d.config_sha && badge("@" + d.config_sha, "b-sha", "the proposed config repo's HEAD"),
+            d.by && badge("by " + d.by, "b-by"),
+            d.created_at && h("span", { class: "badge b-last" }, "drafted ", since(d.created_at), " ago"))),
+        d.description && h("p", { class: "draft-text" }, d.description),
+        h("div", { class: "row-actions" },
+          action(`/discard-draft/${d.name}`, "D1SC4RD", "danger",
+            { "data-confirm": `discard the draft ${d.name}? its config repo and state dir are deleted.` })));
     }
 
     function questionEl(q) {
@@ -456,6 +470,7 @@
     function counts() {
       count("agents-count", list.agents.querySelectorAll(":scope > li:not(.is-placeholder)").length);
       count("kept-count", list.kept.children.length);
+      count("drafts-count", list.drafts.children.length);
       count("questions-count", list.questions.children.length);
       count("approvals-count", list.approvals.children.length);
       count("inbox-count", list.inbox.children.length);
@@ -638,6 +653,7 @@
       const all = !sections;
       if (all || sections.has("agents")) renderAgents();
       if (all || sections.has("kept")) fill(list.kept, s.kept, keptEl);
+      if (all || sections.has("drafts")) fill(list.drafts, s.drafts, draftEl);
       if (all || sections.has("questions")) fill(list.questions, s.questions, questionEl);
       if (all || sections.has("approvals")) fill(list.approvals, s.approvals, approvalEl);
       if (all) {
@@ -650,13 +666,14 @@
 
     // One /api/state fetch answers a structural event (an agent added or removed); events
     // that arrive meanwhile are applied again on top of the snapshot.
+    const SECTIONS = ["agents", "kept", "drafts", "questions", "approvals", "inbox", "flow"];
     let inflight = null;
     let wanted = null;
     let during = [];
 
     function refresh(sections) {
       wanted = wanted || new Set();
-      for (const s of sections || ["agents", "kept", "questions", "approvals", "inbox", "flow"]) wanted.add(s);
+      for (const s of sections || SECTIONS) wanted.add(s);
       if (inflight) return inflight;
       const these = wanted;
       wanted = null;
@@ -664,7 +681,7 @@
       inflight = fetch("/api/state", { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then((res) => res.json())
         .then((s) => {
-          applyState(s, these.size >= 6 ? null : these);
+          applyState(s, these.size >= SECTIONS.length ? null : these);
           const replay = during.filter((e) => e.data.seq > s.seq);
           during = [];
           for (const e of replay) handlers[e.kind](e.data, true);
@@ -731,7 +748,8 @@
           notify("approval-" + d.id, `approval #${d.id}: ${d.kind} ${d.agent}`,
             d.description || "waiting for you", "approval-" + d.id);
         }
-        if (d.kind !== "spawn") return refresh(["approvals"]);     // the diff lives in the snapshot
+        // the diff lives in the snapshot (config commits, and the spawn of a draft)
+        if (d.kind !== "spawn" || d.sha) return refresh(["approvals"]);
         prepend(list.approvals, approvalEl({
           id: d.id, agent: d.agent, kind: d.kind, description: d.description, requested_at: d.at,
           commit_ref: d.commit_ref || "", diff: null,
@@ -776,6 +794,16 @@
         }
         if (d.running === false) a.turn_state = null;
         renderAgent(d.name);
+      },
+      draft_added(d) {
+        note("draft_added", d);
+        refresh(["drafts"]);
+      },
+      draft_removed(d) {
+        note("draft_removed", d);
+        const el = document.getElementById("draft-" + d.name);
+        if (el) el.remove();
+        counts();
       },
       agent_removed(d) {
         note("agent_removed", d);

@@ -22,7 +22,8 @@ from hyperhive.mcp_server import REDELIVERED_BANNER, build_server
 
 AGENT_TOOLS = {"send", "recv", "nap", "ask", "answer", "remind", "set_status", "open_threads",
                "whoami"}
-MANAGER_TOOLS = {"request_spawn", "request_apply_commit", "start", "stop", "restart",
+MANAGER_TOOLS = {"request_spawn", "request_apply_commit", "request_spawn_draft",
+                 "request_spawn_commit", "drafts", "discard_draft", "start", "stop", "restart",
                  "rebuild", "list"}
 
 

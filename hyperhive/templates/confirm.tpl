@@ -1,10 +1,12 @@
 % rebase('base.tpl', title=verb + ' ' + name + '? · hyperhive', page='confirm')
 <main class="confirm">
   <section class="panel">
-    <h2>◆ {{'DESTR0Y' if verb == 'destroy' else 'PURG3'}} {{name}}? ◆</h2>
+    <h2>◆ {{ {'destroy': 'DESTR0Y', 'discard-draft': 'D1SC4RD'}.get(verb, 'PURG3') }} {{name}}? ◆</h2>
     % if verb == 'destroy':
     <p>this stops {{name}} and removes it from the hive.
       {{'its state is deleted for good.' if purge else 'its state is kept and can be revived.'}}</p>
+    % elif verb == 'discard-draft':
+    <p>this deletes the draft {{name}}: its config repo and state dir, before it ever booted.</p>
     % else:
     <p>this deletes the kept state of {{name}} for good: notes, sessions, credentials, config.</p>
     % end

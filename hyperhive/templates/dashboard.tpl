@@ -23,6 +23,15 @@
         % end
       </ul>
     </section>
+    <section class="panel" id="drafts">
+      <h2><span class="glyph">◆</span> DR4FTS <span class="glyph">◆</span> <span class="count" id="drafts-count">{{len(s['drafts'])}}</span></h2>
+      <p class="hint">agents the manager is preparing: their config and notes before the first boot. the boot itself waits in approvals.</p>
+      <ul class="rows" id="draft-list" data-empty="no drafts">
+        % for d in s['drafts']:
+        % include('dash_draft.tpl', d=d, h=h)
+        % end
+      </ul>
+    </section>
   </div>
 
   <div class="column" id="decisions">

@@ -1,0 +1,22 @@
+<li class="draft" id="draft-{{d['name']}}" data-name="{{d['name']}}">
+  <div class="agent-line">
+    <span class="glyph">◆</span> <span class="agent-name">{{d['name']}}</span>
+    <span class="badges">
+      % if d.get('config_sha'):
+      <span class="badge b-sha" title="the proposed config repo's HEAD">@{{d['config_sha']}}</span>
+      % end
+      % if d.get('by'):
+      <span class="badge b-by">by {{d['by']}}</span>
+      % end
+      % if d.get('created_at'):
+      <span class="badge b-last">drafted <span data-since="{{d['created_at']}}">{{h.age(d['created_at'])}}</span> ago</span>
+      % end
+    </span>
+  </div>
+  % if d.get('description'):
+  <p class="draft-text">{{d['description']}}</p>
+  % end
+  <div class="row-actions">
+    <form method="post" action="/discard-draft/{{d['name']}}" data-async data-confirm="discard the draft {{d['name']}}? its config repo and state dir are deleted."><button type="submit" class="danger">D1SC4RD</button></form>
+  </div>
+</li>
