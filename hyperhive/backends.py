@@ -4,11 +4,14 @@ A backend turns an AgentSpec (host paths) into a command, runs it as a child
 of the host, and reports an exit it did not ask for through
 `on_exit(name, returncode)`. The process backend runs the harness directly;
 the nspawn backend runs it inside `systemd-nspawn` with the agent's dirs bound
-to the container paths of SPEC §2. nixos-container command lines are built by
-a pure function (`nixos_commands`) so they can be checked without the tool.
+to the container paths of SPEC §2. The nixos backend builds a NixOS container
+per agent with `nixos-container`, from a flake the host writes; its command
+lines come from a pure function (`nixos_commands`), and it reads crashes from
+systemd's records in the journal, since its containers are units, not children.
 """
 
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -20,6 +23,7 @@ from pathlib import Path
 import gevent
 
 from . import names
+from .errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +205,7 @@ def nixos_commands(name, action, flake=None):
     machine = names.container_name(name)
     table = {
         "create": [["nixos-container", "create", machine, "--flake", flake]],
+        "update": [["nixos-container", "update", machine, "--flake", flake]],
         "start": [["nixos-container", "start", machine]],
         "stop": [["nixos-container", "stop", machine]],
         "restart": [["nixos-container", "stop", machine], ["nixos-container", "start", machine]],
@@ -212,3 +217,223 @@ def nixos_commands(name, action, flake=None):
     if action not in table:
         raise ValueError(f"unknown action {action!r}")
     return table[action]
+
+
+# The messages systemd writes when a unit stops or fails (systemd's sd-messages.h).
+UNIT_STOPPED = "9d1aaa27d60140bd96365438aad20286"
+UNIT_FAILED = "be02cf6855d2428ba40df7e9d022f03d"
+CONTAINERS_CONF = Path("/etc/nixos-containers")
+
+
+class NixosBackend:
+    """Each agent in a `nixos-container` h-<name>, built from a flake the host writes.
+
+    The flake (one per agent, in BUILD_DIR/<name>) turns the applied repo's agent.json,
+    and its agent.nix when there is one, into a NixOS container through the hyperhive
+    flake's `lib.agentSystem`. The agent's dirs reach the container through the
+    container's conf file (EXTRA_NSPAWN_FLAGS), which is also where it is told to share
+    the host's network. Containers are systemd units, not children: they outlive a
+    host restart, and a stop nobody asked for is read from the journal.
+    """
+
+    name = "nixos"
+
+    def __init__(self, on_exit, build_dir, flake=None, conf_dir=CONTAINERS_CONF,
+                 journal_args=()):
+        self.flake = flake or os.environ.get("HYPERHIVE_FLAKE")
+        if not self.flake:
+            raise ValueError("the nixos backend builds agents from the hyperhive flake: set "
+                             "HYPERHIVE_FLAKE (the NixOS module does) to its path or URL")
+        self.on_exit = on_exit
+        self.build_dir = Path(build_dir)
+        self.conf_dir = Path(conf_dir)
+        self.journal_args = list(journal_args)
+        self._up = {}              # name -> running, as last done or seen
+        self._stopping = set()
+        self._watcher = None
+
+    # -- the per-agent flake -------------------------------------------------
+
+    def write_flake(self, spec):
+        """BUILD_DIR/<name>/flake.nix; returns the flake reference to build."""
+        out = self.build_dir / spec.name
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".flake.nix.tmp"
+        tmp.write_text(agent_flake(spec, self.flake))
+        os.replace(tmp, out / "flake.nix")
+        # Its inputs are this host's own repos: lock them afresh, so a build never
+        # takes the config an old lock file pinned.
+        (out / "flake.lock").unlink(missing_ok=True)
+        return f"path:{out}#{spec.name}"
+
+    def conf_lines(self, spec):
+        """The settings the host owns in the container's conf file."""
+        binds = [(spec.hive_dir, "/run/hive"), (spec.state_dir, "/state"),
+                 (spec.claude_dir, "/root/.claude")]
+        if spec.agents_dir:
+            binds.append((spec.agents_dir, "/agents"))
+        flags = " ".join(f"--bind={host}:{inside}" for host, inside in binds)
+        return {"EXTRA_NSPAWN_FLAGS": f'"{flags}"', "PRIVATE_NETWORK": "0",
+                "HOST_ADDRESS": "", "LOCAL_ADDRESS": "", "HOST_ADDRESS6": "",
+                "LOCAL_ADDRESS6": "", "HOST_BRIDGE": ""}
+
+    def write_conf(self, spec):
+        path = self.conf_dir / f"{names.container_name(spec.name)}.conf"
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        wanted = self.conf_lines(spec)
+        kept = [line for line in lines if line.split("=", 1)[0] not in wanted]
+        path.write_text("\n".join(kept + [f"{k}={v}" for k, v in wanted.items()]) + "\n")
+
+    # -- verbs -----------------------------------------------------------------
+
+    def start(self, name, spec):
+        machine = names.container_name(name)
+        flake = self.write_flake(spec)
+        exists = (self.conf_dir / f"{machine}.conf").exists()
+        steps = ["update" if exists else "create"]
+        self._run(nixos_commands(name, steps[0], flake))
+        self.write_conf(spec)
+        self._run(nixos_commands(name, "start"))
+        self._up[name] = True
+        self._ensure_watch()
+        log.info("started %s (nixos-container %s)", name, machine, extra={"HIVE_AGENT": name})
+
+    def stop(self, name, grace=STOP_GRACE):
+        if not self.running(name):
+            return False
+        self._stopping.add(name)
+        try:
+            self._run(nixos_commands(name, "stop"))
+        finally:
+            self._up[name] = False
+            gevent.spawn_later(5, self._stopping.discard, name)
+        return True
+
+    def remove(self, name):
+        """Destroy the container itself (destroy and purge of the agent)."""
+        self.stop(name)
+        self._run(nixos_commands(name, "destroy"), check=False)
+        self._up.pop(name, None)
+
+    def running(self, name):
+        if name not in self._up:
+            # Once per agent after a host start: the container may have kept running.
+            out = self._run(nixos_commands(name, "status"), check=False)
+            self._up[name] = out.strip() == "up"
+        return self._up[name]
+
+    def stop_all(self, grace=STOP_GRACE):
+        """Containers outlive the host: their harnesses ride out its restart."""
+        if self._watcher is not None:
+            self._watcher.kill()
+
+    def _run(self, commands, check=True):
+        out = ""
+        for argv in commands:
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if check and proc.returncode != 0:
+                raise Unavailable(f"{' '.join(argv[:3])} failed ({proc.returncode}): "
+                                  f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+            out = proc.stdout
+        return out
+
+    # -- crash watch -------------------------------------------------------------
+
+    def _ensure_watch(self):
+        if self._watcher is None or self._watcher.dead:
+            self._watcher = gevent.spawn(self._watch_journal)
+
+    def _watch_journal(self):
+        """Follow systemd's unit messages; a container that stops unasked is a crash."""
+        argv = ["journalctl", "--follow", "--lines=0", "--output=json", *self.journal_args,
+                f"MESSAGE_ID={UNIT_STOPPED}", f"MESSAGE_ID={UNIT_FAILED}"]
+        while True:
+            try:
+                self._follow(argv)
+            except OSError as exc:
+                log.warning("cannot follow the journal for container crashes: %s", exc)
+            # journalctl ended (journald restarted, say): follow again shortly.
+            gevent.sleep(5)
+
+    def _follow(self, argv):
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL)
+        try:
+            for line in proc.stdout:
+                name = crashed_agent(line)
+                if name and self._up.get(name) and name not in self._stopping:
+                    self._up[name] = False
+                    self.on_exit(name, None)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def crashed_agent(line):
+    """The agent whose container unit a journal line (JSON) reports stopped; else None.
+
+    Only systemd itself (uid 0) speaks for units: a record another user wrote with the
+    same fields is not believed.
+    """
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("_UID") != "0":
+        return None
+    if entry.get("MESSAGE_ID") not in (UNIT_STOPPED, UNIT_FAILED):
+        return None
+    unit = entry.get("UNIT") or ""
+    prefix, suffix = "container@h-", ".service"
+    if not (unit.startswith(prefix) and unit.endswith(suffix)):
+        return None
+    name = unit[len(prefix):-len(suffix)]
+    return name if names.is_valid(name) else None
+
+
+def agent_flake(spec, hyperhive_flake):
+    """The flake that builds one agent's container from its applied repo.
+
+    Settings come from agent.json, as with every backend, and win over the same
+    `hyperhive.*` options in agent.nix; agent.nix adds the rest of the container's
+    NixOS configuration (packages, services). Only committed config is built.
+    """
+    module = '(config + "/agent.nix")' if (spec.config_dir / "agent.nix").exists() else "{ }"
+    keys = "\n".join(f"                {option} = settings.{key} or null;"
+                     for key, option in SETTINGS.items())
+    return f"""# Written by the hyperhive host for {spec.name}; rewritten at each start.
+{{
+  inputs.hyperhive.url = {json.dumps(hyperhive_flake)};
+  inputs.config = {{ url = {json.dumps("git+file://" + str(spec.config_dir))}; flake = false; }};
+
+  outputs = {{ hyperhive, config, ... }}:
+    let
+      settings = builtins.fromJSON (builtins.readFile (config + "/agent.json"));
+    in {{
+      nixosConfigurations.{spec.name} = hyperhive.lib.agentSystem {{
+        name = {json.dumps(spec.name)};
+        manager = {"true" if spec.manager else "false"};
+        port = {spec.web.rsplit(":", 1)[1]};
+        modules = [
+          {module}
+          ({{ lib, ... }}: {{
+            hyperhive = lib.mapAttrs (_: lib.mkOverride 50)
+              (lib.filterAttrs (_: value: value != null) {{
+{keys}
+              }});
+          }})
+        ];
+      }};
+    }};
+}}
+"""
+
+
+# agent.json keys and the container module's options they set.
+SETTINGS = {"model": "model", "allowed_recipients": "allowedRecipients",
+            "claude_plugins": "claudePlugins", "claude_marketplaces": "claudeMarketplaces",
+            "extra_mcp_servers": "extraMcpServers",
+            "allowed_bash_patterns": "allowedBashPatterns"}

@@ -8,12 +8,14 @@ commit, agents are stopped, the database is closed.
 import grp
 import logging
 import signal
+import sys
 
 import gevent
 from gevent.event import Event
 
 from . import journal
 from .broker import Broker
+from .errors import HiveError
 from .lifecycle import Lifecycle
 from .names import MANAGER
 from .paths import Places
@@ -121,7 +123,13 @@ class Host:
 
 def run(options):
     journal.setup_logging("host")
-    host = Host(options)
+    try:
+        host = Host(options)
+    except (ValueError, HiveError) as exc:
+        # A host that cannot have its backend is a setup error, not a crash.
+        log.error("cannot start: %s", getattr(exc, "message", None) or exc)
+        print(f"hyperhive host: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return 2
     host.start()
     host.wait()
     return 0

@@ -13,7 +13,7 @@ import time
 import gevent
 
 from . import names, repos
-from .backends import AgentSpec, NspawnBackend, ProcessBackend
+from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, NotFound, Unavailable
 from .names import MANAGER
 
@@ -33,10 +33,13 @@ def fnv1a32(text):
 class Lifecycle:
     def __init__(self, places, broker, sockets, backend="process", bind="127.0.0.1",
                  port_base=8000, claude_bin="claude", dashboard_url=None):
-        backends = {"process": ProcessBackend, "nspawn": NspawnBackend}
+        backends = {"process": ProcessBackend, "nspawn": NspawnBackend,
+                    "nixos": lambda on_exit: NixosBackend(
+                        on_exit, places.lib / "nixos",
+                        conf_dir=os.environ.get("HYPERHIVE_NIXOS_CONF_DIR",
+                                                "/etc/nixos-containers"))}
         if backend not in backends:
-            raise Unavailable(f"the {backend!r} backend is not available on this host yet; "
-                              "use --backend process or nspawn")
+            raise Unavailable(f"there is no {backend!r} backend; use process, nspawn or nixos")
         self.places = places
         self.broker = broker
         self.sockets = sockets
@@ -168,6 +171,8 @@ class Lifecycle:
         self.broker.set_transient(name, "destroying")
         try:
             self.backend.stop(name)
+            if hasattr(self.backend, "remove"):
+                self.backend.remove(name)     # a container that is more than a process
             self.sockets.close(name)
             self.broker.unregister_agent(name)
             shutil.rmtree(self.places.hive_dir(name), ignore_errors=True)

@@ -1,0 +1,158 @@
+"""The nixos backend, by the command lines it issues and the files it writes.
+
+nixos-container only runs on NixOS, so a stand-in (tests/data/nixos-container) logs
+each command and keeps a container's conf file and up/down state. The host is the
+real one; a crash comes from a real journald, as systemd would report it.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hive import REPO, HostProcess, clean_env, short_tmpdir, wait_for
+from hyperhive import backends
+
+FAKE = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def nixos():
+    tmp = short_tmpdir()
+    conf, state, log = tmp / "conf", tmp / "state", tmp / "commands.jsonl"
+    conf.mkdir()
+    state.mkdir()
+    env = clean_env(PATH=f"{FAKE}:{clean_env()['PATH']}", HYPERHIVE_FLAKE=str(REPO),
+                    HYPERHIVE_NIXOS_CONF_DIR=conf, FAKE_NIXOS_STATE=state, FAKE_NIXOS_LOG=log)
+    h = HostProcess(root=tmp / "hive", env=env, args=["--backend", "nixos"]).start()
+    h.conf, h.commands = conf, lambda: [json.loads(x) for x in log.read_text().splitlines()]
+    yield h
+    h.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def since(h, n):
+    return [c for c in h.commands()[n:] if c[0] != "status"]
+
+
+def test_spawn_builds_a_container_from_a_flake_with_the_agents_dirs(nixos):
+    h = nixos
+    # the manager came first, at host start
+    assert ["create", "hm1nd", "--flake", f"path:{h.root}/lib/nixos/manager#manager"] in \
+        h.commands()
+    n = len(h.commands())
+    assert h.admin("spawn", name="alice")["ok"]
+    flake = f"path:{h.root}/lib/nixos/alice#alice"
+    assert since(h, n) == [["create", "h-alice", "--flake", flake], ["start", "h-alice"]]
+    conf = dict(line.split("=", 1) for line in (h.conf / "h-alice.conf").read_text().split("\n")
+                if line)
+    lib, run = h.root / "lib", h.root / "run"
+    assert conf["EXTRA_NSPAWN_FLAGS"] == (
+        f'"--bind={run}/agents/alice:/run/hive --bind={lib}/agents/alice/state:/state '
+        f'--bind={lib}/agents/alice/claude:/root/.claude"')
+    assert conf["PRIVATE_NETWORK"] == "0" and conf["HOST_ADDRESS"] == "" and \
+        conf["LOCAL_ADDRESS"] == "" and conf["FLAKE"] == flake
+    manager_conf = (h.conf / "hm1nd.conf").read_text()
+    assert f"--bind={lib}/agents:/agents" in manager_conf
+    row = next(r for r in h.admin("status")["agent_statuses"] if r["name"] == "alice")
+    assert row["running"] is True
+    text = (lib / "nixos" / "alice" / "flake.nix").read_text()
+    assert f'"git+file://{lib}/applied/alice"' in text and f'"{REPO}"' in text
+    assert "port = " + str(row["port"]) in text and "manager = false" in text
+    parsed = subprocess.run(["nix-instantiate", "--parse", "-E", text], capture_output=True,
+                            text=True)
+    assert parsed.returncode == 0, parsed.stderr
+
+
+def test_lifecycle_verbs_become_nixos_container_commands(nixos):
+    h = nixos
+    assert h.admin("spawn", name="alice")["ok"]
+    n = len(h.commands())
+    assert h.admin("stop", name="alice")["ok"]
+    assert since(h, n) == [["stop", "h-alice"]]
+    n = len(h.commands())
+    assert h.admin("start", name="alice")["ok"]
+    flake = f"path:{h.root}/lib/nixos/alice#alice"
+    assert since(h, n) == [["update", "h-alice", "--flake", flake], ["start", "h-alice"]]
+    n = len(h.commands())
+    assert h.admin("rebuild", name="alice")["ok"]
+    assert since(h, n) == [["stop", "h-alice"], ["update", "h-alice", "--flake", flake],
+                           ["start", "h-alice"]]
+    n = len(h.commands())
+    assert h.admin("destroy", name="alice")["ok"]
+    assert since(h, n) == [["stop", "h-alice"], ["destroy", "h-alice"]]
+    assert not (h.conf / "h-alice.conf").exists()
+
+
+def test_containers_outlive_a_host_restart(nixos):
+    h = nixos
+    assert h.admin("spawn", name="alice")["ok"]
+    assert h.stop() == 0
+    n = len(h.commands())
+    h.start()
+    # still up: the host asks once and starts nothing
+    assert since(h, n) == []
+    assert ["status", "h-alice"] in h.commands()[n:]
+    row = next(r for r in h.admin("status")["agent_statuses"] if r["name"] == "alice")
+    assert row["running"] is True
+
+
+def test_a_container_that_stops_unasked_is_a_crash(nixos, journald):
+    from systemd import journal
+    h = nixos
+    assert h.admin("spawn", name="alice")["ok"]
+    time.sleep(0.5)    # the journal watch is following by now
+    n = len(h.commands())
+    # what systemd logs when the unit goes down; another user's record would not count
+    journal.send("container@h-alice.service: Deactivated", MESSAGE_ID=backends.UNIT_STOPPED,
+                 UNIT="container@h-alice.service")
+
+    def crash():
+        messages = h.agent("manager", "recent", limit=50)["messages"]
+        return [json.loads(m["body"]) for m in messages if m["from"] == "system"
+                and json.loads(m["body"]).get("event") == "container_crash"]
+    event = wait_for(crash, timeout=15, what="container_crash for alice")[-1]
+    assert event["agent"] == "alice" and event["restarting"] is True
+    # restarted after the back-off, from the same flake
+    wait_for(lambda: ["start", "h-alice"] in since(h, n), timeout=15, what="the restart")
+
+
+def test_crashed_agent_reads_only_systemds_unit_records():
+    line = {"_UID": "0", "MESSAGE_ID": backends.UNIT_FAILED, "UNIT": "container@h-bob.service"}
+    assert backends.crashed_agent(json.dumps(line)) == "bob"
+    for changed in ({"_UID": "1000"}, {"MESSAGE_ID": "00" * 16}, {"UNIT": "sshd.service"},
+                    {"UNIT": "container@h-../x.service"}, {"UNIT": "container@hm1nd.service"}):
+        assert backends.crashed_agent(json.dumps({**line, **changed})) is None, changed
+    assert backends.crashed_agent("not json") is None
+    assert backends.crashed_agent("[1, 2]") is None
+
+
+def test_agent_nix_joins_the_flake_when_the_repo_has_one(tmp_path):
+    spec = backends.AgentSpec(
+        name="coder", manager=False, hive_dir=tmp_path, state_dir=tmp_path,
+        claude_dir=tmp_path, home_dir=tmp_path, config_dir=tmp_path, web="127.0.0.1:8412",
+        claude_bin="claude")
+    plain = backends.agent_flake(spec, "github:example/hyperhive")
+    assert "agent.nix" not in plain and "port = 8412;" in plain
+    (tmp_path / "agent.nix").write_text("{ pkgs, ... }: { }\n")
+    with_nix = backends.agent_flake(spec, "github:example/hyperhive")
+    assert '(config + "/agent.nix")' in with_nix
+    for text in (plain, with_nix):
+        parsed = subprocess.run(["nix-instantiate", "--parse", "-E", text],
+                                capture_output=True, text=True)
+        assert parsed.returncode == 0, parsed.stderr
+
+
+def test_without_the_flake_the_host_says_what_is_missing():
+    h = HostProcess(env=clean_env(), args=["--backend", "nixos"])
+    h.start(wait=False)
+    try:
+        assert h.proc.wait(timeout=20) == 2
+        assert "HYPERHIVE_FLAKE" in h.log()
+        assert "Traceback" not in h.log()
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
