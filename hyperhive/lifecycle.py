@@ -408,3 +408,4 @@ class Lifecycle:
             raise BadArgs("the manager's state cannot be purged")
         shutil.rmtree(self.places.agent_dir(name), ignore_errors=True)
         shutil.rmtree(self.places.applied_repo(name), ignore_errors=True)
+        shutil.rmtree(self.places.lib / "nixos" / names.check(name), ignore_errors=True)

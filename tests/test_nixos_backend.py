@@ -82,9 +82,10 @@ def test_lifecycle_verbs_become_nixos_container_commands(nixos):
     assert since(h, n) == [["stop", "h-alice"], ["update", "h-alice", "--flake", flake],
                            ["start", "h-alice"]]
     n = len(h.commands())
-    assert h.admin("destroy", name="alice")["ok"]
+    assert h.admin("destroy", name="alice", purge=True)["ok"]
     assert since(h, n) == [["stop", "h-alice"], ["destroy", "h-alice"]]
     assert not (h.conf / "h-alice.conf").exists()
+    assert not (h.root / "lib" / "nixos" / "alice").exists()
 
 
 def test_containers_outlive_a_host_restart(nixos):
