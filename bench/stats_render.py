@@ -22,6 +22,7 @@ from hive import HostProcess, wait_for  # noqa: E402
 TURNS = int(os.environ.get("TURNS", 10_000))
 REPEAT = int(os.environ.get("REPEAT", 20))
 TOOLS = ["Read", "Bash", "Edit", "mcp__hyperhive__send", "mcp__hyperhive__recv", "Grep"]
+SENDS = ["peer", "operator", "manager", "broadcast"]
 
 
 def fill(path, turns):
@@ -33,19 +34,21 @@ def fill(path, turns):
         started = now - 30 * 86400 * (1 - i / turns)
         duration = random.randint(800, 60_000)
         tools = {t: random.randint(0, 4) for t in random.sample(TOOLS, 3)}
+        sends = {k: random.randint(0, 2) for k in random.sample(SENDS, 2)}
         rows.append((started, started + duration / 1000, duration, "haiku", "operator",
                      random.choice(["ok"] * 9 + ["failed"]), None,
                      random.randint(100, 5000), random.randint(10, 900),
                      random.randint(0, 90_000), random.randint(0, 5000),
                      round(random.random() / 50, 6), sum(tools.values()), json.dumps(tools),
-                     0, 0, "s1", None))
+                     0, 0, "s1", None, random.randint(0, 6), json.dumps(sends),
+                     1000 + 3 * i))
     with sqlite3.connect(path) as db:
         db.executemany(
             "INSERT INTO turn_stats (started_at, ended_at, duration_ms, model, wake_from, "
             "result_kind, note, input_tokens, output_tokens, cache_read_input_tokens, "
             "cache_creation_input_tokens, cost_usd, tool_call_count, tool_calls_json, "
-            "open_threads_count, open_reminders_count, session_id, session_cost_usd) "
-            "VALUES (" + ",".join("?" * 18) + ")", rows)
+            "open_threads_count, open_reminders_count, session_id, session_cost_usd, "
+            "inbox_depth, sends_json, notes_bytes) VALUES (" + ",".join("?" * 21) + ")", rows)
 
 
 def timed(url):

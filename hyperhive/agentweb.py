@@ -209,9 +209,23 @@ def clock(ts):
 
 
 def _num(x):
+    if x is None:
+        return "—"
     if isinstance(x, float) and x.is_integer():
         return str(int(x))
     return str(x)
+
+
+def size(n):
+    """A byte count as the stats page shows it (1024-based, like static/stats.js)."""
+    if n is None:
+        return "—"
+    n = float(n)
+    for unit in ("B", "KB", "MB"):
+        if n < 1024 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
 
 
 def _json(value):
@@ -440,9 +454,16 @@ class View:
         self.clock = clock
         self.mmss = mmss
         self.num = _num
+        self.size = size
 
     def age(self, ts):
         return web.duration(self.now - ts) if ts else ""
+
+    @staticmethod
+    def sent(series, i, classes):
+        """One bucket's sends, by recipient class: "2 peer · 1 operator"."""
+        parts = [f"{series[f'sends_{k}'][i]} {k}" for k in classes if series[f"sends_{k}"][i]]
+        return " · ".join(parts) or "0"
 
     @staticmethod
     def stamp(ts, step):
@@ -503,6 +524,13 @@ def window_arg(required=False):
     return window
 
 
+def stats_summary(harness, window):
+    """The turn stats, plus the notes limit: the line notes_bytes is heading for."""
+    summary = harness.stats.summary(window)
+    summary["notes_limit"] = harness.notes.limit or None
+    return summary
+
+
 def make_app(harness, bind="127.0.0.1"):
     app = bottle.Bottle()
     web.install(app, bind)
@@ -524,7 +552,7 @@ def make_app(harness, bind="127.0.0.1"):
         window = window_arg()
         error = None if window else "unknown window: showing the last 24h"
         window = window or DEFAULT_WINDOW
-        summary = harness.stats.summary(window)
+        summary = stats_summary(harness, window)
         now = time.time()
         return web.html(web.render(
             "stats", name=harness.name, manager=harness.is_manager, summary=summary,
@@ -542,7 +570,7 @@ def make_app(harness, bind="127.0.0.1"):
             window = window_arg(required=True)
         except BadArgs as exc:
             return web.fail(exc, back=None)
-        return web.json_reply(harness.stats.summary(window))
+        return web.json_reply(stats_summary(harness, window))
 
     @app.get("/events")
     def events():

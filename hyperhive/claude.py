@@ -74,6 +74,7 @@ class TurnResult:
     rc: int | None  # negative: killed by that signal
     duration_ms: int
     mcp_connected: bool
+    sends: dict = dataclasses.field(default_factory=dict)  # recipient class -> send calls
 
 
 class ClaudeTurn:
@@ -219,6 +220,7 @@ class ClaudeTurn:
             rc=rc,
             duration_ms=_ms_since(started),
             mcp_connected=reader.hyperhive_connected,
+            sends=dict(reader.sends),
         )
 
     def _not_started(self, exc, started):

@@ -366,7 +366,7 @@ class Harness:
         outcome = result.outcome
         if outcome == "ok" or (outcome == "cancelled" and self._operator_cancel):
             self._acks.put(sorted(self._inflight))
-        self.finish_turn(message, result, started)
+        self.finish_turn(message, result, started, inbox_depth=unread)
         if outcome == "failed":
             self._tell_manager("turn_failed", message_id=message["id"], note=result.note,
                                stderr=result.stderr_tail[-20:])
@@ -503,8 +503,12 @@ class Harness:
         self.bus.emit("note", text=line, level="stderr")
         log.warning("claude: %s", line)
 
-    def finish_turn(self, message, result, started):
-        """End the turn for everyone watching first, then write its statistics."""
+    def finish_turn(self, message, result, started, inbox_depth=None):
+        """End the turn for everyone watching first, then write its statistics.
+
+        `inbox_depth` is the recv reply's `unread`: what was still waiting when the
+        turn began, besides its own message.
+        """
         ended = time.time()
         usage = result.usage or {}
         cost = self._turn_cost(result)
@@ -534,6 +538,8 @@ class Harness:
                           open_threads_count=threads.get("open_threads"),
                           open_reminders_count=threads.get("pending_reminders"),
                           session_id=result.session_id, session_cost_usd=result.total_cost_usd,
+                          inbox_depth=inbox_depth, sends=result.sends,
+                          notes_bytes=notes.size(self.notes.path),
                           cost_usd=cost, **{k: usage.get(k, 0) or 0 for k in (
                               "input_tokens", "output_tokens", "cache_read_input_tokens",
                               "cache_creation_input_tokens")})

@@ -1,9 +1,10 @@
 """Understand the stream-json output of one `claude -p` turn (pure parsing, no IO).
 
 `TurnReader.feed()` takes stdout lines one at a time and keeps what the harness needs
-(session id, MCP server status, tool counts, token usage, the `result` event, interrupts,
-API errors, compaction status). `classify()` turns a finished reader into a turn outcome,
-`summarise()` turns one event into a compact dict for the live per-agent page.
+(session id, MCP server status, tool counts, sends by recipient class, token usage, the
+`result` event, interrupts, API errors, compaction status). `classify()` turns a finished
+reader into a turn outcome, `summarise()` turns one event into a compact dict for the live
+per-agent page.
 
 Outcomes: ok, failed, prompt_too_long, cancelled, rate_limited, auth_failed.
 
@@ -31,6 +32,8 @@ to TEXT_LIMIT characters.
 
 import json
 
+from .names import BROADCAST, MANAGER, OPERATOR
+
 OUTCOMES = ("ok", "failed", "prompt_too_long", "cancelled", "rate_limited", "auth_failed")
 USAGE_KEYS = (
     "input_tokens",
@@ -47,6 +50,8 @@ PROMPT_TOO_LONG_TEXT = "Prompt is too long"
 PROMPT_TOO_LONG_REASONS = ("prompt_too_long", "blocking_limit")
 ABORT_REASONS = ("aborted_tools", "aborted_streaming")
 SYSTEM_SUBTYPES_SHOWN = ("api_retry", "status", "compact_boundary", "permission_denied")
+SEND_TOOL = f"mcp__{HYPERHIVE_SERVER}__send"
+SEND_CLASSES = ("peer", "operator", "manager", "broadcast")
 
 
 def parse_line(line):
@@ -83,6 +88,13 @@ def _clip(text, limit=TEXT_LIMIT):
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def recipient_class(to):
+    """peer, operator, manager or broadcast for a send's `to`; None when it names nothing."""
+    if not isinstance(to, str) or not to:
+        return None
+    return {BROADCAST: "broadcast", OPERATOR: "operator", MANAGER: "manager"}.get(to, "peer")
+
+
 def _usage_of(raw):
     raw = _dict(raw)
     return {key: _int(raw.get(key)) for key in USAGE_KEYS}
@@ -95,6 +107,7 @@ class TurnReader:
         self.session_id = None
         self.mcp_servers = None  # list from the latest init; None until an init arrives
         self.tool_calls = {}  # tool name -> number of calls
+        self.sends = {}  # recipient class -> number of send calls
         self.ctx_tokens = 0  # context size after the last real assistant message
         self.result = None  # the last `result` event
         self.interrupted = False
@@ -180,6 +193,15 @@ class TurnReader:
             self._tool_ids.add(tool_id)
             name = str(block.get("name") or "?")
             self.tool_calls[name] = self.tool_calls.get(name, 0) + 1
+            if name == SEND_TOOL:
+                self._track_send(_dict(block.get("input")))
+
+    def _track_send(self, args):
+        # What claude asked for, not what the host accepted: a refused send still
+        # shows an agent trying to reach someone.
+        kind = recipient_class(args.get("to"))
+        if kind is not None:
+            self.sends[kind] = self.sends.get(kind, 0) + 1
 
     def _track_user(self, event):
         for block in _list(_dict(event.get("message")).get("content")):

@@ -8,9 +8,11 @@ import logging
 import math
 import time
 
-from peewee import FloatField, IntegerField, Model, TextField
+from peewee import FloatField, IntegerField, Model, OperationalError, TextField
+from playhouse.migrate import SqliteMigrator, migrate
 
 from .store import open_database
+from .stream import SEND_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ class TurnStat(Model):
     open_reminders_count = IntegerField(null=True)
     session_id = TextField(null=True)
     session_cost_usd = FloatField(null=True)
+    # Added after the first release, so nullable: older files gain them empty (unknown).
+    inbox_depth = IntegerField(null=True)   # left in the inbox besides the turn's message
+    sends_json = TextField(null=True)       # {"operator": 1, "peer": 2}
+    notes_bytes = IntegerField(null=True)   # notes.md after the turn; None: no file
 
     class Meta:
         table_name = "turn_stats"
@@ -47,10 +53,12 @@ class TurnStat(Model):
 class TurnStats:
     def __init__(self, path):
         self.db = open_database(path, [TurnStat], durable=False)
+        add_missing_columns(self.db)
 
     def record(self, **row):
         try:
             row["tool_calls_json"] = json.dumps(row.pop("tool_calls", {}) or {}, sort_keys=True)
+            row["sends_json"] = json.dumps(row.pop("sends", {}) or {}, sort_keys=True)
             return TurnStat.insert(**row).execute()
         except Exception:
             log.exception("could not record turn stats")
@@ -67,7 +75,8 @@ class TurnStats:
         return _as_dict(row) if row else None
 
     def summary(self, window="24h", now=None):
-        """Series for the stats page: per-bucket counts, percentiles, tokens, tools, outcomes.
+        """Series for the stats page: per-bucket counts, percentiles, tokens, tools, outcomes,
+        inbox depth, sends by recipient class and the notes size.
 
         The sums are sqlite's; Python only sorts each bucket's durations for the
         percentiles, so 10,000 turns cost a few ms, not a model object each.
@@ -79,14 +88,40 @@ class TurnStats:
         series = {"t": [start + i * step for i in range(count)], "turns": [0] * count,
                   "p50_ms": [None] * count, "p95_ms": [None] * count, "input": [0] * count,
                   "output": [0] * count, "cache_read": [0] * count, "cache_write": [0] * count,
-                  "tools_per_turn": [None] * count, "cost_usd": [0.0] * count}
+                  "tools_per_turn": [None] * count, "cost_usd": [0.0] * count,
+                  "inbox_last": [None] * count, "inbox_max": [None] * count,
+                  "notes_bytes": [None] * count,
+                  **{f"sends_{k}": [0] * count for k in SEND_CLASSES}}
         args = (start, step, start)
-        for b, n, inp, out, cread, cwrite, calls, cost in self._sql(_BUCKET_SUMS, args):
+        self._fill_sums(series, args)
+        self._fill_durations(series, args)
+        self._fill_lasts(series, args)
+        outcomes = dict.fromkeys(OUTCOMES, 0)
+        outcomes.update(dict(self._sql(_OUTCOMES, (start,))))
+        tools = {name: n for name, n in self._sql(_TOOLS, (start,))}
+        last = self.last_turn()
+        return {"window": window, "step": step, "series": series, "tools": tools,
+                "outcomes": outcomes, "turns": sum(series["turns"]),
+                "sends": {k: sum(series[f"sends_{k}"]) for k in SEND_CLASSES},
+                "inbox_depth": last["inbox_depth"] if last else None,
+                "notes_bytes": last["notes_bytes"] if last else None,
+                "since_last_turn_s": (now - last["ended_at"]) if last else None}
+
+    def _fill_sums(self, series, args):
+        count = len(series["t"])
+        for b, n, inp, out, cread, cwrite, calls, cost, inbox, *sends in self._sql(
+                _BUCKET_SUMS, args):
             if 0 <= b < count:
                 series["turns"][b], series["input"][b], series["output"][b] = n, inp, out
                 series["cache_read"][b], series["cache_write"][b] = cread, cwrite
                 series["tools_per_turn"][b] = round(calls / n, 2)
                 series["cost_usd"][b] = round(cost, 6)
+                series["inbox_max"][b] = inbox
+                for kind, sent in zip(SEND_CLASSES, sends):
+                    series[f"sends_{kind}"][b] = sent or 0
+
+    def _fill_durations(self, series, args):
+        count = len(series["t"])
         durations = {}
         for b, ms in self._sql(_BUCKET_DURATIONS, args):
             durations.setdefault(b, []).append(ms)
@@ -94,28 +129,50 @@ class TurnStats:
             if 0 <= b < count:
                 series["p50_ms"][b] = _percentile(values, 50)
                 series["p95_ms"][b] = _percentile(values, 95)
-        outcomes = dict.fromkeys(OUTCOMES, 0)
-        outcomes.update(dict(self._sql(_OUTCOMES, (start,))))
-        tools = {name: n for name, n in self._sql(_TOOLS, (start,))}
-        last = self.last_turn()
-        return {"window": window, "step": step, "series": series, "tools": tools,
-                "outcomes": outcomes, "turns": sum(series["turns"]),
-                "since_last_turn_s": (now - last["ended_at"]) if last else None}
+
+    def _fill_lasts(self, series, args):
+        count = len(series["t"])
+        for b, inbox, notes_bytes, _ in self._sql(_BUCKET_LASTS, args):
+            if 0 <= b < count:
+                series["inbox_last"][b], series["notes_bytes"][b] = inbox, notes_bytes
 
     def _sql(self, sql, args):
         return self.db.execute_sql(sql, args).fetchall()
 
 
 _BUCKET = "CAST((started_at - ?) / ? AS INTEGER)"
+_SEND_SUMS = ", ".join(f"SUM(json_extract(sends_json, '$.{k}'))" for k in SEND_CLASSES)
 _BUCKET_SUMS = (f"SELECT {_BUCKET} AS b, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
                 "SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens), "
-                "SUM(tool_call_count), SUM(cost_usd) FROM turn_stats WHERE started_at >= ? "
-                "GROUP BY b")
+                "SUM(tool_call_count), SUM(cost_usd), MAX(inbox_depth), "
+                f"{_SEND_SUMS} FROM turn_stats WHERE started_at >= ? GROUP BY b")
+# sqlite takes the bare columns from the row that holds the MAX(): the bucket's last turn.
+_BUCKET_LASTS = (f"SELECT {_BUCKET} AS b, inbox_depth, notes_bytes, MAX(started_at) "
+                 "FROM turn_stats WHERE started_at >= ? GROUP BY b")
 _BUCKET_DURATIONS = (f"SELECT {_BUCKET} AS b, duration_ms FROM turn_stats "
                      "WHERE started_at >= ? ORDER BY b, duration_ms")
 _OUTCOMES = "SELECT result_kind, COUNT(*) FROM turn_stats WHERE started_at >= ? GROUP BY 1"
 _TOOLS = ("SELECT j.key, SUM(j.value) FROM turn_stats, json_each(turn_stats.tool_calls_json) "
           "AS j WHERE started_at >= ? GROUP BY j.key ORDER BY 2 DESC")
+
+
+def add_missing_columns(db):
+    """Give a file written by an older harness the columns added since; idempotent.
+
+    Two processes may open an old file at once: a column the other one just added
+    is not an error, and nothing here may keep the harness from starting.
+    """
+    table = TurnStat._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    migrator = SqliteMigrator(db)
+    for field in TurnStat._meta.sorted_fields:
+        if field.column_name in have:
+            continue
+        try:
+            migrate(migrator.add_column(table, field.column_name, field))
+        except OperationalError:
+            if field.column_name not in {c.name for c in db.get_columns(table)}:
+                log.exception("could not add column %s to %s", field.column_name, table)
 
 
 def _percentile(values, pct):

@@ -25,12 +25,33 @@
     ok: C.green, failed: C.red, prompt_too_long: C.mauve, cancelled: C.amber, rate_limited: C.cyan, auth_failed: C.red,
   };
   const FONT = "11px " + (css("--mono", "monospace"));
+  // bottom of the sends stack first; the API's own order is its table's
+  const SEND_STACK = ["operator", "manager", "peer", "broadcast"];
+  const SEND_COLOURS = { operator: C.amber, manager: C.mauve, peer: C.cyan, broadcast: C.green };
+  const sendLabel = (k) => (k === "broadcast" ? "broadcast (*)" : k);
+
+  function size(n) {
+    if (n == null) return "—";
+    n = Number(n);
+    for (const unit of ["B", "KB", "MB"]) {
+      if (n < 1024 || unit === "MB") return unit === "B" ? `${Math.round(n)} B` : `${n.toFixed(1)} ${unit}`;
+      n /= 1024;
+    }
+    return "";
+  }
+  const num = (v) => (v == null ? "—" : String(v));
+  // ticks on whole KB and MB, so the axis reads "8 KB", not "7.8 KB"
+  const BYTE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500].flatMap((n) => [n, n * 1024, n * 1024 * 1024])
+    .sort((a, b) => a - b);
+  const byteTick = (v) => (v < 1024 ? `${v} B` : v < 1024 * 1024 ? `${+(v / 1024).toFixed(1)} KB`
+    : `${+(v / 1024 / 1024).toFixed(1)} MB`);
 
   const fmt = {
     int: (u, v) => (v == null ? "—" : Math.round(v).toLocaleString("en-US")),
     count: (u, v) => (v == null ? "—" : Number.isInteger(v) ? v.toLocaleString("en-US") : ""),
     secs: (u, v) => (v == null ? "—" : v.toFixed(1) + "s"),
     dec: (u, v) => (v == null ? "—" : String(v)),
+    bytes: (u, v) => size(v),
   };
 
   function axis(extra) {
@@ -61,7 +82,7 @@
     return withDate ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}` : time;
   }
 
-  function timeChart(name, s, series, yFormat) {
+  function timeChart(name, s, series, yFormat, yAxis) {
     const t = s.series.t;
     const end = t.length ? t[t.length - 1] + s.step : null;
     const days = t.length && end - t[0] > 86400;
@@ -69,7 +90,7 @@
       scales: { x: { time: true, range: (u, min, max) => [t.length ? t[0] : min, end || max] }, y: { range: zeroBased } },
       axes: [
         axis({ space: days ? 110 : 60, values: (u, splits) => splits.map((v) => stamp(v, days)) }),
-        axis({ size: 56, values: (u, splits) => splits.map((v) => yFormat(u, v)) }),
+        axis(Object.assign({ size: 56, values: (u, splits) => splits.map((v) => yFormat(u, v)) }, yAxis)),
       ],
       series: [
         { label: "from", value: (u, v) => (v == null ? "—" : stamp(v, true)) },
@@ -109,6 +130,30 @@
     }, [xs, values]);
   }
 
+  // uPlot does not stack: each class is a bar up to its running total, drawn tallest
+  // first so the classes below paint over it; the legend still shows each class's own count.
+  function sendsChart(s) {
+    const d = s.series;
+    let below = d.t.map(() => 0);
+    const layers = SEND_STACK.map((k) => {
+      const own = d["sends_" + k] || [];
+      below = below.map((v, i) => v + (own[i] || 0));
+      return { k, own, top: below };
+    });
+    timeChart("sends", s, layers.reverse().map(({ k, own, top }) => ({
+      label: "→ " + sendLabel(k), data: top, stroke: SEND_COLOURS[k], fill: SEND_COLOURS[k] + "aa",
+      paths: bucketBars, points: { show: false }, value: (u, v, si, i) => (i == null ? "—" : String(own[i] || 0)),
+    })), fmt.count);
+  }
+
+  function notesChart(s) {
+    const series = [{ label: "notes.md", data: s.series.notes_bytes, stroke: C.green, spanGaps: true, points: { show: true, size: 4 } }];
+    if (s.notes_limit) {
+      series.push({ label: "compacted past", data: s.series.t.map(() => s.notes_limit), stroke: C.red, dash: [4, 4], width: 1, points: { show: false } });
+    }
+    timeChart("notes", s, series, fmt.bytes, { size: 64, incrs: BYTE_STEPS, values: (u, splits) => splits.map(byteTick) });
+  }
+
   function drawAll(s) {
     const d = s.series;
     const secs = (list) => list.map((v) => (v == null ? null : v / 1000));
@@ -126,6 +171,12 @@
     timeChart("tools_per_turn", s, [
       { label: "tool calls per turn", data: d.tools_per_turn, stroke: C.cyan, points: { show: true, size: 5 } },
     ], fmt.dec);
+    timeChart("inbox", s, [
+      { label: "most", data: d.inbox_max, stroke: C.mauve, fill: C.mauve + "55", paths: bucketBars, points: { show: false } },
+      { label: "at the bucket's last turn", data: d.inbox_last, stroke: C.amber, points: { show: true, size: 5 } },
+    ], fmt.count);
+    sendsChart(s);
+    notesChart(s);
     const tools = Object.entries(s.tools).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
     if (tools.length) categoryChart("tools", "tool", tools.map(([k]) => shortTool(k)), tools.map(([, n]) => n), [C.cyan]);
     else charts.delete("tools");
@@ -150,6 +201,11 @@
     if (el) el.textContent = text;
   };
 
+  function sentText(s, i) {
+    const parts = Object.keys(s.sends).filter((k) => s.series["sends_" + k][i]).map((k) => `${s.series["sends_" + k][i]} ${k}`);
+    return parts.join(" · ") || "0";
+  }
+
   function buckets(s) {
     const d = s.series;
     const rows = [];
@@ -158,7 +214,8 @@
       rows.push(h("tr", {}, [
         stamp(d.t[i], s.step >= 21600), String(d.turns[i]), hive.msText(d.p50_ms[i]), hive.msText(d.p95_ms[i]),
         hive.full(d.input[i]), hive.full(d.output[i]), hive.full(d.cache_read[i]), hive.full(d.cache_write[i]),
-        String(d.tools_per_turn[i]), hive.money(d.cost_usd[i]),
+        String(d.tools_per_turn[i]), hive.money(d.cost_usd[i]), num(d.inbox_last[i]), num(d.inbox_max[i]),
+        sentText(s, i), size(d.notes_bytes[i]),
       ].map((cell) => h("td", {}, cell))));
     }
     $("#buckets-body").replaceChildren(...rows);
@@ -183,6 +240,11 @@
       big.parentElement.classList.remove("muted");
       big.textContent = hive.duration(s.since_last_turn_s);
     }
+    const depths = d.inbox_max.filter((v) => v != null);
+    setText("n-inbox", num(s.inbox_depth));
+    setText("n-inbox-max", depths.length ? String(Math.max(...depths)) : "—");
+    setText("n-notes", s.notes_bytes == null ? "no notes.md" : size(s.notes_bytes));
+    tally($("#sends"), Object.entries(s.sends).map(([k, n]) => [sendLabel(k), n]), true);
     tally($("#outcomes"), Object.entries(s.outcomes), true);
     tally($("#tools"), Object.entries(s.tools).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])), false);
   }

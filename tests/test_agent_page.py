@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import socket
+import sqlite3
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,8 +18,24 @@ import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
 from hive import HostProcess, short_tmpdir, wait_for
+from hyperhive.turnstats import TurnStats
 from test_e2e import row, spawn, start_hive, stats_rows
 
+# turn_stats as harnesses before inbox_depth, sends_json and notes_bytes wrote it
+OLD_TURN_STATS = """
+CREATE TABLE "turn_stats" ("id" INTEGER NOT NULL PRIMARY KEY, "started_at" REAL NOT NULL,
+  "ended_at" REAL NOT NULL, "duration_ms" INTEGER NOT NULL, "model" TEXT, "wake_from" TEXT,
+  "result_kind" TEXT NOT NULL, "note" TEXT, "input_tokens" INTEGER NOT NULL,
+  "output_tokens" INTEGER NOT NULL, "cache_read_input_tokens" INTEGER NOT NULL,
+  "cache_creation_input_tokens" INTEGER NOT NULL, "cost_usd" REAL NOT NULL,
+  "tool_call_count" INTEGER NOT NULL, "tool_calls_json" TEXT NOT NULL,
+  "open_threads_count" INTEGER, "open_reminders_count" INTEGER, "session_id" TEXT,
+  "session_cost_usd" REAL);
+CREATE INDEX "turnstat_started_at" ON "turn_stats" ("started_at");
+INSERT INTO turn_stats VALUES (1, 1000.0, 1002.0, 2000, 'haiku', 'operator', 'ok', NULL,
+  10, 5, 0, 0, 0.001, 1, '{"Read": 1}', 0, 0, 's1', 0.001);
+"""
+NEW_COLUMNS = {"inbox_depth", "sends_json", "notes_bytes"}
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 FAKE_LOGIN = Path(__file__).resolve().parent / "data" / "fake_login.sh"
@@ -80,6 +97,56 @@ def section(html, marker):
     """The markup from `marker` to the end of its element (enough for these checks)."""
     start = html.index(marker)
     return html[start:html.index("</li>" if "<li" in marker else "</section>", start)]
+
+
+def columns(path):
+    with sqlite3.connect(path) as db:
+        return {r[1] for r in db.execute("PRAGMA table_info(turn_stats)")}
+
+
+def test_an_old_turn_stats_file_gains_the_new_columns(tmp_path):
+    path = tmp_path / "hyperhive-turn-stats.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_TURN_STATS)
+    assert not NEW_COLUMNS & columns(path)
+    stats = TurnStats(path)
+    assert NEW_COLUMNS <= columns(path)
+    assert stats.record(started_at=1010.0, ended_at=1011.0, duration_ms=1000, result_kind="ok",
+                        tool_calls={"mcp__hyperhive__send": 3}, tool_call_count=3,
+                        inbox_depth=2, sends={"peer": 2, "operator": 1}, notes_bytes=812)
+    stats.db.close()
+    again = TurnStats(path)           # a second open finds nothing to add
+    assert again.last_turn()["inbox_depth"] == 2
+    again.db.close()
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT id, inbox_depth, sends_json, notes_bytes, tool_calls_json "
+                          "FROM turn_stats ORDER BY id").fetchall()
+    assert rows == [(1, None, None, None, '{"Read": 1}'),
+                    (2, 2, '{"operator": 1, "peer": 2}', 812, '{"mcp__hyperhive__send": 3}')]
+
+
+def test_summary_of_inbox_sends_and_notes_per_bucket(tmp_path):
+    stats = TurnStats(tmp_path / "stats.sqlite")
+    now = 1_800_000_000.0
+    start = (now - 3600) // 300 * 300
+    turns = [  # bucket, seconds into it, inbox depth, sends, notes bytes
+        (2, 10, 3, {"operator": 1}, 100), (2, 20, 5, {"peer": 2}, 300),
+        (2, 30, 1, {}, 200), (5, 0, None, {"broadcast": 1, "manager": 1}, None)]
+    for bucket, offset, depth, sends, notes_bytes in turns:
+        at = start + bucket * 300 + offset
+        stats.record(started_at=at, ended_at=at + 1, duration_ms=1000, result_kind="ok",
+                     inbox_depth=depth, sends=sends, notes_bytes=notes_bytes)
+    s = stats.summary("1h", now=now)
+    series = s["series"]
+    assert series["inbox_max"][2] == 5 and series["inbox_last"][2] == 1
+    assert series["notes_bytes"][2] == 200 and series["notes_bytes"][5] is None
+    assert series["inbox_max"][5] is None and series["inbox_max"][3] is None
+    assert (series["sends_operator"][2], series["sends_peer"][2]) == (1, 2)
+    assert (series["sends_broadcast"][5], series["sends_manager"][5]) == (1, 1)
+    assert s["sends"] == {"peer": 2, "operator": 1, "manager": 1, "broadcast": 1}
+    # "current" is the newest turn's: it had no depth and no notes file
+    assert s["inbox_depth"] is None and s["notes_bytes"] is None
+    stats.db.close()
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +244,19 @@ def test_api_state_and_stats_after_a_real_turn(alice, turned):
     assert stats["window"] == "1h" and stats["step"] == 300 and stats["turns"] >= 1
     series = stats["series"]
     assert set(series) == {"t", "turns", "p50_ms", "p95_ms", "input", "output", "cache_read",
-                           "cache_write", "tools_per_turn", "cost_usd"}
+                           "cache_write", "tools_per_turn", "cost_usd", "inbox_last",
+                           "inbox_max", "notes_bytes", "sends_peer", "sends_operator",
+                           "sends_manager", "sends_broadcast"}
     assert len({len(v) for v in series.values()}) == 1 and sum(series["turns"]) == stats["turns"]
     assert sum(series["input"]) >= 1300 and max(p for p in series["p95_ms"] if p) > 0
     assert stats["tools"]["mcp__hyperhive__send"] >= 1
     assert stats["outcomes"]["ok"] >= 1 and 0 <= stats["since_last_turn_s"] < 120
+    # the one turn so far: woken with nothing else waiting, one send to the operator, no notes
+    assert stats["sends"] == {"peer": 0, "operator": 1, "manager": 0, "broadcast": 0}
+    assert sum(series["sends_operator"]) == 1
+    assert [x for x in series["inbox_max"] if x is not None] == [0]
+    assert stats["inbox_depth"] == 0 and stats["notes_bytes"] is None
+    assert stats["notes_limit"] == 24 * 1024
 
     status, body = alice.get("/api/stats?window=nope")
     assert status == 400
@@ -192,6 +267,13 @@ def test_api_state_and_stats_after_a_real_turn(alice, turned):
     assert '<tr><th>mcp__hyperhive__send</th><td>' in page
     assert 'class="badge is-current" aria-current="page">1h</a>' in page
     assert 'data-chart="turns"' in page and "/static/vendor/uPlot.iife.min.js" in page
+    for chart in ("inbox", "sends", "notes"):
+        assert f'data-chart="{chart}"' in page
+    assert '<tr class=""><th>operator</th><td>1</td></tr>' in page
+    assert '<tr class="is-zero"><th>broadcast (*)</th><td>0</td></tr>' in page
+    assert '<dd id="n-inbox">0</dd>' in page and '<dd id="n-notes">no notes.md</dd>' in page
+    assert '<dd id="n-notes-limit">24.0 KB</dd>' in page
+    assert "<td>1 operator</td><td>—</td></tr>" in page     # the bucket row: sent, notes
     assert "unknown window" in alice.html("/stats?window=nope")
 
 

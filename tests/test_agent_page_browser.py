@@ -161,9 +161,14 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
     expect(page.locator("#charts-note")).to_be_hidden()
     expect(canvases.first).to_be_visible(timeout=10_000)
     turns = int(page.locator("#n-turns").inner_text())
-    # two more turns, one with a tool call and one failing: the page follows them live
+    # two more turns, one with tool calls and one failing: the page follows them live
+    notes_md = h.root / "lib" / "agents" / "alice" / "state" / "notes.md"
+    notes_md.unlink(missing_ok=True)
     stub.add_rule(r"stats: read a file", agent="alice", steps=[
-        {"tool": "Read", "input": {"file_path": "/etc/hostname"}}, {"text": "read it"}])
+        {"tool": "Read", "input": {"file_path": "/etc/hostname"}},
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "read it"}},
+        {"tool": "Write", "input": {"file_path": str(notes_md), "content": "n" * 2048}},
+        {"text": "read it"}])
     stub.add_rule(r"stats: break", agent="alice", times=1, steps=[{"error": 500}])
     h.admin("send", to="alice", body="stats: read a file")
     expect(page.locator("#n-turns")).to_have_text(str(turns + 1), timeout=30_000)
@@ -173,11 +178,23 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
         re.compile(r"failed\s*1"))
     expect(page.locator("#tools table.tally")).to_contain_text("Read")
     expect(page.locator("#since-last-value")).to_have_text(re.compile(r"^\d+[smhd]"))
-    # six charts: turns, durations, tokens, tools per turn, per-tool counts, outcomes
-    expect(canvases).to_have_count(6, timeout=5_000)
-    for i in range(6):
+    expect(page.locator("#sends table.tally tr", has_text="operator")).not_to_have_text(
+        re.compile(r"operator\s*0$"))
+    expect(page.locator("#n-notes")).to_have_text("2.0 KB")
+    expect(page.locator("#n-inbox")).to_have_text("0")
+    expect(page.locator("#buckets-body tr").first).to_contain_text("2.0 KB")
+    # nine charts: turns, durations, tokens, tools per turn, per-tool counts, outcomes,
+    # inbox depth, sends by recipient, notes size
+    expect(canvases).to_have_count(9, timeout=5_000)
+    for i in range(9):
         box = canvases.nth(i).bounding_box()
         assert box and box["width"] > 150 and box["height"] > 100, box
+    for panel in ("#inbox-depth", "#sends", "#notes"):
+        expect(page.locator(f"{panel} .uplot canvas")).to_have_count(1)
+    legend = page.locator("#sends .u-legend")
+    for label in ("→ operator", "→ peer", "→ manager", "→ broadcast (*)"):
+        expect(legend).to_contain_text(label)
+    expect(page.locator("#notes .u-legend")).to_contain_text("compacted past")
     assert still_same_page(page)
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "agent-stats.png"), full_page=True)
@@ -191,6 +208,8 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
     expect(bare.locator("#live")).to_have_class("live is-live", timeout=10_000)
     expect(bare.locator("#charts-note")).to_be_visible()
     expect(bare.locator("#outcomes table.tally")).to_contain_text("ok")
+    expect(bare.locator("#sends table.tally")).to_contain_text("operator")
+    expect(bare.locator("#n-notes")).to_have_text("2.0 KB")
     assert bare.locator(".uplot").count() == 0
     bare.close()
 

@@ -125,6 +125,8 @@ def test_operator_message_becomes_a_turn_that_answers(hive, stub):
     assert stat["input_tokens"] == 230 and stat["output_tokens"] == 25
     assert stat["cache_read_input_tokens"] == 2100 and stat["cache_creation_input_tokens"] == 50
     assert stat["duration_ms"] > 0 and stat["model"] == "haiku"
+    assert stat["inbox_depth"] == 0 and json.loads(stat["sends_json"]) == {"operator": 1}
+    assert stat["notes_bytes"] is None
     # The turn's message was acked: a requeue puts nothing back.
     assert hive.agent("alice", "requeue")["requeued"] == 0
     assert sent in [m["id"] for m in hive.agent("alice", "recent")["messages"]]
@@ -135,6 +137,39 @@ def test_operator_message_becomes_a_turn_that_answers(hive, stub):
     settings = json.loads((hive.root / "run/agents/alice/claude-settings.json").read_text())
     assert settings["permissions"]["defaultMode"] == "dontAsk"
     assert settings["autoCompactEnabled"] is False
+
+
+def test_turn_stats_record_inbox_depth_sends_and_notes_size(hive, stub):
+    spawn(hive, "alice")
+    spawn(hive, "bob")
+    notes_md = hive.root / "lib" / "agents" / "alice" / "state" / "notes.md"
+    notes = "# alice\n- bob answers pings ✓\n"
+    stub.add_rule(r"hold on", agent="alice", steps=[{"text": "holding", "delay": 4}])
+    stub.add_rule(r"queued one", agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "on it"}},
+        {"tool": "mcp__hyperhive__send", "input": {"to": "bob", "body": "ping from alice"}},
+        {"tool": "Write", "input": {"file_path": str(notes_md), "content": notes}},
+        {"text": "noted"}])
+    hive.admin("send", to="alice", body="hold on")
+    wait_for(lambda: any("hold on" in r["last_user_text"] for r in stub.requests), timeout=30,
+             what="alice's slow turn")
+    # three arrive while she is busy: the first of them starts with two waiting behind it
+    for body in ("queued one", "queued two", "queued three"):
+        hive.admin("send", to="alice", body=body)
+    wait_for(lambda: len(stats_rows(hive, "alice")) == 4, timeout=90, what="alice's 4 turns")
+    rows = stats_rows(hive, "alice")
+    assert [r["result_kind"] for r in rows] == ["ok"] * 4
+    assert [r["inbox_depth"] for r in rows] == [0, 2, 1, 0]
+    assert [json.loads(r["sends_json"]) for r in rows] == [{}, {"operator": 1, "peer": 1}, {}, {}]
+    assert json.loads(rows[1]["tool_calls_json"]) == {"mcp__hyperhive__send": 2, "Write": 1}
+    size = len(notes.encode())
+    assert notes_md.read_text() == notes
+    assert [r["notes_bytes"] for r in rows] == [None, size, size, size]
+    assert "on it" in inbox_bodies(hive)
+    stats = page(hive, "alice", "/api/stats?window=1h")
+    assert stats["sends"] == {"peer": 1, "operator": 1, "manager": 0, "broadcast": 0}
+    assert stats["inbox_depth"] == 0 and stats["notes_bytes"] == size
+    assert max(d for d in stats["series"]["inbox_max"] if d is not None) == 2
 
 
 def test_agents_talk_and_a_parked_recv_wakes_inside_a_turn(hive, stub):

@@ -470,3 +470,49 @@ def test_a_five_megabyte_line():
 def test_bytes_and_str_lines_are_the_same():
     line = recording_lines("ok-text-only-turn.jsonl")[-1]
     assert TurnReader().feed(line) == TurnReader().feed(line.decode())
+
+
+def tool_use_line(tool_id, name, tool_input, message_id="msg_1"):
+    """An assistant line carrying one tool_use block, shaped like the recordings'."""
+    return json.dumps({
+        "type": "assistant", "session_id": "s-sends", "parent_tool_use_id": None,
+        "message": {"id": message_id, "type": "message", "role": "assistant",
+                    "model": "claude-haiku-5-5", "usage": usage(10, 1, 0, 0),
+                    "content": [{"type": "tool_use", "id": tool_id, "name": name,
+                                 "input": tool_input}]}})
+
+
+def test_sends_are_counted_by_recipient_class():
+    send = "mcp__hyperhive__send"
+    lines = [tool_use_line("t1", send, {"to": "operator", "body": "done"}),
+             tool_use_line("t2", send, {"to": "bob", "body": "ping"}, "msg_2"),
+             tool_use_line("t3", send, {"to": "carol", "body": "ping"}, "msg_3"),
+             tool_use_line("t4", send, {"to": "manager", "body": "help"}, "msg_4"),
+             tool_use_line("t5", send, {"to": "*", "body": "all hands"}, "msg_5"),
+             tool_use_line("t6", "mcp__hyperhive__recv", {"to": "operator"}, "msg_6"),
+             tool_use_line("t7", "mcp__other__send", {"to": "operator"}, "msg_7")]
+    reader = read(None, lines)
+    assert reader.sends == {"operator": 1, "peer": 2, "manager": 1, "broadcast": 1}
+    assert reader.tool_calls[send] == 5 and reader.tool_call_count == 7
+
+
+def test_a_repeated_send_line_counts_once():
+    line = tool_use_line("t1", "mcp__hyperhive__send", {"to": "operator", "body": "hi"})
+    reader = read(None, [line, line, line])
+    assert reader.sends == {"operator": 1}
+    assert reader.tool_calls == {"mcp__hyperhive__send": 1}
+
+
+def test_a_send_without_a_recipient_is_a_call_but_no_send():
+    send = "mcp__hyperhive__send"
+    lines = [tool_use_line("t1", send, {"body": "to whom?"}),
+             tool_use_line("t2", send, {"to": 7, "body": "x"}, "msg_2"),
+             tool_use_line("t3", send, {"to": "", "body": "x"}, "msg_3"),
+             tool_use_line("t4", send, "not an object", "msg_4")]
+    reader = read(None, lines)
+    assert reader.sends == {} and reader.tool_calls == {send: 4}
+
+
+def test_recorded_turns_send_nothing():
+    assert read("ok-mcp-tool-turn.jsonl").sends == {}
+    assert read("mcp-tool-errors-and-failed-server.jsonl").sends == {}

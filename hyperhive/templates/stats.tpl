@@ -5,6 +5,8 @@
 % cost = sum(c or 0 for c in series['cost_usd'])
 % tokens = {k: sum(x or 0 for x in series[k]) for k in ('input', 'output', 'cache_read', 'cache_write')}
 % tool_total = sum(sm['tools'].values())
+% inbox_max = max((x for x in series['inbox_max'] if x is not None), default=None)
+% notes_limit = sm.get('notes_limit')
 <link rel="stylesheet" href="/static/vendor/uPlot.min.css">
 <main class="stats-page" data-window="{{sm['window']}}">
   % include('agent_nav.tpl', name=name, manager=manager, dashboard_url=dashboard_url, here='stats')
@@ -67,6 +69,31 @@
       <h2><span class="glyph">◆</span> T00L C4LLS P3R TURN <span class="glyph">◆</span></h2>
       <div class="chart" data-chart="tools_per_turn"></div>
     </section>
+    <section class="panel" id="inbox-depth">
+      <h2><span class="glyph">◆</span> 1NB0X D3PTH <span class="glyph">◆</span> <span class="count">waiting as a turn began</span></h2>
+      <div class="chart" data-chart="inbox"></div>
+      <dl class="numbers">
+        <dt>at the last turn</dt><dd id="n-inbox">{{v.num(sm['inbox_depth'])}}</dd>
+        <dt>most in this window</dt><dd id="n-inbox-max">{{v.num(inbox_max)}}</dd>
+      </dl>
+    </section>
+    <section class="panel" id="sends">
+      <h2><span class="glyph">◆</span> S3NT <span class="glyph">◆</span> <span class="count">messages, by recipient</span></h2>
+      <div class="chart" data-chart="sends"></div>
+      <table class="tally">
+        % for k, n in sm['sends'].items():
+        <tr class="{{'is-zero' if not n else ''}}"><th>{{'broadcast (*)' if k == 'broadcast' else k}}</th><td>{{n}}</td></tr>
+        % end
+      </table>
+    </section>
+    <section class="panel" id="notes">
+      <h2><span class="glyph">◆</span> N0T3S <span class="glyph">◆</span> <span class="count">notes.md after each turn</span></h2>
+      <div class="chart" data-chart="notes"></div>
+      <dl class="numbers">
+        <dt>after the last turn</dt><dd id="n-notes">{{v.size(sm['notes_bytes']) if sm['notes_bytes'] is not None else 'no notes.md'}}</dd>
+        <dt>compacted past</dt><dd id="n-notes-limit">{{v.size(notes_limit) if notes_limit else 'never'}}</dd>
+      </dl>
+    </section>
     <section class="panel wide" id="tokens">
       <h2><span class="glyph">◆</span> T0K3NS <span class="glyph">◆</span> <span class="count">input / output / cache read / cache write</span></h2>
       <div class="chart" data-chart="tokens"></div>
@@ -75,10 +102,10 @@
       <h2><span class="glyph">◆</span> BUCK3TS <span class="glyph">◆</span> <span class="count">the ones with turns</span></h2>
       % busy = [i for i, n in enumerate(series['turns']) if n]
       <table class="buckets-table"{{!'' if busy else ' hidden'}}>
-        <thead><tr><th>from</th><th>turns</th><th>p50</th><th>p95</th><th>input</th><th>output</th><th>cache read</th><th>cache write</th><th>tools/turn</th><th>cost</th></tr></thead>
+        <thead><tr><th>from</th><th>turns</th><th>p50</th><th>p95</th><th>input</th><th>output</th><th>cache read</th><th>cache write</th><th>tools/turn</th><th>cost</th><th title="waiting as the bucket's last turn began">inbox</th><th>inbox max</th><th>sent</th><th title="notes.md after the bucket's last turn">notes</th></tr></thead>
         <tbody id="buckets-body">
         % for i in reversed(busy):
-        <tr><td>{{v.stamp(series['t'][i], sm['step'])}}</td><td>{{series['turns'][i]}}</td><td>{{v.ms_text(series['p50_ms'][i])}}</td><td>{{v.ms_text(series['p95_ms'][i])}}</td><td>{{v.full(series['input'][i])}}</td><td>{{v.full(series['output'][i])}}</td><td>{{v.full(series['cache_read'][i])}}</td><td>{{v.full(series['cache_write'][i])}}</td><td>{{v.num(series['tools_per_turn'][i])}}</td><td>{{v.money(series['cost_usd'][i])}}</td></tr>
+        <tr><td>{{v.stamp(series['t'][i], sm['step'])}}</td><td>{{series['turns'][i]}}</td><td>{{v.ms_text(series['p50_ms'][i])}}</td><td>{{v.ms_text(series['p95_ms'][i])}}</td><td>{{v.full(series['input'][i])}}</td><td>{{v.full(series['output'][i])}}</td><td>{{v.full(series['cache_read'][i])}}</td><td>{{v.full(series['cache_write'][i])}}</td><td>{{v.num(series['tools_per_turn'][i])}}</td><td>{{v.money(series['cost_usd'][i])}}</td><td>{{v.num(series['inbox_last'][i])}}</td><td>{{v.num(series['inbox_max'][i])}}</td><td>{{v.sent(series, i, sm['sends'])}}</td><td>{{v.size(series['notes_bytes'][i])}}</td></tr>
         % end
         </tbody>
       </table>
