@@ -7,6 +7,7 @@ as the caller; this module only turns HTTP into those calls and their answers
 (or errors) back into HTTP.
 """
 
+import json
 import logging
 import re
 import time
@@ -109,6 +110,33 @@ class View:
     def clip(text, limit=600):
         text = text or ""
         return text if len(text) <= limit else text[:limit] + "…"
+
+    @staticmethod
+    def system_event(body):
+        """A system message's JSON body as (event, "agent scout · status approved"), or None."""
+        return system_event(body)
+
+
+# The fields of a system event worth a glance, in the order a person reads them.
+EVENT_FIELDS = ("agent", "kind", "status", "tag", "note", "question", "answer", "answerer",
+                "rc", "restarting", "purged", "spec", "error")
+
+
+def system_event(body):
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        return None
+    parts = [f"{key} {_event_value(data[key])}" for key in EVENT_FIELDS
+             if data.get(key) not in (None, "", [], {})]
+    return data["event"], " · ".join(parts)
+
+
+def _event_value(value):
+    # as hive.js writes it: JSON for lists, objects and booleans
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}

@@ -453,7 +453,27 @@
       h("b", { class: "who" }, m.from), " ", h("span", { class: "arrow" }, "→"), " ", h("b", { class: "to" }, m.to), " ",
       h("span", { class: "mark", title: "sent · delivered ✓ · handled ✓✓" }, mark), " ",
       m.in_reply_to && h("span", { class: "thread" }, "↳ #" + m.in_reply_to), " ",
-      h("span", { class: "body" }, clip(m.body, 600)));
+      flowBody(m));
+    }
+
+    // the same fields, in the same order, as dashboard.EVENT_FIELDS
+    const EVENT_FIELDS = ["agent", "kind", "status", "tag", "note", "question", "answer", "answerer",
+      "rc", "restarting", "purged", "spec", "error"];
+
+    /* A system event reads as its name and a few fields; the JSON stays in the tooltip. */
+    function flowBody(m) {
+      let data = null;
+      if (m.from === "system") {
+        try { data = JSON.parse(m.body); } catch (err) { data = null; }
+      }
+      if (!data || typeof data !== "object" || typeof data.event !== "string") {
+        return h("span", { class: "body" }, clip(m.body, 600));
+      }
+      const empty = (v) => v == null || v === "" || (typeof v === "object" && !Object.keys(v).length);
+      const parts = EVENT_FIELDS.filter((k) => !empty(data[k]))
+        .map((k) => `${k} ${typeof data[k] === "object" ? JSON.stringify(data[k]) : data[k]}`);
+      return h("span", { class: "body", title: clip(m.body, 2000) },
+        h("b", { class: "event" }, data.event), " " + parts.join(" · "));
     }
 
     // sections

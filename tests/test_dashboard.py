@@ -707,3 +707,15 @@ def test_keepalive_comments_keep_an_idle_stream_open():
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_system_events_in_the_flow_read_as_their_name_and_fields(hive):
+    h, dash = hive
+    aid = h.admin("request_spawn", name="evt")["id"]
+    assert h.admin("deny", id=aid, note=XSS)["ok"]
+    _, _, page = dash.get("/")
+    row = re.search(r'<li class="flow-row[^"]*" id="flow-\d+"[^>]*>(?:(?!</li>).)*approval_resolved'
+                    r'(?:(?!</li>).)*</li>', page, re.S).group(0)
+    assert '<b class="event">approval_resolved</b>' in row
+    assert "agent evt · kind spawn · status denied · note " + ESCAPED in row
+    assert XSS not in page

@@ -160,6 +160,11 @@ def test_a_draft_appears_live_and_boots_from_the_page(context):
         expect(page.locator("#agent-scout")).to_contain_text("sonnet", timeout=15_000)
         expect(row).to_have_count(0)
         expect(page.locator("#drafts-count")).to_have_text("0")
+        # the system events it caused read as a name and fields in the flow, live
+        event = page.locator("#flow-list .event", has_text="approval_resolved").first
+        expect(event).to_be_visible(timeout=5_000)
+        expect(event.locator("xpath=..")).to_contain_text("agent scout · kind spawn · "
+                                                          "status approved · tag deployed/")
         assert page.evaluate("window.__same_page") is True, "the page reloaded"
         page.screenshot(path=str(ARTIFACTS / "dashboard-drafts.png"), full_page=True)
     finally:

@@ -6,5 +6,10 @@
   % if m.get('in_reply_to'):
   <span class="thread">↳ #{{m['in_reply_to']}}</span>
   % end
+  % event = h.system_event(m['body']) if m['from'] == 'system' else None
+  % if event:
+  <span class="body" title="{{h.clip(m['body'], 2000)}}"><b class="event">{{event[0]}}</b> {{event[1]}}</span>
+  % else:
   <span class="body">{{h.clip(m['body'])}}</span>
+  % end
 </li>
