@@ -103,6 +103,7 @@ def page_state(harness, streams=None, events=None):
                               "outcome": end["data"].get("outcome")} if end
                              else _last_turn_from_stats(harness))
     snap["inbox"], snap["inbox_error"] = inbox(harness)
+    snap["threads"], snap["threads_error"] = open_threads(harness)
     snap["streams"] = int(streams) if streams is not None else 0
     snap["now"] = time.time()
     snap["dashboard_url"] = dashboard_url()
@@ -145,13 +146,31 @@ def _last_turn_from_stats(harness):
 
 def inbox(harness):
     """(messages, error): the agent's newest messages through the host, newest first."""
+    return _host_list(harness, "recent", "messages", limit=INBOX_LIMIT)
+
+
+def open_threads(harness):
+    """(threads, error): the approvals and questions that involve the agent."""
+    return _host_list(harness, "open_threads", "threads")
+
+
+def _host_list(harness, cmd, key, **fields):
+    """(a list from the host's reply, None) or ([], why not): a page shows either."""
     try:
-        reply = harness.host.call("recent", timeout=5, limit=INBOX_LIMIT)
+        reply = harness.host.call(cmd, timeout=5, **fields)
     except RemoteError as exc:
         return [], f"the host refused: {exc}"
     except (OSError, ValueError, ConnectionError) as exc:
         return [], f"the host is not answering ({type(exc).__name__})"
-    return list(reply.get("messages") or []), None
+    return list(reply.get(key) or []), None
+
+
+def thread_text(t):
+    """One open thread as a line; static/agent.js writes the same."""
+    if t.get("kind") == "approval":
+        return f"approval #{t.get('id')} pending: {_s(t.get('summary'))}"
+    return (f"question #{t.get('id')} from {_s(t.get('asker'))} to {_s(t.get('target'))}: "
+            f"{_s(t.get('summary'))}")
 
 
 # -- formatting (static/agent.js follows the same rules) -------------------------------
@@ -454,6 +473,7 @@ class View:
         self.clock = clock
         self.mmss = mmss
         self.num = _num
+        self.thread_text = thread_text
         self.size = size
 
     def age(self, ts):
@@ -546,6 +566,13 @@ def make_app(harness, bind="127.0.0.1"):
         s, events = page_state(harness, streams)
         return web.html(web.render(
             "agent", s=s, v=View(s["now"]), groups=turn_groups(events), **flashes()))
+
+    @app.get("/api/open-threads")
+    def api_open_threads():
+        threads, error = open_threads(harness)
+        if error:
+            return web.fail(Unavailable(error), back=None)
+        return web.json_reply({"threads": threads})
 
     @app.get("/stats")
     def stats():

@@ -328,6 +328,34 @@
     $("#inbox-count").textContent = String(inbox.children.length);
   }
 
+  // -- open threads: re-read when a turn starts or ends, the moments they change -----------
+
+  function threadText(t) {
+    if (t.kind === "approval") return `approval #${t.id} pending: ${str(t.summary)}`;
+    return `question #${t.id} from ${str(t.asker)} to ${str(t.target)}: ${str(t.summary)}`;
+  }
+
+  let threadsFetch = null;
+
+  function refreshThreads() {
+    if (threadsFetch) return threadsFetch;
+    threadsFetch = fetch("/api/open-threads", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then((res) => res.json())
+      .then((reply) => {
+        if (!reply.threads) return;
+        const list = $("#thread-list");
+        const panel = $("#threads");
+        const had = list.children.length;
+        list.replaceChildren(...reply.threads.map((t) =>
+          h("li", { class: `thread-row is-${t.kind}`, "data-kind": t.kind, "data-id": t.id }, threadText(t))));
+        $("#threads-count").textContent = String(reply.threads.length);
+        if (!had && reply.threads.length) panel.open = true;     // the first one opens the panel
+      })
+      .catch(() => {})      // the next turn tries again; the page still shows the last list
+      .finally(() => { threadsFetch = null; });
+    return threadsFetch;
+  }
+
   // -- login ----------------------------------------------------------------------------
 
   const URL_RE = /https?:\/\/[^\s"'<>]+/;
@@ -415,6 +443,7 @@
 
   const handlers = {
     turn_start(d) {
+      refreshThreads();
       grow(() => {
         const open = openGroup();
         if (open) open.classList.remove("is-open");
@@ -434,6 +463,7 @@
       }
     },
     turn_end(d) {
+      refreshThreads();
       grow(() => {
         const group = openGroup() || newGroup(null);
         const el = rowEl(endRow(d));

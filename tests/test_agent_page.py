@@ -400,3 +400,20 @@ def test_login_flow_from_the_page(stub):
     finally:
         h.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_open_threads_panel_lists_what_waits(alice, hive):
+    qid = hive.agent("alice", "ask", question=f"ship it {XSS}?", options=["yes", "no"])["id"]
+    try:
+        html = alice.html()
+        start = html.index('<details class="panel threads" id="threads" open>')
+        panel = html[start:html.index("</details>", start)]
+        assert f"question #{qid} from alice to operator: ship it {ESCAPED}?" in panel
+        assert XSS not in html
+        status, body = alice.get("/api/open-threads")
+        threads = json.loads(body)["threads"]
+        assert status == 200 and [t["id"] for t in threads] == [qid]
+    finally:
+        assert hive.admin("answer", id=qid, answer="yes")["ok"]
+    assert json.loads(alice.get("/api/open-threads")[1])["threads"] == []
+    assert '<details class="panel threads" id="threads">' in alice.html()

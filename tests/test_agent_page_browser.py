@@ -82,6 +82,8 @@ def test_a_turn_shows_live_from_thinking_to_idle(agent, context, hive, stub):
          "usage": {"input_tokens": 2100, "output_tokens": 150, "cache_read_input_tokens": 41000,
                    "cache_creation_input_tokens": 900}},
         {"text": "All done."}])
+    # a question alice asked before the turn: the page learns of it when the turn starts
+    qid = h.agent("alice", "ask", question="may I count to forty?")["id"]
     dash, dash_errors = open_page(context, dash_url)
     box = dash.locator("#composer textarea[name=body]")
     box.fill("@alice hello from the dashboard, <b>bold</b>?")
@@ -107,6 +109,10 @@ def test_a_turn_shows_live_from_thinking_to_idle(agent, context, hive, stub):
     expect(folded.locator("summary")).to_contain_text("line 1…")
     expect(folded.locator("summary .n")).to_contain_text("chars")
     expect(state).to_contain_text("idle", timeout=30_000)
+    expect(agent.locator("#thread-list")).to_contain_text(
+        f"question #{qid} from alice to operator: may I count to forty?")
+    expect(agent.locator("#threads")).to_have_attribute("open", "")
+    assert h.admin("answer", id=qid, answer="yes")["ok"]
     expect(agent.locator("#cancel-form")).to_be_hidden()
     expect(agent.locator("#term .row.r-end.is-ok").last).to_contain_text("ok")
     expect(agent.locator("#last-badge")).to_contain_text("ok")

@@ -39,6 +39,7 @@
         </form>
         <p class="hint">in the composer: <code>/model NAME</code>, <code>/compact</code>, <code>/new-session</code>, <code>/cancel</code>, <code>/help</code>.</p>
       </section>
+      % include('agent_threads.tpl', s=s, v=v)
       <section class="panel" id="inbox">
         <h2><span class="glyph">◆</span> 1NB0X <span class="glyph">◆</span> <span class="count" id="inbox-count">{{len(s['inbox'])}}</span></h2>
         % if s['inbox_error']:
