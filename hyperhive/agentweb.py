@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import bottle
 
-from . import web
+from . import terminal, web
 from .client import RemoteError
 from .errors import BadArgs, Unavailable, from_code
 from .names import OPERATOR
@@ -603,6 +603,7 @@ def make_app(harness, bind="127.0.0.1"):
     def events():
         return web.sse(harness.bus, streams)
 
+    terminal.install(app, harness)
     _actions(app, harness)
     return app
 

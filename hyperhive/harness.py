@@ -580,6 +580,8 @@ class Harness:
         self._wakeup.set()
         if self.turn is not None:
             self.turn.cancel()
+        if getattr(self, "terminal", None) is not None:    # set by terminal.install
+            self.terminal.close()
 
 
 class HarnessEndpoint:

@@ -17,6 +17,7 @@ A page module builds an explicit `bottle.Bottle()` and uses these pieces:
 - `render(name, **vars)` renders a template from hyperhive/templates.
 """
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -365,7 +366,7 @@ class Gauge:
         return self.value
 
 
-_GONE = object()
+GONE = object()       # put on a stream's queue when its client hangs up
 _frames = {}
 _FRAME_CACHE = 512
 
@@ -423,55 +424,73 @@ def sse(source, gauge=None, keepalive=None):
     """
     last = last_event_id()
     kinds = kinds_filter()
-    bottle.response.content_type = "text/event-stream; charset=utf-8"
-    bottle.response.set_header("Cache-Control", "no-cache")
-    bottle.response.set_header("X-Accel-Buffering", "no")
+    stream_headers()
     return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
                    keepalive or keepalive_seconds())
 
 
-def _stream(source, last, kinds, sock, gauge, keepalive):
-    sub = source.fanout.subscribe(kinds)
+def stream_headers():
+    bottle.response.content_type = "text/event-stream; charset=utf-8"
+    bottle.response.set_header("Cache-Control", "no-cache")
+    bottle.response.set_header("X-Accel-Buffering", "no")
+
+
+@contextlib.contextmanager
+def watched(sock, sub):
+    """While a stream runs: a client that hangs up puts GONE on its queue, and a client
+    that stops reading times the writes out. Afterwards the subscription is closed."""
     watcher = None
-    if gauge is not None:
-        gauge.value += 1
+    if sock is not None:
+        sock.settimeout(SEND_TIMEOUT)
+        watcher = gevent.spawn(_watch_hangup, sock, sub)
     try:
-        if sock is not None:
-            sock.settimeout(SEND_TIMEOUT)
-            watcher = gevent.spawn(_watch_hangup, sock, sub)
-        yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
-        seen = -1
-        if last is not None and last > source.last_seq():
-            last = None     # an id from before the event store was reset: start afresh
-        if last is not None:
-            seen = last
-            for event in source.events_after(last, kinds):
-                seen = max(seen, event["seq"])
-                yield frame(event)
-        while True:
-            event = sub.get(timeout=keepalive)
-            if event is _GONE:
-                return
-            if event is None:
-                if sub.overflowed:
-                    return
-                yield b": keepalive\n\n"
-                continue
-            if event["seq"] <= seen:
-                continue
-            seen = event["seq"]
-            yield frame(event)
+        yield
     finally:
         if watcher is not None:
             watcher.kill(block=False)
         sub.close()
-        if gauge is not None:
-            gauge.value -= 1
         if sock is not None:
             try:
                 sock.settimeout(None)
             except OSError:
                 pass
+
+
+def _stream(source, last, kinds, sock, gauge, keepalive):
+    sub = source.fanout.subscribe(kinds)
+    if gauge is not None:
+        gauge.value += 1
+    try:
+        with watched(sock, sub):
+            yield from _events(source, sub, last, kinds, keepalive)
+    finally:
+        if gauge is not None:
+            gauge.value -= 1
+
+
+def _events(source, sub, last, kinds, keepalive):
+    yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
+    seen = -1
+    if last is not None and last > source.last_seq():
+        last = None     # an id from before the event store was reset: start afresh
+    if last is not None:
+        seen = last
+        for event in source.events_after(last, kinds):
+            seen = max(seen, event["seq"])
+            yield frame(event)
+    while True:
+        event = sub.get(timeout=keepalive)
+        if event is GONE:
+            return
+        if event is None:
+            if sub.overflowed:
+                return
+            yield b": keepalive\n\n"
+            continue
+        if event["seq"] <= seen:
+            continue
+        seen = event["seq"]
+        yield frame(event)
 
 
 def _watch_hangup(sock, sub):
@@ -484,6 +503,6 @@ def _watch_hangup(sock, sub):
     if data:
         return          # the client sent something (a pipelined request): leave it be
     try:
-        sub.queue.put_nowait(_GONE)
+        sub.queue.put_nowait(GONE)
     except gevent.queue.Full:
         pass

@@ -112,7 +112,7 @@ def test_a_turn_shows_live_from_thinking_to_idle(agent, context, hive, stub):
     expect(agent.locator("#thread-list")).to_contain_text(
         f"question #{qid} from alice to operator: may I count to forty?")
     expect(agent.locator("#threads")).to_have_attribute("open", "")
-    assert h.admin("answer", id=qid, answer="yes")["ok"]
+    # left open: an answer would wake alice for another turn while later tests run
     expect(agent.locator("#cancel-form")).to_be_hidden()
     expect(agent.locator("#term .row.r-end.is-ok").last).to_contain_text("ok")
     expect(agent.locator("#last-badge")).to_contain_text("ok")

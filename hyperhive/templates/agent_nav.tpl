@@ -8,4 +8,6 @@
   % end
   <span class="muted">·</span>
   <a href="/stats" class="{{'is-here' if here == 'stats' else ''}}">📊 stats</a>
+  <span class="muted">·</span>
+  <a href="/terminal" class="{{'is-here' if here == 'terminal' else ''}}">⌨ terminal</a>
 </nav>
