@@ -264,27 +264,24 @@ def _actions(app, broker):
 
     @post("/destroy/<name>", back="/#containers")
     def destroy(form, name):
-        names.check(name)
         purge = (form.get("purge") or "").lower() in _YES
-        if form.get("confirm") != "yes":
-            return _confirm("destroy", name, purge=purge)
+        if (asked := _ask_first(form, "destroy", name, purge=purge)) is not None:
+            return asked
         result = broker.destroy_agent(OPERATOR, name, purge=purge)
         kept = "its state is purged" if purge else "its state is kept"
         return {"flash": f"{name} destroyed; {kept}", **result}
 
     @post("/purge/<name>", back="/#kept")
     def purge(form, name):
-        names.check(name)
-        if form.get("confirm") != "yes":
-            return _confirm("purge", name)
+        if (asked := _ask_first(form, "purge", name)) is not None:
+            return asked
         result = broker.purge_kept(OPERATOR, name)
         return {"flash": f"kept state of {name} purged", **result}
 
     @post("/discard-draft/<name>", back="/#drafts")
     def discard_draft(form, name):
-        names.check(name)
-        if form.get("confirm") != "yes":
-            return _confirm("discard-draft", name)
+        if (asked := _ask_first(form, "discard-draft", name)) is not None:
+            return asked
         result = broker.discard_draft(OPERATOR, name)
         return {"flash": f"draft {name} discarded", **result}
 
@@ -330,6 +327,12 @@ def _actions(app, broker):
         result = broker.send(OPERATOR, to, body, in_reply_to)
         shown = "everyone" if to == "*" else to
         return {"flash": f"sent #{result['id']} to {shown}", "to": to, **result}
+
+
+def _ask_first(form, verb, name, purge=False):
+    """The page that asks before a destructive form goes through; None once confirmed."""
+    names.check(name)
+    return None if form.get("confirm") == "yes" else _confirm(verb, name, purge)
 
 
 def _confirm(verb, name, purge=False):
