@@ -559,7 +559,7 @@ class Broker:
             _text(description, "description", limit=8192, empty_ok=True)
         if self.is_agent(name):
             raise Conflict(f"an agent named {name!r} already exists")
-        if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
+        if self._spawn_waiting(name):
             raise Conflict(f"a spawn of {name!r} is already waiting for approval")
         if self.lifecycle:
             self.lifecycle.check_port(name)
@@ -687,25 +687,15 @@ class Broker:
     def request_spawn_commit(self, caller, name, commit_ref, description=None):
         """Ask the operator to boot a draft from one commit of its proposed repo."""
         names.check(name)
-        life = self._life()
-        if not life.is_draft(name):
+        if not self._life().is_draft(name):
             raise NotFound(f"there is no draft named {name!r}; create one with "
                            "request_spawn_draft first")
         if description is not None:
             _text(description, "description", limit=8192, empty_ok=True)
-        if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
+        if self._spawn_waiting(name):
             raise Conflict(f"a spawn of {name!r} is already waiting for approval")
-        sha, diff = life.propose_commit(name, commit_ref)
-
-        def write():
-            aid = self.store.add_approval(name, "spawn", self.clock(), commit_ref=commit_ref,
-                                          description=description, fetched_sha=sha, diff=diff)
-            self._emit("approval_added", id=aid, agent=name, kind="spawn",
-                       description=description, requested_by=caller, sha=sha)
-            return aid
-        aid = self._write(write)
-        life.tag_proposal(name, aid, sha)
-        return {"name": name, "id": aid, "sha": sha}
+        return {"name": name, **self._queue_commit(caller, name, "spawn", commit_ref,
+                                                   description)}
 
     def drafts(self):
         life = self._life()
@@ -714,7 +704,7 @@ class Broker:
     def discard_draft(self, caller, name):
         names.check(name)
         life = self._life()
-        if any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals()):
+        if self._spawn_waiting(name):
             raise Conflict(f"the draft {name!r} is waiting for approval; deny it first")
         result = life.discard_draft(name)
         self._write(lambda: self._emit("draft_removed", name=name))
@@ -726,18 +716,24 @@ class Broker:
         self._need_agent(agent)
         if description is not None:
             _text(description, "description", limit=8192, empty_ok=True)
+        return self._queue_commit(caller, agent, "apply_commit", commit_ref, description)
+
+    def _queue_commit(self, caller, agent, kind, commit_ref, description):
+        """An approval that carries a commit of the agent's proposed repo and its diff."""
         sha, diff = self._life().propose_commit(agent, commit_ref)
 
         def write():
-            aid = self.store.add_approval(agent, "apply_commit", self.clock(),
-                                          commit_ref=commit_ref, description=description,
-                                          fetched_sha=sha, diff=diff)
-            self._emit("approval_added", id=aid, agent=agent, kind="apply_commit",
+            aid = self.store.add_approval(agent, kind, self.clock(), commit_ref=commit_ref,
+                                          description=description, fetched_sha=sha, diff=diff)
+            self._emit("approval_added", id=aid, agent=agent, kind=kind,
                        description=description, requested_by=caller, sha=sha)
             return aid
         aid = self._write(write)
         self._life().tag_proposal(agent, aid, sha)
         return {"id": aid, "sha": sha}
+
+    def _spawn_waiting(self, name):
+        return any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals())
 
     # -- dashboard events ----------------------------------------------------
 
