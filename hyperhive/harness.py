@@ -531,7 +531,7 @@ class Harness:
         self.set_state(TurnState.IDLE)
         self._report(last_turn_at=ended)
         threads = self._host_call("status") or {}
-        self.stats.record(started_at=started, ended_at=ended, duration_ms=result.duration_ms,
+        row_id = self.stats.record(started_at=started, ended_at=ended, duration_ms=result.duration_ms,
                           model=self.model, wake_from=message["from"], result_kind=result.outcome,
                           note=result.note or None, tool_calls=result.tool_calls,
                           tool_call_count=sum(result.tool_calls.values()),
@@ -543,6 +543,8 @@ class Harness:
                           cost_usd=cost, **{k: usage.get(k, 0) or 0 for k in (
                               "input_tokens", "output_tokens", "cache_read_input_tokens",
                               "cache_creation_input_tokens")})
+        # The turn's row is in the stats file now: the stats page may read it.
+        self.bus.emit("turn_stats", id=row_id, outcome=result.outcome)
 
     def _turn_cost(self, result):
         total = result.total_cost_usd

@@ -1,8 +1,9 @@
 /* hyperhive stats page: uPlot charts drawn from /api/stats, redrawn when a turn ends.
  *
  * The server renders the numbers and tables; without this file, or without the chart
- * library in static/vendor, they are the page. A turn_end on /events (the only kind this
- * page asks for) fetches the summary once and redraws; nothing polls.
+ * library in static/vendor, they are the page. A turn_stats event on /events (the only
+ * kind this page asks for; the harness emits it once a turn's row is written) fetches
+ * the summary once and redraws; nothing polls.
  */
 (function () {
   "use strict";
@@ -280,6 +281,6 @@
     }
   }
   load(false);
-  hive.source = hive.connect("/events?kinds=turn_end", { turn_end: () => load(true) });
+  hive.source = hive.connect("/events?kinds=turn_stats", { turn_stats: () => load(true) });
   hive.stats = { charts, load };
 })();

@@ -130,8 +130,11 @@ def test_operator_message_becomes_a_turn_that_answers(hive, stub):
     # The turn's message was acked: a requeue puts nothing back.
     assert hive.agent("alice", "requeue")["requeued"] == 0
     assert sent in [m["id"] for m in hive.agent("alice", "recent")["messages"]]
+    recorded = wait_for(lambda: events(hive, "alice", "turn_stats"), what="turn_stats")
     kinds = [k for k, _ in events(hive, "alice")]
-    assert kinds.index("turn_start") < kinds.index("stream") < kinds.index("turn_end")
+    assert kinds.index("turn_start") < kinds.index("stream") < kinds.index("turn_end") \
+        < kinds.index("turn_stats")
+    assert recorded[-1][1] == {"id": stat["id"], "outcome": "ok"}
     states = [e["state"] for _, e in events(hive, "alice", "turn_state_changed")]
     assert states[-2:] == ["thinking", "idle"]
     settings = json.loads((hive.root / "run/agents/alice/claude-settings.json").read_text())
