@@ -41,8 +41,8 @@ def add_parser(sub):
     p_approve.add_argument("id", type=int)
     p_approve.add_argument("--diff-sha256", help="the sha256 `ctl diff ID` printed: needed when "
                            "the diff is longer than pages show")
-    verbs.add_parser("diff", help="the whole diff of an approval, and how to approve it").add_argument(
-        "id", type=int)
+    verbs.add_parser("diff", help="the whole diff of an approval, and how to approve it"
+                     ).add_argument("id", type=int)
     p_deny = verbs.add_parser("deny", help="deny an approval")
     p_deny.add_argument("id", type=int)
     p_deny.add_argument("--note")

@@ -188,8 +188,8 @@ def fetch_proposal(config_repo, applied_repo, commit_ref, as_user=None):
     if diff is None:
         raise GitError(f"the diff of commit {sha[:12]} is over {DIFF_MAX_BYTES >> 20} MiB, more "
                        "than an approval can carry; propose a smaller change")
-    return Proposal(sha=sha, stat=_diff(applied_repo, sha, "--stat=160", "--summary"),
-                    diff=diff)
+    stat_text = _diff(applied_repo, sha, "--stat=160", "--summary") or ""
+    return Proposal(sha=sha, stat=stat_text, diff=diff)
 
 
 def _fetch(config_repo, applied_repo, with_head, as_user):
@@ -205,6 +205,8 @@ def _fetch(config_repo, applied_repo, with_head, as_user):
     if not stat.S_ISDIR(st.st_mode):
         raise GitError("the proposed repo is not a directory")
     specs = ["+refs/heads/*:refs/proposed/*"] + (["+HEAD:refs/proposed-head"] if with_head else [])
+    # A HEAD fetched for an earlier proposal must not count as being on a branch now.
+    git(applied_repo, "update-ref", "-d", "refs/proposed-head", check=False)
     try:
         git(applied_repo, "fetch", "-q", "--prune", "--no-tags", "--no-write-fetch-head",
             "--no-recurse-submodules", f"--upload-pack={_upload_pack(as_user)}",

@@ -14,15 +14,14 @@ import sqlite3
 import stat
 import subprocess
 import time
-import urllib.parse
 
 import pytest
-
 from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
-from hyperhive import repos
-from hyperhive.store import Store
 from test_apply_commit import commit_config, git, tags
 from test_dashboard import Dash
+
+from hyperhive import repos
+from hyperhive.store import Store
 
 UNUSED_UID = 61234
 CUT = repos.DIFF_SHOWN_CHARS
@@ -123,7 +122,7 @@ def left_marks(marks):
 @pytest.mark.parametrize("attribute", ["-diff", "binary"])
 def test_a_committed_gitattributes_cannot_show_a_change_as_binary(hive, attribute):
     h, _dash = hive
-    config, applied = places(h)
+    config, _applied = places(h)
     # step one looks harmless, and is approved; step two relies on it
     commit_files(config, "tidy", **{".gitattributes": f"agent.json {attribute}\n"})
     approve_ok(h, propose(h))
@@ -131,7 +130,8 @@ def test_a_committed_gitattributes_cannot_show_a_change_as_binary(hive, attribut
     ap = pending(h, propose(h))
     assert '+  "model": "opus",' in ap["diff"]
     assert "Binary files" not in ap["diff"] and "Bin " not in ap["diff_stat"]
-    assert " agent.json | 4 ++--\n 1 file changed, 2 insertions(+), 2 deletions(-)" in ap["diff_stat"]
+    assert (" agent.json | 4 ++--\n 1 file changed, 2 insertions(+), 2 deletions(-)"
+            in ap["diff_stat"])
     assert ap["diff_truncated"] is False and ap["diff_length"] == len(ap["diff"])
 
 
