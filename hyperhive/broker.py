@@ -762,7 +762,7 @@ class Broker:
         """An approval that carries a commit of the agent's proposed repo and its diff."""
         proposal = self._life().propose_commit(agent, commit_ref)
         sha = proposal.sha
-        _shown_part, cut, length = repos.shown_diff(proposal.diff)
+        _, cut, length = repos.shown_diff(proposal.diff)
 
         def write():
             aid = self.store.add_approval(agent, kind, self.clock(), commit_ref=commit_ref,

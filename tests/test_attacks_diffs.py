@@ -8,6 +8,7 @@ nothing ran as root, and that nothing was read through a link.
 
 import json
 import os
+import re
 import shlex
 import shutil
 import sqlite3
@@ -16,9 +17,10 @@ import subprocess
 import time
 
 import pytest
+from playwright.sync_api import expect
 from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
 from test_apply_commit import commit_config, git, tags
-from test_dashboard import Dash
+from test_dashboard import SSE, Dash
 
 from hyperhive import repos
 from hyperhive.store import Store
@@ -221,7 +223,13 @@ def test_the_dashboard_approves_a_cut_diff_only_from_the_page_that_shows_all_of_
     h, dash = hive
     config, applied = places(h)
     _long_change(config)
+    sse = SSE(dash.port, query="?kinds=approval_added", last_event_id=0)
     aid = propose(h)
+    sse.wait(lambda s: any(e["data"]["id"] == aid for e in s.events), what="approval_added")
+    added = next(e["data"] for e in sse.events if e["data"]["id"] == aid)
+    sse.close()
+    assert added["diff_truncated"] is True and added["diff_length"] > CUT
+    assert "diff" not in added and "agent.json" in added["diff_stat"]
 
     status, _, page = dash.get("/")
     assert status == 200 and "this diff is cut" in page and f'href="/approvals/{aid}"' in page
@@ -243,6 +251,30 @@ def test_the_dashboard_approves_a_cut_diff_only_from_the_page_that_shows_all_of_
     assert dash.act(f"/approve/{aid}", {"diff_sha256": digest})["status"] == "approved"
     assert applied_model(applied) == "opus"
     assert dash.get("/approvals/99999")[0] == 404 and dash.get("/approvals/x/diff")[0] == 400
+
+
+def test_in_a_browser_a_cut_diff_is_approved_after_reading_all_of_it(hive, context):
+    h, dash = hive
+    config, applied = places(h)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(dash.origin + "/")
+        expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+        _long_change(config)
+        aid = propose(h)
+        card = page.locator(f"#approval-{aid}")       # drawn live by the page's script
+        expect(card).to_contain_text("this diff is cut", timeout=5_000)
+        expect(card.locator(".diff-stat")).to_contain_text("agent.json")
+        expect(card.get_by_role("button", name="◆ APPR0VE")).to_have_count(0)
+        card.get_by_role("link", name="◆ READ ALL T0 APPR0VE").click()
+        expect(page.locator(".approval-review")).to_contain_text('"model": "opus"')
+        page.get_by_role("button", name=f"◆ APPR0VE #{aid}").click()
+        page.wait_for_url(re.compile(r"/\?ok=.*#approvals"))
+        assert applied_model(applied) == "opus" and errors == []
+    finally:
+        page.close()
 
 
 def test_a_diff_over_the_hard_bound_is_refused_up_front(hive):
