@@ -53,7 +53,7 @@ _SHA = re.compile(r"[0-9a-f]{4,40}\Z")
 _BRANCH = re.compile(r"(?!.*\.\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
 # Characters that would let a diff look other than it is (a carriage return
 # drawing over a line, terminal escapes, bidi overrides, zero-width marks).
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
                         "\u2060-\u2069\ufeff]")
 
 
@@ -313,7 +313,8 @@ def check_config(applied_repo):
     """Raise GitError when the applied agent.json is not a usable config."""
     _check_tree(applied_repo)
     try:
-        data = json.loads(read_regular(applied_repo / "agent.json"))
+        data = json.loads(read_regular(applied_repo / "agent.json"),
+                          object_pairs_hook=_no_repeated_keys)
     except (OSError, ValueError) as exc:
         raise GitError(f"agent.json is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -324,6 +325,16 @@ def check_config(applied_repo):
     for key, kind in kinds.items():
         if key in data and not isinstance(data[key], kind):
             raise GitError(f"agent.json: `{key}` must be a {kind.__name__}")
+
+
+def _no_repeated_keys(pairs):
+    # JSON keeps the last of two equal keys; the operator reading the diff may see the first.
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        seen = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"`{key}` appears more than once in one object")
+    return data
 
 
 def _check_tree(applied_repo):

@@ -378,6 +378,36 @@ def test_an_agent_nix_that_is_a_symlink_is_refused(hive):
     assert not (applied / "agent.nix").exists()
 
 
+def test_a_draft_whose_agent_json_is_a_symlink_stays_a_draft(hive):
+    h, _dash = hive
+    assert h.agent("manager", "request_spawn_draft", name="scout")["ok"]
+    config = h.root / "lib" / "agents" / "scout" / "config"
+    applied = h.root / "lib" / "applied" / "scout"
+    (config / "agent.json").unlink()
+    (config / "agent.json").symlink_to("/etc/shadow")
+    git(config, "add", "-A")
+    git(config, "commit", "-qm", "linked")
+    aid = h.agent("manager", "request_spawn_commit", name="scout", commit_ref="HEAD")["id"]
+    reply = h.admin("approve", id=aid)
+    assert reply["code"] == "conflict" and "agent.json is a symlink" in reply["error"]
+    assert "scout" not in h.admin("list")["agents"]
+    assert h.admin("drafts")["drafts"][0]["name"] == "scout"
+    assert stat.S_ISREG(os.lstat(applied / "agent.json").st_mode)
+    host_still_answers(h)
+
+
+def test_a_key_given_twice_in_agent_json_is_refused(hive):
+    h, _dash = hive
+    config, applied = places(h)
+    # the diff's reader sees "haiku" first; JSON would keep the "opus" far to the right
+    text = (config / "agent.json").read_text().replace(
+        '"model": "haiku",', '"model": "haiku",' + " " * 300 + '"model": "opus",')
+    commit_files(config, "same model", **{"agent.json": text})
+    reply = h.admin("approve", id=propose(h))
+    assert reply["code"] == "conflict" and "`model` appears more than once" in reply["error"]
+    assert applied_model(applied) == "haiku" and alice_model(h) == "haiku"
+
+
 def test_any_other_symlink_in_a_commit_checks_out_as_a_plain_file(hive):
     h, _dash = hive
     config, applied = places(h)
