@@ -92,7 +92,6 @@ def init(config_repo, applied_repo, defaults=None):
     if not (applied_repo / ".git").exists():
         applied_repo.mkdir(parents=True, exist_ok=True)
         git(applied_repo, "init", "-q")
-        harden(applied_repo)
         config = {**DEFAULT_CONFIG, **(defaults or {})}
         (applied_repo / "agent.json").write_text(json.dumps(config, indent=2) + "\n")
         git(applied_repo, "add", "agent.json")
@@ -213,7 +212,7 @@ def _fetch(config_repo, applied_repo, with_head, as_user):
             str(config_repo), *specs)
     except GitError as exc:
         text = str(exc)
-        if with_head and "HEAD" in text:
+        if with_head and "remote ref HEAD" in text:
             raise GitError("HEAD of the proposed repo is not a commit; commit first, or "
                            "name a branch or a sha") from None
         raise GitError(f"the proposed repo could not be read: {text[:300]}") from None

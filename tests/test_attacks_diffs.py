@@ -330,6 +330,19 @@ def test_config_and_hooks_of_the_proposed_repo_never_run_as_root(hive, marks, ow
     host_still_answers(h)
 
 
+def test_branch_names_and_an_unborn_head_get_clear_refusals(hive):
+    h, _dash = hive
+    config, _applied = places(h)
+    sha = commit_config(config, model="opus")
+    git(config, "checkout", "-q", "--orphan", "empty")
+    for ref, says in (("HEAD", "HEAD of the proposed repo is not a commit"),
+                      ("main~1", "must name a commit"), ("a..b", "must name a commit"),
+                      ("no-such", "there is no commit 'no-such'")):
+        reply = h.agent("manager", "request_apply_commit", agent="alice", commit_ref=ref)
+        assert reply["code"] == "bad_args" and says in reply["error"], (ref, reply)
+    assert pending(h, propose(h, "refs/heads/main"))["fetched_sha"] == sha
+
+
 def test_a_proposed_repo_that_is_not_a_directory_is_refused(hive):
     h, _dash = hive
     config, applied = places(h)
