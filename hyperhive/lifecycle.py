@@ -313,36 +313,37 @@ class Lifecycle:
     # -- host start and stop ------------------------------------------------
 
     def adopt_marker_files(self):
-        """Once, on a hive from before the agent_dirs table (an empty table): take each
-        agent dir's old `port`, `stopped` and `draft` files into the database, read
-        through safefs, and delete them. Anything but a small regular file is ignored."""
+        """On a hive from before the agent_dirs table (an empty table; the manager always
+        has a row once the host has run): take each agent dir's old `port`, `stopped`
+        and `draft` files into the database, read through safefs, and delete them."""
         if self.broker.agent_dirs():
             return
-        agents = self.places.lib / "agents"
         for name in sorted(set(self.places.names_on_disk()) | set(self.broker.agent_names())):
-            old = {m: self._old_marker(agents, name, m) for m in OLD_MARKERS}
-            live = self.broker.is_agent(name)
-            port = old["port"].strip() if old["port"] else ""
-            port = int(port) if port.isdigit() and 0 < int(port) < 65536 else None
-            info = _json_object(old["draft"]) if old["draft"] is not None and not live else None
-            created_at = info and info.get("created_at")
-            self.broker.record_agent_dir(
-                name, port or self.default_port(name),
-                created_at=created_at if isinstance(created_at, (int, float)) else None,
-                stopped=live and old["stopped"] is not None, draft=info is not None,
-                description=_short_text(info and info.get("description")),
-                created_by=_short_text(info and info.get("by")))
-            for marker in OLD_MARKERS:
-                safefs.remove(agents, f"{name}/{marker}")
-            log.info("took %s's marker files into the database", name,
-                     extra={"HIVE_AGENT": name})
+            self._adopt_markers(name)
+
+    def _adopt_markers(self, name):
+        agents = self.places.lib / "agents"
+        port, stopped, draft = (self._old_marker(agents, name, m) for m in OLD_MARKERS)
+        live = self.broker.is_agent(name)
+        info = _json_object(draft) if draft is not None and not live else None
+        fields = {"stopped": live and stopped is not None, "draft": info is not None}
+        if info:
+            fields.update(description=_short_text(info.get("description")),
+                          created_by=_short_text(info.get("by")))
+            if isinstance(info.get("created_at"), (int, float)):
+                fields["created_at"] = info["created_at"]
+        self.broker.record_agent_dir(name, _port_number(port) or self.default_port(name),
+                                     **fields)
+        for marker in OLD_MARKERS:
+            safefs.remove(agents, f"{name}/{marker}")
+        log.info("took %s's marker files into the database", name, extra={"HIVE_AGENT": name})
 
     @staticmethod
     def _old_marker(agents, name, marker):
         try:
             return safefs.read_text(agents, f"{name}/{marker}", limit=MAX_DESCRIPTION * 2)
         except (OSError, HiveError):
-            return None
+            return None         # a link, a FIFO, a directory: no marker the host wrote
 
     def ensure_manager(self):
         if not self.broker.is_agent(MANAGER):
@@ -467,6 +468,11 @@ def _json_object(text):
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _port_number(text):
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
 
 
 def _short_text(value):
