@@ -17,6 +17,7 @@ import pytest
 from hive import HostProcess, request, short_tmpdir, wait_for
 from hyperhive import notes
 from hyperhive.errors import Conflict
+from test_e2e import events, spawn, start_hive, stub  # noqa: F401  (stub: a fixture)
 
 WHY = "reminders are written only to regular files under /state"
 
@@ -300,6 +301,31 @@ def test_the_notes_backup_never_writes_through_a_planted_link(tmp_path):
     with pytest.raises(Conflict, match=r"notes\.md is a FIFO"):
         notes.backup(own / "notes.md")
     assert time.monotonic() - started < 1
+
+
+def test_the_harness_never_backs_up_notes_through_a_planted_link(stub):
+    """The real harness (root here) compacting claude's notes.md past its limit."""
+    h = start_hive(stub, HYPERHIVE_NOTES_LIMIT="1024")
+    outside = short_tmpdir("hh-outside")
+    try:
+        spawn(h, "alice")
+        target = precious(outside)
+        (state(h) / "notes.md").write_text("- a note\n" * 200)
+        (state(h) / "notes.md.bak").symlink_to(target)
+        h.admin("send", to="alice", body="an ordinary message")
+
+        def failed():
+            return [e["text"] for _, e in events(h, "alice", "note")
+                    if e["text"].startswith("notes compaction failed")]
+        [text] = wait_for(failed, timeout=60, what="the compaction to give up")
+        assert "notes.md.bak is a symlink" in text
+        assert target.read_text() == "precious\n" and (state(h) / "notes.md.bak").is_symlink()
+        assert not any("Rewrite" in r.get("last_user_text", "") for r in stub.requests)
+        answers_within_a_second(h, "alice")
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+        shutil.rmtree(outside, ignore_errors=True)
 
 
 def _row(h, name):
