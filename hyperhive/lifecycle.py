@@ -24,6 +24,7 @@ CRASH_LIMIT = 5
 # Marker files of hives from before the agent_dirs table; read once, then deleted.
 OLD_MARKERS = ("port", "stopped", "draft")
 MAX_DESCRIPTION = 8192
+KEPT_WALK_LIMIT = 20_000    # entries walked for a kept state's size; past it, a lower bound
 
 
 def fnv1a32(text):
@@ -92,16 +93,21 @@ class Lifecycle:
         return wanted
 
     def kept_info(self, name):
+        """Size and age of kept state: lstat only (nothing opened, no link followed),
+        and at most KEPT_WALK_LIMIT entries, so a tree an agent filled cannot stall us."""
         base = self.places.agent_dir(name)
-        size, newest = 0, 0.0
-        for root, _dirs, files in os.walk(base):
-            for f in files:
+        size, newest, seen = 0, 0.0, 0
+        for root, dirs, files in os.walk(base):
+            for f in files[:max(0, KEPT_WALK_LIMIT - seen)]:
                 try:
                     st = os.lstat(os.path.join(root, f))
                 except OSError:
                     continue
                 size += st.st_size
                 newest = max(newest, st.st_mtime)
+            seen += len(files) + len(dirs)
+            if seen >= KEPT_WALK_LIMIT:
+                break
         creds = self.places.claude_dir(name)
         return {"name": name, "size_bytes": size, "modified_at": newest or None,
                 "has_credentials": (creds.is_dir() and not creds.is_symlink()
