@@ -19,6 +19,9 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from . import safefs
+from .errors import HiveError
+
 DEFAULT_CONFIG = {
     "model": "haiku",
     "allowed_recipients": [],
@@ -118,7 +121,7 @@ def harden(applied_repo):
 def read_config(applied_repo):
     """The applied agent.json merged over the defaults; defaults when unreadable."""
     try:
-        data = json.loads(read_regular(applied_repo / "agent.json"))
+        data = json.loads(_read_agent_json(applied_repo))
     except (OSError, ValueError):
         return dict(DEFAULT_CONFIG)
     if not isinstance(data, dict):
@@ -126,17 +129,15 @@ def read_config(applied_repo):
     return {**DEFAULT_CONFIG, **data}
 
 
-def read_regular(path, limit=CONFIG_MAX_BYTES):
-    """A regular file's text, never through a symlink or a fifo, at most `limit` bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+def _read_agent_json(applied_repo):
+    """The applied work tree's agent.json, never through a link; ValueError or OSError
+    when it is not a regular UTF-8 file of at most CONFIG_MAX_BYTES."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise OSError(f"{path.name} is over {limit} bytes")
+        data = safefs.read_bytes(applied_repo, "agent.json", limit=CONFIG_MAX_BYTES)
+    except HiveError as exc:
+        raise ValueError(exc.message) from None
+    if data is None:
+        raise FileNotFoundError("there is no agent.json")
     return data.decode("utf-8")
 
 
@@ -312,8 +313,7 @@ def check_config(applied_repo):
     """Raise GitError when the applied agent.json is not a usable config."""
     _check_tree(applied_repo)
     try:
-        data = json.loads(read_regular(applied_repo / "agent.json"),
-                          object_pairs_hook=_no_repeated_keys)
+        data = json.loads(_read_agent_json(applied_repo), object_pairs_hook=_no_repeated_keys)
     except (OSError, ValueError) as exc:
         raise GitError(f"agent.json is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

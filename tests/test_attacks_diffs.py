@@ -316,8 +316,9 @@ def test_config_and_hooks_of_the_proposed_repo_never_run_as_root(hive, marks, ow
             (d / hook).write_text(f"#!/bin/sh\n{touch}hook-{hook}\n")
             (d / hook).chmod(0o755)
     # the manager's own uid owns its repo (or root, as before agents had uids of their
-    # own); the host's tree is traversable, as it is
-    os.chmod(h.root, 0o755)
+    # own); the way to it is open to that uid, as the manager's way to the repos it edits
+    for d in (h.root, config.parent):
+        os.chmod(d, 0o755)
     subprocess.run(["chown", "-R", f"{owner}:{owner}", str(config)], check=True)
 
     aid = propose(h)
