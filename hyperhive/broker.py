@@ -19,7 +19,7 @@ from collections import defaultdict
 import gevent
 from gevent.event import Event
 
-from . import names, safefs
+from . import names, repos, safefs
 from .errors import BadArgs, Conflict, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
 from .groupcommit import GroupWriter
@@ -58,6 +58,34 @@ def _text(value, what, limit=MAX_BODY, empty_ok=False):
     if len(value.encode()) > limit:
         raise BadArgs(f"{what} is over the {limit}-byte limit")
     return value
+
+
+def _shown(approval):
+    """An approval as pages, `pending` and events carry it: at most DIFF_SHOWN_CHARS of
+    its diff, whether that is all of it, and its whole length."""
+    if approval.get("diff") is None:
+        return {**approval, "diff_truncated": False, "diff_length": 0}
+    diff, cut, length = repos.shown_diff(approval["diff"])
+    return {**approval, "diff": diff, "diff_stat": (approval["diff_stat"] or "")
+            [:repos.DIFF_SHOWN_CHARS], "diff_truncated": cut, "diff_length": length}
+
+
+def _check_diff_read(approval, diff_sha256):
+    """A diff too long for the pages is approved only with the sha256 of all of it."""
+    diff = approval.get("diff")
+    if diff_sha256 is not None:
+        _text(diff_sha256, "diff_sha256", limit=64)
+        if diff is None or diff_sha256.strip().lower() != repos.diff_digest(diff):
+            raise Conflict(f"diff_sha256 is not the sha256 of approval #{approval['id']}'s "
+                           f"diff; read it again with `hyperhive ctl diff {approval['id']}` "
+                           f"or at /approvals/{approval['id']}/diff on the dashboard")
+        return
+    if diff is not None and repos.shown_diff(diff)[1]:
+        raise Conflict(f"the diff of approval #{approval['id']} is {len(diff)} characters and "
+                       f"pages show only the first {repos.DIFF_SHOWN_CHARS}; read all of it "
+                       f"with `hyperhive ctl diff {approval['id']}` (or at "
+                       f"/approvals/{approval['id']} on the dashboard) and approve with the "
+                       "diff_sha256 it prints")
 
 
 class Broker:
@@ -608,10 +636,22 @@ class Broker:
         return {"name": name, "id": self._write(write)}
 
     def pending(self):
-        return {"approvals": self.store.approvals("pending")}
+        return {"approvals": [_shown(a) for a in self.store.approvals("pending")]}
 
-    def approve(self, caller, id):
+    def approval_diff(self, caller, id):
+        """The whole diff of an approval and its sha256, which `approve` takes as proof
+        that it was read when pages show only part of it."""
+        approval = self.store.approval(id) if isinstance(id, int) else None
+        if approval is None or approval["diff"] is None:
+            raise NotFound(f"there is no approval #{id} with a diff")
+        return {"id": approval["id"], "agent": approval["agent"], "kind": approval["kind"],
+                "status": approval["status"], "fetched_sha": approval["fetched_sha"],
+                "diff_stat": approval["diff_stat"] or "", "diff": approval["diff"],
+                "diff_sha256": repos.diff_digest(approval["diff"])}
+
+    def approve(self, caller, id, diff_sha256=None):
         approval = self._pending_approval(id)
+        _check_diff_read(approval, diff_sha256)
         self._resolve_approval(approval, "approved", None)
         status, note, extra = "approved", None, {}
         try:
@@ -754,13 +794,19 @@ class Broker:
 
     def _queue_commit(self, caller, agent, kind, commit_ref, description):
         """An approval that carries a commit of the agent's proposed repo and its diff."""
-        sha, diff = self._life().propose_commit(agent, commit_ref)
+        proposal = self._life().propose_commit(agent, commit_ref)
+        sha = proposal.sha
+        _, cut, length = repos.shown_diff(proposal.diff)
 
         def write():
             aid = self.store.add_approval(agent, kind, self.clock(), commit_ref=commit_ref,
-                                          description=description, fetched_sha=sha, diff=diff)
+                                          description=description, fetched_sha=sha,
+                                          diff=proposal.diff, diff_stat=proposal.stat)
+            # The event names the diff's size; pages fetch the diff itself with the snapshot.
             self._emit("approval_added", id=aid, agent=agent, kind=kind,
-                       description=description, requested_by=caller, sha=sha)
+                       description=description, requested_by=caller, sha=sha,
+                       diff_stat=proposal.stat[:repos.DIFF_SHOWN_CHARS],
+                       diff_truncated=cut, diff_length=length)
             return aid
         aid = self._write(write)
         self._life().tag_proposal(agent, aid, sha)

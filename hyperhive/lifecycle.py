@@ -275,10 +275,14 @@ class Lifecycle:
     # -- config commits ------------------------------------------------------
 
     def propose_commit(self, name, commit_ref):
-        """Fetch a proposed commit into the applied repo; (sha, diff) for the approval."""
+        """Fetch a proposed commit into the applied repo; a repos.Proposal for the approval.
+
+        The proposed repo is read as its owner's uid, so its config and hooks never
+        run with the host's powers."""
+        config_repo = self.places.config_repo(name)
         try:
-            return repos.fetch_proposal(self.places.config_repo(name),
-                                        self.places.applied_repo(name), commit_ref)
+            return repos.fetch_proposal(config_repo, self.places.applied_repo(name),
+                                        commit_ref, as_user=repos.owner(config_repo))
         except repos.GitError as exc:
             raise BadArgs(str(exc)) from None
 

@@ -45,7 +45,8 @@ class Approval(_Base):
     commit_ref = TextField(default="")
     fetched_sha = TextField(null=True)
     description = TextField(null=True)
-    diff = TextField(null=True)
+    diff = TextField(null=True)            # the whole diff (bounded by repos.DIFF_MAX_BYTES)
+    diff_stat = TextField(null=True)       # its --stat --summary
     requested_at = FloatField()
     status = TextField(default="pending", index=True)
     resolved_at = FloatField(null=True)
@@ -133,7 +134,7 @@ MESSAGE_FIELDS = ("id", "sender", "recipient", "body", "sent_at", "delivered_at"
 AGENT_DIR_FIELDS = ("name", "port", "stopped", "draft", "description", "created_at",
                     "created_by")
 APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "description",
-                   "diff", "requested_at", "status", "resolved_at", "note")
+                   "diff", "diff_stat", "requested_at", "status", "resolved_at", "note")
 
 
 def open_database(path, models, durable):
@@ -150,6 +151,15 @@ def open_database(path, models, durable):
     db.connect()
     db.create_tables(models)
     return db
+
+
+def _add_missing_columns(db, model):
+    """Give a database written by an older host the columns `model` gained since."""
+    table = model._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    for f in model._meta.sorted_fields:
+        if f.column_name not in have:
+            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{f.column_name}" {f.field_type}')
 
 
 _MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS)
@@ -171,6 +181,7 @@ def _marks(n):
 class Store:
     def __init__(self, path):
         self.db = open_database(path, MODELS, durable=True)
+        _add_missing_columns(self.db, Approval)
         self._conn = self.db.connection()
         self._synchronous = 2
 
@@ -264,10 +275,10 @@ class Store:
     # -- approvals --------------------------------------------------------
 
     def add_approval(self, agent, kind, now, commit_ref="", description=None,
-                     fetched_sha=None, diff=None):
+                     fetched_sha=None, diff=None, diff_stat=None):
         return Approval.insert(agent=agent, kind=kind, commit_ref=commit_ref,
                                description=description, fetched_sha=fetched_sha,
-                               diff=diff, requested_at=now).execute()
+                               diff=diff, diff_stat=diff_stat, requested_at=now).execute()
 
     def approval(self, approval_id):
         r = Approval.get_or_none(Approval.id == approval_id)
