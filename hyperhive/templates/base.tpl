@@ -21,6 +21,9 @@
   % if get('page') == 'dashboard':
   <button type="button" id="notify" class="notify" aria-pressed="false" title="browser notifications for questions, approvals and messages to you, while this tab is in the background" hidden>🔔 notify</button>
   % end
+  % if get('logout', True):
+  <form method="post" action="/logout" class="logout"><button type="submit" class="ghost" title="end this browser's operator session">log out</button></form>
+  % end
 </header>
 % include('flash.tpl')
 {{!base}}
