@@ -344,6 +344,7 @@ def test_events_replay_and_filter(alice, turned):
     def read_frames(query, last_event_id, until, timeout=10):
         with socket.create_connection(("127.0.0.1", alice.port), timeout=timeout) as sock:
             sock.sendall((f"GET /events{query} HTTP/1.1\r\nHost: 127.0.0.1:{alice.port}\r\n"
+                          f"Cookie: {alice.cookie}\r\n"
                           f"Last-Event-ID: {last_event_id}\r\n\r\n").encode())
             data = b""
             deadline = time.monotonic() + timeout
