@@ -21,6 +21,7 @@ A page module builds an explicit `bottle.Bottle()` and uses these pieces:
 """
 
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -38,6 +39,7 @@ import gevent.socket
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .errors import HTTP_STATUS, BadArgs, HiveError
+from .server import bind_unix
 from .sessions import COOKIE, SESSION_TTL
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ class _Handler(WSGIHandler):
         env[TARGET_KEY] = self.path
         try:
             local = self.socket.getsockname()
-            env[LOCAL_KEY] = local[0].lower() if isinstance(local, tuple) else None
+            env[LOCAL_KEY] = _local_address(local) if isinstance(local, tuple) else None
         except OSError:
             env[LOCAL_KEY] = None
         return env
@@ -109,7 +111,6 @@ def _with_security_headers(app):
 
 def serve_unix(app, path, mode=0o600):
     """Start `app` on a unix socket (replacing a stale one) and return the server."""
-    from .server import bind_unix
     server = _server(bind_unix(path, mode=mode), app)
     server.start()
     log.info("serving the page on %s", path)
@@ -164,10 +165,11 @@ def install(app, bind="127.0.0.1", sessions=None):
 # -- the operator's session -------------------------------------------------------
 
 def _public():
-    """Static files and the login link are the only things served without a session."""
+    """Static files and the login link are the only things served without a session.
+    (Not a HEAD of the link: a link previewer must not use it up.)"""
     path = bottle.request.path
     return path.startswith("/static/") or (
-        bottle.request.method in ("GET", "HEAD") and _LOGIN_PATH.match(path) is not None)
+        bottle.request.method == "GET" and _LOGIN_PATH.match(path) is not None)
 
 
 def _install_sessions(app, sessions):
@@ -233,12 +235,29 @@ def _allowed_hosts(bind):
     in front of it checked the name already)."""
     if bind.startswith("/"):
         return None
-    names = {"localhost", socket.gethostname().lower(), socket.getfqdn().lower()}
+    names = {"localhost", *_machine_names()}
     if bind not in WILDCARD:
         names.add(bind.lower().strip("[]"))
     names |= {h.strip().lower() for h in os.environ.get("HYPERHIVE_WEB_HOSTS", "").split(",")
               if h.strip()}
     return _HostNames(names)
+
+
+@functools.lru_cache(maxsize=1)
+def _machine_names():
+    # getfqdn may ask DNS: once per process, not once per page app.
+    return frozenset({socket.gethostname().lower(), socket.getfqdn().lower()})
+
+
+def _local_address(sockname):
+    """The address a connection arrived on, as a Host header would name it."""
+    address = sockname[0].lower()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    mapped = getattr(ip, "ipv4_mapped", None)      # an IPv4 client of a "::" bind
+    return str(mapped) if mapped else address
 
 
 class _HostNames(frozenset):

@@ -132,7 +132,7 @@ def test_a_turn_shows_live_from_thinking_to_idle(agent, context, hive, stub):
 
 
 def test_slash_commands_in_the_composer(agent, hive):
-    _, _, agent_url = hive
+    h, _, agent_url = hive
     box = agent.locator("#composer-body")
     box.fill("/model sonnet")
     box.press("Enter")
