@@ -21,7 +21,7 @@ from .names import MANAGER
 from .pages import Pages
 from .paths import Places
 from .server import BrokerEndpoint, SocketServer
-from .sessions import Sessions
+from .sessions import LOGIN_TTL, Sessions
 from .store import Store
 from .web import WILDCARD
 
@@ -85,8 +85,8 @@ class Host:
         self.store = Store(self.places.db)
         self.broker = Broker(self.store, self.places)
         # Login links point at the dashboard, or at the manager's page when there is none.
-        link_port = options.dashboard_port if options.dashboard_port > 0 \
-            else options.agent_port_base
+        link_port = (options.dashboard_port if options.dashboard_port > 0
+                     else options.agent_port_base)
         self.sessions = Sessions(self.store, self.broker.writer,
                                  f"http://{_url_host(options.bind)}:{link_port}")
         self.broker.sessions = self.sessions       # for the admin socket's `login_url`
@@ -125,8 +125,8 @@ class Host:
         # As a notebook server does: whoever started the host at a terminal can open it
         # at once. The link goes to the terminal only, never into the journal.
         if sys.stderr.isatty():
-            print(f"hyperhive: log in at {self.sessions.login_url()['url']} "
-                  "(the link works once, for 10 minutes)", file=sys.stderr, flush=True)
+            print(f"hyperhive: log in at {self.sessions.login_url()['url']} (the link "
+                  f"works once, for {LOGIN_TTL // 60} minutes)", file=sys.stderr, flush=True)
 
     def wait(self):
         for sig in (signal.SIGTERM, signal.SIGINT):

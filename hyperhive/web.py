@@ -40,7 +40,7 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .errors import HTTP_STATUS, BadArgs, HiveError
 from .server import bind_unix
-from .sessions import COOKIE, SESSION_TTL
+from .sessions import COOKIE, LOGIN_TTL, SESSION_TTL
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,8 @@ def _install_sessions(app, sessions):
     def login(token):
         cookie = sessions.redeem(token)
         if cookie is None:
-            raise _login_needed("this login link is used, expired or unknown; "
-                                "each link works once, for 10 minutes")
+            raise _login_needed("this login link is used, expired or unknown; each link "
+                                f"works once, for {LOGIN_TTL // 60} minutes")
         resp = bottle.HTTPResponse(status=303, headers={"Location": "/"})
         resp.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/",
                         max_age=SESSION_TTL)

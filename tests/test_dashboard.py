@@ -730,3 +730,22 @@ def test_system_events_in_the_flow_read_as_their_name_and_fields(hive):
     assert '<b class="event">approval_resolved</b>' in row
     assert "agent evt · kind spawn · status denied · note " + ESCAPED in row
     assert XSS not in page
+
+
+def test_a_session_outlives_a_host_restart_and_ctl_prints_a_link():
+    h, dash = start_host()
+    try:
+        printed = h.ctl("login-url")
+        assert printed.returncode == 0
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{h.dashboard_port}/login/[\w-]{{40,}}\n",
+                            printed.stdout)
+        raw = json.loads(h.ctl("--json", "login-url").stdout)
+        assert raw["ok"] and raw["expires_in"] == 600 and raw["url"] != printed.stdout.strip()
+        h.stop()
+        h.start()
+        wait_for(lambda: _answers(dash), 10, what="the dashboard after the restart")
+        assert dash.get("/api/state")[0] == 200
+        assert Dash(dash.port).get("/api/state")[0] == 401
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
