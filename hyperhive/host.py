@@ -59,6 +59,8 @@ class AgentSockets:
             self.pages.close(name)
 
     def close_all(self):
+        if self.pages is not None:
+            self.pages.close_all()
         for name in list(self._servers):
             self.close(name)
 

@@ -19,6 +19,7 @@ import socket
 import time
 
 import bottle
+import gevent
 
 from . import web
 from .errors import BadArgs, HiveError
@@ -66,8 +67,8 @@ class Pages:
             server.stop(timeout=1)
 
     def close_all(self):
-        for name in list(self._servers):
-            self.close(name)
+        # side by side: each waits up to a second for its open streams
+        gevent.joinall([gevent.spawn(self.close, name) for name in list(self._servers)])
 
 
 def make_app(broker, sessions, name, page_sock, bind="127.0.0.1"):
