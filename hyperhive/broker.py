@@ -12,14 +12,15 @@ rows are committed. Long-poll receivers park on a per-recipient doorbell that
 
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 
 import gevent
 from gevent.event import Event
 
-from . import names
-from .errors import BadArgs, Conflict, Forbidden, NotFound, Unavailable
+from . import names, safefs
+from .errors import BadArgs, Conflict, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
 from .groupcommit import GroupWriter
 from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
@@ -32,7 +33,21 @@ MAX_BODY = 256 * 1024
 MAX_REMINDER_TEXT = 4096
 MAX_TTL = 6 * 3600
 MAX_DELAY = 366 * 24 * 3600
+MAX_REMINDER_PATH = 1024
 BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
+
+
+def _reminder_path(file_path):
+    """The part of a reminder's `file_path` under /state/; BadArgs for any other shape."""
+    if (not isinstance(file_path, str) or not file_path.startswith("/state/")
+            or len(file_path.encode()) > MAX_REMINDER_PATH):
+        raise BadArgs(f"`file_path` must be a path under /state/ of at most "
+                      f"{MAX_REMINDER_PATH} bytes")
+    try:
+        return "/".join(safefs.parts(file_path[len("/state/"):]))
+    except BadArgs:
+        raise BadArgs("`file_path` must be a plain path under /state/: no '..', '.', "
+                      "empty parts or NUL") from None
 
 
 def _text(value, what, limit=MAX_BODY, empty_ok=False):
@@ -377,27 +392,20 @@ class Broker:
                 raise BadArgs("`at` must be a unix time within the next year")
             due = at
         if file_path is not None:
-            self._reminder_file(caller, file_path)   # checked now, written when due
+            _reminder_path(file_path)   # its shape is checked now; the file is written when due
         rid = self._write(lambda: self.store.add_reminder(caller, message, due, now, file_path))
         self._timer_bell.set()
         return {"id": rid, "due_at": due}
-
-    def _reminder_file(self, agent, file_path):
-        if not isinstance(file_path, str) or not file_path.startswith("/state/") \
-                or "/../" in file_path + "/" or "\0" in file_path:
-            raise BadArgs("`file_path` must be a path under /state/")
-        return self.places.state_dir(agent) / file_path[len("/state/"):]
 
     def _deliver_reminder(self, r):
         body = r["message"]
         if r["file_path"]:
             try:
-                target = self._reminder_file(r["agent"], r["file_path"])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(body)
+                self._write_reminder_file(r["agent"], r["file_path"], body)
                 body = f"reminder: the text is in {r['file_path']}"
-            except (OSError, BadArgs) as exc:
-                body = f"{body}\n(could not write {r['file_path']}: {exc})"
+            except (OSError, HiveError) as exc:
+                reason = getattr(exc, "message", None) or exc.args[-1]
+                body = f"{body}\n(the text was not written to {r['file_path']}: {reason})"
 
         def write():
             msg_id = self._post("reminder", r["agent"], body)
@@ -408,6 +416,16 @@ class Broker:
         except Conflict:
             return
         self._ring(r["agent"])
+
+    def _write_reminder_file(self, agent, file_path, text):
+        """Through the agent's own tree, never a link it planted there (SPEC §12)."""
+        why = "reminders are written only to regular files under /state"
+        state = safefs.open_dir(self.places.lib / "agents", f"{agent}/state")
+        try:
+            safefs.write_text(state, _reminder_path(file_path), text, create_dirs=True,
+                              shown="/state", why=why)
+        finally:
+            os.close(state)
 
     # -- timers: reminders and question deadlines --------------------------
 
@@ -528,6 +546,24 @@ class Broker:
 
     def transients(self):
         return dict(self._transients)
+
+    # -- agent dirs: the lifecycle's records of them ------------------------
+
+    def agent_dir(self, name):
+        return self.store.agent_dir(name)
+
+    def agent_dirs(self):
+        return self.store.agent_dirs()
+
+    def record_agent_dir(self, name, port, created_at=None, **fields):
+        self._write(lambda: self.store.add_agent_dir(name, port, created_at or self.clock(),
+                                                     **fields))
+
+    def update_agent_dir(self, name, **fields):
+        self._write(lambda: self.store.set_agent_dir(name, **fields))
+
+    def forget_agent_dir(self, name):
+        self._write(lambda: self.store.remove_agent_dir(name))
 
     # -- agents and approvals ----------------------------------------------
 
@@ -669,9 +705,7 @@ class Broker:
 
     def kept_state(self):
         life = self._life()
-        live = set(self.agent_names())
-        return [life.kept_info(n) for n in self.places.kept_names()
-                if n not in live and not life.is_draft(n)]
+        return [life.kept_info(n) for n in life.kept_names()]
 
     # -- drafts (two-step spawn) ---------------------------------------------
 

@@ -109,6 +109,7 @@ class Host:
     def start(self):
         self.broker.start()
         life = self.broker.lifecycle
+        life.adopt_marker_files()
         life.ensure_manager()
         life.start_all()
         # The admin socket answers last, so a client that sees it sees a whole hive.

@@ -95,6 +95,23 @@ class Agent(_Base):
         table_name = "agents"
 
 
+class AgentDir(_Base):
+    """The host's own facts about an agent's dirs: a live agent's, the state kept after a
+    destroy, or a draft's. Kept here, never as marker files in those dirs, which agents
+    (and the manager) can write. A row means the host made the dirs; purge and discard
+    remove only dirs that have one."""
+    name = TextField(primary_key=True)
+    port = IntegerField()
+    stopped = BooleanField(default=False)     # the operator stopped it: no start at boot
+    draft = BooleanField(default=False)       # made by request_spawn_draft, never booted
+    description = TextField(null=True)
+    created_at = FloatField()
+    created_by = TextField(null=True)
+
+    class Meta:
+        table_name = "agent_dirs"
+
+
 class Event(_Base):
     at = FloatField()
     kind = TextField()
@@ -125,7 +142,7 @@ class WebSession(_Base):
         table_name = "web_sessions"
 
 
-MODELS = (Message, Approval, Question, Reminder, Agent, Event, LoginToken, WebSession)
+MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, Event, LoginToken, WebSession)
 
 
 def _row(model_obj, *fields):
@@ -134,6 +151,8 @@ def _row(model_obj, *fields):
 
 MESSAGE_FIELDS = ("id", "sender", "recipient", "body", "sent_at", "delivered_at",
                   "acked_at", "in_reply_to", "redelivered", "broadcast")
+AGENT_DIR_FIELDS = ("name", "port", "stopped", "draft", "description", "created_at",
+                    "created_by")
 APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "description",
                    "diff", "requested_at", "status", "resolved_at", "note")
 
@@ -372,6 +391,24 @@ class Store:
 
     def set_agent(self, name, **fields):
         return Agent.update(**fields).where(Agent.name == name).execute()
+
+    # -- agent dirs ---------------------------------------------------------
+
+    def add_agent_dir(self, name, port, created_at, **fields):
+        AgentDir.insert(name=name, port=port, created_at=created_at, **fields).execute()
+
+    def agent_dir(self, name):
+        r = AgentDir.get_or_none(AgentDir.name == name)
+        return _row(r, *AGENT_DIR_FIELDS) if r else None
+
+    def agent_dirs(self):
+        return [_row(r, *AGENT_DIR_FIELDS) for r in AgentDir.select().order_by(AgentDir.name)]
+
+    def set_agent_dir(self, name, **fields):
+        return AgentDir.update(**fields).where(AgentDir.name == name).execute()
+
+    def remove_agent_dir(self, name):
+        return AgentDir.delete().where(AgentDir.name == name).execute()
 
     # -- dashboard events -------------------------------------------------
 
