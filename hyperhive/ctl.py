@@ -26,7 +26,8 @@ def add_parser(sub):
                             ("pending", "approvals waiting for you"),
                             ("questions", "open questions"),
                             ("drafts", "agents drafted but not booted yet"),
-                            ("hello", "what the socket offers")):
+                            ("hello", "what the socket offers"),
+                            ("login-url", "a one-time link that logs a browser in")):
         verbs.add_parser(verb, help=help_text)
     for verb in ("spawn", "start", "stop", "restart", "rebuild", "purge", "pause", "resume"):
         verbs.add_parser(verb, help=f"{verb} an agent").add_argument("name")
@@ -64,7 +65,8 @@ def request_for(args):
     """The wire request for parsed ctl arguments."""
     v = args.verb
     simple = {"list": "list", "status": "status", "pending": "pending",
-              "questions": "questions", "drafts": "drafts", "hello": "hello"}
+              "questions": "questions", "drafts": "drafts", "hello": "hello",
+              "login-url": "login_url"}
     if v in simple:
         return {"cmd": simple[v]}
     if v in ("spawn", "start", "stop", "restart", "rebuild", "purge"):
@@ -162,7 +164,7 @@ def when(ts):
 def render(verb, reply):
     renderer = {"list": _render_list, "status": _render_status, "pending": _render_pending,
                 "inbox": _render_inbox, "questions": _render_questions,
-                "drafts": _render_drafts}.get(verb)
+                "drafts": _render_drafts, "login-url": _render_login_url}.get(verb)
     if renderer:
         return renderer(reply)
     fields = {k: v for k, v in reply.items() if k not in ("ok", "v")}
@@ -217,6 +219,10 @@ def _render_pending(reply):
                      + (f"  {a['description']}" if a.get("description") else "")
                      + (f"  [long diff: read it with `hyperhive ctl diff {a['id']}`]"
                         if a.get("diff_truncated") else "") for a in rows)
+
+
+def _render_login_url(reply):
+    return reply["url"]
 
 
 def _render_drafts(reply):

@@ -32,9 +32,9 @@ QUESTION_CHIPS = (("all", "all", "no open questions"),
                   ("peer", "@peer", "no questions between agents"))
 
 
-def serve(broker, bind, port):
+def serve(broker, sessions, bind, port):
     """Start the dashboard in the background; the caller stops it with `.stop(timeout)`."""
-    return web.serve(make_app(broker, bind), bind, port)
+    return web.serve(make_app(broker, sessions, bind), bind, port)
 
 
 def snapshot(broker, streams=None):
@@ -170,9 +170,9 @@ def _page_host(bind):
     return f"[{bind}]" if ":" in bind else bind
 
 
-def make_app(broker, bind="127.0.0.1"):
+def make_app(broker, sessions, bind="127.0.0.1"):
     app = bottle.Bottle()
-    web.install(app, bind)
+    web.install(app, bind, sessions)
     streams = web.Gauge()
 
     def state():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from . import names
 
+PAGE_SOCK = "page.sock"     # the harness serves the agent's page here, in its hive dir
+
 
 @dataclass(frozen=True)
 class Places:
@@ -53,6 +55,9 @@ class Places:
 
     def broker_sock(self, name):
         return self.hive_dir(name) / "broker.sock"
+
+    def page_sock(self, name):
+        return self.hive_dir(name) / PAGE_SOCK
 
     def names_on_disk(self):
         """Names with a real agent dir on disk; only for adopting an older hive: what the

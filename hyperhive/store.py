@@ -122,7 +122,28 @@ class Event(_Base):
         table_name = "events"
 
 
-MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, Event)
+class LoginToken(_Base):
+    """A one-time login link: only the SHA-256 of its token is kept."""
+    digest = TextField(primary_key=True)
+    created_at = FloatField()
+    expires_at = FloatField()
+    used_at = FloatField(null=True)
+
+    class Meta:
+        table_name = "login_tokens"
+
+
+class WebSession(_Base):
+    """An operator's browser session: only the SHA-256 of its cookie is kept."""
+    digest = TextField(primary_key=True)
+    created_at = FloatField()
+    expires_at = FloatField()
+
+    class Meta:
+        table_name = "web_sessions"
+
+
+MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, Event, LoginToken, WebSession)
 
 
 def _row(model_obj, *fields):
@@ -414,3 +435,28 @@ class Store:
 
     def last_event_seq(self):
         return Event.select(fn.MAX(Event.id)).scalar() or 0
+
+    # -- operator sessions ------------------------------------------------
+
+    def add_login_token(self, digest, now, expires_at):
+        LoginToken.delete().where(LoginToken.expires_at <= now).execute()
+        LoginToken.insert(digest=digest, created_at=now, expires_at=expires_at).execute()
+
+    def use_login_token(self, digest, now):
+        """Mark a live, unused token used; 1 when this call did it, 0 otherwise.
+
+        One conditional UPDATE: of two redeems of the same token only one can win."""
+        return (LoginToken.update(used_at=now)
+                .where((LoginToken.digest == digest) & LoginToken.used_at.is_null()
+                       & (LoginToken.expires_at > now)).execute())
+
+    def add_session(self, digest, now, expires_at):
+        WebSession.delete().where(WebSession.expires_at <= now).execute()
+        WebSession.insert(digest=digest, created_at=now, expires_at=expires_at).execute()
+
+    def session_alive(self, digest, now):
+        return (WebSession.select().where((WebSession.digest == digest)
+                                          & (WebSession.expires_at > now)).exists())
+
+    def remove_session(self, digest):
+        return WebSession.delete().where(WebSession.digest == digest).execute()

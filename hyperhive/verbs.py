@@ -169,6 +169,8 @@ ADMIN_VERBS = {
     "questions": Verb(lambda b, c: b.questions(), {}, {}, "open questions"),
     "answer": Verb(_b("answer"), {"id": int, "answer": str}, {}, "answer a question"),
     "cancel_question": Verb(_b("cancel_question"), {"id": int}, {}, "cancel a question"),
+    "login_url": Verb(lambda b, c: b.sessions.login_url(), {}, {},
+                      "a one-time link that logs a browser in as the operator"),
     # `subscribe` is handled by the server itself: it turns the connection into a stream.
 }
 
