@@ -18,7 +18,7 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
+from hive import HostProcess, clean_env, free_port, short_tmpdir, use_session, wait_for
 from test_apply_commit import commit_config, git, tags
 from test_dashboard import SSE, Dash
 
@@ -33,7 +33,7 @@ CUT = repos.DIFF_SHOWN_CHARS
 
 def _start(env=None):
     h = HostProcess(dashboard_port=free_port(), env=env).start()
-    dash = Dash(h.dashboard_port)
+    dash = Dash(h.dashboard_port, cookie=h.cookie)
     wait_for(lambda: _answers(dash), 10, what="the dashboard")
     assert h.admin("spawn", name="alice")["ok"]
     return h, dash
@@ -223,7 +223,7 @@ def test_the_dashboard_approves_a_cut_diff_only_from_the_page_that_shows_all_of_
     h, dash = hive
     config, applied = places(h)
     _long_change(config)
-    sse = SSE(dash.port, query="?kinds=approval_added", last_event_id=0)
+    sse = SSE(dash, query="?kinds=approval_added", last_event_id=0)
     aid = propose(h)
     sse.wait(lambda s: any(e["data"]["id"] == aid for e in s.events), what="approval_added")
     added = next(e["data"] for e in sse.events if e["data"]["id"] == aid)
@@ -256,6 +256,7 @@ def test_the_dashboard_approves_a_cut_diff_only_from_the_page_that_shows_all_of_
 def test_in_a_browser_a_cut_diff_is_approved_after_reading_all_of_it(hive, context):
     h, dash = hive
     config, applied = places(h)
+    use_session(context, h.cookie)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
