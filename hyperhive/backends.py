@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gevent
 
-from . import names
+from . import isolation, names
 from .errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,18 @@ STOP_GRACE = 10
 ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 # Never handed to an agent: they belong to the host's own unit.
 _HOST_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+
+
+@dataclass(frozen=True)
+class AgentIds:
+    """One agent's uids on the host (gid = uid): its harness's and its claude's.
+
+    On the process backend the harness is root and claude has a uid of its own; in
+    a container both live in the container's range, which starts at `userns`.
+    """
+    harness: int
+    claude: int
+    userns: int = None
 
 
 @dataclass
@@ -47,13 +59,20 @@ class AgentSpec:
     config_dir: Path            # the applied repo: agent.json lives here
     web: str                    # HOST:PORT of the agent's page
     claude_bin: str
+    harness_dir: Path = None    # the harness's own files; None: next to the state dir
     agents_dir: Path = None     # the manager edits the agents' config repos here
+    ids: AgentIds = None        # None: the host is not root and agents run as its user
     env: dict = field(default_factory=dict)
 
-    def harness_args(self, hive_dir, state_dir):
-        return ["agent", "--name", self.name, *(["--manager"] if self.manager else []),
+    def harness_args(self, hive_dir, state_dir, harness_dir=None, claude_ids=None):
+        args = ["agent", "--name", self.name, *(["--manager"] if self.manager else []),
                 "--hive-dir", str(hive_dir), "--state-dir", str(state_dir),
                 "--web", self.web, "--claude-bin", self.claude_bin]
+        if harness_dir is not None:
+            args += ["--harness-dir", str(harness_dir)]
+        if claude_ids is not None:
+            args += ["--claude-ids", f"{claude_ids}:{claude_ids}"]
+        return args
 
 
 class ProcessBackend:
@@ -65,10 +84,14 @@ class ProcessBackend:
         self._stopping = set()
 
     def command(self, spec):
-        """The harness as a plain child process, with the agent's own HOME."""
-        argv = [sys.executable, ENTRY, *spec.harness_args(spec.hive_dir, spec.state_dir)]
+        """The harness as a plain child process (root when the host is), with the agent's
+        own HOME; it starts claude as the agent's uid."""
+        claude_ids = spec.ids.claude if spec.ids else None
+        argv = [sys.executable, ENTRY, *spec.harness_args(
+            spec.hive_dir, spec.state_dir, spec.harness_dir, claude_ids)]
         env = {k: v for k, v in os.environ.items() if k not in _HOST_ONLY}
         env.update(spec.env, HOME=str(spec.home_dir), CLAUDE_CONFIG_DIR=str(spec.claude_dir),
+                   USER=spec.name, LOGNAME=spec.name,
                    HYPERHIVE_AGENT_CONFIG=str(spec.config_dir / "agent.json"),
                    HIVE_LABEL=spec.name)
         if spec.agents_dir:

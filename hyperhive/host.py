@@ -7,13 +7,14 @@ commit, agents are stopped, the database is closed.
 
 import grp
 import logging
+import os
 import signal
 import sys
 
 import gevent
 from gevent.event import Event
 
-from . import journal
+from . import isolation, journal
 from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
@@ -39,7 +40,9 @@ class AgentSockets:
             old.stop()
         self.places.hive_dir(name).mkdir(parents=True, exist_ok=True)
         role = "manager" if name == MANAGER else "agent"
-        server = SocketServer(self.places.broker_sock(name), BrokerEndpoint(self.broker, role, name))
+        # Only the agent's harness talks to the host: claude never reaches this socket.
+        server = SocketServer(self.places.broker_sock(name), BrokerEndpoint(self.broker, role, name),
+                              mode=0o600)
         server.start()
         self._servers[name] = server
 
@@ -65,7 +68,11 @@ class Host:
         self.options = options
         self.places = Places.from_root(options.root)
         self.places.ensure()
+        if options.root and isolation.isolated():
+            os.chmod(options.root, 0o711)   # agents traverse it to their own dirs and sockets
         self.store = Store(self.places.db)
+        for path in self.places.lib.glob(self.places.db.name + "*"):
+            os.chmod(path, 0o600)
         self.broker = Broker(self.store, self.places)
         self.sockets = AgentSockets(self.places, self.broker)
         dashboard_url = (f"http://{options.bind}:{options.dashboard_port}/"
@@ -122,7 +129,12 @@ class Host:
 
 
 def run(options):
+    # Nothing the host writes is anyone else's to read unless it says so.
+    os.umask(0o077)
     journal.setup_logging("host")
+    if not isolation.isolated():
+        log.warning("agents are not isolated: the host is not running as root, so every "
+                    "agent's claude runs as this user and can reach the whole hive")
     try:
         host = Host(options)
     except (ValueError, HiveError) as exc:

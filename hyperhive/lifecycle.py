@@ -12,8 +12,8 @@ import time
 
 import gevent
 
-from . import names, repos
-from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
+from . import isolation, names, repos
+from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, NotFound, Unavailable
 from .names import MANAGER
 
@@ -48,6 +48,7 @@ class Lifecycle:
         self.claude_bin = claude_bin
         self.dashboard_url = dashboard_url
         self.backend = backends[backend](self._exited)
+        self.isolated = isolation.isolated()
         self._configs = {}
         self._deployed = {}
         self._started_sha = {}
@@ -117,7 +118,7 @@ class Lifecycle:
             # A plain spawn of a draft's name boots the draft as its config stands.
             self._draft_marker(name).unlink(missing_ok=True)
             self.broker.register_agent(name)
-            self.sockets.open(name)
+            self._open_socket(name)
             self._start(name)
         finally:
             self.broker.clear_transient(name)
@@ -157,7 +158,7 @@ class Lifecycle:
 
         def rebuild(n):
             self.backend.stop(n)
-            self.sockets.open(n)
+            self._open_socket(n)
             self._start(n)
         self._step(name, "rebuilding", rebuild)
         self.broker.notify(MANAGER, "rebuilt", agent=name, sha=self._deployed.get(name))
@@ -318,7 +319,7 @@ class Lifecycle:
 
     def start_all(self):
         for name in self.broker.agent_names():
-            self.sockets.open(name)
+            self._open_socket(name)
             if not self._stopped_marker(name).exists() and not self.backend.running(name):
                 gevent.spawn(self._start_logged, name)
 
@@ -338,7 +339,8 @@ class Lifecycle:
     def _prepare(self, name, port):
         agent_dir = self.places.agent_dir(name)
         for d in (self.places.state_dir(name), self.places.claude_dir(name),
-                  self.places.home_dir(name), self.places.hive_dir(name)):
+                  self.places.home_dir(name), self.places.harness_dir(name),
+                  self.places.hive_dir(name)):
             d.mkdir(parents=True, exist_ok=True)
         link = self.places.home_dir(name) / ".claude"
         if not link.exists() and not link.is_symlink():
@@ -346,9 +348,54 @@ class Lifecycle:
         self.places.port_file(name).write_text(f"{port}\n")
         repos.init(self.places.config_repo(name), self.places.applied_repo(name))
         self._configs.pop(name, None)
+        self._own_dirs(name)
         log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
 
+    # -- who owns what (SPEC §12) ---------------------------------------------
+
+    def ids(self, name):
+        """The host uids of an agent's harness and claude; None when agents share ours."""
+        if not self.isolated:
+            return None
+        slot = self.broker.writer.write(
+            lambda: self.broker.store.agent_slot(name, isolation.SLOTS))
+        if slot is None:
+            raise Unavailable(f"this host has given out all {isolation.SLOTS} agent uids; "
+                              "purge kept state it no longer needs")
+        if self.backend.name == "process":
+            return AgentIds(harness=0, claude=isolation.agent_uid(slot))
+        base = isolation.userns_base(slot)
+        return AgentIds(harness=base, claude=base + isolation.CONTAINER_CLAUDE_UID,
+                        userns=base)
+
+    def _own_dirs(self, name):
+        """Give an agent's dirs to its uids: its own three to claude, the rest to root.
+
+        The manager's claude owns every agent's proposed config repo: it edits them.
+        """
+        p = self.places
+        ids = self.ids(name)
+        if ids is None:
+            return
+        os.chmod(p.agent_dir(name), 0o711)
+        for d in (p.state_dir(name), p.claude_dir(name), p.home_dir(name)):
+            isolation.give(d, ids.claude, ids.claude, 0o700)
+        isolation.give(p.harness_dir(name), ids.harness, ids.harness, 0o700)
+        isolation.give(p.hive_dir(name), ids.harness, ids.claude, 0o750)
+        manager = self.ids(MANAGER).claude
+        for agent in {name, *self.places.kept_names()} if name == MANAGER else {name}:
+            if p.config_repo(agent).is_dir():
+                isolation.give(p.config_repo(agent), manager, manager, 0o700)
+
+    def _open_socket(self, name):
+        """The agent's broker.sock: only its harness may connect (0600, its uid)."""
+        self.sockets.open(name)
+        ids = self.ids(name)
+        if ids is not None and ids.harness != 0:
+            os.chown(self.places.broker_sock(name), ids.harness, ids.harness)
+
     def _start(self, name):
+        self._own_dirs(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
         self.backend.start(name, self._agent_spec(name))
@@ -367,7 +414,8 @@ class Lifecycle:
         return AgentSpec(
             name=name, manager=name == MANAGER, hive_dir=p.hive_dir(name),
             state_dir=p.state_dir(name), claude_dir=p.claude_dir(name),
-            home_dir=p.home_dir(name), config_dir=p.applied_repo(name),
+            home_dir=p.home_dir(name), harness_dir=p.harness_dir(name),
+            config_dir=p.applied_repo(name), ids=self.ids(name),
             web=f"{self.bind}:{self.port(name)}", claude_bin=self.claude_bin,
             agents_dir=p.lib / "agents" if name == MANAGER else None, env=env)
 
@@ -409,3 +457,5 @@ class Lifecycle:
         shutil.rmtree(self.places.agent_dir(name), ignore_errors=True)
         shutil.rmtree(self.places.applied_repo(name), ignore_errors=True)
         shutil.rmtree(self.places.lib / "nixos" / names.check(name), ignore_errors=True)
+        # Its uids go back to the pool only now that no file of theirs is left.
+        self.broker.writer.write(lambda: self.broker.store.free_slot(name))

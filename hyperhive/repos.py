@@ -5,7 +5,10 @@ work tree holds the `agent.json` the agent actually runs with (SPEC §8).
 """
 
 import json
+import os
 import subprocess
+
+from . import isolation
 
 DEFAULT_CONFIG = {
     "model": "haiku",
@@ -23,8 +26,22 @@ class GitError(Exception):
     pass
 
 
+def as_owner(repo):
+    """The prefix that runs a git command as the owner of `repo` (empty when that is us).
+
+    The proposed repo belongs to the manager's uid: a root git in it would obey its
+    .git/config (hooks, core.fsmonitor), so the host drops to that uid first, with no
+    home and no global config of root's.
+    """
+    st = os.stat(repo)
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return []
+    return [*isolation.setpriv_argv(st.st_uid, st.st_gid), "env", "HOME=/nonexistent",
+            "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"]
+
+
 def git(repo, *args, check=True):
-    proc = subprocess.run(["git", *_IDENTITY, "-C", str(repo), *args],
+    proc = subprocess.run([*as_owner(repo), "git", *_IDENTITY, "-C", str(repo), *args],
                           capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise GitError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()[:500]}")
@@ -42,8 +59,9 @@ def init(config_repo, applied_repo, defaults=None):
         git(config_repo, "commit", "-q", "-m", "initial agent.json")
     if not (applied_repo / ".git").exists():
         applied_repo.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "clone", "-q", str(config_repo), str(applied_repo)],
-                       check=True, capture_output=True)
+        upload = " ".join([*as_owner(config_repo), "git-upload-pack"])
+        subprocess.run(["git", "clone", "-q", "--no-local", f"--upload-pack={upload}", str(config_repo),
+                        str(applied_repo)], check=True, capture_output=True)
         git(applied_repo, "tag", "deployed/0")
         # The proposed repo sees what is deployed through an `applied` remote.
         git(config_repo, "remote", "add", "applied", str(applied_repo), check=False)
@@ -83,7 +101,10 @@ def fetch_proposal(config_repo, applied_repo, commit_ref):
     except GitError:
         raise GitError(f"there is no commit {commit_ref[:60]!r} in the proposed repo") from None
     # A bare sha cannot be fetched by name; fetching every branch brings its objects.
-    git(applied_repo, "fetch", "-q", str(config_repo), "+refs/heads/*:refs/proposed/*")
+    # upload-pack reads the proposed repo: it runs as that repo's owner too.
+    upload = " ".join([*as_owner(config_repo), "git-upload-pack"])
+    git(applied_repo, "fetch", "-q", f"--upload-pack={upload}", str(config_repo),
+        "+refs/heads/*:refs/proposed/*")
     if git(applied_repo, "cat-file", "-t", sha, check=False) != "commit":
         raise GitError(f"commit {sha[:12]} is not on any branch of the proposed repo")
     ancestor = subprocess.run(["git", "-C", str(applied_repo), "merge-base", "--is-ancestor",

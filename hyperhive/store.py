@@ -95,6 +95,15 @@ class Agent(_Base):
         table_name = "agents"
 
 
+class AgentSlot(_Base):
+    """An agent's uid slot (hyperhive/isolation.py): kept while its files are."""
+    name = TextField(primary_key=True)
+    slot = IntegerField(unique=True)
+
+    class Meta:
+        table_name = "agent_slots"
+
+
 class Event(_Base):
     at = FloatField()
     kind = TextField()
@@ -104,7 +113,7 @@ class Event(_Base):
         table_name = "events"
 
 
-MODELS = (Message, Approval, Question, Reminder, Agent, Event)
+MODELS = (Message, Approval, Question, Reminder, Agent, AgentSlot, Event)
 
 
 def _row(model_obj, *fields):
@@ -351,6 +360,24 @@ class Store:
 
     def set_agent(self, name, **fields):
         return Agent.update(**fields).where(Agent.name == name).execute()
+
+    # -- uid slots --------------------------------------------------------
+
+    def agent_slot(self, name, slots):
+        """The agent's slot, allocated now (the lowest free one below `slots`) if it has none.
+
+        None when every slot is taken."""
+        row = AgentSlot.get_or_none(AgentSlot.name == name)
+        if row is not None:
+            return row.slot
+        taken = {r.slot for r in AgentSlot.select(AgentSlot.slot)}
+        free = next((n for n in range(slots) if n not in taken), None)
+        if free is not None:
+            AgentSlot.insert(name=name, slot=free).execute()
+        return free
+
+    def free_slot(self, name):
+        return AgentSlot.delete().where(AgentSlot.name == name).execute()
 
     # -- dashboard events -------------------------------------------------
 
