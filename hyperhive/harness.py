@@ -68,7 +68,9 @@ class Harness:
         self.state = TurnState.IDLE
         self.state_since = time.time()
         self.status = "loading"
-        self.model = self._read("hyperhive-model") or self.config.get("model") or "haiku"
+        model = self._read("hyperhive-model")
+        self.model = (model if model and MODEL_RE.match(model) else None) \
+            or self.config.get("model") or "haiku"
         self.session_id = self._read("hyperhive-session")
         self.nap_until = _float(self._read("hyperhive-nap"))
         self.turn = None
@@ -686,9 +688,14 @@ def load_config():
 def move_harness_files(state_dir, harness_dir):
     """Once: bring the harness's files from the state dir (where they used to live) home.
 
-    The state dir is claude's, so what is found there is moved first and judged after,
-    in the harness dir where claude cannot swap it: anything but a plain file is dropped.
+    Only on the harness's first start with a harness dir: after that whatever claude
+    leaves in its state dir under those names is its own business. The state dir is
+    claude's, so what is found there is moved first and judged after, in the harness
+    dir where claude cannot swap it: anything but a plain file is dropped.
     """
+    marker = harness_dir / ".moved-from-state"
+    if marker.exists():
+        return
     for name in HARNESS_FILES:
         for suffix in ("", "-wal", "-shm"):
             old, new = state_dir / (name + suffix), harness_dir / (name + suffix)
@@ -704,6 +711,7 @@ def move_harness_files(state_dir, harness_dir):
                 os.chmod(new, 0o600)
             except OSError as exc:
                 log.warning("could not move %s to the harness dir: %s", old, exc)
+    marker.touch()
 
 
 def load_env_file(path):

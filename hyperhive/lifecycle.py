@@ -378,6 +378,7 @@ class Lifecycle:
         if ids is None:
             return
         os.chmod(p.agent_dir(name), 0o711)
+        p.harness_dir(name).mkdir(exist_ok=True)     # agents older than the harness dir
         for d in (p.state_dir(name), p.claude_dir(name), p.home_dir(name)):
             isolation.give(d, ids.claude, ids.claude, 0o700)
         isolation.give(p.harness_dir(name), ids.harness, ids.harness, 0o700)

@@ -36,8 +36,8 @@ def test_an_agent_in_a_container_answers_the_operator():
             wait_for(lambda: any(m["body"] == "in a container"
                                  for m in h.admin("inbox")["messages"]),
                      timeout=90, what="alice's answer")
-            notes = h.root / "lib/agents/alice/state/hyperhive-turn-stats.sqlite"
-            assert notes.exists()          # /state inside is the agent's state dir outside
+            notes = h.root / "lib/agents/alice/harness/hyperhive-turn-stats.sqlite"
+            assert notes.exists()          # /harness inside is the harness dir outside
             assert h.admin("stop", name="alice")["ok"]
             ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
             assert "--machine=h-alice" not in ps

@@ -1,0 +1,244 @@
+"""A hostile agent's shell, run as the agent's own uid against a real host running as root.
+
+Each attack runs through `setpriv` as the uid the host gave the agent (the uid its
+claude runs as), does the real thing (connects the socket, reads the file, writes
+the file) and must be refused; nothing may have changed, and the host must still
+answer on its admin socket and on another agent's socket within a second.
+"""
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+
+import pytest
+
+from anthropic_stub import Stub, claude_env, find_claude
+from hive import ENTRY, PYTHON, HostProcess, clean_env, request, short_tmpdir, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                                reason="agents get uids of their own only from a root host")
+
+CONNECT = ("import socket, sys\n"
+           "s = socket.socket(socket.AF_UNIX)\n"
+           "try:\n"
+           "    s.connect(sys.argv[1])\n"
+           "except OSError as exc:\n"
+           "    print('refused', exc.errno); sys.exit(3)\n"
+           "print('connected')\n")
+
+
+@pytest.fixture(scope="module")
+def hive():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        for name in ("alice", "bob"):
+            assert h.admin("spawn", name=name)["ok"]
+        for name in ("alice", "bob"):
+            wait_for(lambda n=name: (h.root / f"run/agents/{n}/mcp.sock").exists(),
+                     what=f"{name}'s harness socket")
+        yield h
+    finally:
+        h.stop()
+
+
+def ids(h, name):
+    st = os.stat(h.root / "lib/agents" / name / "state")
+    return st.st_uid, st.st_gid
+
+
+def as_agent(h, name, *argv, env=None):
+    uid, gid = ids(h, name)
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                           "--", *argv], capture_output=True, text=True, timeout=30,
+                          env=env or {"PATH": "/usr/bin:/bin", "HOME": "/"},
+                          cwd=str(h.root / "lib/agents" / name / "state"))
+
+
+def connect_as(h, name, path):
+    return as_agent(h, name, PYTHON, "-c", CONNECT, str(path))
+
+
+def assert_hive_answers(h):
+    """The host still answers the operator and another agent, within a second."""
+    assert request(h.sock, {"cmd": "hello"}, timeout=1)["ok"]
+    assert request(h.agent_sock("bob"), {"cmd": "hello"}, timeout=1)["ok"]
+
+
+def test_agents_run_as_distinct_unprivileged_uids(hive):
+    alice, bob = ids(hive, "alice"), ids(hive, "bob")
+    assert alice != bob and alice[0] >= 0x70000000 and bob[0] >= 0x70000000
+    for name in ("alice", "bob"):
+        for d in ("state", "claude", "home"):
+            st = os.stat(hive.root / "lib/agents" / name / d)
+            assert (st.st_uid, st.st_mode & 0o777) == (ids(hive, name)[0], 0o700)
+
+
+def test_an_agent_cannot_connect_the_admin_socket(hive):
+    r = connect_as(hive, "alice", hive.sock)
+    assert r.returncode == 3 and "refused 13" in r.stdout
+    assert_hive_answers(hive)
+
+
+def test_an_agent_cannot_connect_its_own_broker_socket(hive):
+    r = connect_as(hive, "alice", hive.agent_sock("alice"))
+    assert r.returncode == 3 and "refused 13" in r.stdout
+    assert_hive_answers(hive)
+
+
+def test_an_agent_cannot_connect_any_socket_of_another_agent(hive):
+    socks = sorted((hive.root / "run/agents/bob").glob("*.sock"))
+    assert {p.name for p in socks} >= {"broker.sock", "mcp.sock"}
+    for path in socks:
+        r = connect_as(hive, "alice", path)
+        assert r.returncode == 3 and "refused 13" in r.stdout, path
+        assert_hive_answers(hive)
+
+
+def test_an_agent_cannot_read_another_agents_dirs_or_the_hives_files(hive):
+    secret = hive.root / "lib/agents/bob/claude/.credentials.json"
+    secret.write_text('{"token": "bob-secret"}')
+    os.chown(secret, *ids(hive, "bob"))
+    lib = hive.root / "lib"
+    targets = [secret, lib / "agents/bob/state", lib / "agents/bob/claude",
+               lib / "agents/bob/home", lib / "agents/alice/harness", lib / "agents/bob/harness",
+               lib / "broker.sqlite", lib / "applied", lib / "applied/alice/agent.json",
+               lib / "agents"]
+    for target in targets:
+        verb = "ls" if target.is_dir() else "cat"
+        r = as_agent(hive, "alice", verb, str(target))
+        assert r.returncode != 0 and "Permission denied" in r.stderr, target
+        assert "bob-secret" not in r.stdout
+    assert_hive_answers(hive)
+
+
+def test_an_agent_cannot_read_its_harness_environment(hive):
+    pid = int(subprocess.run(["pgrep", "-f", "agent --name alice"], capture_output=True,
+                             text=True).stdout.split()[0])
+    r = as_agent(hive, "alice", "cat", f"/proc/{pid}/environ")
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    assert_hive_answers(hive)
+
+
+def test_an_agent_cannot_change_what_the_harness_gives_claude(hive):
+    hive_dir = hive.root / "run/agents/alice"
+    before = {p.name: p.read_bytes() for p in hive_dir.glob("claude-*")}
+    assert set(before) == {"claude-settings.json", "claude-mcp-config.json",
+                           "claude-system-prompt.md"}
+    for name in before:
+        path = hive_dir / name
+        assert (path.stat().st_uid, path.stat().st_mode & 0o777) == (0, 0o644)
+        for script in (f"echo '{{}}' > {path}", f"rm -f {path}",
+                       f"echo '{{}}' > {path}.new && mv {path}.new {path}"):
+            r = as_agent(hive, "alice", "sh", "-c", script)
+            assert r.returncode != 0 and "Permission denied" in r.stderr, script
+    assert {p.name: p.read_bytes() for p in hive_dir.glob("claude-*")} == before
+    assert_hive_answers(hive)
+
+
+def test_an_agent_cannot_write_the_harness_dir(hive):
+    harness = hive.root / "lib/agents/alice/harness"
+    before = sorted(p.name for p in harness.iterdir())
+    for script in (f"echo haiku > {harness}/hyperhive-model",
+                   f"ln -s /etc/shadow {harness}/hyperhive-session"):
+        r = as_agent(hive, "alice", "sh", "-c", script)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, script
+    assert sorted(p.name for p in harness.iterdir()) == before
+    assert_hive_answers(hive)
+
+
+def test_a_planted_harness_file_in_the_state_dir_is_not_believed(hive):
+    state = hive.root / "lib/agents/alice/state"
+    r = as_agent(hive, "alice", "sh", "-c",
+                 f"echo opus-by-agent > {state}/hyperhive-model")
+    assert r.returncode == 0
+    assert hive.admin("restart", name="alice")["ok"]
+    wait_for(lambda: (hive.root / "run/agents/alice/mcp.sock").exists(), what="alice back")
+    row = next(r for r in hive.admin("status")["agent_statuses"] if r["name"] == "alice")
+    assert row["model"] != "opus-by-agent"
+    assert (state / "hyperhive-model").read_text() == "opus-by-agent\n"
+    assert_hive_answers(hive)
+
+
+def test_the_agents_own_harness_socket_works_from_its_uid(hive):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/", "HYPERHIVE_LOG": "stderr",
+           "HYPERHIVE_HIVE_DIR": str(hive.root / "run/agents/alice")}
+    r = as_agent(hive, "alice", PYTHON, ENTRY, "wake", "--from", "cron", "--body",
+                 "from alice's own shell", "--no-retry", env=env)
+    assert r.returncode == 0 and "stored as message #" in r.stdout, r.stderr
+    msg_id = int(r.stdout.split("#")[1])
+    with sqlite3.connect(hive.root / "lib/broker.sqlite") as db:
+        row = db.execute("select sender, recipient, body from messages where id = ?",
+                         (msg_id,)).fetchone()
+    assert row[1:] == ("alice", "from alice's own shell") and row[0].endswith("cron")
+    assert_hive_answers(hive)
+
+
+def test_the_hives_files_are_root_only():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        lib, run = h.root / "lib", h.root / "run"
+        modes = {h.root: 0o711, lib: 0o711, lib / "agents": 0o711, lib / "applied": 0o700,
+                 run: 0o711, run / "agents": 0o711, lib / "agents/manager": 0o711,
+                 lib / "broker.sqlite": 0o600, h.sock: 0o660,
+                 lib / "agents/manager/harness": 0o700, run / "agents/manager": 0o750,
+                 run / "agents/manager/broker.sock": 0o600}
+        for path, mode in modes.items():
+            assert os.stat(path).st_mode & 0o777 == mode, path
+        manager = os.stat(lib / "agents/manager/state").st_uid
+        assert os.stat(lib / "agents/manager/config").st_uid == manager
+        assert h.admin("spawn", name="alice")["ok"]
+        # The manager's uid owns every proposed config repo: it edits them.
+        assert os.stat(lib / "agents/alice/config").st_uid == manager
+        assert os.stat(lib / "agents/alice/state").st_uid != manager
+    finally:
+        h.stop()
+
+
+def test_a_destroyed_agent_keeps_its_uid_and_a_purged_one_frees_it():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        uid = ids(h, "alice")[0]
+        assert h.admin("destroy", name="alice")["ok"]
+        assert h.admin("spawn", name="bob")["ok"]
+        assert ids(h, "bob")[0] != uid
+        assert h.admin("spawn", name="alice")["ok"]           # revived with its files
+        assert ids(h, "alice")[0] == uid
+        assert h.admin("destroy", name="alice", purge=True)["ok"]
+        assert h.admin("spawn", name="carol")["ok"]
+        assert ids(h, "carol")[0] == uid                      # the freed slot is reused
+    finally:
+        h.stop()
+
+
+def test_a_turns_claude_runs_as_the_agents_uid():
+    with Stub() as stub:
+        root = short_tmpdir()
+        env = claude_env(stub, root / "home")
+        env["HYPERHIVE_LOG"] = "stderr"
+        h = HostProcess(root=root, claude_bin=find_claude(), env=env).start()
+        try:
+            assert h.admin("spawn", name="alice")["ok"]
+            wait_for(lambda: next(r for r in h.admin("status")["agent_statuses"]
+                                  if r["name"] == "alice")["turn_state"] == "idle",
+                     timeout=60, what="alice online")
+            stub.add_rule(r"who runs you", agent="alice", steps=[
+                {"tool": "Bash", "input": {"command": "id -u; id -g; echo $HOME $USER"}},
+                {"text": "done"}])
+            assert h.admin("send", to="alice", body="who runs you?")["ok"]
+
+            def result():
+                for req in stub.requests:
+                    for msg in req["body"].get("messages", []):
+                        for block in msg.get("content") or []:
+                            if isinstance(block, dict) and block.get("type") == "tool_result":
+                                return str(block.get("content"))
+                return None
+            text = wait_for(result, timeout=90, what="the Bash tool's result")
+            uid, gid = ids(h, "alice")
+            assert text.split()[:4] == [str(uid), str(gid),
+                                        str(root / "lib/agents/alice/home"), "alice"]
+        finally:
+            h.stop()
