@@ -352,7 +352,11 @@ class NixosBackend:
 
     def conf_lines(self, spec):
         """The settings the host owns in the container's conf file."""
-        flags = " ".join(f"--bind={host}:{inside}" for host, inside in container_binds(spec))
+        flags = [f"--bind={host}:{inside}" for host, inside in container_binds(spec)]
+        if spec.ids:
+            # The container's own tree (its /etc, /var) is chowned into its range once.
+            flags.append("--private-users-ownership=chown")
+        flags = " ".join(flags)
         lines = {"EXTRA_NSPAWN_FLAGS": f'"{flags}"', "PRIVATE_NETWORK": "0",
                  "HOST_ADDRESS": "", "LOCAL_ADDRESS": "", "HOST_ADDRESS6": "",
                  "LOCAL_ADDRESS6": "", "HOST_BRIDGE": ""}
