@@ -9,7 +9,7 @@ word how it went; the harness runs the claude.
 import json
 import logging
 import os
-import shutil
+import stat
 from pathlib import Path
 
 from . import claude
@@ -52,12 +52,35 @@ def needs_compaction(path, limit, tried_at=0):
     return bool(limit) and current is not None and current > max(limit, tried_at)
 
 
+MAX_BACKUP = 8 * 1024 * 1024
+
+
 def backup(path):
-    """Copy the notes to notes.md.bak, replacing the last copy, so a bad rewrite can be undone."""
+    """Copy the notes to notes.md.bak, replacing the last copy, so a bad rewrite can be undone.
+
+    The state dir is claude's and the harness may be root: no symlink is followed,
+    only a regular file of bounded size is copied, and the copy is the dir owner's.
+    """
     path = Path(path)
     target = path.with_name(path.name + BACKUP_SUFFIX)
     tmp = path.with_name(f".{path.name}{BACKUP_SUFFIX}.tmp")
-    shutil.copyfile(path, tmp)
+    src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(src)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BACKUP:
+            raise OSError(f"{path} is not a regular file under {MAX_BACKUP} bytes")
+        data = os.read(src, MAX_BACKUP)
+    finally:
+        os.close(src)
+    tmp.unlink(missing_ok=True)
+    dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        owner = os.stat(path.parent)
+        if os.geteuid() == 0:
+            os.fchown(dst, owner.st_uid, owner.st_gid)
+        os.write(dst, data)
+    finally:
+        os.close(dst)
     os.replace(tmp, target)
     return target
 

@@ -54,14 +54,20 @@ def init(config_repo, applied_repo, defaults=None):
         config_repo.mkdir(parents=True, exist_ok=True)
         git(config_repo, "init", "-q")
         config = {**DEFAULT_CONFIG, **(defaults or {})}
-        (config_repo / "agent.json").write_text(json.dumps(config, indent=2) + "\n")
+        # The dir may be the manager's already (a revived agent's): never write through
+        # a link it left there.
+        path = config_repo / "agent.json"
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config, indent=2) + "\n")
         git(config_repo, "add", "agent.json")
         git(config_repo, "commit", "-q", "-m", "initial agent.json")
     if not (applied_repo / ".git").exists():
         applied_repo.parent.mkdir(parents=True, exist_ok=True)
         upload = " ".join([*as_owner(config_repo), "git-upload-pack"])
-        subprocess.run(["git", "clone", "-q", "--no-local", f"--upload-pack={upload}", str(config_repo),
-                        str(applied_repo)], check=True, capture_output=True)
+        subprocess.run(["git", "clone", "-q", "--no-local", f"--upload-pack={upload}",
+                        str(config_repo), str(applied_repo)], check=True, capture_output=True)
         git(applied_repo, "tag", "deployed/0")
         # The proposed repo sees what is deployed through an `applied` remote.
         git(config_repo, "remote", "add", "applied", str(applied_repo), check=False)

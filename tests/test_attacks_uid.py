@@ -6,16 +6,19 @@ the file) and must be refused; nothing may have changed, and the host must still
 answer on its admin socket and on another agent's socket within a second.
 """
 
+import http.client
+import json
 import os
 import shutil
-import socket
+import signal
 import sqlite3
 import subprocess
 
 import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
-from hive import ENTRY, PYTHON, HostProcess, clean_env, request, short_tmpdir, wait_for
+from hive import (ENTRY, PYTHON, HostProcess, clean_env, free_port, port_block, request,
+                  short_tmpdir, wait_for)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                                 reason="agents get uids of their own only from a root host")
@@ -242,3 +245,64 @@ def test_a_turns_claude_runs_as_the_agents_uid():
                                         str(root / "lib/agents/alice/home"), "alice"]
         finally:
             h.stop()
+
+
+def dashboard_get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def dashboard_up(port):
+    try:
+        return dashboard_get(port, "/api/state")[0] == 200
+    except OSError:
+        return False
+
+
+def test_a_root_host_shows_no_isolation_warning():
+    h = HostProcess(env=clean_env(), dashboard_port=free_port()).start()
+    try:
+        wait_for(lambda: dashboard_up(h.dashboard_port), what="the dashboard")
+        assert json.loads(dashboard_get(h.dashboard_port, "/api/state")[1])["isolated"] is True
+        assert 'id="not-isolated"' not in dashboard_get(h.dashboard_port, "/")[1]
+        assert "not isolated" not in h.log()
+    finally:
+        h.stop()
+
+
+def test_a_host_that_is_not_root_says_plainly_that_agents_are_not_isolated():
+    user = 0x7000FFFF           # an unprivileged uid outside every agent slot
+    root = short_tmpdir()
+    os.chown(root, user, user)
+    port = free_port()
+    argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--", PYTHON,
+            ENTRY, "host", "--root", str(root), "--dashboard-port", str(port),
+            "--agent-port-base", str(port_block()), "--claude-bin", "/bin/false"]
+    with open(root / "host.log", "wb") as log:
+        os.chown(root / "host.log", user, user)
+        proc = subprocess.Popen(argv, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_for(lambda: os.path.exists(root / "run/host.sock"), what="the host's socket")
+        wait_for(lambda: dashboard_up(port), what="the dashboard")
+        assert json.loads(dashboard_get(port, "/api/state")[1])["isolated"] is False
+        page = dashboard_get(port, "/")[1]
+        assert 'id="not-isolated"' in page and "agents are not isolated" in page
+        warnings = [line for line in (root / "host.log").read_text().splitlines()
+                    if "not isolated" in line]
+        assert len(warnings) == 1 and "WARNING" in warnings[0]
+        # Everything is that user's, and still not anyone else's to read.
+        assert os.stat(root / "lib/agents/manager/state").st_uid == user
+        assert os.stat(root / "lib/broker.sqlite").st_mode & 0o777 == 0o600
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
