@@ -81,6 +81,7 @@ class ProcessBackend:
     def __init__(self, on_exit):
         self.on_exit = on_exit
         self._procs = {}
+        self._claude_uids = {}
         self._stopping = set()
 
     def command(self, spec):
@@ -105,6 +106,8 @@ class ProcessBackend:
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=die_with_parent)
         self._procs[name] = proc
+        if spec.ids and spec.ids.harness == 0:
+            self._claude_uids[name] = spec.ids.claude
         gevent.spawn(self._watch, name, proc)
         log.info("started %s (%s, pid %d)", name, self.name, proc.pid,
                  extra={"HIVE_AGENT": name})
@@ -113,6 +116,7 @@ class ProcessBackend:
         rc = proc.wait()
         if self._procs.get(name) is proc:
             del self._procs[name]
+        self._end_strays(name)
         if name in self._stopping:
             return
         self.on_exit(name, rc)
@@ -134,7 +138,16 @@ class ProcessBackend:
         finally:
             self._stopping.discard(name)
             self._procs.pop(name, None)
+            self._end_strays(name)
         return True
+
+    def _end_strays(self, name):
+        """Once the harness is gone, nothing may go on running as the agent's uid: a
+        process claude left behind (in a session of its own, say) would otherwise keep
+        its hands on the agent's files, and on the next agent's once the uid is reused."""
+        uid = self._claude_uids.pop(name, None)
+        if uid is not None:
+            kill_uid(uid)
 
     def running(self, name):
         proc = self._procs.get(name)
@@ -162,6 +175,14 @@ def die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def kill_uid(uid):
+    """SIGKILL every process of `uid` (never 0), the way only that uid can do it at once:
+    `kill -KILL -1` as the uid reaches all of its processes in one call, forks and all."""
+    if uid:
+        subprocess.run([*isolation.setpriv_argv(uid, uid), "kill", "-KILL", "-1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _signal_group(proc, sig):

@@ -49,6 +49,7 @@ class Lifecycle:
         self.dashboard_url = dashboard_url
         self.backend = backends[backend](self._exited)
         self.isolated = isolation.isolated()
+        self._slots = {}
         self._configs = {}
         self._deployed = {}
         self._started_sha = {}
@@ -216,6 +217,7 @@ class Lifecycle:
         self._prepare(name, port)
         info = {"description": description, "created_at": time.time(), "by": by}
         self._draft_marker(name).write_text(json.dumps(info) + "\n")
+        self._own_dirs(name)            # the manager seeds its notes until it boots
         return {"name": name, "port": port, "config_repo": str(self.places.config_repo(name)),
                 "state_dir": str(self.places.state_dir(name))}
 
@@ -357,9 +359,12 @@ class Lifecycle:
         """The host uids of an agent's harness and claude; None when agents share ours."""
         if not self.isolated:
             return None
-        slot = self.broker.writer.write(
-            lambda: self.broker.store.agent_slot(name, isolation.SLOTS))
+        slot = self._slots.get(name)
         if slot is None:
+            slot = self._slots[name] = self.broker.writer.write(
+                lambda: self.broker.store.agent_slot(name, isolation.SLOTS))
+        if slot is None:
+            self._slots.pop(name)
             raise Unavailable(f"this host has given out all {isolation.SLOTS} agent uids; "
                               "purge kept state it no longer needs")
         if self.backend.name == "process":
@@ -372,18 +377,22 @@ class Lifecycle:
         """Give an agent's dirs to its uids: its own three to claude, the rest to root.
 
         The manager's claude owns every agent's proposed config repo: it edits them.
+        A draft's state dir is the manager's too, for the starting notes it puts
+        there; the first boot hands it, and all in it, to the agent.
         """
         p = self.places
         ids = self.ids(name)
         if ids is None:
             return
+        manager = self.ids(MANAGER).claude
         os.chmod(p.agent_dir(name), 0o711)
         p.harness_dir(name).mkdir(exist_ok=True)     # agents older than the harness dir
-        for d in (p.state_dir(name), p.claude_dir(name), p.home_dir(name)):
+        state_owner = manager if self.is_draft(name) else ids.claude
+        isolation.give(p.state_dir(name), state_owner, state_owner, 0o700)
+        for d in (p.claude_dir(name), p.home_dir(name)):
             isolation.give(d, ids.claude, ids.claude, 0o700)
         isolation.give(p.harness_dir(name), ids.harness, ids.harness, 0o700)
         isolation.give(p.hive_dir(name), ids.harness, ids.claude, 0o750)
-        manager = self.ids(MANAGER).claude
         for agent in {name, *self.places.kept_names()} if name == MANAGER else {name}:
             if p.config_repo(agent).is_dir():
                 isolation.give(p.config_repo(agent), manager, manager, 0o700)
@@ -460,3 +469,4 @@ class Lifecycle:
         shutil.rmtree(self.places.lib / "nixos" / names.check(name), ignore_errors=True)
         # Its uids go back to the pool only now that no file of theirs is left.
         self.broker.writer.write(lambda: self.broker.store.free_slot(name))
+        self._slots.pop(name, None)

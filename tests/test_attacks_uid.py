@@ -65,8 +65,12 @@ def connect_as(h, name, path):
 
 def assert_hive_answers(h):
     """The host still answers the operator and another agent, within a second."""
+    assert_hive_answers_for(h, "bob")
+
+
+def assert_hive_answers_for(h, other):
     assert request(h.sock, {"cmd": "hello"}, timeout=1)["ok"]
-    assert request(h.agent_sock("bob"), {"cmd": "hello"}, timeout=1)["ok"]
+    assert request(h.agent_sock(other), {"cmd": "hello"}, timeout=1)["ok"]
 
 
 def test_agents_run_as_distinct_unprivileged_uids(hive):
@@ -306,3 +310,49 @@ def test_a_host_that_is_not_root_says_plainly_that_agents_are_not_isolated():
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_a_drafts_state_dir_is_the_managers_until_its_first_boot():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        assert h.agent("manager", "request_spawn_draft", name="scout")["ok"]
+        state = h.root / "lib/agents/scout/state"
+        assert os.stat(state).st_uid == ids(h, "manager")[0]
+        r = as_agent(h, "manager", "sh", "-c", f"echo '# scout' > {state}/notes.md")
+        assert r.returncode == 0, r.stderr
+        config = h.root / "lib/agents/scout/config"
+        r = as_agent(h, "manager", "git", "-C", str(config), "-c", "user.name=m",
+                     "-c", "user.email=m@h", "commit", "-q", "--allow-empty", "-m", "go")
+        assert r.returncode == 0, r.stderr
+        sha = as_agent(h, "manager", "git", "-C", str(config), "rev-parse", "HEAD").stdout
+        assert h.agent("manager", "request_spawn_commit", name="scout",
+                       commit_ref=sha.strip())["ok"]
+        assert h.admin("approve", id=h.admin("pending")["approvals"][0]["id"])["ok"]
+        scout = ids(h, "scout")[0]
+        assert scout != ids(h, "manager")[0]
+        assert os.stat(state / "notes.md").st_uid == scout
+        r = as_agent(h, "manager", "cat", str(state / "notes.md"))
+        assert r.returncode != 0 and "Permission denied" in r.stderr
+        assert_hive_answers_for(h, "manager")
+    finally:
+        h.stop()
+
+
+def test_nothing_of_an_agents_uid_outlives_its_stop():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        uid, gid = ids(h, "alice")
+        # A process that left the harness's session and ignores SIGTERM and SIGHUP.
+        stray = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}",
+                                  "--clear-groups", "--", "sh", "-c",
+                                  "trap '' TERM HUP; while :; do sleep 1; done"],
+                                 start_new_session=True)
+        assert h.admin("stop", name="alice")["ok"]
+        wait_for(lambda: stray.poll() is not None, timeout=5, what="the stray to be ended")
+        assert stray.returncode == -9
+        assert_hive_answers_for(h, "manager")
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+        h.stop()
