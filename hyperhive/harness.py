@@ -427,8 +427,9 @@ class Harness:
                                  extra_allowed=[r for r in self.allowed_rules()
                                                 if r.startswith("mcp__") and
                                                 r != claude.HYPERHIVE_TOOLS_RULE])
-        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir), env=self.claude_env(),
-                                 on_event=self._on_stream, on_stderr=self._on_stderr)
+        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
+                                 env=self.claude_env(), on_event=self._on_stream,
+                                 on_stderr=self._on_stderr)
         self.turn = turn
         try:
             result = turn.run()
@@ -440,8 +441,9 @@ class Harness:
     def compact_session(self):
         argv = claude.compact_argv(self.claude_bin, self.model, self.session_id,
                                    hive_dir=str(self.hive_dir), builtins=self.builtins())
-        result = claude.run_compact(self.as_claude(argv), cwd=str(self.state_dir), env=self.claude_env(),
-                                    on_event=self._on_stream, on_stderr=self._on_stderr)
+        result = claude.run_compact(self.as_claude(argv), cwd=str(self.state_dir),
+                                    env=self.claude_env(), on_event=self._on_stream,
+                                    on_stderr=self._on_stderr)
         self._keep_session(result.session_id)
         level = "info" if result.outcome == "ok" else "warn"
         self.bus.emit("note", text=f"compaction {result.outcome}: {result.note or 'done'}",
@@ -506,9 +508,9 @@ class Harness:
     def _run_notes_claude(self, prompt):
         # Its own fresh session: the agent's session id and file stay the turn's.
         argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir))
-        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir), env=self.claude_env(),
-                                 on_event=self._on_stream, on_stderr=self._on_stderr,
-                                 require_hyperhive=False)
+        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
+                                 env=self.claude_env(), on_event=self._on_stream,
+                                 on_stderr=self._on_stderr, require_hyperhive=False)
         self.turn = turn    # so a stop or the operator's cancel reaches it
         try:
             return turn.run()

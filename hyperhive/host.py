@@ -41,8 +41,8 @@ class AgentSockets:
         self.places.hive_dir(name).mkdir(parents=True, exist_ok=True)
         role = "manager" if name == MANAGER else "agent"
         # Only the agent's harness talks to the host: claude never reaches this socket.
-        server = SocketServer(self.places.broker_sock(name), BrokerEndpoint(self.broker, role, name),
-                              mode=0o600)
+        endpoint = BrokerEndpoint(self.broker, role, name)
+        server = SocketServer(self.places.broker_sock(name), endpoint, mode=0o600)
         server.start()
         self._servers[name] = server
 

@@ -16,7 +16,7 @@ import stat
 
 SLOTS = 4000                     # agents one host can hold with separate uids
 AGENT_UID_BASE = 0x70000000      # slot n runs claude as uid/gid AGENT_UID_BASE + n
-USERNS_BASE = 0x70010000         # slot n's container maps its root to USERNS_BASE + n * USERNS_SIZE
+USERNS_BASE = 0x70010000         # slot n's container root is USERNS_BASE + n * USERNS_SIZE
 USERNS_SIZE = 0x10000
 CONTAINER_CLAUDE_UID = 1000      # inside a container, claude runs as this uid and gid
 

@@ -409,7 +409,8 @@ def test_oversized_notes_are_compacted_between_turns_in_a_fresh_session(stub):
         # One turn_stats row, the message's: the compaction is no turn.
         [stat] = stats_rows(h, "alice")
         assert stat["result_kind"] == "ok" and stat["wake_from"] == "operator"
-        assert (state.parent / "harness" / "hyperhive-session").read_text().strip() == stat["session_id"]
+        session = state.parent / "harness" / "hyperhive-session"
+        assert session.read_text().strip() == stat["session_id"]
         asks = [r for r in stub.requests if r["kind"] == "prompt" and not r["has_tool_result"]
                 and "Rewrite" in r["last_user_text"]]
         assert len(asks) == 1 and str(notes_md) in asks[0]["last_user_text"]
