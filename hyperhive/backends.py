@@ -103,11 +103,13 @@ class ProcessBackend:
         if self.running(name):
             return
         argv, env, cwd = self.command(spec)
+        if spec.ids and spec.ids.harness == 0:
+            # A claude whose harness died with an earlier host may still be running.
+            kill_uid(spec.ids.claude)
+            self._claude_uids[name] = spec.ids.claude
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=die_with_parent)
         self._procs[name] = proc
-        if spec.ids and spec.ids.harness == 0:
-            self._claude_uids[name] = spec.ids.claude
         gevent.spawn(self._watch, name, proc)
         log.info("started %s (%s, pid %d)", name, self.name, proc.pid,
                  extra={"HIVE_AGENT": name})
