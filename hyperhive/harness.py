@@ -53,7 +53,7 @@ class Harness:
         self.hive_dir = Path(options.hive_dir)
         self.state_dir = Path(options.state_dir)
         self.harness_dir = Path(options.harness_dir or self.state_dir.parent / "harness")
-        self.claude_ids = getattr(options, "claude_ids", None)
+        self.claude_ids = options.claude_ids
         self.claude_bin = options.claude_bin
         self.web_addr = options.web
         self.config = load_config()
@@ -735,7 +735,7 @@ def _float(text):
 
 def run(options):
     os.umask(0o077)
-    load_env_file(getattr(options, "env_file", None))
+    load_env_file(options.env_file)
     role = "manager" if options.manager or options.name == MANAGER else "agent"
     journal.setup_logging(role, agent=options.name)
     harness = Harness(options)
