@@ -118,9 +118,9 @@ class ProcessBackend:
         rc = proc.wait()
         if self._procs.get(name) is proc:
             del self._procs[name]
-        self._end_strays(name)
         if name in self._stopping:
-            return
+            return          # stop() ends what is left of it
+        self._end_strays(name)
         self.on_exit(name, rc)
 
     def stop(self, name, grace=STOP_GRACE):
