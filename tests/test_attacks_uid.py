@@ -162,8 +162,9 @@ def test_a_planted_harness_file_in_the_state_dir_is_not_believed(hive):
     assert r.returncode == 0
     assert hive.admin("restart", name="alice")["ok"]
     wait_for(lambda: (hive.root / "run/agents/alice/mcp.sock").exists(), what="alice back")
-    row = next(r for r in hive.admin("status")["agent_statuses"] if r["name"] == "alice")
-    assert row["model"] != "opus-by-agent"
+    harness = hive.root / "lib/agents/alice/harness"
+    wait_for(lambda: (harness / "hyperhive-events.sqlite").exists(), what="alice's harness")
+    assert not (harness / "hyperhive-model").exists()
     assert (state / "hyperhive-model").read_text() == "opus-by-agent\n"
     assert_hive_answers(hive)
 
@@ -355,4 +356,32 @@ def test_nothing_of_an_agents_uid_outlives_its_stop():
     finally:
         if stray.poll() is None:
             stray.kill()
+        h.stop()
+
+
+def test_an_old_agents_files_move_to_the_harness_dir_once_and_links_are_dropped():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        harness = h.root / "lib/agents/alice/harness"
+        wait_for(lambda: (harness / "hyperhive-events.sqlite").exists(), what="alice's events")
+        assert h.admin("stop", name="alice")["ok"]
+        # The layout before the harness dir: its files in the state dir, the agent's.
+        state = h.root / "lib/agents/alice/state"
+        for path in harness.iterdir():
+            if path.name.startswith("hyperhive-"):
+                shutil.move(path, state / path.name)
+        shutil.rmtree(harness)
+        (state / "hyperhive-model").write_text("sonnet\n")
+        victim = h.root / "victim"
+        victim.write_text("not the agent's")
+        (state / "hyperhive-session").symlink_to(victim)
+        assert h.admin("start", name="alice")["ok"]
+        wait_for(lambda: (harness / ".moved-from-state").exists(), what="the move")
+        assert (harness / "hyperhive-model").read_text() == "sonnet\n"
+        assert (harness / "hyperhive-events.sqlite").stat().st_uid == 0
+        assert not (state / "hyperhive-events.sqlite").exists()
+        assert not (harness / "hyperhive-session").exists()     # a link is not the harness's
+        assert victim.read_text() == "not the agent's"
+    finally:
         h.stop()
