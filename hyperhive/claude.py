@@ -260,15 +260,16 @@ def run_compact(argv, cwd, env=None, on_event=None, on_stderr=None):
     return result
 
 
-def run_plugin_command(claude_bin, args, env, timeout=120):
+def run_plugin_command(claude_bin, args, env, timeout=120, prefix=()):
     """Run `claude <args>` (plugin marketplace add / plugin install) -> (rc, stdout, stderr).
 
     rc is 0 when the output says the marketplace or plugin is already there
     (ALREADY_DONE_MARKERS), 127 when claude cannot be started, 124 on timeout.
+    `prefix` goes in front of the command line (the harness's setpriv to claude's uid).
     """
     try:
         proc = subprocess.Popen(
-            [claude_bin, *args],
+            [*prefix, claude_bin, *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, journal, notes, prompts
+from . import claude, isolation, journal, notes, prompts
 from .client import Client, RemoteError
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
@@ -39,6 +41,9 @@ MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\[\]-]{0,63}$")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
 DENIED_TOOLS = ("WebFetch", "WebSearch", "Task")
+# The harness's own files: in its harness dir, where claude cannot write.
+HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hyperhive-model",
+                 "hyperhive-session", "hyperhive-nap")
 
 
 class Harness:
@@ -47,19 +52,25 @@ class Harness:
         self.is_manager = options.manager or options.name == MANAGER
         self.hive_dir = Path(options.hive_dir)
         self.state_dir = Path(options.state_dir)
+        self.harness_dir = Path(options.harness_dir or self.state_dir.parent / "harness")
+        self.claude_ids = options.claude_ids
         self.claude_bin = options.claude_bin
         self.web_addr = options.web
         self.config = load_config()
         self.host = Client(self.hive_dir / "broker.sock")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.bus = Bus(self.state_dir / "hyperhive-events.sqlite")
-        self.stats = TurnStats(self.state_dir / "hyperhive-turn-stats.sqlite")
+        self.harness_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        move_harness_files(self.state_dir, self.harness_dir)
+        self.bus = Bus(self.harness_dir / "hyperhive-events.sqlite")
+        self.stats = TurnStats(self.harness_dir / "hyperhive-turn-stats.sqlite")
         self.notes = notes.Notes(self.state_dir, notes.limit_from_env())
         self.login = LoginFlow(self)
         self.state = TurnState.IDLE
         self.state_since = time.time()
         self.status = "loading"
-        self.model = self._read("hyperhive-model") or self.config.get("model") or "haiku"
+        model = self._read("hyperhive-model")
+        self.model = (model if model and MODEL_RE.match(model) else None) \
+            or self.config.get("model") or "haiku"
         self.session_id = self._read("hyperhive-session")
         self.nap_until = _float(self._read("hyperhive-nap"))
         self.turn = None
@@ -83,12 +94,12 @@ class Harness:
 
     def _read(self, name):
         try:
-            return (self.state_dir / name).read_text().strip() or None
+            return (self.harness_dir / name).read_text().strip() or None
         except OSError:
             return None
 
     def _write(self, name, value):
-        path = self.state_dir / name
+        path = self.harness_dir / name
         if value is None:
             path.unlink(missing_ok=True)
             return
@@ -109,7 +120,12 @@ class Harness:
         }
         for name, text in files.items():
             tmp = self.hive_dir / f".{name}.tmp"
-            tmp.write_text(text)
+            tmp.unlink(missing_ok=True)
+            # The harness's, readable by claude and never writable by it.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as f:
+                os.fchmod(f.fileno(), 0o644)
+                f.write(text)
             os.replace(tmp, self.hive_dir / name)
 
     def mcp_config(self):
@@ -158,7 +174,16 @@ class Harness:
                if k not in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SESSION_ID",
                             "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         env.setdefault("DISABLE_AUTOUPDATER", "1")
+        # The agent's uid has no passwd entry: these say who and where it is.
+        env.setdefault("USER", self.name)
+        env.setdefault("LOGNAME", self.name)
         return env
+
+    def as_claude(self, argv):
+        """A command line that runs as claude's uid (when the harness has one for it)."""
+        if self.claude_ids is None:
+            return list(argv)
+        return [*isolation.setpriv_argv(*self.claude_ids), *argv]
 
     def install_plugins(self):
         env = self.claude_env()
@@ -168,7 +193,8 @@ class Harness:
             self._plugin_step(["plugin", "install", spec], spec, env)
 
     def _plugin_step(self, args, spec, env):
-        rc, out, err = claude.run_plugin_command(self.claude_bin, args, env)
+        rc, out, err = claude.run_plugin_command(self.claude_bin, args, env,
+                                                 prefix=self.as_claude([]))
         if rc == 0:
             self.bus.emit("note", text=f"claude {' '.join(args)}: ok", level="info")
             return
@@ -401,8 +427,9 @@ class Harness:
                                  extra_allowed=[r for r in self.allowed_rules()
                                                 if r.startswith("mcp__") and
                                                 r != claude.HYPERHIVE_TOOLS_RULE])
-        turn = claude.ClaudeTurn(argv, prompt, cwd=str(self.state_dir), env=self.claude_env(),
-                                 on_event=self._on_stream, on_stderr=self._on_stderr)
+        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
+                                 env=self.claude_env(), on_event=self._on_stream,
+                                 on_stderr=self._on_stderr)
         self.turn = turn
         try:
             result = turn.run()
@@ -414,8 +441,9 @@ class Harness:
     def compact_session(self):
         argv = claude.compact_argv(self.claude_bin, self.model, self.session_id,
                                    hive_dir=str(self.hive_dir), builtins=self.builtins())
-        result = claude.run_compact(argv, cwd=str(self.state_dir), env=self.claude_env(),
-                                    on_event=self._on_stream, on_stderr=self._on_stderr)
+        result = claude.run_compact(self.as_claude(argv), cwd=str(self.state_dir),
+                                    env=self.claude_env(), on_event=self._on_stream,
+                                    on_stderr=self._on_stderr)
         self._keep_session(result.session_id)
         level = "info" if result.outcome == "ok" else "warn"
         self.bus.emit("note", text=f"compaction {result.outcome}: {result.note or 'done'}",
@@ -480,9 +508,9 @@ class Harness:
     def _run_notes_claude(self, prompt):
         # Its own fresh session: the agent's session id and file stay the turn's.
         argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir))
-        turn = claude.ClaudeTurn(argv, prompt, cwd=str(self.state_dir), env=self.claude_env(),
-                                 on_event=self._on_stream, on_stderr=self._on_stderr,
-                                 require_hyperhive=False)
+        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
+                                 env=self.claude_env(), on_event=self._on_stream,
+                                 on_stderr=self._on_stderr, require_hyperhive=False)
         self.turn = turn    # so a stop or the operator's cancel reaches it
         try:
             return turn.run()
@@ -659,6 +687,45 @@ def load_config():
         return {}
 
 
+def move_harness_files(state_dir, harness_dir):
+    """Once: bring the harness's files from the state dir (where they used to live) home.
+
+    Only on the harness's first start with a harness dir: after that whatever claude
+    leaves in its state dir under those names is its own business. The state dir is
+    claude's, so what is found there is moved first and judged after, in the harness
+    dir where claude cannot swap it: anything but a plain file is dropped.
+    """
+    marker = harness_dir / ".moved-from-state"
+    if marker.exists():
+        return
+    for name in HARNESS_FILES:
+        for suffix in ("", "-wal", "-shm"):
+            old, new = state_dir / (name + suffix), harness_dir / (name + suffix)
+            if new.exists() or new.is_symlink() or not old.is_file() or old.is_symlink():
+                continue
+            try:
+                shutil.move(old, new)     # copyfile refuses a FIFO swapped in meanwhile
+                st = os.lstat(new)
+                if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                    new.unlink()
+                    continue
+                os.chown(new, os.geteuid(), os.getegid())
+                os.chmod(new, 0o600)
+            except OSError as exc:
+                log.warning("could not move %s to the harness dir: %s", old, exc)
+    marker.touch()
+
+
+def load_env_file(path):
+    """A container's harness takes its environment (credentials too) from a file, not argv."""
+    if not path:
+        return
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    os.environ.update({str(k): str(v) for k, v in data.items()})
+
+
 def _float(text):
     try:
         return float(text) if text else None
@@ -667,11 +734,17 @@ def _float(text):
 
 
 def run(options):
+    os.umask(0o077)
+    load_env_file(options.env_file)
     role = "manager" if options.manager or options.name == MANAGER else "agent"
     journal.setup_logging(role, agent=options.name)
     harness = Harness(options)
     harness.write_claude_files()
     mcp = SocketServer(harness.hive_dir / "mcp.sock", HarnessEndpoint(harness), mode=0o600)
+    if harness.claude_ids is not None:
+        # claude's `hyperhive mcp` and `hyperhive wake` connect here, as its group.
+        os.chown(mcp.path, os.geteuid(), harness.claude_ids[1])
+        os.chmod(mcp.path, 0o660)
     mcp.start()
     web = None
     if options.web:

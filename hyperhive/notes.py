@@ -52,6 +52,9 @@ def needs_compaction(path, limit, tried_at=0):
     return bool(limit) and current is not None and current > max(limit, tried_at)
 
 
+MAX_BACKUP = 8 * 1024 * 1024
+
+
 def backup(path):
     """Copy the notes to notes.md.bak, replacing the last copy, so a bad rewrite can be undone.
 
