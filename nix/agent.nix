@@ -20,6 +20,7 @@ let
       claudeMarketplaces
       extraMcpServers
       allowedBashPatterns
+      allowedDomains
       ;
   };
 in
@@ -105,6 +106,10 @@ in
         pkgs.git
         pkgs.coreutils
         pkgs.procps
+        # claude runs every Bash command inside bubblewrap, its network through socat;
+        # without them it refuses to start (sandbox.failIfUnavailable).
+        pkgs.bubblewrap
+        pkgs.socat
         "/run/current-system/sw"
       ] ++ lib.optional (cfg.claudePackage != null) cfg.claudePackage;
       environment = {
