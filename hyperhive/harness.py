@@ -143,9 +143,11 @@ class Harness:
 
     def settings(self):
         plugins = self.config.get("claude_plugins") or []
+        claude_dir = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.expanduser("~/.claude")
         return permissions.settings(self.allowed_rules(), self._write_dirs(),
                                     self.allowed_domains(),
-                                    plugins if isinstance(plugins, list) else [])
+                                    plugins if isinstance(plugins, list) else [],
+                                    hidden_dirs=[os.path.realpath(claude_dir)])
 
     def allowed_domains(self):
         domains, problems = permissions.usable_domains(self.config.get("allowed_domains"))

@@ -31,6 +31,9 @@ DEFAULT_ALLOWED_DOMAINS = (
     "crates.io", "index.crates.io", "static.crates.io",
     "proxy.golang.org", "sum.golang.org",
 )
+# Where claude finds its own credential. Sandboxed commands never see them: a hostile
+# command could otherwise send the agent's login out through an allowed domain.
+CREDENTIAL_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
 MAX_DOMAINS = 100
 MAX_BASH_PATTERN = 200
 
@@ -152,8 +155,12 @@ def allowed_rules(builtins, bash_patterns=(), dirs=(), mcp=(HYPERHIVE_RULE,)):
     return rules + list(mcp)
 
 
-def sandbox(write_dirs, domains):
-    """Claude Code's `sandbox` settings: every Bash command inside bubblewrap (SPEC §12)."""
+def sandbox(write_dirs, domains, hidden_dirs=()):
+    """Claude Code's `sandbox` settings: every Bash command inside bubblewrap (SPEC §12).
+
+    `hidden_dirs` cannot even be read from inside (claude's config dir, which holds its
+    login).
+    """
     return {
         "enabled": True,
         # A missing bubblewrap stops claude at start, never an unsandboxed Bash.
@@ -164,16 +171,18 @@ def sandbox(write_dirs, domains):
         # rules would no longer narrow anything (measured with claude 2.1.330).
         "autoAllowBashIfSandboxed": False,
         "network": {"allowedDomains": list(domains), "strictAllowlist": True},
-        "filesystem": {"allowWrite": [str(d) for d in write_dirs]},
+        "filesystem": {"allowWrite": [str(d) for d in write_dirs],
+                       "denyRead": [str(d) for d in hidden_dirs]},
+        "credentials": {"envVars": [{"name": n, "mode": "deny"} for n in CREDENTIAL_ENV]},
     }
 
 
-def settings(rules, write_dirs, domains, plugins=()):
+def settings(rules, write_dirs, domains, plugins=(), hidden_dirs=()):
     """The settings file claude runs with, the only one it loads."""
     return {
         "permissions": {"allow": list(rules), "deny": list(DENIED_TOOLS),
                         "defaultMode": "dontAsk"},
-        "sandbox": sandbox(write_dirs, domains),
+        "sandbox": sandbox(write_dirs, domains, hidden_dirs),
         # `claude plugin install` enables a plugin in the user settings, which claude no
         # longer loads: the plugins agent.json names are enabled here instead.
         "enabledPlugins": {p: True for p in plugins if isinstance(p, str)},

@@ -206,23 +206,29 @@ def loopback_server():
     thread.join(5)
 
 
-def test_sandboxed_bash_reaches_no_loopback_port_and_writes_only_its_dirs(
+def test_sandboxed_bash_reaches_no_loopback_port_writes_only_its_dirs_and_sees_no_login(
         hive, stub, loopback_server, outside):
     spawn(hive, "alice")                        # Bash allowed whole: only the sandbox stops it
     port = loopback_server.server_address[1]
     escaped = outside / "escaped"
     inside = state_dir(hive, "alice") / "inside"
+    claude_dir = hive.root / "lib" / "agents" / "alice" / "claude"
+    (claude_dir / "secret-login").write_text("alice's login\n")
     results = run_turn(hive, stub, "alice", "sandbox-check", [
         bash(f"curl -sS -m 3 http://127.0.0.1:{port}/via-proxy; echo curl-rc=$?"),
         bash(f"curl -sS -m 3 --noproxy '*' http://127.0.0.1:{port}/direct; echo curl-rc=$?"),
         bash(f"touch {escaped}; echo touch-rc=$?"),
-        bash(f"touch {inside} && echo inside-ok")])
+        bash(f"touch {inside} && echo inside-ok"),
+        bash(f"cat {claude_dir}/secret-login; echo key=$ANTHROPIC_API_KEY")])
     assert loopback_server.paths == []
     assert not any("reached" in t for t in results)
     assert sum("curl-rc=" in t and "curl-rc=0" not in t for t in results) >= 2
     assert not escaped.exists()
     assert any("Read-only file system" in t for t in results)
     assert inside.exists() and any("inside-ok" in t for t in results)
+    # the agent's own login: neither its claude dir nor the key in claude's environment
+    assert any("key=" in t for t in results)
+    assert not any("alice's login" in t or "sk-ant-test" in t for t in results)
     assert_hive_answers(hive)
 
 

@@ -74,14 +74,18 @@ def test_mcp_rules_name_each_server_or_its_allowed_tools():
 
 def test_settings_allow_the_same_rules_and_sandbox_every_bash():
     rules = allowed_rules(BUILTINS, ["echo:*"], ["/state"])
-    settings = permissions.settings(rules, ["/state"], ["pypi.org"], ["p@m"])
+    settings = permissions.settings(rules, ["/state"], ["pypi.org"], ["p@m"],
+                                    hidden_dirs=["/root/.claude"])
     assert settings["permissions"] == {"allow": rules, "deny": ["WebFetch", "WebSearch", "Task"],
                                        "defaultMode": "dontAsk"}
     assert settings["sandbox"] == {
         "enabled": True, "failIfUnavailable": True, "allowUnsandboxedCommands": False,
         "autoAllowBashIfSandboxed": False,
         "network": {"allowedDomains": ["pypi.org"], "strictAllowlist": True},
-        "filesystem": {"allowWrite": ["/state"]}}
+        "filesystem": {"allowWrite": ["/state"], "denyRead": ["/root/.claude"]},
+        "credentials": {"envVars": [{"name": "ANTHROPIC_API_KEY", "mode": "deny"},
+                                    {"name": "ANTHROPIC_AUTH_TOKEN", "mode": "deny"},
+                                    {"name": "CLAUDE_CODE_OAUTH_TOKEN", "mode": "deny"}]}}
     assert settings["enabledPlugins"] == {"p@m": True}
     assert settings["autoCompactEnabled"] is False
 
@@ -190,6 +194,7 @@ def test_the_harness_builds_both_from_agent_json(tmp_path):
         "hive_dir=sys.argv[2], state_dir=sys.argv[3], claude_bin='claude', web=None))\n"
         "print(json.dumps({'rules': h.allowed_rules(), 'settings': h.settings()}))\n")
     env = {"HYPERHIVE_AGENT_CONFIG": str(config), "HYPERHIVE_AGENTS_DIR": str(agents),
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude"),
            "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
 
     def harness(name):
@@ -205,7 +210,8 @@ def test_the_harness_builds_both_from_agent_json(tmp_path):
     assert got["settings"]["permissions"]["allow"] == got["rules"]
     assert got["settings"]["sandbox"]["network"]["allowedDomains"] == ["pypi.org"]
     assert "localhost" in stderr and "left out of the sandbox's network" in stderr
-    assert got["settings"]["sandbox"]["filesystem"]["allowWrite"] == [state]
+    assert got["settings"]["sandbox"]["filesystem"] == {
+        "allowWrite": [state], "denyRead": [str(tmp_path / "claude")]}
     assert got["settings"]["enabledPlugins"] == {"hive@local": True}
 
     got, state, _ = harness("manager")
