@@ -182,6 +182,34 @@ def test_the_manager_edits_config_repos_but_not_another_agents_state(hive, stub)
     assert_hive_answers(hive)
 
 
+@pytest.fixture
+def marketplace():
+    """A local plugin marketplace whose plugin leaves a mark in claude's cwd at start."""
+    root = short_tmpdir("hhmkt")
+    (root / ".claude-plugin").mkdir()
+    (root / ".claude-plugin" / "marketplace.json").write_text(json.dumps({
+        "name": "hive-local", "owner": {"name": "test"},
+        "plugins": [{"name": "marker", "source": "./plugins/marker"}]}))
+    plugin = root / "plugins" / "marker"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text(json.dumps(
+        {"name": "marker", "version": "0.0.1", "description": "leaves a mark"}))
+    (plugin / "hooks").mkdir()
+    (plugin / "hooks" / "hooks.json").write_text(json.dumps({"hooks": {"SessionStart": [
+        {"hooks": [{"type": "command", "command": 'touch "$PWD/plugin-was-loaded"'}]}]}}))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_plugins_agent_json_names_still_load(hive, stub, marketplace):
+    # `claude plugin install` enables a plugin in the user settings, which claude no longer
+    # reads: the harness's own settings enable the plugins agent.json names.
+    spawn(hive, "alice", claude_marketplaces=[str(marketplace)],
+          claude_plugins=["marker@hive-local"])
+    run_turn(hive, stub, "alice", "plugin-check", [])
+    assert (state_dir(hive, "alice") / "plugin-was-loaded").exists()
+
+
 class _Recorder(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.paths.append(self.path)
