@@ -25,7 +25,7 @@ from . import claude, journal, notes, permissions, prompts
 from .client import Client, RemoteError
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
-from .login import LoginFlow, has_credentials, wait_for_credentials
+from .login import LoginFlow, claude_dir, has_credentials, wait_for_credentials
 from .names import MANAGER
 from .server import SocketServer
 from .states import TurnState, next_state
@@ -143,11 +143,10 @@ class Harness:
 
     def settings(self):
         plugins = self.config.get("claude_plugins") or []
-        claude_dir = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.expanduser("~/.claude")
         return permissions.settings(self.allowed_rules(), self._write_dirs(),
                                     self.allowed_domains(),
                                     plugins if isinstance(plugins, list) else [],
-                                    hidden_dirs=[os.path.realpath(claude_dir)])
+                                    hidden_dirs=[os.path.realpath(claude_dir())])
 
     def allowed_domains(self):
         domains, problems = permissions.usable_domains(self.config.get("allowed_domains"))

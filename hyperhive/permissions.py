@@ -31,8 +31,8 @@ DEFAULT_ALLOWED_DOMAINS = (
     "crates.io", "index.crates.io", "static.crates.io",
     "proxy.golang.org", "sum.golang.org",
 )
-# Where claude finds its own credential. Sandboxed commands never see them: a hostile
-# command could otherwise send the agent's login out through an allowed domain.
+# The variables that may hold claude's own login. Sandboxed commands never see them: a
+# hostile command could otherwise send the login out through an allowed domain.
 CREDENTIAL_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
 MAX_DOMAINS = 100
 MAX_BASH_PATTERN = 200
@@ -103,9 +103,14 @@ def usable_domains(value):
         return list(DEFAULT_ALLOWED_DOMAINS), []
     if not isinstance(value, list):
         return [], ["`allowed_domains` is not a list: the agent gets no network"]
-    problems = [p for p in map(domain_problem, value) if p]
-    kept = [d for d in value if domain_problem(d) is None][:MAX_DOMAINS]
-    return kept, problems
+    kept, problems = [], []
+    for domain in value:
+        problem = domain_problem(domain)
+        if problem:
+            problems.append(problem)
+        else:
+            kept.append(domain)
+    return kept[:MAX_DOMAINS], problems
 
 
 def bash_pattern_problem(pattern):
@@ -126,7 +131,8 @@ def bash_pattern_problem(pattern):
 def mcp_rules(extra_servers):
     """The hyperhive server's rule, then each extra server's (its `allowed_tools`, or all)."""
     rules = [HYPERHIVE_RULE]
-    for key, spec in (extra_servers or {}).items() if isinstance(extra_servers, dict) else ():
+    servers = extra_servers if isinstance(extra_servers, dict) else {}
+    for key, spec in servers.items():
         if key == "hyperhive" or not isinstance(spec, dict) or "command" not in spec:
             continue   # not started either (Harness.mcp_config)
         tools = spec.get("allowed_tools") or spec.get("allowedTools") or ["*"]
