@@ -142,6 +142,11 @@ class Harness:
             permissions.mcp_rules(self.config.get("extra_mcp_servers")))
 
     def settings(self):
+        patterns = self.config.get("allowed_bash_patterns") or []
+        for pattern in patterns if isinstance(patterns, list) else [patterns]:
+            problem = permissions.bash_pattern_problem(pattern)
+            if problem:
+                log.warning("agent.json: %s; left out of the Bash rules", problem)
         plugins = self.config.get("claude_plugins") or []
         return permissions.settings(self.allowed_rules(), self._write_dirs(),
                                     self.allowed_domains(),

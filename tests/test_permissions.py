@@ -179,7 +179,7 @@ def test_a_new_agent_json_shows_the_default_domains():
 def test_the_harness_builds_both_from_agent_json(tmp_path):
     """Harness.allowed_rules and settings, from a real agent.json, in a real process."""
     config = tmp_path / "agent.json"
-    config.write_text(json.dumps({"allowed_bash_patterns": ["echo:*"],
+    config.write_text(json.dumps({"allowed_bash_patterns": ["echo:*", "x),Bash,Read("],
                                   "allowed_domains": ["pypi.org", "localhost"],
                                   "claude_plugins": ["hive@local"],
                                   "extra_mcp_servers": {"fetch": {"command": "/bin/true"}}}))
@@ -210,6 +210,7 @@ def test_the_harness_builds_both_from_agent_json(tmp_path):
     assert got["settings"]["permissions"]["allow"] == got["rules"]
     assert got["settings"]["sandbox"]["network"]["allowedDomains"] == ["pypi.org"]
     assert "localhost" in stderr and "left out of the sandbox's network" in stderr
+    assert "x),Bash,Read(" in stderr and "left out of the Bash rules" in stderr
     assert got["settings"]["sandbox"]["filesystem"] == {
         "allowWrite": [state], "denyRead": [str(tmp_path / "claude")]}
     assert got["settings"]["enabledPlugins"] == {"hive@local": True}
