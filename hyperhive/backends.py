@@ -552,4 +552,4 @@ def agent_flake(spec, hyperhive_flake):
 SETTINGS = {"model": "model", "allowed_recipients": "allowedRecipients",
             "claude_plugins": "claudePlugins", "claude_marketplaces": "claudeMarketplaces",
             "extra_mcp_servers": "extraMcpServers",
-            "allowed_bash_patterns": "allowedBashPatterns"}
+            "allowed_bash_patterns": "allowedBashPatterns", "allowed_domains": "allowedDomains"}

@@ -23,11 +23,11 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, isolation, journal, notes, prompts
+from . import claude, isolation, journal, notes, permissions, prompts
 from .client import Client, RemoteError
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
-from .login import LoginFlow, has_credentials, wait_for_credentials
+from .login import LoginFlow, claude_dir, has_credentials, wait_for_credentials
 from .names import MANAGER
 from .server import SocketServer
 from .states import TurnState, next_state
@@ -40,7 +40,6 @@ ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\[\]-]{0,63}$")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
-DENIED_TOOLS = ("WebFetch", "WebSearch", "Task")
 # The harness's own files: in its harness dir, where claude cannot write.
 HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hyperhive-model",
                  "hyperhive-session", "hyperhive-nap")
@@ -115,7 +114,7 @@ class Harness:
             claude.MCP_CONFIG_FILE: json.dumps(self.mcp_config(), indent=2),
             claude.SETTINGS_FILE: json.dumps(self.settings(), indent=2),
             claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(
-                self.name, self.is_manager, os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents"),
+                self.name, self.is_manager, _agents_dir(),
                 self.notes.limit),
         }
         for name, text in files.items():
@@ -135,7 +134,7 @@ class Harness:
         env = {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name}
         if self.is_manager:
             # where the manager sees the agents' repos, for the paths its tools name
-            env["HYPERHIVE_AGENTS_DIR"] = os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
+            env["HYPERHIVE_AGENTS_DIR"] = _agents_dir()
         servers = {"hyperhive": {
             "type": "stdio", "command": sys.executable, "args": args, "env": env,
             "timeout": MCP_TOOL_TIMEOUT_MS}}
@@ -151,23 +150,46 @@ class Harness:
     def builtins(self):
         return list(claude.DEFAULT_BUILTINS)
 
-    def allowed_rules(self):
-        """Permission rules: built-ins (Bash narrowed to patterns when given) and MCP servers."""
-        patterns = self.config.get("allowed_bash_patterns") or []
-        rules = [t for t in self.builtins() if not (t == "Bash" and patterns)]
-        rules += [f"Bash({p})" for p in patterns]
-        rules.append(claude.HYPERHIVE_TOOLS_RULE)
-        for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
-            if key == "hyperhive" or not isinstance(spec, dict):
-                continue
-            tools = spec.get("allowed_tools") or spec.get("allowedTools") or ["*"]
-            rules += [f"mcp__{key}" if t == "*" else f"mcp__{key}__{t}" for t in tools]
-        return rules
+    def allowed_rules(self, builtins=None):
+        """Exactly agent.json's permissions (SPEC §12), for `--allowedTools` and the settings."""
+        return permissions.allowed_rules(
+            self.builtins() if builtins is None else builtins,
+            self.config.get("allowed_bash_patterns"), self._rule_dirs(),
+            permissions.mcp_rules(self.config.get("extra_mcp_servers")))
 
     def settings(self):
-        return {"permissions": {"allow": self.allowed_rules(), "deny": list(DENIED_TOOLS),
-                                "defaultMode": "dontAsk"},
-                "autoCompactEnabled": False, "autoMemoryEnabled": False}
+        patterns = self.config.get("allowed_bash_patterns") or []
+        for pattern in patterns if isinstance(patterns, list) else [patterns]:
+            problem = permissions.bash_pattern_problem(pattern)
+            if problem:
+                log.warning("agent.json: %s; left out of the Bash rules", problem)
+        plugins = self.config.get("claude_plugins") or []
+        return permissions.settings(self.allowed_rules(), self._write_dirs(),
+                                    self.allowed_domains(),
+                                    plugins if isinstance(plugins, list) else [],
+                                    hidden_dirs=[os.path.realpath(claude_dir())])
+
+    def allowed_domains(self):
+        domains, problems = permissions.usable_domains(self.config.get("allowed_domains"))
+        for problem in problems:
+            log.warning("agent.json: %s; left out of the sandbox's network", problem)
+        return domains
+
+    def _rule_dirs(self):
+        """Where Read/Edit/Write may go: the state dir; the manager also edits config repos."""
+        dirs = [os.path.realpath(self.state_dir)]
+        if self.is_manager:
+            dirs.append(os.path.join(os.path.realpath(_agents_dir()), "*", "config"))
+        return dirs
+
+    def _write_dirs(self):
+        # The sandbox binds real paths and expands no `*`: the config repos that exist
+        # now, which is why the manager's settings are rewritten before each turn.
+        dirs = [os.path.realpath(self.state_dir)]
+        if self.is_manager:
+            agents = Path(os.path.realpath(_agents_dir()))
+            dirs += sorted(str(p) for p in agents.glob("*/config") if p.is_dir())
+        return dirs
 
     def claude_env(self):
         env = {k: v for k, v in os.environ.items()
@@ -422,11 +444,11 @@ class Harness:
         return result
 
     def run_claude(self, prompt):
+        if self.is_manager:
+            self.write_claude_files()   # the sandbox must see repos spawned since boot
         argv = claude.build_argv(self.claude_bin, self.model, self.session_id,
                                  hive_dir=str(self.hive_dir), builtins=self.builtins(),
-                                 extra_allowed=[r for r in self.allowed_rules()
-                                                if r.startswith("mcp__") and
-                                                r != claude.HYPERHIVE_TOOLS_RULE])
+                                 allowed=self.allowed_rules())
         turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
                                  env=self.claude_env(), on_event=self._on_stream,
                                  on_stderr=self._on_stderr)
@@ -440,7 +462,8 @@ class Harness:
 
     def compact_session(self):
         argv = claude.compact_argv(self.claude_bin, self.model, self.session_id,
-                                   hive_dir=str(self.hive_dir), builtins=self.builtins())
+                                   hive_dir=str(self.hive_dir), builtins=self.builtins(),
+                                   allowed=self.allowed_rules())
         result = claude.run_compact(self.as_claude(argv), cwd=str(self.state_dir),
                                     env=self.claude_env(), on_event=self._on_stream,
                                     on_stderr=self._on_stderr)
@@ -507,7 +530,8 @@ class Harness:
 
     def _run_notes_claude(self, prompt):
         # Its own fresh session: the agent's session id and file stay the turn's.
-        argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir))
+        argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir),
+                                     self.allowed_rules(notes.TOOLS))
         turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
                                  env=self.claude_env(), on_event=self._on_stream,
                                  on_stderr=self._on_stderr, require_hyperhive=False)
@@ -724,6 +748,11 @@ def load_env_file(path):
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object")
     os.environ.update({str(k): str(v) for k, v in data.items()})
+
+
+def _agents_dir():
+    """Where the manager sees the agents' dirs (their config repos)."""
+    return os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
 
 
 def _float(text):

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from . import isolation, safefs
 from .errors import HiveError
-
-from . import isolation
+from .permissions import DEFAULT_ALLOWED_DOMAINS, check_domains
 
 DEFAULT_CONFIG = {
     "model": "haiku",
@@ -31,6 +30,7 @@ DEFAULT_CONFIG = {
     "claude_marketplaces": [],
     "extra_mcp_servers": {},
     "allowed_bash_patterns": [],
+    "allowed_domains": list(DEFAULT_ALLOWED_DOMAINS),
 }
 _IDENTITY = ("-c", "user.name=hyperhive", "-c", "user.email=hyperhive@localhost",
              "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false")
@@ -331,6 +331,10 @@ def check_config(applied_repo):
     for key, kind in kinds.items():
         if key in data and not isinstance(data[key], kind):
             raise GitError(f"agent.json: `{key}` must be a {kind.__name__}")
+    try:
+        check_domains(data.get("allowed_domains"))
+    except ValueError as exc:
+        raise GitError(f"agent.json: {exc}") from None
 
 
 def _no_repeated_keys(pairs):

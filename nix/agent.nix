@@ -29,6 +29,7 @@ let
       claudeMarketplaces
       extraMcpServers
       allowedBashPatterns
+      allowedDomains
       ;
   };
 in
@@ -111,6 +112,10 @@ in
         pkgs.coreutils
         pkgs.procps
         pkgs.util-linux # setpriv: the harness starts claude as claudeUid
+        # claude runs every Bash command inside bubblewrap, its network through socat;
+        # without them it refuses to start (sandbox.failIfUnavailable).
+        pkgs.bubblewrap
+        pkgs.socat
         "/run/current-system/sw"
       ] ++ lib.optional (cfg.claudePackage != null) cfg.claudePackage;
       environment = {

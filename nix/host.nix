@@ -18,6 +18,7 @@ let
       claudeMarketplaces
       extraMcpServers
       allowedBashPatterns
+      allowedDomains
       ;
   };
 in
