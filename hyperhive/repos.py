@@ -227,6 +227,11 @@ def _upload_pack(as_user):
     return shlex.join([*_as(as_user), "git", "upload-pack"])
 
 
+def as_owner(repo):
+    """The prefix that runs a command as `repo`'s owner; empty when that is us."""
+    return _as(owner(repo))
+
+
 def _as(as_user):
     """The prefix that runs a command as `as_user` with no home and none of our git config.
 

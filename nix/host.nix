@@ -192,6 +192,9 @@ in
         StateDirectory = mkIf (cfg.stateDir == defaultStateDir) "hyperhive";
         StateDirectoryMode = mkIf (cfg.stateDir == defaultStateDir) "0711";
         UMask = "0077";
+        # Every agent holds a few sockets and may open up to its per-socket cap more;
+        # the host must not run out of descriptors before one agent reaches its cap.
+        LimitNOFILE = 65536;
         # SIGTERM to the daemon only: it drains and stops its own children;
         # whatever is left after the timeout is killed.
         KillMode = "mixed";

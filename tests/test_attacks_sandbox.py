@@ -47,8 +47,10 @@ def hive(stub):
 
 @pytest.fixture
 def outside():
-    """A directory outside every agent's dirs, which no agent may write."""
+    """A directory outside every agent's dirs that file permissions leave open to anyone
+    (sticky, like /tmp): only the sandbox keeps an agent from writing there."""
     path = short_tmpdir("hhout")
+    os.chmod(path, 0o1777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -176,8 +178,9 @@ def test_the_manager_edits_config_repos_but_not_another_agents_state(hive, stub)
     assert json.loads(config.read_text())["model"] == "sonnet"
     assert any("commit-ok" in t for t in results)
     assert not planted.exists()
-    assert any("has been denied" in t for t in results)
-    assert any("Read-only file system" in t for t in results)
+    # claude's path rules refuse it, or the agent's uid has no way in: either wall holds
+    assert any("has been denied" in t or "permission denied" in t.lower() for t in results)
+    assert any("Read-only file system" in t or "Permission denied" in t for t in results)
     assert_hive_answers(hive)
 
 
@@ -185,6 +188,7 @@ def test_the_manager_edits_config_repos_but_not_another_agents_state(hive, stub)
 def marketplace():
     """A local plugin marketplace whose plugin leaves a mark in claude's cwd at start."""
     root = short_tmpdir("hhmkt")
+    os.chmod(root, 0o755)       # the agent's uid adds the marketplace
     (root / ".claude-plugin").mkdir()
     (root / ".claude-plugin" / "marketplace.json").write_text(json.dumps({
         "name": "hive-local", "owner": {"name": "test"},

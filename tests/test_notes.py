@@ -6,6 +6,7 @@ import os
 import pytest
 
 from hyperhive import notes, prompts
+from hyperhive.errors import Conflict
 
 
 def test_size_counts_bytes_and_a_missing_file_has_none(tmp_path):
@@ -108,10 +109,10 @@ def test_a_backup_refuses_notes_that_are_a_symlink_or_a_fifo(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("not the agent's")
     (tmp_path / "notes.md").symlink_to(secret)
-    with pytest.raises(OSError):
+    with pytest.raises(Conflict):
         notes.backup(tmp_path / "notes.md")
     (tmp_path / "notes.md").unlink()
     os.mkfifo(tmp_path / "notes.md")
-    with pytest.raises(OSError):
+    with pytest.raises(Conflict):
         notes.backup(tmp_path / "notes.md")        # at once: a FIFO is never read
     assert not (tmp_path / "notes.md.bak").exists()

@@ -159,7 +159,12 @@ def test_the_harness_drops_bad_domains_and_never_widens():
 
 
 def _config_repo(tmp_path, **fields):
+    """An applied repo whose HEAD commits this agent.json (check_config reads the commit)."""
+    if not (tmp_path / ".git").exists():
+        repos.git(tmp_path, "init", "-q")
     (tmp_path / "agent.json").write_text(json.dumps({**repos.DEFAULT_CONFIG, **fields}))
+    repos.git(tmp_path, "add", "agent.json")
+    repos.git(tmp_path, "commit", "-q", "--allow-empty", "-m", "agent.json")
     return tmp_path
 
 
@@ -191,7 +196,8 @@ def test_the_harness_builds_both_from_agent_json(tmp_path):
         "from types import SimpleNamespace as NS\n"
         "from hyperhive.harness import Harness\n"
         "h = Harness(NS(name=sys.argv[1], manager=sys.argv[1] == 'manager', "
-        "hive_dir=sys.argv[2], state_dir=sys.argv[3], claude_bin='claude', web=None))\n"
+        "hive_dir=sys.argv[2], state_dir=sys.argv[3], claude_bin='claude', web=None, "
+        "harness_dir=None, claude_ids=None))\n"
         "print(json.dumps({'rules': h.allowed_rules(), 'settings': h.settings()}))\n")
     env = {"HYPERHIVE_AGENT_CONFIG": str(config), "HYPERHIVE_AGENTS_DIR": str(agents),
            "CLAUDE_CONFIG_DIR": str(tmp_path / "claude"),
