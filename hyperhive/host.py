@@ -19,7 +19,7 @@ from .errors import HiveError
 from .lifecycle import Lifecycle
 from .names import MANAGER
 from .paths import Places
-from .server import BrokerEndpoint, SocketServer
+from .server import ADMIN_CONNECTIONS, BrokerEndpoint, SocketServer, raise_fd_limit
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Host:
             dashboard_url=dashboard_url)
         self.admin = SocketServer(self.places.host_sock,
                                   BrokerEndpoint(self.broker, "admin", "operator"),
-                                  group=_admin_group())
+                                  group=_admin_group(), max_connections=ADMIN_CONNECTIONS)
         self.web = None
         self._stop = Event()
 
@@ -123,6 +123,7 @@ class Host:
 
 def run(options):
     journal.setup_logging("host")
+    raise_fd_limit()
     try:
         host = Host(options)
     except (ValueError, HiveError) as exc:

@@ -4,20 +4,49 @@ A SocketServer does the framing; an endpoint answers. The broker endpoint knows
 the socket's role (admin, manager, agent) and the identity it stands for, and
 dispatches through the verb table; the harness has an endpoint of its own for
 mcp.sock. Every error becomes a reply here, in one place.
+
+Each socket holds a bounded number of connections, and a connection must finish
+a line it started within LINE_SECONDS (SPEC §12): an agent that hogs its own
+socket starves only itself, never the host's descriptors or another socket.
 """
 
 import logging
 import os
+import resource
 import socket
 
 from gevent.server import StreamServer
 
 from . import verbs, wire
-from .errors import BadArgs, HiveError, TooLarge
+from .errors import BadArgs, HiveError, TooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
+# Open connections per socket. Our clients use one connection per request, and a
+# harness has at most a few in flight (a parked recv, an ack, a report, a tool call),
+# so 32 is plenty for an agent; at the cap an agent only starves itself, never the
+# host's descriptors. The admin socket also carries `subscribe` streams.
+AGENT_CONNECTIONS = 32
+ADMIN_CONNECTIONS = 256
+# A request line must be whole 10 s after its first byte: a writer that stalls
+# mid-line is broken or hostile. A connection may sit quiet between requests for
+# two minutes (nothing of ours keeps one open idle at all), then it is closed.
+# Neither applies while a request is answered: a `recv` parks up to 180 s and a
+# `subscribe` streams for as long as its reader keeps reading.
+LINE_SECONDS = 10
+IDLE_SECONDS = 120
+# A reply that the peer does not take within a minute is abandoned with its connection.
+SEND_SECONDS = 60
+
+
+def raise_fd_limit():
+    """Lift this process's open-file limit to its hard limit, so that the per-socket
+    caps bite long before the process runs out of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def bind_unix(path, mode=0o660, group=None):
@@ -64,9 +93,12 @@ class BrokerEndpoint:
 
 
 class SocketServer:
-    def __init__(self, path, endpoint, group=None, mode=0o660):
+    def __init__(self, path, endpoint, group=None, mode=0o660,
+                 max_connections=AGENT_CONNECTIONS):
         self.path = str(path)
         self.endpoint = endpoint
+        self.max_connections = max_connections
+        self.connections = 0
         self._server = StreamServer(bind_unix(path, mode=mode, group=group), self._handle)
 
     def start(self):
@@ -80,7 +112,29 @@ class SocketServer:
             pass
 
     def _handle(self, sock, _address):
-        reader = wire.LineReader(sock)
+        if self.connections >= self.max_connections:
+            self._refuse(sock)
+            return
+        self.connections += 1
+        try:
+            self._serve(sock)
+        finally:
+            self.connections -= 1
+            sock.close()
+
+    def _refuse(self, sock):
+        full = Unavailable(f"this socket already has {self.max_connections} open connections; "
+                           "close one (or wait for a reply) and try again")
+        try:
+            sock.settimeout(1)
+            sock.sendall(wire.encode(wire.error(full)))
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def _serve(self, sock):
+        reader = wire.LineReader(sock, line_seconds=LINE_SECONDS, idle_seconds=IDLE_SECONDS)
         try:
             while True:
                 try:
@@ -92,12 +146,11 @@ class SocketServer:
                     return
                 if not line.strip():
                     continue
+                sock.settimeout(SEND_SECONDS)
                 if not self._answer(sock, line):
                     return
         except OSError:
-            return    # the peer went away; nothing to answer
-        finally:
-            sock.close()
+            return    # the peer went away, or stalled past a deadline; nothing to answer
 
     def _answer(self, sock, line):
         """Answer one request line; False when the connection should end."""
