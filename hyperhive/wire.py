@@ -91,48 +91,37 @@ def error(exc):
 
 
 class LineReader:
-    """Reads lines from a socket with a hard size limit and, optionally, deadlines.
+    """Reads lines from a socket with a hard size limit.
 
     readline() returns bytes without the newline, None at a clean EOF, and raises
     TooLarge once a line passes MAX_LINE (the caller then closes the connection,
     so the rest of the oversized line is never parsed as a request).
-
-    With `line_seconds`, a line must be whole that long after its first byte; with
-    `idle_seconds`, a connection may wait that long between lines. Either running
-    out raises socket.timeout (an OSError). Without them the socket's own timeout
-    applies, as set by the caller.
+    `line_started` is the monotonic time the unfinished line in the buffer began
+    to arrive (None without one), for a server that cuts lines left half-sent.
     """
 
-    def __init__(self, sock, limit=MAX_LINE, line_seconds=None, idle_seconds=None):
+    def __init__(self, sock, limit=MAX_LINE):
         self.sock = sock
         self.limit = limit
-        self.line_seconds = line_seconds
-        self.idle_seconds = idle_seconds
         self.buf = bytearray()
+        self.line_started = None
 
     def readline(self):
-        line_deadline = None
         while True:
             nl = self.buf.find(b"\n")
             if nl >= 0:
                 line = bytes(self.buf[:nl])
                 del self.buf[:nl + 1]
+                self.line_started = None
                 if len(line) > self.limit:
                     raise TooLarge(f"line of {len(line)} bytes is over the {self.limit}-byte limit")
                 return line
             if len(self.buf) > self.limit:
                 raise TooLarge(f"line is over the {self.limit}-byte limit")
-            if self.buf and self.line_seconds is not None and line_deadline is None:
-                line_deadline = time.monotonic() + self.line_seconds
-            self._set_timeout(line_deadline)
+            if self.buf and self.line_started is None:
+                self.line_started = time.monotonic()
             chunk = self.sock.recv(_CHUNK)
             if not chunk:
                 # A half line before EOF is dropped: it was never a whole request.
                 return None
             self.buf += chunk
-
-    def _set_timeout(self, line_deadline):
-        if line_deadline is not None:
-            self.sock.settimeout(max(0.0, line_deadline - time.monotonic()))
-        elif self.idle_seconds is not None:
-            self.sock.settimeout(self.idle_seconds)
