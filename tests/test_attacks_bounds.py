@@ -20,6 +20,7 @@ from hive import read_line, request, short_tmpdir, wait_for
 from hyperhive import verbs
 from hyperhive.wire import LineReader
 from hyperhive.events import EventLog
+from hyperhive.server import IDLE_SECONDS, LINE_SECONDS, SEND_SECONDS, Connection
 from hyperhive.store import EVENTS_REPLAYED, Store
 
 MIB = 1 << 20
@@ -417,6 +418,25 @@ def test_a_half_sent_line_is_cut_after_ten_seconds_but_parked_and_quiet_ones_are
             s.close()
     assert h.agent("bob", "recv")["messages"] == []
     still_serving(h, "alice", "bob")
+
+
+def test_deadlines_cut_quiet_and_unread_connections_but_never_an_answer_in_progress():
+    a, b = socket.socketpair()
+    try:
+        conn = Connection(a)
+        now = time.monotonic()
+        assert not conn.overdue(now + 3600)           # answering (a parked recv): never cut
+        conn.waiting_since = now                      # waiting for a request, nothing sent yet
+        assert not conn.overdue(now + IDLE_SECONDS - 1) and conn.overdue(now + IDLE_SECONDS + 1)
+        conn.reader.line_started = now                # part of a line is in
+        assert not conn.overdue(now + LINE_SECONDS - 1) and conn.overdue(now + LINE_SECONDS + 1)
+        conn.waiting_since = None
+        conn.sending_since = now                      # a reply the peer does not take
+        assert not conn.overdue(now + SEND_SECONDS - 1) and conn.overdue(now + SEND_SECONDS + 1)
+        assert LINE_SECONDS < SEND_SECONDS < IDLE_SECONDS
+    finally:
+        a.close()
+        b.close()
 
 
 # -- SSE replay -------------------------------------------------------------------------------
