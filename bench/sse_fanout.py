@@ -22,10 +22,10 @@ STREAMS = int(os.environ.get("STREAMS", 500))
 EVENTS = int(os.environ.get("EVENTS", 30))
 
 
-def open_stream(port):
+def open_stream(port, cookie):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"GET /events?kinds=sent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              b"Accept: text/event-stream\r\n\r\n")
+    s.sendall(f"GET /events?kinds=sent HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+              "Accept: text/event-stream\r\n\r\n".encode())
     s.setblocking(False)
     return s
 
@@ -33,11 +33,12 @@ def open_stream(port):
 def main():
     port = free_port()
     h = HostProcess(dashboard_port=port).start()
+    cookie = h.login()
     sel = selectors.DefaultSelector()
     buffers = {}
     try:
         for _ in range(STREAMS):
-            s = open_stream(port)
+            s = open_stream(port, cookie)
             sel.register(s, selectors.EVENT_READ)
             buffers[s] = b""
         time.sleep(1.0)
@@ -53,7 +54,7 @@ def main():
                 admin.recv(4096)
                 delays += _until_all_have(sel, buffers, marker.encode(), sent)
                 time.sleep(0.05)
-        state = json.loads(_get(port, "/api/state"))
+        state = json.loads(_get(port, "/api/state", cookie))
     finally:
         for s in list(buffers):
             s.close()
@@ -101,9 +102,10 @@ def _until_all_have(sel, buffers, marker, sent, timeout=10):
     return delays
 
 
-def _get(port, path):
+def _get(port, path, cookie):
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"
+                  .encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk

@@ -51,9 +51,10 @@ def fill(path, turns):
             "inbox_depth, sends_json, notes_bytes) VALUES (" + ",".join("?" * 21) + ")", rows)
 
 
-def timed(url):
+def timed(url, cookie):
     started = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=60) as resp:
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=60) as resp:
         body = resp.read()
     return (time.perf_counter() - started) * 1000, len(body)
 
@@ -73,7 +74,7 @@ def main():
 
         def up():
             try:
-                return timed(base + "/api/state")
+                return timed(base + "/api/state", h.cookie)
             except OSError:
                 return None
         wait_for(up, timeout=30, what="alice's page")
@@ -81,8 +82,8 @@ def main():
         worst = 0.0
         for path in ["/stats", "/stats?window=30d", "/"] + [
                 f"/api/stats?window={w}" for w in ("1h", "4h", "24h", "7d", "30d")]:
-            timed(base + path)                      # warm
-            times, size = zip(*(timed(base + path) for _ in range(REPEAT)))
+            timed(base + path, h.cookie)            # warm
+            times, size = zip(*(timed(base + path, h.cookie) for _ in range(REPEAT)))
             times = sorted(times)
             p95 = times[max(0, int(len(times) * 0.95) - 1)]
             worst = max(worst, statistics.median(times))

@@ -1,4 +1,5 @@
-"""The agent's own page, served by its harness (manager on 8000, others hashed).
+"""The agent's own page, served by its harness on page.sock; the host serves it to the
+operator on the agent's port (manager 8000, others hashed) through pages.py.
 
 Pages, all complete with JavaScript off:
 
@@ -13,7 +14,8 @@ Pages, all complete with JavaScript off:
 - `GET /api/state`, `GET /api/stats?window=`, `GET /events`.
 
 Every POST goes through `web.action` (303 for forms, JSON when asked,
-cross-site refused) and through one Harness call; this module only turns HTTP
+cross-site refused) and through one Harness call (a message to the agent,
+`POST /send`, is the host's: pages.py sends it as the operator); this module only turns HTTP
 into those calls and their answers (or HiveErrors) back into HTTP. The
 row-building rules for the stream live here and, in the same shape, in
 static/agent.js.
@@ -30,7 +32,7 @@ import bottle
 
 from . import terminal, web
 from .client import RemoteError
-from .errors import BadArgs, Unavailable, from_code
+from .errors import BadArgs, Unavailable
 from .names import OPERATOR
 from .turnstats import WINDOWS
 
@@ -48,9 +50,17 @@ STATES = ("idle", "thinking", "compacting", "napping")
 # -- serving ---------------------------------------------------------------------
 
 def serve(harness, address):
-    """Start the page on address ("HOST:PORT") in the background; returns the server."""
-    bind, port = split_address(address)
+    """Start the page in the background and return the server.
+
+    `address` is a unix socket path (what the host gives: the host serves the page
+    to the operator behind the session check and passes requests on to it), or
+    HOST:PORT, for tests and tools, where nothing checks the operator's session.
+    """
     try:
+        if str(address).startswith("/"):
+            return web.serve_unix(make_app(harness, str(address)), address)
+        bind, port = split_address(address)
+        log.warning("serving the page on %s with no operator session check", address)
         return web.serve(make_app(harness, bind), bind, port, attempts=10)
     except OSError as exc:
         raise SystemExit(f"cannot serve the agent page on {address}: {exc}") from None
@@ -611,21 +621,6 @@ def make_app(harness, bind="127.0.0.1"):
 def _actions(app, harness):
     def post(path, back="/"):
         return web.action(app, path, back)
-
-    @post("/send", back="/#composer")
-    def send(form):
-        body = web.field(form, "body")
-        if len(body) > 65536:
-            raise BadArgs("a message is at most 65536 characters")
-        try:
-            reply = harness.host.call("wake", timeout=10, **{"from": OPERATOR, "body": body})
-        except RemoteError as exc:
-            raise from_code(exc.code, str(exc)) from None
-        except (OSError, ValueError, ConnectionError) as exc:
-            raise Unavailable(f"the host is not answering ({type(exc).__name__}); "
-                              "try again shortly") from None
-        return {"flash": f"sent #{reply['id']} to {harness.name}", "id": reply["id"],
-                "body": body, "at": time.time()}
 
     @post("/api/model")
     def set_model(form):

@@ -24,6 +24,7 @@ import gevent
 
 from . import names
 from .errors import Unavailable
+from .paths import PAGE_SOCK
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class AgentSpec:
     claude_dir: Path
     home_dir: Path
     config_dir: Path            # the applied repo: agent.json lives here
-    web: str                    # HOST:PORT of the agent's page
+    web: str                    # HOST:PORT where the host serves the agent's page
     claude_bin: str
     agents_dir: Path = None     # the manager edits the agents' config repos here
     env: dict = field(default_factory=dict)
@@ -53,7 +54,9 @@ class AgentSpec:
     def harness_args(self, hive_dir, state_dir):
         return ["agent", "--name", self.name, *(["--manager"] if self.manager else []),
                 "--hive-dir", str(hive_dir), "--state-dir", str(state_dir),
-                "--web", self.web, "--claude-bin", self.claude_bin]
+                # The harness serves its page on a socket in its hive dir; the host
+                # serves it to the operator on `web`, behind the session check.
+                "--web", str(Path(hive_dir) / PAGE_SOCK), "--claude-bin", self.claude_bin]
 
 
 class ProcessBackend:

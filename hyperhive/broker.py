@@ -12,14 +12,15 @@ rows are committed. Long-poll receivers park on a per-recipient doorbell that
 
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 
 import gevent
 from gevent.event import Event
 
-from . import names
-from .errors import BadArgs, Conflict, Forbidden, NotFound, Unavailable
+from . import names, repos, safefs
+from .errors import BadArgs, Conflict, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
 from .groupcommit import GroupWriter
 from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
@@ -33,7 +34,6 @@ MAX_BATCH = 32
 MAX_IDS = 1000                     # message ids in one ack / undeliver
 MAX_BODY = 256 * 1024              # bytes of a message
 MAX_REMINDER_TEXT = 4096           # bytes of a reminder without a file_path
-MAX_PATH = 1024                    # bytes of a file_path
 MAX_QUESTION = 16384               # bytes of a question
 MAX_OPTIONS = 32                   # options of one question...
 MAX_OPTION = 200                   # ...of at most this many characters each
@@ -47,11 +47,25 @@ MAX_DETAIL = 32 * 1024             # ...and bytes of it all as JSON
 MAX_SHORT = 256                    # bytes of any other string: names, refs, events, enums
 MAX_TTL = 6 * 3600
 MAX_DELAY = 366 * 24 * 3600
+MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
 # Resources one agent may hold at once; at the bound the verb answers `conflict`.
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100
 MAX_PENDING_APPROVALS = 20         # approvals waiting for the operator (the manager's)
 BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
+
+
+def _reminder_path(file_path):
+    """The part of a reminder's `file_path` under /state/; BadArgs for any other shape."""
+    if (not isinstance(file_path, str) or not file_path.startswith("/state/")
+            or len(file_path.encode()) > MAX_REMINDER_PATH):
+        raise BadArgs(f"`file_path` must be a path under /state/ of at most "
+                      f"{MAX_REMINDER_PATH} bytes")
+    try:
+        return "/".join(safefs.parts(file_path[len("/state/"):]))
+    except BadArgs:
+        raise BadArgs("`file_path` must be a plain path under /state/: no '..', '.', "
+                      "empty parts or NUL") from None
 
 
 def _text(value, what, limit=MAX_BODY, empty_ok=False):
@@ -62,6 +76,34 @@ def _text(value, what, limit=MAX_BODY, empty_ok=False):
     if len(value.encode()) > limit:
         raise BadArgs(f"{what} is over the {limit}-byte limit")
     return value
+
+
+def _shown(approval):
+    """An approval as pages, `pending` and events carry it: at most DIFF_SHOWN_CHARS of
+    its diff, whether that is all of it, and its whole length."""
+    if approval.get("diff") is None:
+        return {**approval, "diff_truncated": False, "diff_length": 0}
+    diff, cut, length = repos.shown_diff(approval["diff"])
+    return {**approval, "diff": diff, "diff_stat": (approval["diff_stat"] or "")
+            [:repos.DIFF_SHOWN_CHARS], "diff_truncated": cut, "diff_length": length}
+
+
+def _check_diff_read(approval, diff_sha256):
+    """A diff too long for the pages is approved only with the sha256 of all of it."""
+    diff = approval.get("diff")
+    if diff_sha256 is not None:
+        _text(diff_sha256, "diff_sha256", limit=64)
+        if diff is None or diff_sha256.strip().lower() != repos.diff_digest(diff):
+            raise Conflict(f"diff_sha256 is not the sha256 of approval #{approval['id']}'s "
+                           f"diff; read it again with `hyperhive ctl diff {approval['id']}` "
+                           f"or at /approvals/{approval['id']}/diff on the dashboard")
+        return
+    if diff is not None and repos.shown_diff(diff)[1]:
+        raise Conflict(f"the diff of approval #{approval['id']} is {len(diff)} characters and "
+                       f"pages show only the first {repos.DIFF_SHOWN_CHARS}; read all of it "
+                       f"with `hyperhive ctl diff {approval['id']}` (or at "
+                       f"/approvals/{approval['id']} on the dashboard) and approve with the "
+                       "diff_sha256 it prints")
 
 
 class Broker:
@@ -417,7 +459,8 @@ class Broker:
                 raise BadArgs("`at` must be a unix time within the next year")
             due = at
         if file_path is not None:
-            self._reminder_file(caller, file_path)   # checked now, written when due
+            _reminder_path(file_path)   # its shape is checked now; the file is written when due
+
         def write():
             self._check_pending_reminders(caller)   # in the write: a burst cannot slip past
             return self.store.add_reminder(caller, message, due, now, file_path)
@@ -431,22 +474,15 @@ class Broker:
             raise Conflict(f"you have {pending} pending reminders, the most one agent may have; "
                            "wait for some to come due before setting more")
 
-    def _reminder_file(self, agent, file_path):
-        if not isinstance(file_path, str) or not file_path.startswith("/state/") \
-                or "/../" in file_path + "/" or "\0" in file_path:
-            raise BadArgs("`file_path` must be a path under /state/")
-        return self.places.state_dir(agent) / file_path[len("/state/"):]
-
     def _deliver_reminder(self, r):
         body = r["message"]
         if r["file_path"]:
             try:
-                target = self._reminder_file(r["agent"], r["file_path"])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(body)
+                self._write_reminder_file(r["agent"], r["file_path"], body)
                 body = f"reminder: the text is in {r['file_path']}"
-            except (OSError, BadArgs) as exc:
-                body = f"{body}\n(could not write {r['file_path']}: {exc})"
+            except (OSError, HiveError) as exc:
+                reason = getattr(exc, "message", None) or exc.args[-1]
+                body = f"{body}\n(the text was not written to {r['file_path']}: {reason})"
 
         def write():
             msg_id = self._post("reminder", r["agent"], body)
@@ -457,6 +493,16 @@ class Broker:
         except Conflict:
             return
         self._ring(r["agent"])
+
+    def _write_reminder_file(self, agent, file_path, text):
+        """Through the agent's own tree, never a link it planted there (SPEC §12)."""
+        why = "reminders are written only to regular files under /state"
+        state = safefs.open_dir(self.places.lib / "agents", f"{agent}/state")
+        try:
+            safefs.write_text(state, _reminder_path(file_path), text, create_dirs=True,
+                              shown="/state", why=why)
+        finally:
+            os.close(state)
 
     # -- timers: reminders and question deadlines --------------------------
 
@@ -578,6 +624,24 @@ class Broker:
     def transients(self):
         return dict(self._transients)
 
+    # -- agent dirs: the lifecycle's records of them ------------------------
+
+    def agent_dir(self, name):
+        return self.store.agent_dir(name)
+
+    def agent_dirs(self):
+        return self.store.agent_dirs()
+
+    def record_agent_dir(self, name, port, created_at=None, **fields):
+        self._write(lambda: self.store.add_agent_dir(name, port, created_at or self.clock(),
+                                                     **fields))
+
+    def update_agent_dir(self, name, **fields):
+        self._write(lambda: self.store.set_agent_dir(name, **fields))
+
+    def forget_agent_dir(self, name):
+        self._write(lambda: self.store.remove_agent_dir(name))
+
     # -- agents and approvals ----------------------------------------------
 
     def register_agent(self, name):
@@ -622,7 +686,7 @@ class Broker:
         return {"name": name, "id": self._write(write)}
 
     def pending(self):
-        return {"approvals": self.store.approvals("pending")}
+        return {"approvals": [_shown(a) for a in self.store.approvals("pending")]}
 
     def _check_pending_approvals(self, caller):
         """The manager may keep the operator only so busy; the operator's own go on."""
@@ -633,8 +697,20 @@ class Broker:
             raise Conflict(f"{waiting} approvals already wait for the operator, the most there "
                            "may be; wait for them to be decided before asking for more")
 
-    def approve(self, caller, id):
+    def approval_diff(self, caller, id):
+        """The whole diff of an approval and its sha256, which `approve` takes as proof
+        that it was read when pages show only part of it."""
+        approval = self.store.approval(id) if isinstance(id, int) else None
+        if approval is None or approval["diff"] is None:
+            raise NotFound(f"there is no approval #{id} with a diff")
+        return {"id": approval["id"], "agent": approval["agent"], "kind": approval["kind"],
+                "status": approval["status"], "fetched_sha": approval["fetched_sha"],
+                "diff_stat": approval["diff_stat"] or "", "diff": approval["diff"],
+                "diff_sha256": repos.diff_digest(approval["diff"])}
+
+    def approve(self, caller, id, diff_sha256=None):
         approval = self._pending_approval(id)
+        _check_diff_read(approval, diff_sha256)
         self._resolve_approval(approval, "approved", None)
         status, note, extra = "approved", None, {}
         try:
@@ -728,9 +804,7 @@ class Broker:
 
     def kept_state(self):
         life = self._life()
-        live = set(self.agent_names())
-        return [life.kept_info(n) for n in self.places.kept_names()
-                if n not in live and not life.is_draft(n)]
+        return [life.kept_info(n) for n in life.kept_names()]
 
     # -- drafts (two-step spawn) ---------------------------------------------
 
@@ -780,13 +854,19 @@ class Broker:
     def _queue_commit(self, caller, agent, kind, commit_ref, description):
         """An approval that carries a commit of the agent's proposed repo and its diff."""
         self._check_pending_approvals(caller)
-        sha, diff = self._life().propose_commit(agent, commit_ref)
+        proposal = self._life().propose_commit(agent, commit_ref)
+        sha = proposal.sha
+        _, cut, length = repos.shown_diff(proposal.diff)
 
         def write():
             aid = self.store.add_approval(agent, kind, self.clock(), commit_ref=commit_ref,
-                                          description=description, fetched_sha=sha, diff=diff)
+                                          description=description, fetched_sha=sha,
+                                          diff=proposal.diff, diff_stat=proposal.stat)
+            # The event names the diff's size; pages fetch the diff itself with the snapshot.
             self._emit("approval_added", id=aid, agent=agent, kind=kind,
-                       description=description, requested_by=caller, sha=sha)
+                       description=description, requested_by=caller, sha=sha,
+                       diff_stat=proposal.stat[:repos.DIFF_SHOWN_CHARS],
+                       diff_truncated=cut, diff_length=length)
             return aid
         aid = self._write(write)
         self._life().tag_proposal(agent, aid, sha)

@@ -25,7 +25,9 @@ def _agent_parser(sub):
     p.add_argument("--manager", action="store_true")
     p.add_argument("--hive-dir", default="/run/hive")
     p.add_argument("--state-dir", default="/state")
-    p.add_argument("--web", default=None, help="HOST:PORT of the agent's page")
+    p.add_argument("--web", default=None,
+                   help="unix socket path of the agent's page (the host serves it from "
+                        "there), or HOST:PORT with no operator session check")
     p.add_argument("--claude-bin", default=os.environ.get("HYPERHIVE_CLAUDE", "claude"))
 
 

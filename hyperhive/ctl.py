@@ -7,6 +7,7 @@ errors or no host to talk to. `--json` prints the raw reply instead.
 import datetime
 import errno
 import json
+import shlex
 import sys
 
 from .client import Client
@@ -25,7 +26,8 @@ def add_parser(sub):
                             ("pending", "approvals waiting for you"),
                             ("questions", "open questions"),
                             ("drafts", "agents drafted but not booted yet"),
-                            ("hello", "what the socket offers")):
+                            ("hello", "what the socket offers"),
+                            ("login-url", "a one-time link that logs a browser in")):
         verbs.add_parser(verb, help=help_text)
     for verb in ("spawn", "start", "stop", "restart", "rebuild", "purge", "pause", "resume"):
         verbs.add_parser(verb, help=f"{verb} an agent").add_argument("name")
@@ -36,7 +38,12 @@ def add_parser(sub):
     p_destroy = verbs.add_parser("destroy", help="remove an agent (state is kept)")
     p_destroy.add_argument("name")
     p_destroy.add_argument("--purge", action="store_true", help="delete its state too")
-    verbs.add_parser("approve", help="approve and apply").add_argument("id", type=int)
+    p_approve = verbs.add_parser("approve", help="approve and apply")
+    p_approve.add_argument("id", type=int)
+    p_approve.add_argument("--diff-sha256", help="the sha256 `ctl diff ID` printed: needed when "
+                           "the diff is longer than pages show")
+    verbs.add_parser("diff", help="the whole diff of an approval, and how to approve it"
+                     ).add_argument("id", type=int)
     p_deny = verbs.add_parser("deny", help="deny an approval")
     p_deny.add_argument("id", type=int)
     p_deny.add_argument("--note")
@@ -58,7 +65,8 @@ def request_for(args):
     """The wire request for parsed ctl arguments."""
     v = args.verb
     simple = {"list": "list", "status": "status", "pending": "pending",
-              "questions": "questions", "drafts": "drafts", "hello": "hello"}
+              "questions": "questions", "drafts": "drafts", "hello": "hello",
+              "login-url": "login_url"}
     if v in simple:
         return {"cmd": simple[v]}
     if v in ("spawn", "start", "stop", "restart", "rebuild", "purge"):
@@ -72,7 +80,9 @@ def request_for(args):
     if v == "destroy":
         return {"cmd": "destroy", "name": args.name, "purge": args.purge}
     if v == "approve":
-        return {"cmd": "approve", "id": args.id}
+        return {"cmd": "approve", "id": args.id, "diff_sha256": args.diff_sha256}
+    if v == "diff":
+        return {"cmd": "approval_diff", "id": args.id}
     if v == "deny":
         return {"cmd": "deny", "id": args.id, "note": args.note}
     if v == "send":
@@ -112,6 +122,8 @@ def run(args):
         return EXIT_NO_HOST
     if args.json:
         print(json.dumps(reply, indent=2))
+    elif reply.get("ok") and args.verb == "diff":
+        print(render_diff(reply, approve_command(args, reply)))
     elif reply.get("ok"):
         print(render(args.verb, reply))
     if not reply.get("ok"):
@@ -152,11 +164,29 @@ def when(ts):
 def render(verb, reply):
     renderer = {"list": _render_list, "status": _render_status, "pending": _render_pending,
                 "inbox": _render_inbox, "questions": _render_questions,
-                "drafts": _render_drafts}.get(verb)
+                "drafts": _render_drafts, "login-url": _render_login_url}.get(verb)
     if renderer:
         return renderer(reply)
     fields = {k: v for k, v in reply.items() if k not in ("ok", "v")}
     return "ok" + ("".join(f"  {k}={v}" for k, v in fields.items()) if fields else "")
+
+
+def approve_command(args, reply):
+    """The exact command that approves what `ctl diff` just printed."""
+    where = [f"--{k} {shlex.quote(v)}" for k, v in (("root", args.root), ("socket", args.socket))
+             if v]
+    return " ".join(["hyperhive ctl", *where, "approve", str(reply["id"]),
+                     "--diff-sha256", reply["diff_sha256"]])
+
+
+def render_diff(reply, command):
+    """Stat, the whole diff, then the approve command (its sha256 proves all of it was read)."""
+    parts = [reply["diff_stat"].rstrip("\n"), reply["diff"].rstrip("\n")]
+    if reply["status"] == "pending":
+        last = f"# the whole diff of approval #{reply['id']}; to approve it: {command}"
+    else:
+        last = f"# approval #{reply['id']} is {reply['status']}"
+    return "\n".join(p for p in parts if p) + "\n" + last
 
 
 def _render_list(reply):
@@ -186,7 +216,13 @@ def _render_pending(reply):
     if not rows:
         return "(nothing waiting)"
     return "\n".join(f"#{a['id']}  {a['kind']:<12} {a['agent']:<10} {when(a['requested_at'])}"
-                     + (f"  {a['description']}" if a.get("description") else "") for a in rows)
+                     + (f"  {a['description']}" if a.get("description") else "")
+                     + (f"  [long diff: read it with `hyperhive ctl diff {a['id']}`]"
+                        if a.get("diff_truncated") else "") for a in rows)
+
+
+def _render_login_url(reply):
+    return reply["url"]
 
 
 def _render_drafts(reply):

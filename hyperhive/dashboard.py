@@ -15,7 +15,7 @@ import time
 import bottle
 
 from . import journal, names, web
-from .errors import BadArgs, HiveError
+from .errors import HTTP_STATUS, BadArgs, HiveError
 from .names import OPERATOR
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ QUESTION_CHIPS = (("all", "all", "no open questions"),
                   ("peer", "@peer", "no questions between agents"))
 
 
-def serve(broker, bind, port):
+def serve(broker, sessions, bind, port):
     """Start the dashboard in the background; the caller stops it with `.stop(timeout)`."""
-    return web.serve(make_app(broker, bind), bind, port)
+    return web.serve(make_app(broker, sessions, bind), bind, port)
 
 
 def snapshot(broker, streams=None):
@@ -170,9 +170,9 @@ def _page_host(bind):
     return f"[{bind}]" if ":" in bind else bind
 
 
-def make_app(broker, bind="127.0.0.1"):
+def make_app(broker, sessions, bind="127.0.0.1"):
     app = bottle.Bottle()
-    web.install(app, bind)
+    web.install(app, bind, sessions)
     streams = web.Gauge()
 
     def state():
@@ -220,6 +220,26 @@ def make_app(broker, bind="127.0.0.1"):
             return "lines must be a number from 1 to 5000\n"
         return "\n".join(journal.read_journal(name, lines)) + "\n"
 
+    def whole_diff(id):
+        """An approval with its whole diff and sha256, or a plain-text HTTP error."""
+        try:
+            return broker.approval_diff(OPERATOR, web.int_arg(id))
+        except HiveError as exc:
+            raise bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
+                                      headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    @app.get("/approvals/<id>")
+    def approval_review(id):
+        """The whole diff of an approval, then the approve form that carries its sha256."""
+        ap = whole_diff(id)
+        return web.html(web.render("approval_diff", ap=ap, h=View(_page_host(bind), time.time())))
+
+    @app.get("/approvals/<id>/diff")
+    def approval_diff_text(id):
+        ap = whole_diff(id)
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        return ap["diff"]
+
     _actions(app, broker)
     return app
 
@@ -232,7 +252,8 @@ def _actions(app, broker):
 
     @post("/approve/<id>", back="/#approvals")
     def approve(form, id):
-        result = broker.approve(OPERATOR, web.int_arg(id))
+        digest = web.field(form, "diff_sha256", required=False, strip=True)
+        result = broker.approve(OPERATOR, web.int_arg(id), digest or None)
         return {"flash": f"approved #{result['id']}", **result}
 
     @post("/deny/<id>", back="/#approvals")

@@ -18,19 +18,25 @@ from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
 from .names import MANAGER
+from .pages import Pages
 from .paths import Places
 from .server import ADMIN_CONNECTIONS, BrokerEndpoint, SocketServer, raise_fd_limit
+from .sessions import LOGIN_TTL, Sessions
 from .store import Store
+from .web import WILDCARD
 
 log = logging.getLogger(__name__)
 
 
 class AgentSockets:
-    """The per-agent identity sockets: broker.sock in each agent's hive dir."""
+    """What the host listens on for each agent, from its spawn (or the host's start) to
+    its destroy: its identity socket (broker.sock in its hive dir) and, with `pages`,
+    its page port."""
 
-    def __init__(self, places, broker):
+    def __init__(self, places, broker, pages=None):
         self.places = places
         self.broker = broker
+        self.pages = pages
         self._servers = {}
 
     def open(self, name):
@@ -42,15 +48,28 @@ class AgentSockets:
         server = SocketServer(self.places.broker_sock(name), BrokerEndpoint(self.broker, role, name))
         server.start()
         self._servers[name] = server
+        if self.pages is not None:
+            self.pages.open(name, self.broker.lifecycle.port(name))
 
     def close(self, name):
         server = self._servers.pop(name, None)
         if server:
             server.stop()
+        if self.pages is not None:
+            self.pages.close(name)
 
     def close_all(self):
+        if self.pages is not None:
+            self.pages.close_all()
         for name in list(self._servers):
             self.close(name)
+
+
+def _url_host(bind):
+    """How a link names a server bound to `bind` (a wildcard bind: this machine's loopback)."""
+    if bind in WILDCARD:
+        return "127.0.0.1"
+    return f"[{bind}]" if ":" in bind else bind
 
 
 def _admin_group():
@@ -67,8 +86,15 @@ class Host:
         self.places.ensure()
         self.store = Store(self.places.db)
         self.broker = Broker(self.store, self.places)
-        self.sockets = AgentSockets(self.places, self.broker)
-        dashboard_url = (f"http://{options.bind}:{options.dashboard_port}/"
+        # Login links point at the dashboard, or at the manager's page when there is none.
+        link_port = (options.dashboard_port if options.dashboard_port > 0
+                     else options.agent_port_base)
+        self.sessions = Sessions(self.store, self.broker.writer,
+                                 f"http://{_url_host(options.bind)}:{link_port}")
+        self.broker.sessions = self.sessions       # for the admin socket's `login_url`
+        pages = Pages(self.broker, self.sessions, self.places, options.bind)
+        self.sockets = AgentSockets(self.places, self.broker, pages)
+        dashboard_url = (f"http://{_url_host(options.bind)}:{options.dashboard_port}/"
                          if options.dashboard_port > 0 else None)
         self.broker.lifecycle = Lifecycle(
             self.places, self.broker, self.sockets, backend=options.backend, bind=options.bind,
@@ -83,20 +109,27 @@ class Host:
     def start(self):
         self.broker.start()
         life = self.broker.lifecycle
+        life.adopt_marker_files()
         life.ensure_manager()
         life.start_all()
         # The admin socket answers last, so a client that sees it sees a whole hive.
         self.admin.start()
         self._start_web()
+        self._offer_login_link()
 
     def _start_web(self):
         if self.options.dashboard_port <= 0:
             return
-        try:
-            from . import dashboard
-        except ImportError:
-            return
-        self.web = dashboard.serve(self.broker, self.options.bind, self.options.dashboard_port)
+        from . import dashboard
+        self.web = dashboard.serve(self.broker, self.sessions, self.options.bind,
+                                   self.options.dashboard_port)
+
+    def _offer_login_link(self):
+        # As a notebook server does: whoever started the host at a terminal can open it
+        # at once. The link goes to the terminal only, never into the journal.
+        if sys.stderr.isatty():
+            print(f"hyperhive: log in at {self.sessions.login_url()['url']} (the link "
+                  f"works once, for {LOGIN_TTL // 60} minutes)", file=sys.stderr, flush=True)
 
     def wait(self):
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -12,15 +12,19 @@ import time
 
 import gevent
 
-from . import names, repos
+from . import names, repos, safefs
 from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
-from .errors import BadArgs, Conflict, NotFound, Unavailable
+from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
 from .names import MANAGER
 
 log = logging.getLogger(__name__)
 
 CRASH_WINDOW = 600
 CRASH_LIMIT = 5
+# Marker files of hives from before the agent_dirs table; read once, then deleted.
+OLD_MARKERS = ("port", "stopped", "draft")
+MAX_DESCRIPTION = 8192
+KEPT_WALK_LIMIT = 20_000    # entries walked for a kept state's size; past it, a lower bound
 
 
 def fnv1a32(text):
@@ -75,34 +79,44 @@ class Lifecycle:
         return self.port_base + 100 + fnv1a32(name) % 900
 
     def port(self, name):
-        try:
-            return int(self.places.port_file(name).read_text().strip())
-        except (OSError, ValueError):
-            return self.default_port(name)
+        row = self.broker.agent_dir(name)
+        return row["port"] if row else self.default_port(name)
 
     def check_port(self, name):
         """The port `name` would get; Conflict when another agent already has it."""
         wanted = self.port(name)
-        for other in set(self.places.kept_names()) | set(self.broker.agent_names()):
+        recorded = {r["name"] for r in self.broker.agent_dirs()}
+        for other in recorded | set(self.broker.agent_names()):
             if other != name and self.port(other) == wanted:
                 raise Conflict(f"agent {name!r} would serve its page on port {wanted}, which "
                                f"agent {other!r} already uses; choose another name")
         return wanted
 
     def kept_info(self, name):
+        """Size and age of kept state: lstat only (nothing opened, no link followed),
+        and at most KEPT_WALK_LIMIT entries, so a tree an agent filled cannot stall us."""
         base = self.places.agent_dir(name)
-        size, newest = 0, 0.0
-        for root, _dirs, files in os.walk(base):
-            for f in files:
+        size, newest, seen = 0, 0.0, 0
+        for root, dirs, files in os.walk(base):
+            for f in files[:max(0, KEPT_WALK_LIMIT - seen)]:
                 try:
                     st = os.lstat(os.path.join(root, f))
                 except OSError:
                     continue
                 size += st.st_size
                 newest = max(newest, st.st_mtime)
+            seen += len(files) + len(dirs)
+            if seen >= KEPT_WALK_LIMIT:
+                break
         creds = self.places.claude_dir(name)
         return {"name": name, "size_bytes": size, "modified_at": newest or None,
-                "has_credentials": creds.is_dir() and any(creds.iterdir())}
+                "has_credentials": (creds.is_dir() and not creds.is_symlink()
+                                    and any(creds.iterdir()))}
+
+    def kept_names(self):
+        """Names whose dirs the host kept after a destroy (neither live nor drafts)."""
+        return [r["name"] for r in self.broker.agent_dirs()
+                if not r["draft"] and not self.broker.is_agent(r["name"])]
 
     # -- verbs ---------------------------------------------------------------
 
@@ -113,9 +127,8 @@ class Lifecycle:
         port = self.check_port(name)
         self.broker.set_transient(name, "spawning")
         try:
-            self._prepare(name, port)
             # A plain spawn of a draft's name boots the draft as its config stands.
-            self._draft_marker(name).unlink(missing_ok=True)
+            self._prepare(name, port, draft=False, stopped=False)
             self.broker.register_agent(name)
             self.sockets.open(name)
             self._start(name)
@@ -165,7 +178,7 @@ class Lifecycle:
 
     def destroy(self, name, purge=False):
         if not self.broker.is_agent(name):
-            if purge and name in self.places.kept_names():
+            if purge and name in self.kept_names():
                 return self.purge(name)
             raise NotFound(f"there is no agent named {name!r}")
         self.broker.set_transient(name, "destroying")
@@ -187,7 +200,7 @@ class Lifecycle:
         return {"name": name, "purged": purge}
 
     def purge(self, name):
-        if name not in self.places.kept_names():
+        if name not in self.kept_names():
             raise NotFound(f"there is no kept state for {name!r}")
         self._remove_state(name)
         self.broker.agent_changed(name, purged=True)
@@ -196,39 +209,38 @@ class Lifecycle:
     # -- drafts: an agent's dirs and repos before its first boot ---------------
 
     def is_draft(self, name):
-        return self._draft_marker(name).is_file()
+        row = self.broker.agent_dir(name)
+        return bool(row and row["draft"]) and not self.broker.is_agent(name)
 
     def draft_names(self):
-        return [n for n in self.places.kept_names() if self.is_draft(n)]
+        return [r["name"] for r in self.broker.agent_dirs()
+                if r["draft"] and not self.broker.is_agent(r["name"])]
 
     def create_draft(self, name, description=None, by=None):
         """Make the config repos and state dir of a future agent, with no container."""
         names.check_new(name)
         if self.broker.is_agent(name):
             raise Conflict(f"an agent named {name!r} already exists")
-        if name in self.places.kept_names():
+        if self.broker.agent_dir(name):
             what = "a draft" if self.is_draft(name) else "kept state"
             raise Conflict(f"there is {what} named {name!r} already; "
                            + ("commit to it or discard it" if what == "a draft"
                               else "revive it or purge it first"))
         port = self.check_port(name)
-        self._prepare(name, port)
-        info = {"description": description, "created_at": time.time(), "by": by}
-        self._draft_marker(name).write_text(json.dumps(info) + "\n")
+        self._prepare(name, port, draft=True, description=description, created_by=by)
         return {"name": name, "port": port, "config_repo": str(self.places.config_repo(name)),
                 "state_dir": str(self.places.state_dir(name))}
 
     def draft_info(self, name):
-        try:
-            info = json.loads(self._draft_marker(name).read_text())
-        except (OSError, ValueError):
-            info = {}
-        return {"name": name, "description": info.get("description"),
-                "created_at": info.get("created_at"), "by": info.get("by"),
+        row = self.broker.agent_dir(name) or {}
+        return {"name": name, "description": row.get("description"),
+                "created_at": row.get("created_at"), "by": row.get("created_by"),
                 "config_sha": (repos.head(self.places.config_repo(name)) or "")[:12] or None,
                 "port": self.port(name)}
 
     def discard_draft(self, name):
+        if self.broker.is_agent(name):
+            raise Conflict(f"{name!r} is a live agent, not a draft; destroy it instead")
         if not self.is_draft(name):
             raise NotFound(f"there is no draft named {name!r}")
         self._remove_state(name)
@@ -249,30 +261,28 @@ class Lifecycle:
             repos.tag(applied, f"failed/{aid}", sha, message=str(exc))
             repos.roll_back(applied, before)
             raise Conflict(f"cannot apply: {exc}") from None
-        marker = self._draft_marker(name)
-        info = marker.read_text()
-        marker.unlink()
         try:
             self.spawn(name)
         except Exception as exc:
             reason = getattr(exc, "message", None) or str(exc)
             repos.tag(applied, f"failed/{aid}", sha, message=reason)
             if not self.broker.is_agent(name):
-                marker.write_text(info)     # it never became an agent: still a draft
+                self.broker.update_agent_dir(name, draft=True)   # never booted: still a draft
             raise
         repos.tag(applied, f"deployed/{aid}", sha)
         return {"sha": sha, "tag": f"deployed/{aid}"}
 
-    def _draft_marker(self, name):
-        return self.places.agent_dir(name) / "draft"
-
     # -- config commits ------------------------------------------------------
 
     def propose_commit(self, name, commit_ref):
-        """Fetch a proposed commit into the applied repo; (sha, diff) for the approval."""
+        """Fetch a proposed commit into the applied repo; a repos.Proposal for the approval.
+
+        The proposed repo is read as its owner's uid, so its config and hooks never
+        run with the host's powers."""
+        config_repo = self.places.config_repo(name)
         try:
-            return repos.fetch_proposal(self.places.config_repo(name),
-                                        self.places.applied_repo(name), commit_ref)
+            return repos.fetch_proposal(config_repo, self.places.applied_repo(name),
+                                        commit_ref, as_user=repos.owner(config_repo))
         except repos.GitError as exc:
             raise BadArgs(str(exc)) from None
 
@@ -312,6 +322,39 @@ class Lifecycle:
 
     # -- host start and stop ------------------------------------------------
 
+    def adopt_marker_files(self):
+        """On a hive from before the agent_dirs table (an empty table; the manager always
+        has a row once the host has run): take each agent dir's old `port`, `stopped`
+        and `draft` files into the database, read through safefs, and delete them."""
+        if self.broker.agent_dirs():
+            return
+        for name in sorted(set(self.places.names_on_disk()) | set(self.broker.agent_names())):
+            self._adopt_markers(name)
+
+    def _adopt_markers(self, name):
+        agents = self.places.lib / "agents"
+        port, stopped, draft = (self._old_marker(agents, name, m) for m in OLD_MARKERS)
+        live = self.broker.is_agent(name)
+        info = _json_object(draft) if draft is not None and not live else None
+        fields = {"stopped": live and stopped is not None, "draft": info is not None}
+        if info:
+            fields.update(description=_short_text(info.get("description")),
+                          created_by=_short_text(info.get("by")))
+            if isinstance(info.get("created_at"), (int, float)):
+                fields["created_at"] = info["created_at"]
+        self.broker.record_agent_dir(name, _port_number(port) or self.default_port(name),
+                                     **fields)
+        for marker in OLD_MARKERS:
+            safefs.remove(agents, f"{name}/{marker}")
+        log.info("took %s's marker files into the database", name, extra={"HIVE_AGENT": name})
+
+    @staticmethod
+    def _old_marker(agents, name, marker):
+        try:
+            return safefs.read_text(agents, f"{name}/{marker}", limit=MAX_DESCRIPTION * 2)
+        except (OSError, HiveError):
+            return None         # a link, a FIFO, a directory: no marker the host wrote
+
     def ensure_manager(self):
         if not self.broker.is_agent(MANAGER):
             self.spawn(MANAGER)
@@ -319,7 +362,7 @@ class Lifecycle:
     def start_all(self):
         for name in self.broker.agent_names():
             self.sockets.open(name)
-            if not self._stopped_marker(name).exists() and not self.backend.running(name):
+            if not self._is_stopped(name) and not self.backend.running(name):
                 gevent.spawn(self._start_logged, name)
 
     def stop_all(self):
@@ -335,15 +378,30 @@ class Lifecycle:
             self.broker.clear_transient(name)
         self.broker.agent_changed(name, **self.state(name))
 
-    def _prepare(self, name, port):
+    def _prepare(self, name, port, **fields):
+        """Record the agent's dirs in the database, then make what is missing of them.
+
+        The agents' tree is writable by the manager, so nothing there is followed:
+        a dir the host has no record of was not made by the host and is refused."""
         agent_dir = self.places.agent_dir(name)
-        for d in (self.places.state_dir(name), self.places.claude_dir(name),
-                  self.places.home_dir(name), self.places.hive_dir(name)):
-            d.mkdir(parents=True, exist_ok=True)
-        link = self.places.home_dir(name) / ".claude"
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to(self.places.claude_dir(name))
-        self.places.port_file(name).write_text(f"{port}\n")
+        if self.broker.agent_dir(name) is None:
+            if os.path.lexists(agent_dir):
+                raise Conflict(f"{agent_dir} exists but the host never made it; "
+                               "remove it or choose another name")
+            self.broker.record_agent_dir(name, port, **fields)
+        else:
+            self.broker.update_agent_dir(name, port=port, **fields)
+        agents = self.places.lib / "agents"
+        for sub in ("state", "claude", "home"):
+            safefs.make_dirs(agents, f"{name}/{sub}")
+        self.places.hive_dir(name).mkdir(parents=True, exist_ok=True)   # under run/: ours
+        home = safefs.open_dir(agents, f"{name}/home")
+        try:
+            os.symlink(self.places.claude_dir(name), ".claude", dir_fd=home)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(home)
         repos.init(self.places.config_repo(name), self.places.applied_repo(name))
         self._configs.pop(name, None)
         log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
@@ -390,22 +448,42 @@ class Lifecycle:
 
     def _restart_after_crash(self, name):
         if (self.broker.is_agent(name) and not self.backend.running(name)
-                and not self._stopped_marker(name).exists() and name not in self._failed):
+                and not self._is_stopped(name) and name not in self._failed):
             self._start_logged(name)
 
-    def _stopped_marker(self, name):
-        return self.places.agent_dir(name) / "stopped"
+    def _is_stopped(self, name):
+        row = self.broker.agent_dir(name)
+        return bool(row and row["stopped"])
 
     def _mark_stopped(self, name, stopped):
-        marker = self._stopped_marker(name)
-        if stopped:
-            marker.touch()
-        else:
-            marker.unlink(missing_ok=True)
+        self.broker.update_agent_dir(name, stopped=stopped)
 
     def _remove_state(self, name):
+        """Delete the dirs of a name the database says are kept state or a draft."""
         if name == MANAGER:
             raise BadArgs("the manager's state cannot be purged")
+        if self.broker.is_agent(name) or not self.broker.agent_dir(name):
+            raise Conflict(f"{name!r} has no kept state or draft to remove")
+        # rmtree works through directory descriptors and never follows a link in the
+        # tree (shutil.rmtree.avoids_symlink_attacks); a link at the top is left alone.
         shutil.rmtree(self.places.agent_dir(name), ignore_errors=True)
         shutil.rmtree(self.places.applied_repo(name), ignore_errors=True)
         shutil.rmtree(self.places.lib / "nixos" / names.check(name), ignore_errors=True)
+        self.broker.forget_agent_dir(name)
+
+
+def _json_object(text):
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _port_number(text):
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+
+
+def _short_text(value):
+    return value[:MAX_DESCRIPTION] if isinstance(value, str) else None

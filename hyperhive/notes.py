@@ -9,10 +9,9 @@ word how it went; the harness runs the claude.
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
-from . import claude
+from . import claude, safefs
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +19,7 @@ FILE = "notes.md"
 BACKUP_SUFFIX = ".bak"
 LIMIT_ENV = "HYPERHIVE_NOTES_LIMIT"
 DEFAULT_LIMIT = 24 * 1024
+MAX_BACKUP = 16 * 1024 * 1024
 TOOLS = ("Read", "Edit", "Write")
 # No MCP servers at all: a rewrite of one file has no business with the inbox, and a
 # `recv` from it would take messages that no turn ever acks.
@@ -53,12 +53,18 @@ def needs_compaction(path, limit, tried_at=0):
 
 
 def backup(path):
-    """Copy the notes to notes.md.bak, replacing the last copy, so a bad rewrite can be undone."""
+    """Copy the notes to notes.md.bak, replacing the last copy, so a bad rewrite can be undone.
+
+    The state dir is claude's: both files are reached through safefs, so a link, FIFO
+    or directory planted at either name is refused instead of followed."""
     path = Path(path)
     target = path.with_name(path.name + BACKUP_SUFFIX)
-    tmp = path.with_name(f".{path.name}{BACKUP_SUFFIX}.tmp")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
+    why = "the notes are backed up only from and to regular files"
+    text = safefs.read_bytes(path.parent, path.name, limit=MAX_BACKUP, shown=str(path.parent),
+                             why=why)
+    if text is None:
+        raise FileNotFoundError(f"{path} is not there")
+    safefs.write_bytes(path.parent, target.name, text, shown=str(path.parent), why=why)
     return target
 
 

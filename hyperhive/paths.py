@@ -6,6 +6,8 @@ from pathlib import Path
 
 from . import names
 
+PAGE_SOCK = "page.sock"     # the harness serves the agent's page here, in its hive dir
+
 
 @dataclass(frozen=True)
 class Places:
@@ -47,9 +49,6 @@ class Places:
     def applied_repo(self, name):
         return self.lib / "applied" / names.check(name)
 
-    def port_file(self, name):
-        return self.agent_dir(name) / "port"
-
     def hive_dir(self, name):
         """The agent's socket dir: /run/hive inside its container."""
         return self.run / "agents" / names.check(name)
@@ -57,12 +56,17 @@ class Places:
     def broker_sock(self, name):
         return self.hive_dir(name) / "broker.sock"
 
-    def kept_names(self):
-        """Names that have an agent dir on disk (live or kept state)."""
+    def page_sock(self, name):
+        return self.hive_dir(name) / PAGE_SOCK
+
+    def names_on_disk(self):
+        """Names with a real agent dir on disk; only for adopting an older hive: what the
+        host made is recorded in its database."""
         base = self.lib / "agents"
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and names.is_valid(p.name))
+        return sorted(p.name for p in base.iterdir()
+                      if names.is_valid(p.name) and p.is_dir() and not p.is_symlink())
 
     def ensure(self):
         for d in (self.lib, self.lib / "agents", self.lib / "applied", self.run / "agents"):

@@ -48,7 +48,8 @@ class Approval(_Base):
     commit_ref = TextField(default="")
     fetched_sha = TextField(null=True)
     description = TextField(null=True)
-    diff = TextField(null=True)
+    diff = TextField(null=True)            # the whole diff (bounded by repos.DIFF_MAX_BYTES)
+    diff_stat = TextField(null=True)       # its --stat --summary
     requested_at = FloatField()
     status = TextField(default="pending", index=True)
     resolved_at = FloatField(null=True)
@@ -98,6 +99,23 @@ class Agent(_Base):
         table_name = "agents"
 
 
+class AgentDir(_Base):
+    """The host's own facts about an agent's dirs: a live agent's, the state kept after a
+    destroy, or a draft's. Kept here, never as marker files in those dirs, which agents
+    (and the manager) can write. A row means the host made the dirs; purge and discard
+    remove only dirs that have one."""
+    name = TextField(primary_key=True)
+    port = IntegerField()
+    stopped = BooleanField(default=False)     # the operator stopped it: no start at boot
+    draft = BooleanField(default=False)       # made by request_spawn_draft, never booted
+    description = TextField(null=True)
+    created_at = FloatField()
+    created_by = TextField(null=True)
+
+    class Meta:
+        table_name = "agent_dirs"
+
+
 class Event(_Base):
     at = FloatField()
     kind = TextField()
@@ -107,7 +125,28 @@ class Event(_Base):
         table_name = "events"
 
 
-MODELS = (Message, Approval, Question, Reminder, Agent, Event)
+class LoginToken(_Base):
+    """A one-time login link: only the SHA-256 of its token is kept."""
+    digest = TextField(primary_key=True)
+    created_at = FloatField()
+    expires_at = FloatField()
+    used_at = FloatField(null=True)
+
+    class Meta:
+        table_name = "login_tokens"
+
+
+class WebSession(_Base):
+    """An operator's browser session: only the SHA-256 of its cookie is kept."""
+    digest = TextField(primary_key=True)
+    created_at = FloatField()
+    expires_at = FloatField()
+
+    class Meta:
+        table_name = "web_sessions"
+
+
+MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, Event, LoginToken, WebSession)
 
 
 def _row(model_obj, *fields):
@@ -116,8 +155,10 @@ def _row(model_obj, *fields):
 
 MESSAGE_FIELDS = ("id", "sender", "recipient", "body", "sent_at", "delivered_at",
                   "acked_at", "in_reply_to", "redelivered", "broadcast")
+AGENT_DIR_FIELDS = ("name", "port", "stopped", "draft", "description", "created_at",
+                    "created_by")
 APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "description",
-                   "diff", "requested_at", "status", "resolved_at", "note")
+                   "diff", "diff_stat", "requested_at", "status", "resolved_at", "note")
 
 
 def open_database(path, models, durable):
@@ -134,6 +175,15 @@ def open_database(path, models, durable):
     db.connect()
     db.create_tables(models)
     return db
+
+
+def _add_missing_columns(db, model):
+    """Give a database written by an older host the columns `model` gained since."""
+    table = model._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    for f in model._meta.sorted_fields:
+        if f.column_name not in have:
+            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{f.column_name}" {f.field_type}')
 
 
 _MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS)
@@ -155,6 +205,7 @@ def _marks(n):
 class Store:
     def __init__(self, path):
         self.db = open_database(path, MODELS, durable=True)
+        _add_missing_columns(self.db, Approval)
         self._conn = self.db.connection()
         self._synchronous = 2
 
@@ -248,10 +299,10 @@ class Store:
     # -- approvals --------------------------------------------------------
 
     def add_approval(self, agent, kind, now, commit_ref="", description=None,
-                     fetched_sha=None, diff=None):
+                     fetched_sha=None, diff=None, diff_stat=None):
         return Approval.insert(agent=agent, kind=kind, commit_ref=commit_ref,
                                description=description, fetched_sha=fetched_sha,
-                               diff=diff, requested_at=now).execute()
+                               diff=diff, diff_stat=diff_stat, requested_at=now).execute()
 
     def approval(self, approval_id):
         r = Approval.get_or_none(Approval.id == approval_id)
@@ -355,6 +406,24 @@ class Store:
     def set_agent(self, name, **fields):
         return Agent.update(**fields).where(Agent.name == name).execute()
 
+    # -- agent dirs ---------------------------------------------------------
+
+    def add_agent_dir(self, name, port, created_at, **fields):
+        AgentDir.insert(name=name, port=port, created_at=created_at, **fields).execute()
+
+    def agent_dir(self, name):
+        r = AgentDir.get_or_none(AgentDir.name == name)
+        return _row(r, *AGENT_DIR_FIELDS) if r else None
+
+    def agent_dirs(self):
+        return [_row(r, *AGENT_DIR_FIELDS) for r in AgentDir.select().order_by(AgentDir.name)]
+
+    def set_agent_dir(self, name, **fields):
+        return AgentDir.update(**fields).where(AgentDir.name == name).execute()
+
+    def remove_agent_dir(self, name):
+        return AgentDir.delete().where(AgentDir.name == name).execute()
+
     # -- dashboard events -------------------------------------------------
 
     def add_event(self, kind, data, now):
@@ -371,3 +440,28 @@ class Store:
 
     def last_event_seq(self):
         return Event.select(fn.MAX(Event.id)).scalar() or 0
+
+    # -- operator sessions ------------------------------------------------
+
+    def add_login_token(self, digest, now, expires_at):
+        LoginToken.delete().where(LoginToken.expires_at <= now).execute()
+        LoginToken.insert(digest=digest, created_at=now, expires_at=expires_at).execute()
+
+    def use_login_token(self, digest, now):
+        """Mark a live, unused token used; 1 when this call did it, 0 otherwise.
+
+        One conditional UPDATE: of two redeems of the same token only one can win."""
+        return (LoginToken.update(used_at=now)
+                .where((LoginToken.digest == digest) & LoginToken.used_at.is_null()
+                       & (LoginToken.expires_at > now)).execute())
+
+    def add_session(self, digest, now, expires_at):
+        WebSession.delete().where(WebSession.expires_at <= now).execute()
+        WebSession.insert(digest=digest, created_at=now, expires_at=expires_at).execute()
+
+    def session_alive(self, digest, now):
+        return (WebSession.select().where((WebSession.digest == digest)
+                                          & (WebSession.expires_at > now)).exists())
+
+    def remove_session(self, digest):
+        return WebSession.delete().where(WebSession.digest == digest).execute()

@@ -16,8 +16,8 @@ into a 64 KiB ring and out to every open stream; every tab shows the same shell.
   (`rows`, `cols`), `/terminal/start` (optional `rows`, `cols`), `/terminal/stop`
   (SIGHUP to the shell's process group, SIGKILL after 3 s) — through web.action.
 
-Trust: the page binds 127.0.0.1 like the rest of the agent's page, and whoever
-reaches it can already have the agent run commands; see README.md.
+Trust: like the rest of the agent's page, these routes are reached only through
+the host (pages.py), which asks for the operator's session first.
 """
 
 import base64

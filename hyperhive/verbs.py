@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from .broker import (MAX_ANSWER, MAX_BODY, MAX_DESCRIPTION, MAX_DETAIL, MAX_DETAIL_ITEMS,
-                     MAX_DETAIL_KEYS, MAX_IDS, MAX_OPTION, MAX_OPTIONS, MAX_PATH, MAX_QUESTION,
-                     MAX_SHORT, MAX_STATUS_TEXT)
+                     MAX_DETAIL_KEYS, MAX_IDS, MAX_OPTION, MAX_OPTIONS, MAX_QUESTION,
+                     MAX_REMINDER_PATH, MAX_SHORT, MAX_STATUS_TEXT)
 from .errors import BadArgs, Forbidden, UnknownCmd
 from .names import OPERATOR
 from .states import MODEL_RE, STATUSES, TurnState
@@ -213,7 +213,7 @@ AGENT_VERBS = {
     "answer": Verb(_b("answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
                    "answer a question asked of me"),
     "remind": Verb(_b("remind"), {"message": Text(MAX_BODY)},
-                   {"delay_seconds": NUM, "at": NUM, "file_path": Text(MAX_PATH)},
+                   {"delay_seconds": NUM, "at": NUM, "file_path": Text(MAX_REMINDER_PATH)},
                    "schedule a message to myself"),
     "set_status": Verb(_b("set_status"), {"text": Text(MAX_STATUS_TEXT)}, {},
                        "free text shown on the dashboard"),
@@ -272,7 +272,10 @@ ADMIN_VERBS = {
     "set_paused": Verb(lambda b, c, name, paused: b.set_paused(name, paused),
                        {"name": SHORT, "paused": BOOL}, {}, "pause or resume an agent"),
     "pending": Verb(lambda b, c: b.pending(), {}, {}, "pending approvals"),
-    "approve": Verb(_b("approve"), {"id": INT}, {}, "approve and apply"),
+    "approve": Verb(_b("approve"), {"id": INT}, {"diff_sha256": SHORT},
+                    "approve and apply; a diff longer than pages show needs its sha256"),
+    "approval_diff": Verb(_b("approval_diff"), {"id": INT}, {},
+                          "the whole diff of an approval, and its sha256"),
     "deny": Verb(_b("deny"), {"id": INT}, {"note": Text(MAX_DESCRIPTION)},
                  "deny, with an optional note"),
     "send": Verb(_operator_send, {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT},
@@ -283,6 +286,8 @@ ADMIN_VERBS = {
     "answer": Verb(_b("answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
                    "answer a question"),
     "cancel_question": Verb(_b("cancel_question"), {"id": INT}, {}, "cancel a question"),
+    "login_url": Verb(lambda b, c: b.sessions.login_url(), {}, {},
+                      "a one-time link that logs a browser in as the operator"),
     # `subscribe` is handled by the server itself: it turns the connection into a stream.
 }
 

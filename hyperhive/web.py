@@ -4,8 +4,11 @@ A page module builds an explicit `bottle.Bottle()` and uses these pieces:
 
 - `serve(app, bind, port)` runs it on a gevent WSGIServer in the background;
   every request (and every SSE stream) is its own greenlet.
-- `install(app, bind)` adds the Host check (against DNS rebinding), /static/*
-  and plain error pages to an app.
+- `serve_unix(app, path)` does the same on a unix socket (an agent's page.sock).
+- `install(app, bind, sessions)` adds the Host check (against DNS rebinding),
+  the operator's session check, /login/<token>, /logout, /static/* and plain
+  error pages to an app. Every response of a served app carries the
+  anti-framing and no-referrer headers (`SECURITY_HEADERS`).
 - `action(app, path, back)` registers a POST handler. It refuses cross-site
   requests (403) and bodies over 1 MiB (413), parses the form, calls the
   handler with it, and turns the result, or a HiveError, into a 303 back to
@@ -18,10 +21,12 @@ A page module builds an explicit `bottle.Bottle()` and uses these pieces:
 """
 
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -34,6 +39,8 @@ import gevent.socket
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .errors import HTTP_STATUS, BadArgs, HiveError
+from .server import bind_unix
+from .sessions import COOKIE, LOGIN_TTL, SESSION_TTL
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,16 @@ KEEPALIVE_SECONDS = 15
 RETRY_MS = 3000
 SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
 SOCKET_KEY = "hyperhive.socket"
+LOCAL_KEY = "hyperhive.local_address"   # the address the connection arrived on
+TARGET_KEY = "hyperhive.target"         # the request line's path and query, as sent
 FLASH_MAX = 300
+WILDCARD = ("", "0.0.0.0", "::")
+SECURITY_HEADERS = (("X-Frame-Options", "DENY"),
+                    ("Content-Security-Policy", "frame-ancestors 'none'"),
+                    ("X-Content-Type-Options", "nosniff"),
+                    ("Referrer-Policy", "no-referrer"))
+LOGIN_HOWTO = "run `hyperhive ctl login-url` on the host and open the link it prints"
+_LOGIN_PATH = re.compile(r"/login/[A-Za-z0-9_-]{16,100}\Z")
 
 
 def static_dir():
@@ -59,6 +75,12 @@ class _Handler(WSGIHandler):
     def get_environ(self):
         env = super().get_environ()
         env[SOCKET_KEY] = self.socket
+        env[TARGET_KEY] = self.path
+        try:
+            local = self.socket.getsockname()
+            env[LOCAL_KEY] = _local_address(local) if isinstance(local, tuple) else None
+        except OSError:
+            env[LOCAL_KEY] = None
         return env
 
     def handle_error(self, t, v, tb):
@@ -68,12 +90,37 @@ class _Handler(WSGIHandler):
         super().handle_error(t, v, tb)
 
 
+def _server(listener, app):
+    error_log = LoggingLogAdapter(logging.getLogger("hyperhive.web"), logging.ERROR)
+    backlog = None if isinstance(listener, socket.socket) else 1024
+    return WSGIServer(listener, _with_security_headers(app), log=None, error_log=error_log,
+                      handler_class=_Handler, backlog=backlog)
+
+
+def _with_security_headers(app):
+    """Every response, whichever app or error page made it, refuses framing and referrers."""
+    def guarded(environ, start_response):
+        def start(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers = list(headers) + [h for h in SECURITY_HEADERS
+                                       if h[0].lower() not in present]
+            return start_response(status, headers, exc_info)
+        return app(environ, start)
+    return guarded
+
+
+def serve_unix(app, path, mode=0o600):
+    """Start `app` on a unix socket (replacing a stale one) and return the server."""
+    server = _server(bind_unix(path, mode=mode), app)
+    server.start()
+    log.info("serving the page on %s", path)
+    return server
+
+
 def serve(app, bind, port, attempts=5):
     """Start `app` on bind:port in the background and return the server (`.stop(timeout)`)."""
-    error_log = LoggingLogAdapter(logging.getLogger("hyperhive.web"), logging.ERROR)
     for attempt in range(attempts):
-        server = WSGIServer((bind, port), app, log=None, error_log=error_log,
-                            handler_class=_Handler, backlog=1024)
+        server = _server((bind, port), app)
         try:
             server.start()
             log.info("serving http://%s:%s/", bind, server.server_port)
@@ -86,16 +133,24 @@ def serve(app, bind, port, attempts=5):
     raise AssertionError("unreachable")
 
 
-def install(app, bind="127.0.0.1"):
-    """Host check, /static/* and error pages: the common part of every page app."""
+def install(app, bind="127.0.0.1", sessions=None):
+    """Host check, session check, /static/* and error pages: the common part of every app.
+
+    With `sessions` (the host's pages) every request but /static/* and the login link
+    needs the operator's session cookie, and the app answers /login/<token> and /logout.
+    Without (a harness's page behind the host, on its unix socket) there is no session
+    to check: the host checked it and stripped the cookie before passing the request on.
+    """
     allowed = _allowed_hosts(bind)
 
     def check_host():
-        if allowed is not None and _hostname(bottle.request.headers.get("Host", "")) not in allowed:
+        if allowed is not None and not allowed.admits(bottle.request):
             raise bottle.HTTPResponse(
                 _error_body(HiveError("this page only answers on its own address")),
                 status=421, headers={"Content-Type": "application/json"})
     app.add_hook("before_request", check_host)
+    if sessions is not None:
+        _install_sessions(app, sessions)
 
     @app.get("/static/<path:path>")
     def static(path):
@@ -105,6 +160,56 @@ def install(app, bind="127.0.0.1"):
 
     for status in (400, 403, 404, 405, 413, 500):
         app.error(status)(_error_page)
+
+
+# -- the operator's session -------------------------------------------------------
+
+def _public():
+    """Static files and the login link are the only things served without a session.
+    (Not a HEAD of the link: a link previewer must not use it up.)"""
+    path = bottle.request.path
+    return path.startswith("/static/") or (
+        bottle.request.method == "GET" and _LOGIN_PATH.match(path) is not None)
+
+
+def _install_sessions(app, sessions):
+    def check_session():
+        if not _public() and not sessions.is_valid(bottle.request.get_cookie(COOKIE)):
+            raise _login_needed("this page needs the operator's session")
+    app.add_hook("before_request", check_session)
+
+    @app.get("/login/<token>")
+    def login(token):
+        cookie = sessions.redeem(token)
+        if cookie is None:
+            raise _login_needed("this login link is used, expired or unknown; each link "
+                                f"works once, for {LOGIN_TTL // 60} minutes")
+        resp = bottle.HTTPResponse(status=303, headers={"Location": "/"})
+        resp.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/",
+                        max_age=SESSION_TTL)
+        return resp
+
+    @app.post("/logout")
+    def logout():
+        if cross_site():
+            return refuse_cross_site()
+        sessions.end(bottle.request.get_cookie(COOKIE))
+        resp = reply({"flash": "logged out"}, back="/")
+        resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return resp
+
+
+def _login_needed(why):
+    """401, with the one line that says how to get in (JSON when asked)."""
+    if wants_json():
+        body = json.dumps({"ok": False, "error": f"{why}: {LOGIN_HOWTO}", "code": "unauthorized"})
+        ctype = "application/json"
+    else:
+        body = render("unauthorized", why=why, howto=LOGIN_HOWTO,
+                      flash_ok=bottle.request.query.getunicode("ok"))
+        ctype = "text/html; charset=utf-8"
+    return bottle.HTTPResponse(body, status=401, headers={"Content-Type": ctype,
+                                                          "Cache-Control": "no-store"})
 
 
 def _error_page(err):
@@ -126,17 +231,38 @@ def _hostname(host_header):
 
 
 def _allowed_hosts(bind):
-    """Names this server answers to, or None for any (bound to every interface)."""
-    if bind in ("", "0.0.0.0", "::"):
+    """The names a server on `bind` answers to; None for a unix socket (the host's proxy
+    in front of it checked the name already)."""
+    if bind.startswith("/"):
         return None
-    names = {"localhost", "127.0.0.1", "::1", bind.lower().strip("[]")}
+    names = {"localhost", *_machine_names()}
+    if bind not in WILDCARD:
+        names.add(bind.lower().strip("[]"))
     names |= {h.strip().lower() for h in os.environ.get("HYPERHIVE_WEB_HOSTS", "").split(",")
               if h.strip()}
-    return _Loopback(names)
+    return _HostNames(names)
 
 
-class _Loopback(frozenset):
-    """A set of names that also contains every 127.0.0.0/8 address."""
+@functools.lru_cache(maxsize=1)
+def _machine_names():
+    # getfqdn may ask DNS: once per process, not once per page app.
+    return frozenset({socket.gethostname().lower(), socket.getfqdn().lower()})
+
+
+def _local_address(sockname):
+    """The address a connection arrived on, as a Host header would name it."""
+    address = sockname[0].lower()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    mapped = getattr(ip, "ipv4_mapped", None)      # an IPv4 client of a "::" bind
+    return str(mapped) if mapped else address
+
+
+class _HostNames(frozenset):
+    """Names a page answers to: these, every loopback address, and the address the
+    connection arrived on (so a wildcard bind answers to http://<its address>/)."""
 
     def __contains__(self, name):
         if frozenset.__contains__(self, name):
@@ -145,6 +271,10 @@ class _Loopback(frozenset):
             return ipaddress.ip_address(name).is_loopback
         except ValueError:
             return False
+
+    def admits(self, request):
+        name = _hostname(request.headers.get("Host", ""))
+        return name in self or (name != "" and name == request.environ.get(LOCAL_KEY))
 
 
 # -- templates ----------------------------------------------------------------
@@ -217,13 +347,13 @@ def _host_hostport(host):
         return ()
 
 
-def read_form():
-    """The urlencoded body as a bottle.FormsDict (unicode values); 413 over MAX_BODY."""
+def read_body():
+    """The request's body as bytes; TooBig (413) over MAX_BODY."""
     environ = bottle.request.environ
     if "hyperhive.body" not in environ:
         length = bottle.request.content_length
         if length > MAX_BODY:
-            raise _TooBig()
+            raise TooBig()
         # gevent's input already undoes chunked framing and stops at Content-Length.
         stream = environ.get("wsgi.input")
         environ["hyperhive.body"] = (stream.read(MAX_BODY + 1)
@@ -231,7 +361,13 @@ def read_form():
                                      else b"")
     raw = environ["hyperhive.body"]
     if len(raw) > MAX_BODY:
-        raise _TooBig()
+        raise TooBig()
+    return raw
+
+
+def read_form():
+    """The urlencoded body as a bottle.FormsDict (unicode values); 413 over MAX_BODY."""
+    raw = read_body()
     form = bottle.FormsDict()
     ctype = bottle.request.content_type.split(";")[0].strip().lower()
     if raw and ctype in ("", "application/x-www-form-urlencoded"):
@@ -256,7 +392,7 @@ def _chunked():
     return "chunked" in bottle.request.headers.get("Transfer-Encoding", "").lower()
 
 
-class _TooBig(HiveError):
+class TooBig(HiveError):
     code = "too_large"
 
     def __init__(self):
@@ -336,7 +472,7 @@ def action(app, path, back="/"):
             try:
                 form = read_form()
                 result = fn(form, **url_args)
-            except _TooBig as exc:
+            except TooBig as exc:
                 return fail(exc, back=None)
             except HiveError as exc:
                 return fail(exc, back)
@@ -439,16 +575,33 @@ def stream_headers():
 def watched(sock, sub):
     """While a stream runs: a client that hangs up puts GONE on its queue, and a client
     that stops reading times the writes out. Afterwards the subscription is closed."""
+    try:
+        with on_hangup(sock, lambda: _put_gone(sub)):
+            yield
+    finally:
+        sub.close()
+
+
+def _put_gone(sub):
+    try:
+        sub.queue.put_nowait(GONE)
+    except gevent.queue.Full:
+        pass
+
+
+@contextlib.contextmanager
+def on_hangup(sock, callback):
+    """While the block runs, `callback()` is called once the client closes its side, and
+    writes to a client that stops reading time out after SEND_TIMEOUT seconds."""
     watcher = None
     if sock is not None:
         sock.settimeout(SEND_TIMEOUT)
-        watcher = gevent.spawn(_watch_hangup, sock, sub)
+        watcher = gevent.spawn(_watch_hangup, sock, callback)
     try:
         yield
     finally:
         if watcher is not None:
             watcher.kill(block=False)
-        sub.close()
         if sock is not None:
             try:
                 sock.settimeout(None)
@@ -493,8 +646,8 @@ def _events(source, sub, last, kinds, keepalive):
         yield frame(event)
 
 
-def _watch_hangup(sock, sub):
-    """End the stream as soon as the client closes its side (it never sends more)."""
+def _watch_hangup(sock, callback):
+    """Call back as soon as the client closes its side (it never sends more)."""
     try:
         gevent.socket.wait_read(sock.fileno())
         data = sock.recv(1, socket.MSG_PEEK)
@@ -502,7 +655,4 @@ def _watch_hangup(sock, sub):
         data = b""
     if data:
         return          # the client sent something (a pipelined request): leave it be
-    try:
-        sub.queue.put_nowait(GONE)
-    except gevent.queue.Full:
-        pass
+    callback()

@@ -3,7 +3,8 @@
 # The container runs `hyperhive agent` (the harness) as a notify service. The
 # host bind-mounts the agent's socket directory at /run/hive, its durable dir
 # at /state and its claude dir at /root/.claude, and shares its network with
-# the container, so the agent's page listens on a host port.
+# the container; the host serves the agent's page on a host port and passes
+# requests on to the harness's page socket.
 #
 # The per-agent settings are rendered to /etc/hyperhive/agent.json, the same
 # file the process and nspawn backends keep in the agent's config repo.
@@ -42,14 +43,10 @@ in
       example = 8412;
       description = ''
         Port of the agent's web page. The host picks it (8000 for the manager,
-        a persisted 8100-8999 slot for the others) and sets it here.
+        a persisted 8100-8999 slot for the others), serves the page there behind
+        the operator's session, and passes requests on to the harness, which
+        serves it on /run/hive/page.sock.
       '';
-    };
-
-    webAddress = mkOption {
-      type = types.str;
-      default = "127.0.0.1";
-      description = "Address the agent's web page binds to.";
     };
 
     package = mkOption {
@@ -130,7 +127,7 @@ in
           ++ [
             "--hive-dir" "/run/hive"
             "--state-dir" "/state"
-            "--web" "${cfg.webAddress}:${toString cfg.port}"
+            "--web" "/run/hive/page.sock"
           ]
         );
       };

@@ -428,10 +428,17 @@
           h("span", { class: "muted" }, `#${ap.id} · `, since(ap.requested_at), " ago"), " ",
           ap.commit_ref && h("code", { class: "ref" }, ap.commit_ref.slice(0, 12))),
         ap.description && h("p", { class: "desc" }, ap.description),
-        ap.diff && h("details", { class: "diff" }, h("summary", {}, "diff"),
+        ap.diff_stat && h("pre", { class: "diff-stat" }, ap.diff_stat),
+        ap.diff_truncated && h("p", { class: "diff-cut" },
+          `⚠ this diff is cut: the page shows only the start of its ${ap.diff_length.toLocaleString("en")} characters. `,
+          h("a", { href: `/approvals/${ap.id}` }, "read all of it to approve"), " · ",
+          h("a", { href: `/approvals/${ap.id}/diff` }, "plain text")),
+        ap.diff && h("details", { class: "diff" }, h("summary", {}, ap.diff_truncated ? "diff (cut)" : "diff"),
           h("pre", {}, ap.diff.split("\n").map((line) => h("span", { class: diffClass(line) || null }, line)))),
         h("div", { class: "row-actions" },
-          action(`/approve/${ap.id}`, "◆ APPR0VE", "go"),
+          // a cut diff is approved from the page that shows all of it (with its sha256)
+          ap.diff_truncated ? h("a", { class: "button go", href: `/approvals/${ap.id}` }, "◆ READ ALL T0 APPR0VE")
+            : action(`/approve/${ap.id}`, "◆ APPR0VE", "go"),
           action(`/deny/${ap.id}`, "DENY", "danger",
             { "data-prompt": `deny #${ap.id}: why? (optional note)`, "data-prompt-field": "note" },
             h("input", { type: "text", name: "note", placeholder: "note (optional)", autocomplete: "off" }))));

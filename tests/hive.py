@@ -1,5 +1,6 @@
 """Test helpers: run real hyperhive processes and talk to their real sockets."""
 
+import http.client
 import json
 import os
 import signal
@@ -8,11 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY = str(REPO / "hyperhive.py")
 PYTHON = sys.executable
+COOKIE = "hyperhive_session"
 
 
 def short_tmpdir(prefix="hh"):
@@ -119,6 +123,32 @@ class HostProcess:
     def agent(self, who, cmd, /, timeout=10, **fields):
         return request(self.agent_sock(who), {"cmd": cmd, **fields}, timeout=timeout)
 
+    def login(self, context=None):
+        """A fresh operator session, as a browser gets one: ask for a login link, open it.
+
+        Returns the `Cookie` header value ("hyperhive_session=..."); with a Playwright
+        `context`, the cookie is also put there (it covers every port of 127.0.0.1)."""
+        reply = self.admin("login_url")
+        assert reply["ok"], reply
+        link = urllib.parse.urlsplit(reply["url"])
+
+        def opened():
+            try:
+                return open_link(link)
+            except ConnectionRefusedError:
+                return None          # the page's listener is not up yet
+        value = wait_for(opened, 10, what="the login link to answer")
+        if context is not None:
+            context.add_cookies([browser_cookie(value)])
+        return f"{COOKIE}={value}"
+
+    @property
+    def cookie(self):
+        """One operator session for this host's tests (see login), made on first use."""
+        if getattr(self, "_cookie", None) is None:
+            self._cookie = self.login()
+        return self._cookie
+
     def ctl(self, *args, input=None):
         return subprocess.run([PYTHON, ENTRY, "ctl", "--root", str(self.root), *args],
                               input=input, capture_output=True, text=True, env=self.env,
@@ -149,6 +179,30 @@ class HostProcess:
         _kill_group(self.proc.pid)
         self._log.close()
         return self.proc.returncode
+
+
+def open_link(link):
+    """GET a login link (a urlsplit result); the session cookie's value from its 303."""
+    conn = http.client.HTTPConnection(link.hostname, link.port, timeout=10)
+    try:
+        conn.request("GET", link.path)
+        res = conn.getresponse()
+        res.read()
+    finally:
+        conn.close()
+    assert res.status == 303, (res.status, res.getheaders())
+    return SimpleCookie(res.getheader("Set-Cookie"))[COOKIE].value
+
+
+def use_session(context, cookie):
+    """Put a session (a `Cookie` value from HostProcess.login) into a Playwright context."""
+    context.add_cookies([browser_cookie(cookie.split("=", 1)[1])])
+
+
+def browser_cookie(value, host="127.0.0.1"):
+    """The session cookie as Playwright's `context.add_cookies` takes it."""
+    return {"name": COOKIE, "value": value, "domain": host, "path": "/", "httpOnly": True,
+            "sameSite": "Strict"}
 
 
 def _kill_group(pgid):

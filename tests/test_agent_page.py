@@ -43,15 +43,20 @@ LOGIN_URL = "https://example.invalid/oauth?code=abc"
 
 
 class Page:
-    """HTTP to one agent page on 127.0.0.1."""
+    """HTTP to one agent page on 127.0.0.1, with the operator's session cookie
+    (`cookie=None`: without)."""
 
-    def __init__(self, port):
+    def __init__(self, port, cookie=None):
         self.port = port
+        self.cookie = cookie
 
     def request(self, method, path, body=None, headers=None, timeout=60):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        headers = dict(headers or {})
+        if self.cookie:
+            headers.setdefault("Cookie", self.cookie)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             res = conn.getresponse()
             return res.status, dict(res.getheaders()), res.read().decode("utf-8", "replace")
         finally:
@@ -168,7 +173,7 @@ def hive(stub):
 
 @pytest.fixture(scope="module")
 def alice(hive):
-    return Page(row(hive, "alice")["port"])
+    return Page(row(hive, "alice")["port"], hive.cookie)
 
 
 @pytest.fixture(scope="module")
@@ -339,6 +344,7 @@ def test_events_replay_and_filter(alice, turned):
     def read_frames(query, last_event_id, until, timeout=10):
         with socket.create_connection(("127.0.0.1", alice.port), timeout=timeout) as sock:
             sock.sendall((f"GET /events{query} HTTP/1.1\r\nHost: 127.0.0.1:{alice.port}\r\n"
+                          f"Cookie: {alice.cookie}\r\n"
                           f"Last-Event-ID: {last_event_id}\r\n\r\n").encode())
             data = b""
             deadline = time.monotonic() + timeout
@@ -368,7 +374,7 @@ def test_login_flow_from_the_page(stub):
     h = HostProcess(root=root, claude_bin=find_claude(), env=env).start()
     try:
         wait_for(lambda: row(h, "manager")["needs_login"], timeout=30, what="needs_login")
-        page = Page(row(h, "manager")["port"])
+        page = Page(row(h, "manager")["port"], h.cookie)
         wait_for(lambda: page.state()["status"] == "needs_login_idle", timeout=10,
                  what="the page to say so")
         html = page.html()

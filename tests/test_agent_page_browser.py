@@ -56,6 +56,7 @@ def open_page(context, url):
 
 @pytest.fixture
 def agent(context, hive):
+    hive[0].login(context)
     page, errors = open_page(context, hive[2])
     yield page
     assert errors == [], errors
@@ -66,8 +67,9 @@ def still_same_page(page):
     return page.evaluate("window.__stillHere") == "yes"
 
 
-def api_state(url):
-    with urllib.request.urlopen(url + "api/state", timeout=10) as res:
+def api_state(url, cookie):
+    request = urllib.request.Request(url + "api/state", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=10) as res:
         return json.load(res)
 
 
@@ -130,14 +132,14 @@ def test_a_turn_shows_live_from_thinking_to_idle(agent, context, hive, stub):
 
 
 def test_slash_commands_in_the_composer(agent, hive):
-    _, _, agent_url = hive
+    h, _, agent_url = hive
     box = agent.locator("#composer-body")
     box.fill("/model sonnet")
     box.press("Enter")
     expect(agent.locator("#model-chip")).to_have_text("model · sonnet", timeout=5_000)
     expect(agent.locator("#term .row", has_text="model → sonnet")).to_be_visible()
     expect(box).to_have_value("")
-    assert api_state(agent_url)["model"] == "sonnet"
+    assert api_state(agent_url, h.cookie)["model"] == "sonnet"
     box.fill("/cancel")
     box.press("Enter")
     expect(agent.locator(".toast.is-error", has_text="no turn or nap")).to_be_visible(
@@ -162,6 +164,7 @@ def test_slash_commands_in_the_composer(agent, hive):
 
 def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
     h, _, agent_url = hive
+    h.login(context)
     page, errors = open_page(context, agent_url + "stats?window=1h")
     canvases = page.locator(".stats-page .uplot canvas")
     expect(page.locator("#charts-note")).to_be_hidden()
@@ -223,6 +226,7 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
 def test_without_javascript_the_send_form_posts_and_redirects(browser, hive):
     h, _, agent_url = hive
     context = browser.new_context(java_script_enabled=False)
+    h.login(context)
     try:
         page = context.new_page()
         page.goto(agent_url)

@@ -46,6 +46,9 @@ def test_approved_commit_is_deployed_and_tagged(host_with_alice, repos):
     approval = h.admin("pending")["approvals"][0]
     assert approval["kind"] == "apply_commit" and approval["fetched_sha"] == sha
     assert "allowed_recipients" in approval["diff"] and approval["diff"].startswith("diff --git")
+    assert approval["diff_stat"].startswith(" agent.json | ")
+    assert "1 file changed" in approval["diff_stat"]
+    assert approval["diff_truncated"] is False and approval["diff_length"] == len(approval["diff"])
     assert f"proposal/{approval['id']}" in tags(applied)
     assert h.admin("approve", id=approval["id"])["ok"]
     assert git(applied, "rev-parse", "HEAD") == sha

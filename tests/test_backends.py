@@ -38,7 +38,7 @@ def test_nspawn_argv_binds_the_agent_dirs():
         assert bind in argv
     harness = argv[argv.index("--") + 1:]
     assert harness[2:] == ["agent", "--name", "alice", "--hive-dir", "/run/hive",
-                           "--state-dir", "/state", "--web", "127.0.0.1:8123",
+                           "--state-dir", "/state", "--web", "/run/hive/page.sock",
                            "--claude-bin", "claude"]
     assert "--setenv=HYPERHIVE_AGENT_CONFIG=/etc/hyperhive/agent.json" in argv
     assert not any(a.startswith("--bind=") and ":/agents" in a for a in argv)

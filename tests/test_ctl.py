@@ -65,6 +65,23 @@ def test_approval_round_trip(host):
     assert host.ctl("pending").stdout.strip() == "(nothing waiting)"
 
 
+def test_diff_prints_the_whole_diff_and_the_command_that_approves_it(host_with_alice):
+    from test_apply_commit import commit_config
+    h = host_with_alice
+    commit_config(h.root / "lib" / "agents" / "alice" / "config", model="opus")
+    aid = h.agent("manager", "request_apply_commit", agent="alice", commit_ref="HEAD")["id"]
+    r = h.ctl("diff", str(aid))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(" agent.json | ") and '+  "model": "opus",' in lines
+    digest = h.admin("approval_diff", id=aid)["diff_sha256"]
+    assert lines[-1].endswith(f"ctl --root {h.root} approve {aid} --diff-sha256 {digest}")
+    assert h.ctl("approve", str(aid), "--diff-sha256", "f" * 64).returncode == 1
+    assert h.ctl("approve", str(aid), "--diff-sha256", digest).returncode == 0
+    assert h.ctl("diff", str(aid)).stdout.splitlines()[-1] == f"# approval #{aid} is approved"
+    assert h.ctl("diff", "999").returncode == 1
+
+
 def test_questions_answer(host_with_alice):
     h = host_with_alice
     qid = h.agent("alice", "ask", question="ship it?", options=["yes", "no"])["id"]

@@ -21,14 +21,20 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 # -- HTTP and SSE clients ------------------------------------------------------------
 
 class Dash:
-    def __init__(self, port):
+    """HTTP to the dashboard with the operator's session cookie (`cookie=None`: without)."""
+
+    def __init__(self, port, cookie=None):
         self.port = port
+        self.cookie = cookie
         self.origin = f"http://127.0.0.1:{port}"
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        headers = dict(headers or {})
+        if self.cookie:
+            headers.setdefault("Cookie", self.cookie)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             res = conn.getresponse()
             return res.status, dict(res.getheaders()), res.read().decode("utf-8", "replace")
         finally:
@@ -70,9 +76,12 @@ class Dash:
 
 
 class SSE:
-    """A raw-socket SSE client: one HTTP/1.1 request, then chunked frames parsed as they come."""
+    """A raw-socket SSE client: one HTTP/1.1 request, then chunked frames parsed as they come.
 
-    def __init__(self, port, query="", last_event_id=None, rcvbuf=None, send=True):
+    `dash` is the Dash (or agent Page) whose port and session cookie it uses."""
+
+    def __init__(self, dash, query="", last_event_id=None, rcvbuf=None, send=True):
+        port = dash.port
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -88,6 +97,8 @@ class SSE:
                    "Accept: text/event-stream"]
         if last_event_id is not None:
             headers.append(f"Last-Event-ID: {last_event_id}")
+        if dash.cookie:
+            headers.append(f"Cookie: {dash.cookie}")
         if send:
             self.sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
 
@@ -165,7 +176,7 @@ def stream_count(dash):
 
 def start_host():
     h = HostProcess(dashboard_port=free_port()).start()
-    dash = Dash(h.dashboard_port)
+    dash = Dash(h.dashboard_port, h.login())
     wait_for(lambda: _answers(dash), 10, what="the dashboard")
     return h, dash
 
@@ -514,7 +525,7 @@ def test_journal_checks_the_name(hive):
 
 def test_events_stream_headers_and_frames(quiet):
     h, dash = quiet
-    sse = SSE(dash.port)
+    sse = SSE(dash)
     try:
         sse.wait(lambda s: s.retry is not None, what="the stream's greeting")
         assert sse.retry > 0 and sse.comments
@@ -532,7 +543,7 @@ def test_events_stream_headers_and_frames(quiet):
 
 def test_last_event_id_replays_exactly_what_was_missed(quiet):
     h, dash = quiet
-    first = SSE(dash.port)
+    first = SSE(dash)
     h.admin("send", to="manager", body="before")
     first.wait(lambda s: s.events)
     last = first.events[-1]["id"]
@@ -540,7 +551,7 @@ def test_last_event_id_replays_exactly_what_was_missed(quiet):
 
     ids = [h.admin("send", to="manager", body=f"missed {i}")["id"] for i in range(3)]
 
-    again = SSE(dash.port, last_event_id=last)
+    again = SSE(dash, last_event_id=last)
     try:
         again.wait(lambda s: len(s.events) >= 3)
         extra = again.quiet_for(0.5)
@@ -555,7 +566,7 @@ def test_last_event_id_replays_exactly_what_was_missed(quiet):
     finally:
         again.close()
     # the query parameter works the same, for manual tests
-    manual = SSE(dash.port, query=f"?last_event_id={last}")
+    manual = SSE(dash, query=f"?last_event_id={last}")
     try:
         manual.wait(lambda s: len(s.events) >= 4)
         assert [e["id"] for e in manual.events] == [last + 1, last + 2, last + 3, last + 4]
@@ -566,7 +577,7 @@ def test_last_event_id_replays_exactly_what_was_missed(quiet):
 def test_kinds_filter(quiet):
     h, dash = quiet
     base = dash.state()["seq"]
-    sse = SSE(dash.port, query="?kinds=question_added,question_resolved")
+    sse = SSE(dash, query="?kinds=question_added,question_resolved")
     try:
         sse.wait(lambda s: s.headers is not None, what="headers")
         h.admin("send", to="manager", body="not a question")
@@ -577,7 +588,7 @@ def test_kinds_filter(quiet):
         assert sse.quiet_for(0.3) == []
     finally:
         sse.close()
-    replay = SSE(dash.port, query="?kinds=question_resolved", last_event_id=base)
+    replay = SSE(dash, query="?kinds=question_resolved", last_event_id=base)
     try:
         replay.wait(lambda s: s.events)
         assert [e["event"] for e in replay.events] == ["question_resolved"]
@@ -589,7 +600,7 @@ def test_two_hundred_streams_all_get_the_event(quiet):
     h, dash = quiet
     wait_for(lambda: stream_count(dash) == 0, 10, what="earlier streams released")
     base = 0
-    streams = [SSE(dash.port) for _ in range(200)]
+    streams = [SSE(dash) for _ in range(200)]
     try:
         by_fd = {s.fileno(): s for s in streams}
 
@@ -621,8 +632,8 @@ def test_a_client_that_stops_reading_does_not_hold_up_others(quiet):
     h, dash = quiet
     wait_for(lambda: stream_count(dash) == 0, 10, what="earlier streams released")
     base = 0
-    stuck = SSE(dash.port, rcvbuf=1024)
-    reader = SSE(dash.port)
+    stuck = SSE(dash, rcvbuf=1024)
+    reader = SSE(dash)
     got = []
     done = threading.Event()
 
@@ -636,7 +647,7 @@ def test_a_client_that_stops_reading_does_not_hold_up_others(quiet):
             client.events.clear()
             if client.ended:
                 client.close()
-                client = SSE(dash.port, last_event_id=last)
+                client = SSE(dash, last_event_id=last)
         client.close()
 
     thread = threading.Thread(target=read, daemon=True)
@@ -682,7 +693,7 @@ def test_a_client_that_stops_reading_does_not_hold_up_others(quiet):
 
 def test_an_id_from_the_future_starts_afresh(quiet):
     h, dash = quiet
-    sse = SSE(dash.port, last_event_id=dash.state()["seq"] + 10_000)
+    sse = SSE(dash, last_event_id=dash.state()["seq"] + 10_000)
     try:
         sse.wait(lambda s: s.retry is not None, what="the greeting")
         sent = h.admin("send", to="manager", body="after a reset")["id"]
@@ -695,9 +706,9 @@ def test_keepalive_comments_keep_an_idle_stream_open():
     h = HostProcess(dashboard_port=free_port(),
                     env=clean_env(HYPERHIVE_SSE_KEEPALIVE="0.2")).start()
     try:
-        dash = Dash(h.dashboard_port)
+        dash = Dash(h.dashboard_port, h.login())
         wait_for(lambda: _answers(dash), 10, what="the dashboard")
-        sse = SSE(dash.port)
+        sse = SSE(dash)
         try:
             sse.wait(lambda s: s.comments.count("keepalive") >= 3, timeout=5,
                      what="keepalive comments")
@@ -719,3 +730,22 @@ def test_system_events_in_the_flow_read_as_their_name_and_fields(hive):
     assert '<b class="event">approval_resolved</b>' in row
     assert "agent evt · kind spawn · status denied · note " + ESCAPED in row
     assert XSS not in page
+
+
+def test_a_session_outlives_a_host_restart_and_ctl_prints_a_link():
+    h, dash = start_host()
+    try:
+        printed = h.ctl("login-url")
+        assert printed.returncode == 0
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{h.dashboard_port}/login/[\w-]{{40,}}\n",
+                            printed.stdout)
+        raw = json.loads(h.ctl("--json", "login-url").stdout)
+        assert raw["ok"] and raw["expires_in"] == 600 and raw["url"] != printed.stdout.strip()
+        h.stop()
+        h.start()
+        wait_for(lambda: _answers(dash), 10, what="the dashboard after the restart")
+        assert dash.get("/api/state")[0] == 200
+        assert Dash(dash.port).get("/api/state")[0] == 401
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)

@@ -25,7 +25,8 @@ def hive():
 
 @pytest.fixture
 def page(context, hive):
-    _, url = hive
+    h, url = hive
+    h.login(context)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -42,9 +43,10 @@ def still_same_page(page):
     return page.evaluate("window.__stillHere") == "yes"
 
 
-def state(url):
+def state(url, cookie):
     import urllib.request
-    with urllib.request.urlopen(url + "api/state", timeout=10) as res:
+    request = urllib.request.Request(url + "api/state", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=10) as res:
         return json.load(res)
 
 
@@ -105,7 +107,7 @@ def test_answer_a_question_from_the_page(page, hive):
     card.get_by_role("button", name="◆ 4NSW3R").click()
     expect(card).to_have_count(0, timeout=5_000)
     assert all(q["id"] != qid for q in h.admin("questions")["questions"])
-    answers = [json.loads(m["body"]) for m in state(url)["flow"]
+    answers = [json.loads(m["body"]) for m in state(url, h.cookie)["flow"]
                if m["from"] == "system" and m["to"] == "alice"]
     assert any(a.get("id") == qid and a.get("answer") == "right" for a in answers)
     assert still_same_page(page)
@@ -125,7 +127,7 @@ def test_send_from_the_composer(page, hive):
     page.locator("#composer button[type=submit]").click()
     expect(page.locator("#flow-list li", has_text="picked from the list")).to_be_visible(
         timeout=5_000)
-    flow = state(url)["flow"]
+    flow = state(url, h.cookie)["flow"]
     assert any(m["to"] == "alice" and m["body"] == "picked from the list" for m in flow)
     # delivery and handling show on the row as they happen
     taken = h.agent("alice", "recv", max=32)["messages"]
@@ -169,8 +171,8 @@ def cancel(h, *ids):
         h.admin("cancel_question", id=qid)
 
 
-def question_counts(url):
-    qs = state(url)["questions"]
+def question_counts(url, cookie):
+    qs = state(url, cookie)["questions"]
     peers = sum(1 for q in qs if q["target"] is not None)
     return {"all": len(qs), "operator": len(qs) - peers, "peer": peers}
 
@@ -188,7 +190,7 @@ def test_question_chips_filter_in_place(page, hive):
     try:
         expect(page.locator(f"#q-{peer}")).to_be_visible(timeout=5_000)
         expect(page.locator(f"#q-{mine}")).to_be_visible()
-        counts = question_counts(url)
+        counts = question_counts(url, h.cookie)
         expect_counts(page, counts)
 
         page.locator("#question-filter [data-q=peer]").click()
@@ -279,6 +281,7 @@ def test_notifications_while_the_tab_is_hidden(browser, hive):
     h, url = hive
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     context.grant_permissions(["notifications"], origin=url.rstrip("/"))
+    h.login(context)
     asked = []
     try:
         page, errors = open_dashboard(context, url)
@@ -339,8 +342,9 @@ def test_notifications_while_the_tab_is_hidden(browser, hive):
 
 
 def test_notifications_denied_or_missing_stay_off(browser, hive):
-    _, url = hive
+    h, url = hive
     context = browser.new_context()     # no grant: headless Chromium answers "denied"
+    h.login(context)
     try:
         page, errors = open_dashboard(context, url)
         toggle = page.locator("#notify")
@@ -363,6 +367,7 @@ def test_question_chips_without_javascript(browser, hive):
     mine = ask(h, "no-js: for you")
     peer = ask(h, "no-js: for the manager", to="manager")
     context = browser.new_context(java_script_enabled=False)
+    h.login(context)
     try:
         page = context.new_page()
         page.goto(url)
@@ -386,6 +391,7 @@ def test_question_chips_without_javascript(browser, hive):
 def test_without_javascript_forms_post_and_redirect(browser, hive):
     h, url = hive
     context = browser.new_context(java_script_enabled=False)
+    h.login(context)
     try:
         page = context.new_page()
         page.goto(url)

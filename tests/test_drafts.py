@@ -142,6 +142,7 @@ def test_the_dashboard_shows_drafts_apart_from_kept_state():
 
 def test_a_draft_appears_live_and_boots_from_the_page(context):
     h, dash = start_host()
+    h.login(context)
     page = context.new_page()
     try:
         page.goto(dash.origin + "/")

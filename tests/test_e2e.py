@@ -99,8 +99,8 @@ def tool_result_texts(stub, agent=None):
 
 def page(h, name, path, data=None):
     port = row(h, name)["port"]
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
-                                 data=data, headers={"Accept": "application/json"})
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                 headers={"Accept": "application/json", "Cookie": h.cookie})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 

@@ -20,9 +20,11 @@ from test_e2e import row
 class Stream:
     """One GET /terminal/stream, parsed as it arrives."""
 
-    def __init__(self, port, last_event_id=None, timeout=20):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    def __init__(self, page, last_event_id=None, timeout=20):
+        self.conn = http.client.HTTPConnection("127.0.0.1", page.port, timeout=timeout)
         headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
+        if page.cookie:
+            headers["Cookie"] = page.cookie
         self.conn.request("GET", "/terminal/stream", headers=headers)
         self.res = self.conn.getresponse()
         assert self.res.status == 200
@@ -111,7 +113,7 @@ def hive():
 
 
 def agent_page(h, name):
-    page = Page(wait_for(lambda: row(h, name)["port"], 20, what=f"{name}'s port"))
+    page = Page(wait_for(lambda: row(h, name)["port"], 20, what=f"{name}'s port"), h.cookie)
     wait_for(lambda: up(page), 20, what=f"{name}'s page")
     return page
 
@@ -125,7 +127,7 @@ def page(hive):
 def shell(page):
     """A started shell and a stream that follows it; the shell is ended afterwards."""
     reply = page.act("/terminal/start", {"rows": 24, "cols": 80})
-    stream = Stream(page.port)
+    stream = Stream(page)
     stream.until(lambda s: "start" in s.kinds(), what="the start event")
     yield stream, reply["pid"]
     stream.close()
@@ -185,7 +187,7 @@ def test_a_reconnect_gets_what_it_missed_and_no_more(page, shell):
     first.until_text(r"one-1\r")
     mark = first.until(lambda s: s.last_id is not None).last_id
 
-    again = Stream(page.port, last_event_id=mark)
+    again = Stream(page, last_event_id=mark)
     try:
         again.until(lambda s: s.events, what="the replay")
         _, kind, data = again.events[0]
@@ -200,7 +202,7 @@ def test_a_reconnect_gets_what_it_missed_and_no_more(page, shell):
         again.close()
 
     for last in (None, 10**12):     # no id, or one from before a restart: the whole ring
-        fresh = Stream(page.port, last_event_id=last)
+        fresh = Stream(page, last_event_id=last)
         try:
             fresh.until(lambda s: "start" in s.kinds(), what="the replay and the state")
             assert fresh.events[0][1] == "output" and fresh.events[0][2]["reset"] is True
@@ -213,7 +215,7 @@ def test_the_ring_keeps_the_last_64_kib(page, shell):
     stream, _ = shell
     send(page, "head -c 100000 /dev/zero | tr '\\0' a; echo; echo ring-$((5*5))\r")
     stream.until_text(r"ring-25\r", timeout=30)
-    fresh = Stream(page.port, last_event_id=1)     # fell out of the ring long ago
+    fresh = Stream(page, last_event_id=1)     # fell out of the ring long ago
     try:
         fresh.until(lambda s: "start" in s.kinds())
         end, kind, data = fresh.events[0]
@@ -302,7 +304,7 @@ def test_typed_exit_says_so_and_allows_a_new_one(page, shell):
 def test_stopping_the_harness_ends_its_shell(hive):
     assert hive.admin("spawn", name="alice")["ok"]
     page = agent_page(hive, "alice")
-    stream = Stream(page.port)
+    stream = Stream(page)
     try:
         page.act("/terminal/start")
         # deaf to SIGHUP and never reading its tty, it would outlive the pty's hang-up:

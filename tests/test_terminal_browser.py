@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import ARTIFACTS
-from hive import HostProcess, wait_for
+from hive import HostProcess, use_session, wait_for
 from test_terminal import agent_page, gone
 
 SCREEN = """() => {
@@ -54,6 +54,7 @@ def wait_for_line(page, line, timeout=10):
 
 def test_typing_runs_in_the_shell_and_the_screen_survives_a_reload(context, agent,
                                                                    no_shell_after):
+    use_session(context, agent.cookie)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -109,6 +110,7 @@ def test_typing_runs_in_the_shell_and_the_screen_survives_a_reload(context, agen
 def test_without_javascript_the_page_says_so_and_the_buttons_post(browser, agent,
                                                                   no_shell_after):
     context = browser.new_context(java_script_enabled=False)
+    use_session(context, agent.cookie)
     try:
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{agent.port}/terminal")
