@@ -119,6 +119,11 @@ def main(argv=None):
     wrapper, log = root / "claude-wrapper.sh", root / "claude-times.log"
     wrapper.write_text(WRAPPER)
     wrapper.chmod(0o755)
+    # Under a root host claude runs as each agent's own uid: it must reach the wrapper
+    # and append to the one log every agent shares.
+    root.chmod(0o711)
+    log.touch()
+    log.chmod(0o666)
     cal_before, cal_after = calibrate(wrapper, root / "calibration.log")
 
     stub = Stub().start()
@@ -129,9 +134,9 @@ def main(argv=None):
         for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
             env.pop(key, None)
         h = B.start_host(claude_bin=str(wrapper), env=env, root=root / "hive")
-        state = h.root / "lib" / "agents" / "alice" / "state"
-        events_db = state / "hyperhive-events.sqlite"
-        stats_db = state / "hyperhive-turn-stats.sqlite"
+        harness = h.root / "lib" / "agents" / "alice" / "harness"
+        events_db = harness / "hyperhive-events.sqlite"
+        stats_db = harness / "hyperhive-turn-stats.sqlite"
         broker_db = h.root / "lib" / "broker.sqlite"
         assert h.admin("spawn", name="alice")["ok"]
         B.hive.wait_for(lambda: _row(h, "alice")["turn_state"] == "idle", 60,

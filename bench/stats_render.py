@@ -65,8 +65,7 @@ def main():
     try:
         assert h.admin("spawn", name="alice")["ok"]
         assert h.admin("stop", name="alice")["ok"]
-        state = h.root / "lib/agents/alice/state"
-        fill(state / "hyperhive-turn-stats.sqlite", TURNS)
+        fill(h.root / "lib/agents/alice/harness/hyperhive-turn-stats.sqlite", TURNS)
         assert h.admin("start", name="alice")["ok"]
         port = next(r["port"] for r in h.admin("status")["agent_statuses"]
                     if r["name"] == "alice")

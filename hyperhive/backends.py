@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gevent
 
-from . import names
+from . import isolation, names
 from .errors import Unavailable
 from .paths import PAGE_SOCK
 
@@ -34,6 +34,18 @@ STOP_GRACE = 10
 ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 # Never handed to an agent: they belong to the host's own unit.
 _HOST_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+
+
+@dataclass(frozen=True)
+class AgentIds:
+    """One agent's uids on the host (gid = uid): its harness's and its claude's.
+
+    On the process backend the harness is root and claude has a uid of its own; in
+    a container both live in the container's range, which starts at `userns`.
+    """
+    harness: int
+    claude: int
+    userns: int = None
 
 
 @dataclass
@@ -48,15 +60,22 @@ class AgentSpec:
     config_dir: Path            # the applied repo: agent.json lives here
     web: str                    # HOST:PORT where the host serves the agent's page
     claude_bin: str
+    harness_dir: Path = None    # the harness's own files; None: next to the state dir
     agents_dir: Path = None     # the manager edits the agents' config repos here
+    ids: AgentIds = None        # None: the host is not root and agents run as its user
     env: dict = field(default_factory=dict)
 
-    def harness_args(self, hive_dir, state_dir):
-        return ["agent", "--name", self.name, *(["--manager"] if self.manager else []),
+    def harness_args(self, hive_dir, state_dir, harness_dir=None, claude_ids=None):
+        args = ["agent", "--name", self.name, *(["--manager"] if self.manager else []),
                 "--hive-dir", str(hive_dir), "--state-dir", str(state_dir),
                 # The harness serves its page on a socket in its hive dir; the host
                 # serves it to the operator on `web`, behind the session check.
                 "--web", str(Path(hive_dir) / PAGE_SOCK), "--claude-bin", self.claude_bin]
+        if harness_dir is not None:
+            args += ["--harness-dir", str(harness_dir)]
+        if claude_ids is not None:
+            args += ["--claude-ids", f"{claude_ids}:{claude_ids}"]
+        return args
 
 
 class ProcessBackend:
@@ -65,13 +84,18 @@ class ProcessBackend:
     def __init__(self, on_exit):
         self.on_exit = on_exit
         self._procs = {}
+        self._claude_uids = {}
         self._stopping = set()
 
     def command(self, spec):
-        """The harness as a plain child process, with the agent's own HOME."""
-        argv = [sys.executable, ENTRY, *spec.harness_args(spec.hive_dir, spec.state_dir)]
+        """The harness as a plain child process (root when the host is), with the agent's
+        own HOME; it starts claude as the agent's uid."""
+        claude_ids = spec.ids.claude if spec.ids else None
+        argv = [sys.executable, ENTRY, *spec.harness_args(
+            spec.hive_dir, spec.state_dir, spec.harness_dir, claude_ids)]
         env = {k: v for k, v in os.environ.items() if k not in _HOST_ONLY}
         env.update(spec.env, HOME=str(spec.home_dir), CLAUDE_CONFIG_DIR=str(spec.claude_dir),
+                   USER=spec.name, LOGNAME=spec.name,
                    HYPERHIVE_AGENT_CONFIG=str(spec.config_dir / "agent.json"),
                    HIVE_LABEL=spec.name)
         if spec.agents_dir:
@@ -82,6 +106,10 @@ class ProcessBackend:
         if self.running(name):
             return
         argv, env, cwd = self.command(spec)
+        if spec.ids and spec.ids.harness == 0:
+            # A claude whose harness died with an earlier host may still be running.
+            kill_uid(spec.ids.claude)
+            self._claude_uids[name] = spec.ids.claude
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=die_with_parent)
         self._procs[name] = proc
@@ -94,7 +122,8 @@ class ProcessBackend:
         if self._procs.get(name) is proc:
             del self._procs[name]
         if name in self._stopping:
-            return
+            return          # stop() ends what is left of it
+        self._end_strays(name)
         self.on_exit(name, rc)
 
     def stop(self, name, grace=STOP_GRACE):
@@ -114,7 +143,16 @@ class ProcessBackend:
         finally:
             self._stopping.discard(name)
             self._procs.pop(name, None)
+            self._end_strays(name)
         return True
+
+    def _end_strays(self, name):
+        """Once the harness is gone, nothing may go on running as the agent's uid: a
+        process claude left behind (in a session of its own, say) would otherwise keep
+        its hands on the agent's files, and on the next agent's once the uid is reused."""
+        uid = self._claude_uids.pop(name, None)
+        if uid is not None:
+            kill_uid(uid)
 
     def running(self, name):
         proc = self._procs.get(name)
@@ -144,6 +182,14 @@ def die_with_parent():
         pass
 
 
+def kill_uid(uid):
+    """SIGKILL every process of `uid` (never 0), the way only that uid can do it at once:
+    `kill -KILL -1` as the uid reaches all of its processes in one call, forks and all."""
+    if uid:
+        subprocess.run([*isolation.setpriv_argv(uid, uid), "kill", "-KILL", "-1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _signal_group(proc, sig):
     try:
         os.killpg(proc.pid, sig)
@@ -154,52 +200,113 @@ def _signal_group(proc, sig):
 class NspawnBackend(ProcessBackend):
     """Each harness in a `systemd-nspawn` container `h-<name>` sharing the host network.
 
-    The container's root is a fresh tmpfs with the host's /usr (`--volatile=yes`);
-    the agent's dirs are bound to /run/hive, /state and /root/.claude, its applied
-    config to /etc/hyperhive, and the code and Python read-only at their own paths.
+    The container's root is a fresh tmpfs with the host's /usr read-only
+    (`--volatile=yes`), in a user namespace of its own: its uid 0 is the first uid
+    of the agent's range on the host (AgentIds.userns), its claude runs as uid
+    1000 in there. Bound in: the agent's socket dir at /run/hive, its state,
+    claude and home dirs at /state, /claude and /home/agent, the harness dir at
+    /harness, and the code, Python and claude read-only at their own paths. The
+    environment (credentials too) reaches the harness through /harness/env.json,
+    never through a command line.
     """
 
     name = "nspawn"
     # Settings a harness needs from the host's environment; nothing else crosses.
     PASS_ENV = ("ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_", "HYPERHIVE_LOG", "HYPERHIVE_LOGIN_CMD",
                 "HYPERHIVE_RATE_LIMIT_SLEEP", "HYPERHIVE_NOTES_LIMIT", "PATH", "LANG")
+    ENV_FILE = "/harness/env.json"
+    CONFIG_FILE = "/harness/agent.json"
 
     def command(self, spec):
-        binds = [(spec.hive_dir, "/run/hive"), (spec.state_dir, "/state"),
-                 (spec.claude_dir, "/root/.claude")]
-        if spec.agents_dir:
-            binds.append((spec.agents_dir, "/agents"))
-        read_only = [(spec.config_dir, "/etc/hyperhive")]
-        read_only += [(p, p) for p in _code_paths()]
+        read_only = [(p, p) for p in _code_paths(spec.claude_bin)]
+        binds = container_binds(spec)
         if os.path.isdir("/run/systemd/journal"):
             binds.append(("/run/systemd/journal", "/run/systemd/journal"))
+        harness = [sys.executable, ENTRY, *spec.harness_args(
+            "/run/hive", "/state", "/harness",
+            isolation.CONTAINER_CLAUDE_UID if spec.ids else None),
+            "--env-file", self.ENV_FILE]
+        if os.path.isabs(spec.claude_bin):
+            harness[harness.index("--claude-bin") + 1] = os.path.realpath(spec.claude_bin)
+        argv = nspawn_start_argv(spec.name, "/", binds, read_only, harness,
+                                 userns=spec.ids.userns if spec.ids else None)
+        return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, spec.state_dir
+
+    def environment(self, spec):
+        """What the harness inside finds in /harness/env.json."""
         env = {k: v for k, v in os.environ.items() if k.startswith(self.PASS_ENV)}
-        env.update(spec.env, HOME="/root", CLAUDE_CONFIG_DIR="/root/.claude",
-                   HYPERHIVE_AGENT_CONFIG="/etc/hyperhive/agent.json",
+        env.update(spec.env, HOME=CONTAINER_HOME, CLAUDE_CONFIG_DIR="/claude", USER=spec.name,
+                   LOGNAME=spec.name, HYPERHIVE_AGENT_CONFIG=self.CONFIG_FILE,
                    HIVE_LABEL=spec.name)
         if spec.agents_dir:
             env["HYPERHIVE_AGENTS_DIR"] = "/agents"
-        harness = [sys.executable, ENTRY, *spec.harness_args("/run/hive", "/state")]
-        argv = nspawn_start_argv(spec.name, "/", binds, read_only, harness, env)
-        return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, spec.state_dir
+        return env
+
+    def start(self, name, spec):
+        if self.running(name):
+            return
+        owner = spec.ids.harness if spec.ids else os.geteuid()
+        write_private(spec.harness_dir / "env.json", json.dumps(self.environment(spec)), owner)
+        try:
+            config = (spec.config_dir / "agent.json").read_text()
+        except OSError:
+            config = "{}"
+        write_private(spec.harness_dir / "agent.json", config, owner)
+        super().start(name, spec)
 
 
-def _code_paths():
-    """Host dirs the harness needs to run: this checkout and the Python it runs on."""
+CONTAINER_HOME = "/home/agent"
+
+
+def container_binds(spec):
+    """(host path, container path) of an agent's own dirs, for nspawn and nixos alike."""
+    binds = [(spec.hive_dir, "/run/hive"), (spec.state_dir, "/state"),
+             (spec.claude_dir, "/claude"), (spec.home_dir, CONTAINER_HOME),
+             (spec.harness_dir, "/harness")]
+    if spec.agents_dir:
+        binds.append((spec.agents_dir, "/agents"))
+    return binds
+
+
+def write_private(path, text, owner):
+    """Write a 0600 file of `owner`'s, whole or not at all, never through a symlink."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchown(fd, owner, owner)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _code_paths(claude_bin=None):
+    """Host dirs the harness needs to run: this checkout, the Python it runs on, and
+    the dir of the claude it starts (when it is named by its path)."""
     paths = {str(Path(ENTRY).parent), os.path.realpath(sys.base_prefix), sys.prefix}
+    if claude_bin and os.path.isabs(claude_bin):
+        paths.add(os.path.dirname(os.path.realpath(claude_bin)))
     return sorted(p for p in paths if not p.startswith("/usr/") and os.path.isdir(p))
 
 
-def nspawn_start_argv(name, rootfs, binds, read_only, agent_argv, env):
-    """systemd-nspawn command line for one agent container (SPEC §8, `h-<name>`)."""
+def nspawn_start_argv(name, rootfs, binds, read_only, agent_argv, userns=None):
+    """systemd-nspawn command line for one agent container (SPEC §8, `h-<name>`).
+
+    With `userns`, root in the container is uid `userns` on the host, and the
+    container's 65536 uids follow it. The agent's dirs are chowned into that range by
+    the host beforehand: no id-mapped mounts, no chown by nspawn.
+    """
     machine = names.container_name(name)
     argv = ["systemd-nspawn", "--quiet", "--keep-unit", "--register=no",
             f"--machine={machine}", f"--directory={rootfs}", "--volatile=yes",
             "--as-pid2", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
             "--chdir=/state"]
+    if userns is not None:
+        argv += [f"--private-users={userns}:{isolation.USERNS_SIZE}",
+                 "--private-users-ownership=off"]
     argv += [f"--bind={host}:{inside}" for host, inside in binds]
     argv += [f"--bind-ro={host}:{inside}" for host, inside in read_only]
-    argv += [f"--setenv={key}={value}" for key, value in sorted(env.items())]
     return argv + ["--", *agent_argv]
 
 
@@ -271,14 +378,20 @@ class NixosBackend:
 
     def conf_lines(self, spec):
         """The settings the host owns in the container's conf file."""
-        binds = [(spec.hive_dir, "/run/hive"), (spec.state_dir, "/state"),
-                 (spec.claude_dir, "/root/.claude")]
-        if spec.agents_dir:
-            binds.append((spec.agents_dir, "/agents"))
-        flags = " ".join(f"--bind={host}:{inside}" for host, inside in binds)
-        return {"EXTRA_NSPAWN_FLAGS": f'"{flags}"', "PRIVATE_NETWORK": "0",
-                "HOST_ADDRESS": "", "LOCAL_ADDRESS": "", "HOST_ADDRESS6": "",
-                "LOCAL_ADDRESS6": "", "HOST_BRIDGE": ""}
+        flags = [f"--bind={host}:{inside}" for host, inside in container_binds(spec)]
+        if spec.ids:
+            # The container's own tree (its /etc, /var) is chowned into its range once.
+            flags.append("--private-users-ownership=chown")
+        flags = " ".join(flags)
+        lines = {"EXTRA_NSPAWN_FLAGS": f'"{flags}"', "PRIVATE_NETWORK": "0",
+                 "HOST_ADDRESS": "", "LOCAL_ADDRESS": "", "HOST_ADDRESS6": "",
+                 "LOCAL_ADDRESS6": "", "HOST_BRIDGE": ""}
+        if spec.ids:
+            # The container@ unit passes it as --private-users=BASE (65536 uids from
+            # BASE) and id-maps its /nix binds; the agent's own dirs are chowned into
+            # the range by the host.
+            lines["PRIVATE_USERS"] = str(spec.ids.userns)
+        return lines
 
     def write_conf(self, spec):
         path = self.conf_dir / f"{names.container_name(spec.name)}.conf"
@@ -439,4 +552,4 @@ def agent_flake(spec, hyperhive_flake):
 SETTINGS = {"model": "model", "allowed_recipients": "allowedRecipients",
             "claude_plugins": "claudePlugins", "claude_marketplaces": "claudeMarketplaces",
             "extra_mcp_servers": "extraMcpServers",
-            "allowed_bash_patterns": "allowedBashPatterns"}
+            "allowed_bash_patterns": "allowedBashPatterns", "allowed_domains": "allowedDomains"}

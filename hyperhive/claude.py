@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 
-from hyperhive import spawn
+from hyperhive import permissions, spawn
 from hyperhive.stream import TurnReader, classify
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ DEFAULT_BUILTINS = ("Bash", "Edit", "Glob", "Grep", "Read", "Write")
 MCP_CONFIG_FILE = "claude-mcp-config.json"
 SETTINGS_FILE = "claude-settings.json"
 SYSTEM_PROMPT_FILE = "claude-system-prompt.md"
-HYPERHIVE_TOOLS_RULE = "mcp__hyperhive"
 COMPACT_PROMPT = "/compact"
 STDERR_LINES = 20
 KILL_AFTER_SECONDS = 10.0
@@ -42,9 +41,15 @@ def build_argv(
     session_id=None,
     hive_dir=DEFAULT_HIVE_DIR,
     builtins=DEFAULT_BUILTINS,
-    extra_allowed=(),
+    allowed=None,
 ):
-    """The command line of one turn (SPEC §4); the prompt goes to stdin."""
+    """The command line of one turn (SPEC §4); the prompt goes to stdin.
+
+    `allowed` is exactly the allow rules (permissions.allowed_rules; by default the
+    built-ins' rules with no directory for the file tools).
+    """
+    if allowed is None:
+        allowed = permissions.allowed_rules(builtins)
     argv = [claude_bin, "-p", "--output-format", "stream-json", "--verbose", "--model", model]
     if session_id:
         # The `=` form: --resume takes an optional value, so a separate word could be misread.
@@ -53,9 +58,13 @@ def build_argv(
         "--mcp-config", os.path.join(hive_dir, MCP_CONFIG_FILE),
         "--strict-mcp-config",
         "--settings", os.path.join(hive_dir, SETTINGS_FILE),
+        # No user, project or local settings file: claude can write those (its config
+        # dir, .claude/ in its cwd) and would widen its own permissions for the next
+        # turn. An empty list loads none of them (measured with claude 2.1.330).
+        "--setting-sources", "",
         "--system-prompt-file", os.path.join(hive_dir, SYSTEM_PROMPT_FILE),
         "--tools", ",".join(builtins),
-        "--allowedTools", ",".join([*builtins, HYPERHIVE_TOOLS_RULE, *extra_allowed]),
+        "--allowedTools", ",".join(allowed),
     ]
     return argv
 
@@ -260,15 +269,16 @@ def run_compact(argv, cwd, env=None, on_event=None, on_stderr=None):
     return result
 
 
-def run_plugin_command(claude_bin, args, env, timeout=120):
+def run_plugin_command(claude_bin, args, env, timeout=120, prefix=()):
     """Run `claude <args>` (plugin marketplace add / plugin install) -> (rc, stdout, stderr).
 
     rc is 0 when the output says the marketplace or plugin is already there
     (ALREADY_DONE_MARKERS), 127 when claude cannot be started, 124 on timeout.
+    `prefix` goes in front of the command line (the harness's setpriv to claude's uid).
     """
     try:
         proc = subprocess.Popen(
-            [claude_bin, *args],
+            [*prefix, claude_bin, *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

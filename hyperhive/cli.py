@@ -29,6 +29,21 @@ def _agent_parser(sub):
                    help="unix socket path of the agent's page (the host serves it from "
                         "there), or HOST:PORT with no operator session check")
     p.add_argument("--claude-bin", default=os.environ.get("HYPERHIVE_CLAUDE", "claude"))
+    p.add_argument("--harness-dir", default=None,
+                   help="the harness's own files, out of claude's reach (default: "
+                        "`harness` next to the state dir)")
+    p.add_argument("--claude-ids", type=_ids, default=None, metavar="UID:GID",
+                   help="start claude, its login and the terminal's shell as UID:GID")
+    p.add_argument("--env-file", default=None,
+                   help="a JSON object of environment variables to take at start")
+
+
+def _ids(text):
+    from . import isolation
+    try:
+        return isolation.parse_ids(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _mcp_parser(sub):

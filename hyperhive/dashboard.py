@@ -57,6 +57,7 @@ def snapshot(broker, streams=None):
         "flow": broker.message_flow(FLOW_LIMIT),
         "transients": broker.transients(),
         "streams": int(streams) if streams is not None else 0,
+        "isolated": bool(getattr(broker.lifecycle, "isolated", False)),
     }
 
 

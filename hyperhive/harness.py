@@ -10,7 +10,9 @@ on mcp.sock and serves the agent's page.
 import json
 import logging
 import os
+import shutil
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -20,11 +22,11 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, journal, notes, prompts
+from . import claude, isolation, journal, notes, permissions, prompts
 from .client import Client, RemoteError
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
-from .login import LoginFlow, has_credentials, wait_for_credentials
+from .login import LoginFlow, claude_dir, has_credentials, wait_for_credentials
 from .names import MANAGER
 from .server import SocketServer
 from .states import MODEL_RE, TurnState, next_state
@@ -36,7 +38,9 @@ log = logging.getLogger(__name__)
 ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
-DENIED_TOOLS = ("WebFetch", "WebSearch", "Task")
+# The harness's own files: in its harness dir, where claude cannot write.
+HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hyperhive-model",
+                 "hyperhive-session", "hyperhive-nap")
 
 
 class Harness:
@@ -45,19 +49,25 @@ class Harness:
         self.is_manager = options.manager or options.name == MANAGER
         self.hive_dir = Path(options.hive_dir)
         self.state_dir = Path(options.state_dir)
+        self.harness_dir = Path(options.harness_dir or self.state_dir.parent / "harness")
+        self.claude_ids = options.claude_ids
         self.claude_bin = options.claude_bin
         self.web_addr = options.web
         self.config = load_config()
         self.host = Client(self.hive_dir / "broker.sock")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.bus = Bus(self.state_dir / "hyperhive-events.sqlite")
-        self.stats = TurnStats(self.state_dir / "hyperhive-turn-stats.sqlite")
+        self.harness_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        move_harness_files(self.state_dir, self.harness_dir)
+        self.bus = Bus(self.harness_dir / "hyperhive-events.sqlite")
+        self.stats = TurnStats(self.harness_dir / "hyperhive-turn-stats.sqlite")
         self.notes = notes.Notes(self.state_dir, notes.limit_from_env())
         self.login = LoginFlow(self)
         self.state = TurnState.IDLE
         self.state_since = time.time()
         self.status = "loading"
-        self.model = self._read("hyperhive-model") or self.config.get("model") or "haiku"
+        model = self._read("hyperhive-model")
+        self.model = (model if model and MODEL_RE.match(model) else None) \
+            or self.config.get("model") or "haiku"
         self.session_id = self._read("hyperhive-session")
         self.nap_until = _float(self._read("hyperhive-nap"))
         self.turn = None
@@ -81,12 +91,12 @@ class Harness:
 
     def _read(self, name):
         try:
-            return (self.state_dir / name).read_text().strip() or None
+            return (self.harness_dir / name).read_text().strip() or None
         except OSError:
             return None
 
     def _write(self, name, value):
-        path = self.state_dir / name
+        path = self.harness_dir / name
         if value is None:
             path.unlink(missing_ok=True)
             return
@@ -102,12 +112,17 @@ class Harness:
             claude.MCP_CONFIG_FILE: json.dumps(self.mcp_config(), indent=2),
             claude.SETTINGS_FILE: json.dumps(self.settings(), indent=2),
             claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(
-                self.name, self.is_manager, os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents"),
+                self.name, self.is_manager, _agents_dir(),
                 self.notes.limit),
         }
         for name, text in files.items():
             tmp = self.hive_dir / f".{name}.tmp"
-            tmp.write_text(text)
+            tmp.unlink(missing_ok=True)
+            # The harness's, readable by claude and never writable by it.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as f:
+                os.fchmod(f.fileno(), 0o644)
+                f.write(text)
             os.replace(tmp, self.hive_dir / name)
 
     def mcp_config(self):
@@ -117,7 +132,7 @@ class Harness:
         env = {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name}
         if self.is_manager:
             # where the manager sees the agents' repos, for the paths its tools name
-            env["HYPERHIVE_AGENTS_DIR"] = os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
+            env["HYPERHIVE_AGENTS_DIR"] = _agents_dir()
         servers = {"hyperhive": {
             "type": "stdio", "command": sys.executable, "args": args, "env": env,
             "timeout": MCP_TOOL_TIMEOUT_MS}}
@@ -133,30 +148,62 @@ class Harness:
     def builtins(self):
         return list(claude.DEFAULT_BUILTINS)
 
-    def allowed_rules(self):
-        """Permission rules: built-ins (Bash narrowed to patterns when given) and MCP servers."""
-        patterns = self.config.get("allowed_bash_patterns") or []
-        rules = [t for t in self.builtins() if not (t == "Bash" and patterns)]
-        rules += [f"Bash({p})" for p in patterns]
-        rules.append(claude.HYPERHIVE_TOOLS_RULE)
-        for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
-            if key == "hyperhive" or not isinstance(spec, dict):
-                continue
-            tools = spec.get("allowed_tools") or spec.get("allowedTools") or ["*"]
-            rules += [f"mcp__{key}" if t == "*" else f"mcp__{key}__{t}" for t in tools]
-        return rules
+    def allowed_rules(self, builtins=None):
+        """Exactly agent.json's permissions (SPEC §12), for `--allowedTools` and the settings."""
+        return permissions.allowed_rules(
+            self.builtins() if builtins is None else builtins,
+            self.config.get("allowed_bash_patterns"), self._rule_dirs(),
+            permissions.mcp_rules(self.config.get("extra_mcp_servers")))
 
     def settings(self):
-        return {"permissions": {"allow": self.allowed_rules(), "deny": list(DENIED_TOOLS),
-                                "defaultMode": "dontAsk"},
-                "autoCompactEnabled": False, "autoMemoryEnabled": False}
+        patterns = self.config.get("allowed_bash_patterns") or []
+        for pattern in patterns if isinstance(patterns, list) else [patterns]:
+            problem = permissions.bash_pattern_problem(pattern)
+            if problem:
+                log.warning("agent.json: %s; left out of the Bash rules", problem)
+        plugins = self.config.get("claude_plugins") or []
+        return permissions.settings(self.allowed_rules(), self._write_dirs(),
+                                    self.allowed_domains(),
+                                    plugins if isinstance(plugins, list) else [],
+                                    hidden_dirs=[os.path.realpath(claude_dir())])
+
+    def allowed_domains(self):
+        domains, problems = permissions.usable_domains(self.config.get("allowed_domains"))
+        for problem in problems:
+            log.warning("agent.json: %s; left out of the sandbox's network", problem)
+        return domains
+
+    def _rule_dirs(self):
+        """Where Read/Edit/Write may go: the state dir; the manager also edits config repos."""
+        dirs = [os.path.realpath(self.state_dir)]
+        if self.is_manager:
+            dirs.append(os.path.join(os.path.realpath(_agents_dir()), "*", "config"))
+        return dirs
+
+    def _write_dirs(self):
+        # The sandbox binds real paths and expands no `*`: the config repos that exist
+        # now, which is why the manager's settings are rewritten before each turn.
+        dirs = [os.path.realpath(self.state_dir)]
+        if self.is_manager:
+            agents = Path(os.path.realpath(_agents_dir()))
+            dirs += sorted(str(p) for p in agents.glob("*/config") if p.is_dir())
+        return dirs
 
     def claude_env(self):
         env = {k: v for k, v in os.environ.items()
                if k not in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SESSION_ID",
                             "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         env.setdefault("DISABLE_AUTOUPDATER", "1")
+        # The agent's uid has no passwd entry: these say who and where it is.
+        env.setdefault("USER", self.name)
+        env.setdefault("LOGNAME", self.name)
         return env
+
+    def as_claude(self, argv):
+        """A command line that runs as claude's uid (when the harness has one for it)."""
+        if self.claude_ids is None:
+            return list(argv)
+        return [*isolation.setpriv_argv(*self.claude_ids), *argv]
 
     def install_plugins(self):
         env = self.claude_env()
@@ -166,7 +213,8 @@ class Harness:
             self._plugin_step(["plugin", "install", spec], spec, env)
 
     def _plugin_step(self, args, spec, env):
-        rc, out, err = claude.run_plugin_command(self.claude_bin, args, env)
+        rc, out, err = claude.run_plugin_command(self.claude_bin, args, env,
+                                                 prefix=self.as_claude([]))
         if rc == 0:
             self.bus.emit("note", text=f"claude {' '.join(args)}: ok", level="info")
             return
@@ -394,13 +442,14 @@ class Harness:
         return result
 
     def run_claude(self, prompt):
+        if self.is_manager:
+            self.write_claude_files()   # the sandbox must see repos spawned since boot
         argv = claude.build_argv(self.claude_bin, self.model, self.session_id,
                                  hive_dir=str(self.hive_dir), builtins=self.builtins(),
-                                 extra_allowed=[r for r in self.allowed_rules()
-                                                if r.startswith("mcp__") and
-                                                r != claude.HYPERHIVE_TOOLS_RULE])
-        turn = claude.ClaudeTurn(argv, prompt, cwd=str(self.state_dir), env=self.claude_env(),
-                                 on_event=self._on_stream, on_stderr=self._on_stderr)
+                                 allowed=self.allowed_rules())
+        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
+                                 env=self.claude_env(), on_event=self._on_stream,
+                                 on_stderr=self._on_stderr)
         self.turn = turn
         try:
             result = turn.run()
@@ -411,9 +460,11 @@ class Harness:
 
     def compact_session(self):
         argv = claude.compact_argv(self.claude_bin, self.model, self.session_id,
-                                   hive_dir=str(self.hive_dir), builtins=self.builtins())
-        result = claude.run_compact(argv, cwd=str(self.state_dir), env=self.claude_env(),
-                                    on_event=self._on_stream, on_stderr=self._on_stderr)
+                                   hive_dir=str(self.hive_dir), builtins=self.builtins(),
+                                   allowed=self.allowed_rules())
+        result = claude.run_compact(self.as_claude(argv), cwd=str(self.state_dir),
+                                    env=self.claude_env(), on_event=self._on_stream,
+                                    on_stderr=self._on_stderr)
         self._keep_session(result.session_id)
         level = "info" if result.outcome == "ok" else "warn"
         self.bus.emit("note", text=f"compaction {result.outcome}: {result.note or 'done'}",
@@ -477,10 +528,11 @@ class Harness:
 
     def _run_notes_claude(self, prompt):
         # Its own fresh session: the agent's session id and file stay the turn's.
-        argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir))
-        turn = claude.ClaudeTurn(argv, prompt, cwd=str(self.state_dir), env=self.claude_env(),
-                                 on_event=self._on_stream, on_stderr=self._on_stderr,
-                                 require_hyperhive=False)
+        argv = notes.compaction_argv(self.claude_bin, self.model, str(self.hive_dir),
+                                     self.allowed_rules(notes.TOOLS))
+        turn = claude.ClaudeTurn(self.as_claude(argv), prompt, cwd=str(self.state_dir),
+                                 env=self.claude_env(), on_event=self._on_stream,
+                                 on_stderr=self._on_stderr, require_hyperhive=False)
         self.turn = turn    # so a stop or the operator's cancel reaches it
         try:
             return turn.run()
@@ -657,6 +709,50 @@ def load_config():
         return {}
 
 
+def move_harness_files(state_dir, harness_dir):
+    """Once: bring the harness's files from the state dir (where they used to live) home.
+
+    Only on the harness's first start with a harness dir: after that whatever claude
+    leaves in its state dir under those names is its own business. The state dir is
+    claude's, so what is found there is moved first and judged after, in the harness
+    dir where claude cannot swap it: anything but a plain file is dropped.
+    """
+    marker = harness_dir / ".moved-from-state"
+    if marker.exists():
+        return
+    for name in HARNESS_FILES:
+        for suffix in ("", "-wal", "-shm"):
+            old, new = state_dir / (name + suffix), harness_dir / (name + suffix)
+            if new.exists() or new.is_symlink() or not old.is_file() or old.is_symlink():
+                continue
+            try:
+                shutil.move(old, new)     # copyfile refuses a FIFO swapped in meanwhile
+                st = os.lstat(new)
+                if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                    new.unlink()
+                    continue
+                os.chown(new, os.geteuid(), os.getegid())
+                os.chmod(new, 0o600)
+            except OSError as exc:
+                log.warning("could not move %s to the harness dir: %s", old, exc)
+    marker.touch()
+
+
+def load_env_file(path):
+    """A container's harness takes its environment (credentials too) from a file, not argv."""
+    if not path:
+        return
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    os.environ.update({str(k): str(v) for k, v in data.items()})
+
+
+def _agents_dir():
+    """Where the manager sees the agents' dirs (their config repos)."""
+    return os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
+
+
 def _float(text):
     try:
         return float(text) if text else None
@@ -665,11 +761,17 @@ def _float(text):
 
 
 def run(options):
+    os.umask(0o077)
+    load_env_file(options.env_file)
     role = "manager" if options.manager or options.name == MANAGER else "agent"
     journal.setup_logging(role, agent=options.name)
     harness = Harness(options)
     harness.write_claude_files()
     mcp = SocketServer(harness.hive_dir / "mcp.sock", HarnessEndpoint(harness), mode=0o600)
+    if harness.claude_ids is not None:
+        # claude's `hyperhive mcp` and `hyperhive wake` connect here, as its group.
+        os.chown(mcp.path, os.geteuid(), harness.claude_ids[1])
+        os.chmod(mcp.path, 0o660)
     mcp.start()
     web = None
     if options.web:

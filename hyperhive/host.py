@@ -7,13 +7,14 @@ commit, agents are stopped, the database is closed.
 
 import grp
 import logging
+import os
 import signal
 import sys
 
 import gevent
 from gevent.event import Event
 
-from . import journal
+from . import isolation, journal
 from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
@@ -45,7 +46,9 @@ class AgentSockets:
             old.stop()
         self.places.hive_dir(name).mkdir(parents=True, exist_ok=True)
         role = "manager" if name == MANAGER else "agent"
-        server = SocketServer(self.places.broker_sock(name), BrokerEndpoint(self.broker, role, name))
+        # Only the agent's harness talks to the host: claude never reaches this socket.
+        endpoint = BrokerEndpoint(self.broker, role, name)
+        server = SocketServer(self.places.broker_sock(name), endpoint, mode=0o600)
         server.start()
         self._servers[name] = server
         if self.pages is not None:
@@ -84,7 +87,11 @@ class Host:
         self.options = options
         self.places = Places.from_root(options.root)
         self.places.ensure()
+        if options.root and isolation.isolated():
+            os.chmod(options.root, 0o711)   # agents traverse it to their own dirs and sockets
         self.store = Store(self.places.db)
+        for path in self.places.lib.glob(self.places.db.name + "*"):
+            os.chmod(path, 0o600)
         self.broker = Broker(self.store, self.places)
         # Login links point at the dashboard, or at the manager's page when there is none.
         link_port = (options.dashboard_port if options.dashboard_port > 0
@@ -155,8 +162,13 @@ class Host:
 
 
 def run(options):
+    # Nothing the host writes is anyone else's to read unless it says so.
+    os.umask(0o077)
     journal.setup_logging("host")
     raise_fd_limit()
+    if not isolation.isolated():
+        log.warning("agents are not isolated: the host is not running as root, so every "
+                    "agent's claude runs as this user and can reach the whole hive")
     try:
         host = Host(options)
     except (ValueError, HiveError) as exc:

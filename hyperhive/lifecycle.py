@@ -12,8 +12,8 @@ import time
 
 import gevent
 
-from . import names, repos, safefs
-from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
+from . import isolation, names, repos, safefs
+from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
 from .names import MANAGER
 
@@ -52,6 +52,8 @@ class Lifecycle:
         self.claude_bin = claude_bin
         self.dashboard_url = dashboard_url
         self.backend = backends[backend](self._exited)
+        self.isolated = isolation.isolated()
+        self._slots = {}
         self._configs = {}
         self._deployed = {}
         self._started_sha = {}
@@ -130,7 +132,7 @@ class Lifecycle:
             # A plain spawn of a draft's name boots the draft as its config stands.
             self._prepare(name, port, draft=False, stopped=False)
             self.broker.register_agent(name)
-            self.sockets.open(name)
+            self._open_socket(name)
             self._start(name)
         finally:
             self.broker.clear_transient(name)
@@ -170,7 +172,7 @@ class Lifecycle:
 
         def rebuild(n):
             self.backend.stop(n)
-            self.sockets.open(n)
+            self._open_socket(n)
             self._start(n)
         self._step(name, "rebuilding", rebuild)
         self.broker.notify(MANAGER, "rebuilt", agent=name, sha=self._deployed.get(name))
@@ -228,14 +230,17 @@ class Lifecycle:
                               else "revive it or purge it first"))
         port = self.check_port(name)
         self._prepare(name, port, draft=True, description=description, created_by=by)
+        self._own_dirs(name)            # the manager seeds its notes until it boots
         return {"name": name, "port": port, "config_repo": str(self.places.config_repo(name)),
                 "state_dir": str(self.places.state_dir(name))}
 
     def draft_info(self, name):
         row = self.broker.agent_dir(name) or {}
+        config = self.places.config_repo(name)
         return {"name": name, "description": row.get("description"),
                 "created_at": row.get("created_at"), "by": row.get("created_by"),
-                "config_sha": (repos.head(self.places.config_repo(name)) or "")[:12] or None,
+                "config_sha": (repos.head(config, as_user=repos.owner(config)) or "")[:12]
+                or None,
                 "port": self.port(name)}
 
     def discard_draft(self, name):
@@ -361,7 +366,7 @@ class Lifecycle:
 
     def start_all(self):
         for name in self.broker.agent_names():
-            self.sockets.open(name)
+            self._open_socket(name)
             if not self._is_stopped(name) and not self.backend.running(name):
                 gevent.spawn(self._start_logged, name)
 
@@ -392,7 +397,7 @@ class Lifecycle:
         else:
             self.broker.update_agent_dir(name, port=port, **fields)
         agents = self.places.lib / "agents"
-        for sub in ("state", "claude", "home"):
+        for sub in ("state", "claude", "home", "harness"):
             safefs.make_dirs(agents, f"{name}/{sub}")
         self.places.hive_dir(name).mkdir(parents=True, exist_ok=True)   # under run/: ours
         home = safefs.open_dir(agents, f"{name}/home")
@@ -404,9 +409,62 @@ class Lifecycle:
             os.close(home)
         repos.init(self.places.config_repo(name), self.places.applied_repo(name))
         self._configs.pop(name, None)
+        self._own_dirs(name)
         log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
 
+    # -- who owns what (SPEC §12) ---------------------------------------------
+
+    def ids(self, name):
+        """The host uids of an agent's harness and claude; None when agents share ours."""
+        if not self.isolated:
+            return None
+        slot = self._slots.get(name)
+        if slot is None:
+            slot = self._slots[name] = self.broker.writer.write(
+                lambda: self.broker.store.agent_slot(name, isolation.SLOTS))
+        if slot is None:
+            self._slots.pop(name)
+            raise Unavailable(f"this host has given out all {isolation.SLOTS} agent uids; "
+                              "purge kept state it no longer needs")
+        if self.backend.name == "process":
+            return AgentIds(harness=0, claude=isolation.agent_uid(slot))
+        base = isolation.userns_base(slot)
+        return AgentIds(harness=base, claude=base + isolation.CONTAINER_CLAUDE_UID,
+                        userns=base)
+
+    def _own_dirs(self, name):
+        """Give an agent's dirs to its uids: its own three to claude, the rest to root.
+
+        The manager's claude owns every agent's proposed config repo: it edits them.
+        A draft's state dir is the manager's too, for the starting notes it puts
+        there; the first boot hands it, and all in it, to the agent.
+        """
+        p = self.places
+        ids = self.ids(name)
+        if ids is None:
+            return
+        manager = self.ids(MANAGER).claude
+        os.chmod(p.agent_dir(name), 0o711)
+        p.harness_dir(name).mkdir(exist_ok=True)     # agents older than the harness dir
+        state_owner = manager if self.is_draft(name) else ids.claude
+        isolation.give(p.state_dir(name), state_owner, state_owner, 0o700)
+        for d in (p.claude_dir(name), p.home_dir(name)):
+            isolation.give(d, ids.claude, ids.claude, 0o700)
+        isolation.give(p.harness_dir(name), ids.harness, ids.harness, 0o700)
+        isolation.give(p.hive_dir(name), ids.harness, ids.claude, 0o750)
+        for agent in {name, *self.kept_names()} if name == MANAGER else {name}:
+            if p.config_repo(agent).is_dir():
+                isolation.give(p.config_repo(agent), manager, manager, 0o700)
+
+    def _open_socket(self, name):
+        """The agent's broker.sock: only its harness may connect (0600, its uid)."""
+        self.sockets.open(name)
+        ids = self.ids(name)
+        if ids is not None and ids.harness != 0:
+            os.chown(self.places.broker_sock(name), ids.harness, ids.harness)
+
     def _start(self, name):
+        self._own_dirs(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
         self.backend.start(name, self._agent_spec(name))
@@ -425,7 +483,8 @@ class Lifecycle:
         return AgentSpec(
             name=name, manager=name == MANAGER, hive_dir=p.hive_dir(name),
             state_dir=p.state_dir(name), claude_dir=p.claude_dir(name),
-            home_dir=p.home_dir(name), config_dir=p.applied_repo(name),
+            home_dir=p.home_dir(name), harness_dir=p.harness_dir(name),
+            config_dir=p.applied_repo(name), ids=self.ids(name),
             web=f"{self.bind}:{self.port(name)}", claude_bin=self.claude_bin,
             agents_dir=p.lib / "agents" if name == MANAGER else None, env=env)
 
@@ -470,6 +529,9 @@ class Lifecycle:
         shutil.rmtree(self.places.applied_repo(name), ignore_errors=True)
         shutil.rmtree(self.places.lib / "nixos" / names.check(name), ignore_errors=True)
         self.broker.forget_agent_dir(name)
+        # Its uids go back to the pool only now that no file of theirs is left.
+        self.broker.writer.write(lambda: self.broker.store.free_slot(name))
+        self._slots.pop(name, None)
 
 
 def _json_object(text):

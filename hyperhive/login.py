@@ -107,9 +107,11 @@ class LoginFlow:
         if self.proc is not None and self.proc.poll() is None:
             raise Conflict("a login is already running")
         self.output, self.url, self.finished, self.exit_note = "", None, False, None
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=self.harness.claude_env(), cwd=str(self.harness.state_dir))
+        # As claude's uid: the credentials it writes are claude's to read.
+        self.proc = subprocess.Popen(self.harness.as_claude(self.command()),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=self.harness.claude_env(),
+                                     cwd=str(self.harness.state_dir))
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         self.harness.set_status("needs_login_in_progress")
         return self.snapshot()

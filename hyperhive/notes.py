@@ -52,6 +52,9 @@ def needs_compaction(path, limit, tried_at=0):
     return bool(limit) and current is not None and current > max(limit, tried_at)
 
 
+MAX_BACKUP = 8 * 1024 * 1024
+
+
 def backup(path):
     """Copy the notes to notes.md.bak, replacing the last copy, so a bad rewrite can be undone.
 
@@ -83,9 +86,14 @@ def compaction_prompt(path, size, limit):
             "no other file, no messages.")
 
 
-def compaction_argv(claude_bin, model, hive_dir):
-    """A fresh session (never the agent's own) with only the file tools and no MCP server."""
-    argv = claude.build_argv(claude_bin, model, hive_dir=hive_dir, builtins=TOOLS)
+def compaction_argv(claude_bin, model, hive_dir, allowed=None):
+    """A fresh session (never the agent's own) with only the file tools and no MCP server.
+
+    `allowed`: the agent's own rules for TOOLS (Harness.allowed_rules(TOOLS)), which hold
+    the file tools to its dirs.
+    """
+    argv = claude.build_argv(claude_bin, model, hive_dir=hive_dir, builtins=TOOLS,
+                             allowed=allowed)
     argv[argv.index("--mcp-config") + 1] = NO_MCP
     return [*argv, "--no-session-persistence"]
 

@@ -43,6 +43,10 @@ class Places:
         # ~/.claude points at the agent's claude dir.
         return self.agent_dir(name) / "home"
 
+    def harness_dir(self, name):
+        """The harness's own files (events, turn stats, model, session, nap): not claude's."""
+        return self.agent_dir(name) / "harness"
+
     def config_repo(self, name):
         return self.agent_dir(name) / "config"
 
@@ -69,6 +73,10 @@ class Places:
                       if names.is_valid(p.name) and p.is_dir() and not p.is_symlink())
 
     def ensure(self):
-        for d in (self.lib, self.lib / "agents", self.lib / "applied", self.run / "agents"):
+        """The hive's dirs: root-only but for the traverse bits an agent needs to reach
+        its own dirs and sockets (SPEC §12)."""
+        modes = {self.lib: 0o711, self.lib / "agents": 0o711, self.lib / "applied": 0o700,
+                 self.run: 0o711, self.run / "agents": 0o711}
+        for d, mode in modes.items():
             d.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.run, 0o751)
+            os.chmod(d, mode)

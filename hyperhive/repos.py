@@ -19,8 +19,9 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from . import safefs
+from . import isolation, safefs
 from .errors import HiveError
+from .permissions import DEFAULT_ALLOWED_DOMAINS, check_domains
 
 DEFAULT_CONFIG = {
     "model": "haiku",
@@ -29,6 +30,7 @@ DEFAULT_CONFIG = {
     "claude_marketplaces": [],
     "extra_mcp_servers": {},
     "allowed_bash_patterns": [],
+    "allowed_domains": list(DEFAULT_ALLOWED_DOMAINS),
 }
 _IDENTITY = ("-c", "user.name=hyperhive", "-c", "user.email=hyperhive@localhost",
              "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false")
@@ -72,9 +74,10 @@ class Proposal:
     diff: str      # the whole diff, control characters made visible
 
 
-def git(repo, *args, check=True, timeout=GIT_TIMEOUT):
+def git(repo, *args, check=True, timeout=GIT_TIMEOUT, as_user=None):
+    """Run git in `repo`; `as_user` (uid, gid) drops to that user with none of our config."""
     try:
-        proc = subprocess.run(["git", *_IDENTITY, "-C", str(repo), *args],
+        proc = subprocess.run([*_as(as_user), "git", *_IDENTITY, "-C", str(repo), *args],
                               capture_output=True, text=True, errors="backslashreplace",
                               timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -141,9 +144,9 @@ def _read_agent_json(applied_repo):
     return data.decode("utf-8")
 
 
-def head(repo):
+def head(repo, as_user=None):
     try:
-        return git(repo, "rev-parse", "HEAD")
+        return git(repo, "rev-parse", "HEAD", as_user=as_user)
     except (GitError, OSError):
         return None
 
@@ -221,16 +224,20 @@ def _fetch(config_repo, applied_repo, with_head, as_user):
 
 def _upload_pack(as_user):
     """The upload-pack command for the proposed repo: as its owner when that is not us."""
+    return shlex.join([*_as(as_user), "git", "upload-pack"])
+
+
+def _as(as_user):
+    """The prefix that runs a command as `as_user` with no home and none of our git config.
+
+    safe.directory is harmless as that uid and lets it read a repo whose inner files
+    another uid made.
+    """
     if as_user is None:
-        return "git upload-pack"
-    uid, gid = as_user
-    # HOME is the host's; the owner gets none of it. safe.directory is harmless
-    # as that uid and lets it read a repo whose inner files another uid made.
-    return shlex.join(["setpriv", f"--reuid={int(uid)}", f"--regid={int(gid)}",
-                       "--clear-groups", "env", "HOME=/nonexistent",
-                       "XDG_CONFIG_HOME=/nonexistent", "GIT_CONFIG_COUNT=1",
-                       "GIT_CONFIG_KEY_0=safe.directory", "GIT_CONFIG_VALUE_0=*",
-                       "git", "upload-pack"])
+        return []
+    return [*isolation.setpriv_argv(*as_user), "env", "HOME=/nonexistent",
+            "XDG_CONFIG_HOME=/nonexistent", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_COUNT=1",
+            "GIT_CONFIG_KEY_0=safe.directory", "GIT_CONFIG_VALUE_0=*"]
 
 
 def _resolve(applied_repo, ref):
@@ -324,6 +331,10 @@ def check_config(applied_repo):
     for key, kind in kinds.items():
         if key in data and not isinstance(data[key], kind):
             raise GitError(f"agent.json: `{key}` must be a {kind.__name__}")
+    try:
+        check_domains(data.get("allowed_domains"))
+    except ValueError as exc:
+        raise GitError(f"agent.json: {exc}") from None
 
 
 def _no_repeated_keys(pairs):

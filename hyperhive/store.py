@@ -116,6 +116,15 @@ class AgentDir(_Base):
         table_name = "agent_dirs"
 
 
+class AgentSlot(_Base):
+    """An agent's uid slot (hyperhive/isolation.py): kept while its files are."""
+    name = TextField(primary_key=True)
+    slot = IntegerField(unique=True)
+
+    class Meta:
+        table_name = "agent_slots"
+
+
 class Event(_Base):
     at = FloatField()
     kind = TextField()
@@ -146,7 +155,8 @@ class WebSession(_Base):
         table_name = "web_sessions"
 
 
-MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, Event, LoginToken, WebSession)
+MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, AgentSlot, Event, LoginToken,
+          WebSession)
 
 
 def _row(model_obj, *fields):
@@ -423,6 +433,24 @@ class Store:
 
     def remove_agent_dir(self, name):
         return AgentDir.delete().where(AgentDir.name == name).execute()
+
+    # -- uid slots --------------------------------------------------------
+
+    def agent_slot(self, name, slots):
+        """The agent's slot, allocated now (the lowest free one below `slots`) if it has none.
+
+        None when every slot is taken."""
+        row = AgentSlot.get_or_none(AgentSlot.name == name)
+        if row is not None:
+            return row.slot
+        taken = {r.slot for r in AgentSlot.select(AgentSlot.slot)}
+        free = next((n for n in range(slots) if n not in taken), None)
+        if free is not None:
+            AgentSlot.insert(name=name, slot=free).execute()
+        return free
+
+    def free_slot(self, name):
+        return AgentSlot.delete().where(AgentSlot.name == name).execute()
 
     # -- dashboard events -------------------------------------------------
 

@@ -1,6 +1,6 @@
 """A terminal on the agent's page: one login shell in a pseudo-terminal at a time.
 
-The shell runs in the agent's state dir with the environment claude gets, as
+The shell runs in the agent's state dir with the environment and uid claude gets, as
 the leader of its own session with the pty as its controlling terminal (so
 job control, Ctrl-C and `tty` work as on a console). Everything it prints goes
 into a 64 KiB ring and out to every open stream; every tab shows the same shell.
@@ -83,10 +83,12 @@ def _take_terminal():
 class Shell:
     """One running shell: its process and the pty's master end."""
 
-    def __init__(self, argv, cwd, env, size):
+    def __init__(self, argv, cwd, env, size, owner=None):
         master, slave = pty.openpty()
         try:
             set_size(slave, *size)
+            if owner is not None:
+                os.fchown(slave, *owner)    # the shell's own tty, as on a console
             self.proc = gevent.subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
                 preexec_fn=_take_terminal, close_fds=True)
@@ -139,9 +141,11 @@ class Shell:
 class Terminal:
     """The agent's one shell at a time, its recent output, and the streams that follow it."""
 
-    def __init__(self, cwd, make_env):
+    def __init__(self, cwd, make_env, wrap=list, owner=None):
         self.cwd = str(cwd)
         self.make_env = make_env
+        self.wrap = wrap        # puts the harness's setpriv in front: the shell runs as claude
+        self.owner = owner      # (uid, gid) the shell runs as, or None for ours
         self.fanout = Fanout(maxsize=STREAM_QUEUE)
         self.ring = bytearray()
         self.end = 0            # bytes output so far: the offset where the ring ends
@@ -165,7 +169,7 @@ class Terminal:
         # gevent's Popen waits for the exec cooperatively: a second start could come in.
         self.starting = True
         try:
-            shell = Shell(argv, self.cwd, env, self.size)
+            shell = Shell(self.wrap(argv), self.cwd, env, self.size, self.owner)
         except OSError as exc:
             raise Unavailable(f"cannot start {argv[0]}: {exc}") from None
         finally:
@@ -314,7 +318,8 @@ def _frames(term, last, sock, keepalive):
 
 def install(app, harness):
     """Add the terminal's page, stream and actions to the agent page's app."""
-    term = getattr(harness, "terminal", None) or Terminal(harness.state_dir, harness.claude_env)
+    term = getattr(harness, "terminal", None) or Terminal(
+        harness.state_dir, harness.claude_env, harness.as_claude, harness.claude_ids)
     harness.terminal = term         # so the harness's stop ends the shell
 
     @app.get("/terminal")

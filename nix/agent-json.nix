@@ -13,6 +13,7 @@
   claudeMarketplaces ? [ ],
   extraMcpServers ? { },
   allowedBashPatterns ? [ ],
+  allowedDomains ? null,
   # Tolerate whole option sets being passed in (e.g. `config.hyperhive`).
   ...
 }:
@@ -31,4 +32,5 @@ builtins.toJSON {
   claude_marketplaces = claudeMarketplaces;
   extra_mcp_servers = builtins.mapAttrs server extraMcpServers;
   allowed_bash_patterns = allowedBashPatterns;
+  allowed_domains = allowedDomains;
 }

@@ -95,4 +95,16 @@ in
       Empty allows Bash as a whole.
     '';
   };
+
+  allowedDomains = mkOption {
+    type = types.nullOr (types.listOf types.str);
+    default = null;
+    example = [ "pypi.org" "files.pythonhosted.org" "*.example.com" ];
+    description = ''
+      Domains the agent's Bash commands may reach; they run in Claude Code's
+      sandbox, which has no other network. `null` means hyperhive's default
+      list (code forges and package registries), `[ ]` no network at all.
+      No IP addresses, `localhost` or local-network names.
+    '';
+  };
 }

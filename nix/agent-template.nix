@@ -35,6 +35,11 @@
   # [ ] leaves Bash unrestricted.
   hyperhive.allowedBashPatterns = [ ];
 
+  # Domains claude's Bash may reach (it runs sandboxed, with no other network).
+  # null: the default list (code forges and package registries); [ ]: none.
+  # e.g. [ "pypi.org" "files.pythonhosted.org" "*.example.com" ]
+  hyperhive.allowedDomains = null;
+
   # Programs the agent can run from Bash.
   environment.systemPackages = with pkgs; [
     git

@@ -2,9 +2,13 @@
 #
 # The container runs `hyperhive agent` (the harness) as a notify service. The
 # host bind-mounts the agent's socket directory at /run/hive, its durable dir
-# at /state and its claude dir at /root/.claude, and shares its network with
-# the container; the host serves the agent's page on a host port and passes
-# requests on to the harness's page socket.
+# at /state, its claude dir at /claude, its home at /home/agent and the
+# harness's own dir at /harness, and shares its network with the container; the
+# host serves the agent's page on a host port and passes requests on to the
+# harness's page socket. The container has a user namespace
+# of its own (the host writes PRIVATE_USERS into its conf file); inside it the
+# harness runs as root and starts claude as uid 1000, which owns
+# the agent's dirs and cannot write the harness's.
 #
 # The per-agent settings are rendered to /etc/hyperhive/agent.json, the same
 # file the process and nspawn backends keep in the agent's config repo.
@@ -13,6 +17,10 @@ let
   inherit (lib) mkOption mkIf mkDefault types;
   cfg = config.hyperhive;
   settings = import ./agent-options.nix { inherit lib; };
+  # claude's uid and gid inside the container: the host chowns the agent's state,
+  # claude and home dirs to this uid of the container's range
+  # (CONTAINER_CLAUDE_UID in hyperhive/isolation.py).
+  claudeUid = "1000";
   agentJson = import ./agent-json.nix {
     inherit (cfg)
       model
@@ -21,6 +29,7 @@ let
       claudeMarketplaces
       extraMcpServers
       allowedBashPatterns
+      allowedDomains
       ;
   };
 in
@@ -102,10 +111,18 @@ in
         pkgs.git
         pkgs.coreutils
         pkgs.procps
+        pkgs.util-linux # setpriv: the harness starts claude as claudeUid
+        # claude runs every Bash command inside bubblewrap, its network through socat;
+        # without them it refuses to start (sandbox.failIfUnavailable).
+        pkgs.bubblewrap
+        pkgs.socat
         "/run/current-system/sw"
       ] ++ lib.optional (cfg.claudePackage != null) cfg.claudePackage;
       environment = {
-        HOME = "/root";
+        HOME = "/home/agent";
+        CLAUDE_CONFIG_DIR = "/claude";
+        USER = cfg.name;
+        LOGNAME = cfg.name;
         HYPERHIVE_AGENT_CONFIG = "/etc/hyperhive/agent.json";
         HIVE_LABEL = cfg.name;
       } // lib.optionalAttrs (cfg.claudePackage != null) {
@@ -127,6 +144,8 @@ in
           ++ [
             "--hive-dir" "/run/hive"
             "--state-dir" "/state"
+            "--harness-dir" "/harness"
+            "--claude-ids" "${claudeUid}:${claudeUid}"
             "--web" "/run/hive/page.sock"
           ]
         );

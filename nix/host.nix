@@ -18,6 +18,7 @@ let
       claudeMarketplaces
       extraMcpServers
       allowedBashPatterns
+      allowedDomains
       ;
   };
 in
@@ -142,7 +143,7 @@ in
     nix.settings.experimental-features = mkIf (cfg.backend == "nixos") [ "nix-command" "flakes" ];
 
     systemd.tmpfiles.rules = mkIf (cfg.stateDir != defaultStateDir) [
-      "d ${cfg.stateDir} 0750 root root - -"
+      "d ${cfg.stateDir} 0711 root root - -"
       "L+ ${defaultStateDir} - - - - ${cfg.stateDir}"
     ];
 
@@ -182,13 +183,15 @@ in
           ]
         );
         # /run/hyperhive holds the sockets bind-mounted into running
-        # containers; keep it when the daemon restarts. 0751: others may
-        # traverse to their own socket but not list the directory.
+        # containers; keep it when the daemon restarts. 0711 (and the state
+        # dir's too): an agent's uid may traverse to its own dirs and sockets
+        # but list nothing; the host keeps everything else root-only.
         RuntimeDirectory = "hyperhive";
         RuntimeDirectoryPreserve = "yes";
-        RuntimeDirectoryMode = "0751";
+        RuntimeDirectoryMode = "0711";
         StateDirectory = mkIf (cfg.stateDir == defaultStateDir) "hyperhive";
-        StateDirectoryMode = mkIf (cfg.stateDir == defaultStateDir) "0750";
+        StateDirectoryMode = mkIf (cfg.stateDir == defaultStateDir) "0711";
+        UMask = "0077";
         # SIGTERM to the daemon only: it drains and stops its own children;
         # whatever is left after the timeout is killed.
         KillMode = "mixed";

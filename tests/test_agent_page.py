@@ -6,6 +6,7 @@ the login flow runs tests/data/fake_login.sh in place of `claude auth login`.
 
 import http.client
 import json
+import os
 import re
 import shutil
 import socket
@@ -398,6 +399,9 @@ def test_login_flow_from_the_page(stub):
         wait_for(lambda: page.state()["status"] == "online", timeout=20, what="online")
         creds = root / "lib/agents/manager/claude/.credentials.json"
         assert json.loads(creds.read_text())["claudeAiOauth"]["accessToken"] == "fake-xyz123"
+        # The login command ran as the agent's own uid: the credentials are claude's.
+        assert creds.stat().st_uid == creds.parent.stat().st_uid
+        assert (creds.stat().st_uid != 0) == (os.geteuid() == 0)
         s = page.state()
         assert s["login"]["finished"] is True and s["login"]["exit_note"] == "logged in"
         html = page.html()

@@ -5,12 +5,15 @@ import subprocess
 
 import pytest
 
+from hyperhive.repos import as_owner
+
 GIT = ["git", "-c", "user.name=manager", "-c", "user.email=manager@hive"]
 
 
 def git(repo, *args):
-    return subprocess.run([*GIT, "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    """git as the repo's owner: the manager's uid edits the proposed repos."""
+    return subprocess.run([*as_owner(repo), *GIT, "-C", str(repo), *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def commit_config(repo, **changes):

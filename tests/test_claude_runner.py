@@ -96,21 +96,21 @@ def test_build_argv_is_the_spec_command_line():
     assert build_argv("claude", "haiku") == [
         "claude", "-p", "--output-format", "stream-json", "--verbose", "--model", "haiku",
         "--mcp-config", "/run/hive/claude-mcp-config.json", "--strict-mcp-config",
-        "--settings", "/run/hive/claude-settings.json",
+        "--settings", "/run/hive/claude-settings.json", "--setting-sources", "",
         "--system-prompt-file", "/run/hive/claude-system-prompt.md",
         "--tools", "Bash,Edit,Glob,Grep,Read,Write",
-        "--allowedTools", "Bash,Edit,Glob,Grep,Read,Write,mcp__hyperhive",
+        "--allowedTools", "Bash,mcp__hyperhive",
     ]
     argv = build_argv(
         "/bin/claude", "sonnet", "abc-123", hive_dir="/h", builtins=("Read",),
-        extra_allowed=("mcp__plugin_x_y",),
+        allowed=("Read(//state/**)", "mcp__hyperhive", "mcp__plugin_x_y"),
     )
     assert argv == [
         "/bin/claude", "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet",
         "--resume=abc-123", "--mcp-config", "/h/claude-mcp-config.json", "--strict-mcp-config",
-        "--settings", "/h/claude-settings.json", "--system-prompt-file",
-        "/h/claude-system-prompt.md", "--tools", "Read",
-        "--allowedTools", "Read,mcp__hyperhive,mcp__plugin_x_y",
+        "--settings", "/h/claude-settings.json", "--setting-sources", "",
+        "--system-prompt-file", "/h/claude-system-prompt.md", "--tools", "Read",
+        "--allowedTools", "Read(//state/**),mcp__hyperhive,mcp__plugin_x_y",
     ]
     assert compact_argv("claude", "haiku", "sid") == build_argv("claude", "haiku", "sid")
 

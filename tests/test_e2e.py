@@ -61,14 +61,14 @@ def set_config(h, name, **fields):
 
 
 def stats_rows(h, name):
-    path = h.root / "lib" / "agents" / name / "state" / "hyperhive-turn-stats.sqlite"
+    path = h.root / "lib" / "agents" / name / "harness" / "hyperhive-turn-stats.sqlite"
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute("select * from turn_stats order by id")]
 
 
 def events(h, name, kind=None):
-    path = h.root / "lib" / "agents" / name / "state" / "hyperhive-events.sqlite"
+    path = h.root / "lib" / "agents" / name / "harness" / "hyperhive-events.sqlite"
     with sqlite3.connect(path) as db:
         rows = db.execute("select kind, payload from events order by id").fetchall()
     return [(k, json.loads(p)) for k, p in rows if kind is None or k == kind]
@@ -271,7 +271,7 @@ def test_nap_holds_messages_until_deadline_and_cancel_ends_it(hive, stub):
     hive.admin("send", to="alice", body="wake early")
     assert page(hive, "alice", "/api/cancel", data=b"")["cancelled"] == "nap"
     wait_for(lambda: len(stats_rows(hive, "alice")) >= 4, timeout=30, what="the early wake")
-    assert (hive.root / "lib/agents/alice/state/hyperhive-nap").exists() is False
+    assert (hive.root / "lib/agents/alice/harness/hyperhive-nap").exists() is False
     # the stream says how each nap ended
     notes = [data["text"] for _, data in events(hive, "alice", "note")]
     assert "nap over: taking messages again" in notes and "nap ended by the operator" in notes
@@ -409,7 +409,8 @@ def test_oversized_notes_are_compacted_between_turns_in_a_fresh_session(stub):
         # One turn_stats row, the message's: the compaction is no turn.
         [stat] = stats_rows(h, "alice")
         assert stat["result_kind"] == "ok" and stat["wake_from"] == "operator"
-        assert (state / "hyperhive-session").read_text().strip() == stat["session_id"]
+        session = state.parent / "harness" / "hyperhive-session"
+        assert session.read_text().strip() == stat["session_id"]
         asks = [r for r in stub.requests if r["kind"] == "prompt" and not r["has_tool_result"]
                 and "Rewrite" in r["last_user_text"]]
         assert len(asks) == 1 and str(notes_md) in asks[0]["last_user_text"]

@@ -83,7 +83,7 @@ def test_sigterm_stops_agents_and_exits_0():
     try:
         assert h.admin("spawn", name="alice")["ok"]
         assert h.admin("send", to="alice", body="kept across the stop")["ok"]
-        events = [h.root / f"lib/agents/{name}/state/hyperhive-events.sqlite"
+        events = [h.root / f"lib/agents/{name}/harness/hyperhive-events.sqlite"
                   for name in ("manager", "alice")]
         for db in events:
             wait_for(lambda: "needs_login_idle" in statuses(db), what="waiting for a login")

@@ -354,8 +354,9 @@ def test_destroying_an_agent_cancels_its_pending_approvals(host_with_alice):
     h = host_with_alice
     config = h.root / "lib/agents/alice/config"
     (config / "agent.json").write_text('{"model": "sonnet"}')
-    subprocess.run(["git", "-C", str(config), "-c", "user.name=m", "-c", "user.email=m@h",
-                    "commit", "-qam", "sonnet"], check=True)
+    from hyperhive.repos import as_owner
+    subprocess.run([*as_owner(config), "git", "-C", str(config), "-c", "user.name=m",
+                    "-c", "user.email=m@h", "commit", "-qam", "sonnet"], check=True)
     aid = h.agent("manager", "request_apply_commit", agent="alice", commit_ref="HEAD")["id"]
     other = h.agent("manager", "request_spawn", name="zoe")["id"]
     assert h.admin("destroy", name="alice")["ok"]

@@ -24,6 +24,7 @@ AGENT_JSON_KEYS = {
     "claude_marketplaces": "claudeMarketplaces",
     "extra_mcp_servers": "extraMcpServers",
     "allowed_bash_patterns": "allowedBashPatterns",
+    "allowed_domains": "allowedDomains",
 }
 
 EXPECTED_FILES = {
@@ -99,6 +100,7 @@ def test_agent_json_full(tmp_path):
           bare = { command = "/bin/bare"; };
         };
         allowedBashPatterns = [ "git *" "ls *" ];
+        allowedDomains = [ "pypi.org" "*.example.com" ];
       }))
     """
     got = eval_json(expr, tmp_path)
@@ -112,6 +114,7 @@ def test_agent_json_full(tmp_path):
             "bare": {"command": "/bin/bare", "args": [], "env": {}, "allowed_tools": ["*"]},
         },
         "allowed_bash_patterns": ["git *", "ls *"],
+        "allowed_domains": ["pypi.org", "*.example.com"],
     }
     assert set(got) == set(AGENT_JSON_KEYS)
 
@@ -125,6 +128,7 @@ def test_agent_json_defaults(tmp_path):
         "claude_marketplaces": [],
         "extra_mcp_servers": {},
         "allowed_bash_patterns": [],
+        "allowed_domains": None,
     }
 
 
@@ -137,7 +141,7 @@ def test_agent_json_ignores_other_settings(tmp_path):
 
 def test_options_template_and_renderer_agree(tmp_path):
     # The option names, the renderer's arguments and the template's settings
-    # are the same six, in camelCase; agent.json has them in snake_case.
+    # are the same seven, in camelCase; agent.json has them in snake_case.
     expr = """
       let
         options = builtins.attrNames (import ./nix/agent-options.nix { lib = { }; });

@@ -6,6 +6,7 @@ real one; a crash comes from a real journald, as systemd would report it.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -52,7 +53,18 @@ def test_spawn_builds_a_container_from_a_flake_with_the_agents_dirs(nixos):
     lib, run = h.root / "lib", h.root / "run"
     assert conf["EXTRA_NSPAWN_FLAGS"] == (
         f'"--bind={run}/agents/alice:/run/hive --bind={lib}/agents/alice/state:/state '
-        f'--bind={lib}/agents/alice/claude:/root/.claude"')
+        f'--bind={lib}/agents/alice/claude:/claude --bind={lib}/agents/alice/home:/home/agent '
+        f'--bind={lib}/agents/alice/harness:/harness --private-users-ownership=chown"')
+    if os.geteuid() != 0:
+        return      # a host that is not root gives no uids of their own
+    # Root in the container is the first uid of alice's own range; her claude is 1000 in it.
+    base = int(conf["PRIVATE_USERS"])
+    assert base % 0x10000 == 0 and 0x70010000 <= base < 0x7FFE0000
+    assert base != int(dict(line.split("=", 1) for line in (h.conf / "hm1nd.conf").read_text()
+                            .split("\n") if line)["PRIVATE_USERS"])
+    for d in ("state", "claude", "home"):
+        assert (lib / "agents/alice" / d).stat().st_uid == base + 1000
+    assert (lib / "agents/alice/harness").stat().st_uid == base
     assert conf["PRIVATE_NETWORK"] == "0" and conf["HOST_ADDRESS"] == "" and \
         conf["LOCAL_ADDRESS"] == "" and conf["FLAKE"] == flake
     manager_conf = (h.conf / "hm1nd.conf").read_text()

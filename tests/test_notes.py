@@ -1,6 +1,9 @@
 """notes.py: when notes.md is due for compaction, what claude is asked, how it is told."""
 
 import json
+import os
+
+import pytest
 
 from hyperhive import notes, prompts
 
@@ -88,3 +91,27 @@ def test_the_system_prompt_gives_the_limit():
     assert "Keep it under about 16 KB (the harness compacts it when it" in text
     assert "the harness compacts" not in prompts.system_prompt("alice", notes_limit=0)
     assert "under about 24 KB" in prompts.system_prompt("manager", manager=True)
+
+
+def test_a_backup_never_writes_through_a_planted_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("the host's file")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "notes.md").write_text("notes")
+    (state / ".notes.md.bak.tmp").symlink_to(victim)
+    assert notes.backup(state / "notes.md").read_text() == "notes"
+    assert victim.read_text() == "the host's file"
+
+
+def test_a_backup_refuses_notes_that_are_a_symlink_or_a_fifo(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("not the agent's")
+    (tmp_path / "notes.md").symlink_to(secret)
+    with pytest.raises(OSError):
+        notes.backup(tmp_path / "notes.md")
+    (tmp_path / "notes.md").unlink()
+    os.mkfifo(tmp_path / "notes.md")
+    with pytest.raises(OSError):
+        notes.backup(tmp_path / "notes.md")        # at once: a FIFO is never read
+    assert not (tmp_path / "notes.md.bak").exists()

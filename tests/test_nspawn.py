@@ -1,12 +1,14 @@
 """The nspawn backend: agents in real systemd-nspawn containers, driven by the real claude."""
 
+import json
+import os
 import shutil
 import subprocess
 
 import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
-from hive import HostProcess, short_tmpdir, wait_for
+from hive import PYTHON, HostProcess, request, short_tmpdir, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-nspawn") is None,
                                 reason="systemd-nspawn is installed by ./dev setup")
@@ -36,10 +38,107 @@ def test_an_agent_in_a_container_answers_the_operator():
             wait_for(lambda: any(m["body"] == "in a container"
                                  for m in h.admin("inbox")["messages"]),
                      timeout=90, what="alice's answer")
-            notes = h.root / "lib/agents/alice/state/hyperhive-turn-stats.sqlite"
-            assert notes.exists()          # /state inside is the agent's state dir outside
+            notes = h.root / "lib/agents/alice/harness/hyperhive-turn-stats.sqlite"
+            assert notes.exists()          # /harness inside is the harness dir outside
             assert h.admin("stop", name="alice")["ok"]
             ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
             assert "--machine=h-alice" not in ps
+        finally:
+            h.stop()
+
+
+def command_lines():
+    """Every process's argv, as any local user can read it in /proc."""
+    lines = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                lines.append(f.read().decode(errors="replace").split("\0"))
+        except OSError:
+            pass
+    return lines
+
+
+# What a hostile claude tries from inside its container (a script in its state dir).
+ATTACK = ("id -u; id -g; cat /harness/env.json; ls /harness; "
+          "echo '{}' > /run/hive/claude-settings.json; touch /usr/x; "
+          "cat /proc/1/environ; echo end")
+
+
+def tool_results(stub, agent):
+    texts = []
+    for req in stub.requests:
+        if agent not in req["system"]:
+            continue
+        for msg in req["body"].get("messages", []):
+            for block in msg.get("content") or []:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    texts.append(str(block.get("content")))
+    return texts
+
+
+def test_a_container_maps_root_to_the_agents_own_range_and_keeps_credentials_off_argv():
+    with Stub() as stub:
+        root = short_tmpdir()
+        env = claude_env(stub, root / "home")
+        env["HYPERHIVE_LOG"] = "stderr"
+        h = HostProcess(root=root, claude_bin=find_claude(), env=env,
+                        args=["--backend", "nspawn"]).start()
+        try:
+            assert h.admin("spawn", name="alice")["ok"]
+            wait_for(lambda: row(h, "alice")["turn_state"] == "idle", timeout=60,
+                     what="alice's harness inside its container")
+            lib = root / "lib/agents"
+            base = os.stat(lib / "alice/harness").st_uid
+            assert base >= 0x70010000 and base % 0x10000 == 0
+            assert base != os.stat(lib / "manager/harness").st_uid
+            for d in ("state", "claude", "home"):
+                st = os.stat(lib / "alice" / d)
+                assert (st.st_uid, st.st_mode & 0o777) == (base + 1000, 0o700)
+            env_file = lib / "alice/harness/env.json"
+            assert (env_file.stat().st_uid, env_file.stat().st_mode & 0o777) == (base, 0o600)
+            assert json.loads(env_file.read_text())["ANTHROPIC_API_KEY"] == "sk-ant-test"
+            # No credential in any command line on the host.
+            [argv] = [a for a in command_lines() if "--machine=h-alice" in a]
+            assert "sk-ant-test" not in " ".join(argv)
+            assert not any(a.startswith("--setenv") for a in argv)
+            assert f"--private-users={base}:65536" in argv
+
+            probe = lib / "alice/state/probe.sh"
+            probe.write_text(ATTACK + "\n")
+            probe.chmod(0o755)
+            stub.add_rule(r"probe", agent="alice", steps=[
+                {"tool": "Bash", "input": {"command": "sh probe.sh 2>&1"}}, {"text": "done"}])
+            h.admin("send", to="alice", body="probe")
+            text = wait_for(lambda: next(iter(tool_results(stub, "alice")), None), timeout=90,
+                            what="the Bash tool's result")
+            lines = text.split("\n")
+            assert lines[:2] == ["1000", "1000"], text     # claude is uid 1000 inside
+            assert "sk-ant-test" not in text and "end" in lines, text
+            for refusal in ("/harness/env.json: Permission denied",
+                            "'/harness': Permission denied",
+                            "/run/hive/claude-settings.json: Permission denied",
+                            "'/usr/x': Read-only file system",
+                            "/proc/1/environ: Permission denied"):
+                assert refusal in text, text
+            assert json.loads((root / "run/agents/alice/claude-settings.json").read_text())
+            assert not os.path.exists("/usr/x")
+            # The processes on the host: claude is alice's range's uid 1000.
+            uids = subprocess.run(["ps", "-eo", "uid,args"], capture_output=True,
+                                  text=True).stdout
+            assert any(line.split()[0] == str(base) and "agent --name alice" in line
+                       for line in uids.splitlines() if line.strip())
+
+            # From the host, the container's claude uid reaches nothing of the hive.
+            for path in (h.sock, h.agent_sock("alice"), h.agent_sock("manager"),
+                         root / "run/agents/manager/mcp.sock"):
+                r = subprocess.run(["setpriv", f"--reuid={base + 1000}", f"--regid={base + 1000}",
+                                    "--clear-groups", "--", PYTHON, "-c",
+                                    "import socket,sys; socket.socket(socket.AF_UNIX)"
+                                    ".connect(sys.argv[1])", str(path)],
+                                   capture_output=True, text=True, timeout=30)
+                assert r.returncode != 0 and "Permission denied" in r.stderr, path
+                assert request(h.sock, {"cmd": "hello"}, timeout=1)["ok"]
+                assert request(h.agent_sock("manager"), {"cmd": "hello"}, timeout=1)["ok"]
         finally:
             h.stop()

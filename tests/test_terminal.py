@@ -181,6 +181,16 @@ def test_a_shell_in_a_pty_in_the_state_dir(page, hive, shell):
     stream.until_text(r"[\r\n]40 120\r\n")
 
 
+def test_the_shell_runs_as_the_agents_own_uid(page, hive, shell):
+    stream, _ = shell
+    send(page, "echo ids=$(id -u):$(id -g) home=$HOME user=$USER\r")
+    found = stream.until_text(r"ids=(\d+):(\d+) home=(\S+) user=(\S+)")
+    state = (hive.root / "lib/agents/manager/state").stat()
+    assert (int(found[1]), int(found[2])) == (state.st_uid, state.st_gid)
+    assert (state.st_uid != 0) == (os.geteuid() == 0)
+    assert found[3] == str(hive.root / "lib/agents/manager/home") and found[4] == "manager"
+
+
 def test_a_reconnect_gets_what_it_missed_and_no_more(page, shell):
     first, _ = shell
     send(page, "echo one-$((1))\r")

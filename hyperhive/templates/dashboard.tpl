@@ -1,6 +1,9 @@
 % rebase('base.tpl', title='hyperhive · dashboard', page='dashboard', seq=s['seq'])
 % agent_names = [a['name'] for a in s['agents']]
 % placeholders = [(n, step) for n, step in sorted(s['transients'].items()) if n not in agent_names]
+% if not s['isolated']:
+<p class="banner warn" id="not-isolated">agents are not isolated: the host is not running as root, so every agent's claude runs as this user and can reach the whole hive.</p>
+% end
 <main class="dash">
   <div class="column" id="swarm">
     <section class="panel" id="containers">
