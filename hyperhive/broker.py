@@ -27,13 +27,31 @@ from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
 log = logging.getLogger(__name__)
 
+# Bounds on what a caller sends. The verb table (verbs.py) carries the byte and
+# count bounds to the wire; the broker checks meaning (empty, characters, ranges).
 MAX_WAIT = 180
 MAX_BATCH = 32
-MAX_BODY = 256 * 1024
-MAX_REMINDER_TEXT = 4096
+MAX_IDS = 1000                     # message ids in one ack / undeliver
+MAX_BODY = 256 * 1024              # bytes of a message
+MAX_REMINDER_TEXT = 4096           # bytes of a reminder without a file_path
+MAX_QUESTION = 16384               # bytes of a question
+MAX_OPTIONS = 32                   # options of one question...
+MAX_OPTION = 200                   # ...of at most this many characters each
+MAX_ANSWER = 65536                 # bytes of an answer
+MAX_STATUS_TEXT = 2000             # bytes of set_status text
+MAX_DESCRIPTION = 8192             # bytes of an approval's description or a deny note
+MAX_WAKE_LABEL = 64                # characters of a wake label
+MAX_DETAIL_KEYS = 16               # notify_manager detail: keys, items of a list value
+MAX_DETAIL_ITEMS = 32              # (the harness sends stderr's last 20 lines)...
+MAX_DETAIL = 32 * 1024             # ...and bytes of it all as JSON
+MAX_SHORT = 256                    # bytes of any other string: names, refs, events, enums
 MAX_TTL = 6 * 3600
 MAX_DELAY = 366 * 24 * 3600
-MAX_REMINDER_PATH = 1024
+MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
+# Resources one agent may hold at once; at the bound the verb answers `conflict`.
+MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
+MAX_PENDING_REMINDERS = 100
+MAX_PENDING_APPROVALS = 20         # approvals waiting for the operator (the manager's)
 BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
 
 
@@ -187,7 +205,7 @@ class Broker:
         if in_reply_to is not None and self.store.message(in_reply_to) is None:
             raise NotFound(f"there is no message #{in_reply_to} to reply to")
         recipients = self._recipients(caller, to)
-        self._check_policy(caller, to)
+        self._check_policy(caller, to, "send to")
 
         def write():
             return [self._post(caller, r, body, in_reply_to, broadcast=(to == BROADCAST))
@@ -212,14 +230,15 @@ class Broker:
                            "also 'operator', 'manager' and '*')")
         return [to]
 
-    def _check_policy(self, caller, to):
+    def _check_policy(self, caller, to, action):
+        """allowed_recipients, for `send` and `ask(to=agent)` alike (`action` says which)."""
         if caller in (OPERATOR, SYSTEM, MANAGER) or to == MANAGER:
             return
         allowed = self.allowed_recipients(caller)
         if not allowed:
             return
         if to == BROADCAST or to not in allowed:
-            raise Forbidden(f"you may not send to {to!r}: your configuration only allows "
+            raise Forbidden(f"you may not {action} {to!r}: your configuration only allows "
                             f"{', '.join(allowed)} and the manager. Ask the manager to "
                             "relay the message or to change your allowed_recipients.")
 
@@ -308,10 +327,16 @@ class Broker:
             raise BadArgs("`limit` must be between 1 and 500")
         return {"messages": [self._public(m) for m in self.store.recent(caller, limit)]}
 
-    def wake(self, caller, sender, body):
+    def wake(self, caller, label, body):
+        """A script inside the agent wakes it. The sender is `wake:<label>`, so no label
+        can pass for the operator, the system, the manager or another agent."""
         _text(body, "body")
-        label = _text(sender, "from", limit=200).replace("\n", " ").strip()
-        msg_id = self._write(lambda: self._post(label, caller, body))
+        if not isinstance(label, str) or not 0 < len(label) <= MAX_WAKE_LABEL \
+                or not label.isprintable():
+            raise BadArgs(f"`from` must be a label of 1 to {MAX_WAKE_LABEL} printable "
+                          "characters (no newlines), such as 'ci: build'")
+        sender = f"wake:{label}"
+        msg_id = self._write(lambda: self._post(sender, caller, body))
         self._ring(caller)
         return {"id": msg_id}
 
@@ -330,10 +355,13 @@ class Broker:
     # -- questions --------------------------------------------------------
 
     def ask(self, caller, question, options=None, multi=False, ttl_seconds=None, to=None):
-        _text(question, "question", limit=16384)
+        _text(question, "question", limit=MAX_QUESTION)
         options = options or []
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise BadArgs("`options` must be a list of strings")
+        if len(options) > MAX_OPTIONS or any(len(o) > MAX_OPTION for o in options):
+            raise BadArgs(f"a question has at most {MAX_OPTIONS} options of at most "
+                          f"{MAX_OPTION} characters each")
         if not isinstance(multi, bool):
             raise BadArgs("`multi` must be true or false")
         target = None if to in (None, "", OPERATOR) else to
@@ -341,6 +369,7 @@ class Broker:
             if target == caller:
                 raise BadArgs("you cannot ask yourself a question")
             self._need_agent(target)
+            self._check_policy(caller, target, "ask")
         deadline = None
         if ttl_seconds is not None:
             if not isinstance(ttl_seconds, (int, float)) or ttl_seconds <= 0:
@@ -348,6 +377,7 @@ class Broker:
             deadline = self.clock() + min(ttl_seconds, MAX_TTL)
 
         def write():
+            self._check_open_questions(caller)     # in the write: a burst cannot slip past
             qid = self.store.add_question(caller, question, options, multi, self.clock(),
                                           deadline_at=deadline, target=target)
             self._emit("question_added", id=qid, asker=caller, target=target,
@@ -363,8 +393,17 @@ class Broker:
             self._timer_bell.set()
         return {"id": qid}
 
+    def _check_open_questions(self, caller):
+        if caller == OPERATOR:
+            return
+        mine = sum(1 for q in self.store.open_questions() if q["asker"] == caller)
+        if mine >= MAX_OPEN_QUESTIONS:
+            raise Conflict(f"you have {mine} open questions, the most one agent may have; "
+                           "wait for answers, or ask the operator to cancel the ones you no "
+                           "longer need")
+
     def answer(self, caller, id, answer):
-        _text(answer, "answer", limit=65536)
+        _text(answer, "answer", limit=MAX_ANSWER)
         q = self.store.question(id) if isinstance(id, int) else None
         if q is None:
             raise NotFound(f"there is no question #{id}")
@@ -421,9 +460,19 @@ class Broker:
             due = at
         if file_path is not None:
             _reminder_path(file_path)   # its shape is checked now; the file is written when due
-        rid = self._write(lambda: self.store.add_reminder(caller, message, due, now, file_path))
+
+        def write():
+            self._check_pending_reminders(caller)   # in the write: a burst cannot slip past
+            return self.store.add_reminder(caller, message, due, now, file_path)
+        rid = self._write(write)
         self._timer_bell.set()
         return {"id": rid, "due_at": due}
+
+    def _check_pending_reminders(self, caller):
+        pending = self.store.pending_reminders(caller)
+        if pending >= MAX_PENDING_REMINDERS:
+            raise Conflict(f"you have {pending} pending reminders, the most one agent may have; "
+                           "wait for some to come due before setting more")
 
     def _deliver_reminder(self, r):
         body = r["message"]
@@ -476,7 +525,7 @@ class Broker:
     # -- status and threads -----------------------------------------------
 
     def set_status(self, caller, text):
-        _text(text, "text", limit=2000, empty_ok=True)
+        _text(text, "text", limit=MAX_STATUS_TEXT, empty_ok=True)
         now = self.clock()
 
         def write():
@@ -620,11 +669,12 @@ class Broker:
     def request_spawn(self, caller, name, description=None):
         names.check_new(name)
         if description is not None:
-            _text(description, "description", limit=8192, empty_ok=True)
+            _text(description, "description", limit=MAX_DESCRIPTION, empty_ok=True)
         if self.is_agent(name):
             raise Conflict(f"an agent named {name!r} already exists")
         if self._spawn_waiting(name):
             raise Conflict(f"a spawn of {name!r} is already waiting for approval")
+        self._check_pending_approvals(caller)
         if self.lifecycle:
             self.lifecycle.check_port(name)
 
@@ -637,6 +687,15 @@ class Broker:
 
     def pending(self):
         return {"approvals": [_shown(a) for a in self.store.approvals("pending")]}
+
+    def _check_pending_approvals(self, caller):
+        """The manager may keep the operator only so busy; the operator's own go on."""
+        if caller == OPERATOR:
+            return
+        waiting = len(self.store.approvals("pending"))
+        if waiting >= MAX_PENDING_APPROVALS:
+            raise Conflict(f"{waiting} approvals already wait for the operator, the most there "
+                           "may be; wait for them to be decided before asking for more")
 
     def approval_diff(self, caller, id):
         """The whole diff of an approval and its sha256, which `approve` takes as proof
@@ -676,7 +735,7 @@ class Broker:
 
     def deny(self, caller, id, note=None):
         if note is not None:
-            _text(note, "note", limit=8192, empty_ok=True)
+            _text(note, "note", limit=MAX_DESCRIPTION, empty_ok=True)
         approval = self._pending_approval(id)
         self._resolve_approval(approval, "denied", note or None)
         if approval["fetched_sha"] and self.lifecycle:
@@ -752,7 +811,7 @@ class Broker:
     def request_spawn_draft(self, caller, name, description=None):
         """Create a future agent's repos and state dir, no container, no approval yet."""
         if description is not None:
-            _text(description, "description", limit=8192, empty_ok=True)
+            _text(description, "description", limit=MAX_DESCRIPTION, empty_ok=True)
         result = self._life().create_draft(name, description or None, by=caller)
         self._write(lambda: self._emit("draft_added", name=name, description=description,
                                        by=caller))
@@ -765,7 +824,7 @@ class Broker:
             raise NotFound(f"there is no draft named {name!r}; create one with "
                            "request_spawn_draft first")
         if description is not None:
-            _text(description, "description", limit=8192, empty_ok=True)
+            _text(description, "description", limit=MAX_DESCRIPTION, empty_ok=True)
         if self._spawn_waiting(name):
             raise Conflict(f"a spawn of {name!r} is already waiting for approval")
         return {"name": name, **self._queue_commit(caller, name, "spawn", commit_ref,
@@ -789,11 +848,12 @@ class Broker:
     def request_apply_commit(self, caller, agent, commit_ref, description=None):
         self._need_agent(agent)
         if description is not None:
-            _text(description, "description", limit=8192, empty_ok=True)
+            _text(description, "description", limit=MAX_DESCRIPTION, empty_ok=True)
         return self._queue_commit(caller, agent, "apply_commit", commit_ref, description)
 
     def _queue_commit(self, caller, agent, kind, commit_ref, description):
         """An approval that carries a commit of the agent's proposed repo and its diff."""
+        self._check_pending_approvals(caller)
         proposal = self._life().propose_commit(agent, commit_ref)
         sha = proposal.sha
         _, cut, length = repos.shown_diff(proposal.diff)

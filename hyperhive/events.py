@@ -12,7 +12,7 @@ import time
 from peewee import FloatField, Model, TextField, fn
 
 from .fanout import Fanout
-from .store import open_database
+from .store import EVENTS_REPLAYED, open_database
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,10 @@ class EventLog:
             EventRow.delete().where(EventRow.id <= seq - HISTORY).execute()
         return seq
 
-    def after(self, seq, limit=HISTORY):
-        q = EventRow.select().where(EventRow.id > seq).order_by(EventRow.id).limit(limit)
-        return [_event(r) for r in q]
+    def after(self, seq, limit=EVENTS_REPLAYED):
+        """The newest `limit` events after `seq`, oldest first."""
+        q = EventRow.select().where(EventRow.id > seq).order_by(EventRow.id.desc()).limit(limit)
+        return [_event(r) for r in reversed(list(q))]
 
     def last(self, limit=HISTORY):
         q = EventRow.select().order_by(EventRow.id.desc()).limit(limit)

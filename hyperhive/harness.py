@@ -10,7 +10,6 @@ on mcp.sock and serves the agent's page.
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import stat
@@ -30,14 +29,13 @@ from .events import Bus
 from .login import LoginFlow, claude_dir, has_credentials, wait_for_credentials
 from .names import MANAGER
 from .server import SocketServer
-from .states import TurnState, next_state
+from .states import MODEL_RE, TurnState, next_state
 from .stream import summarise
 from .turnstats import TurnStats
 
 log = logging.getLogger(__name__)
 
 ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
-MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\[\]-]{0,63}$")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
 # The harness's own files: in its harness dir, where claude cannot write.

@@ -21,7 +21,7 @@ from .lifecycle import Lifecycle
 from .names import MANAGER
 from .pages import Pages
 from .paths import Places
-from .server import BrokerEndpoint, SocketServer
+from .server import ADMIN_CONNECTIONS, BrokerEndpoint, SocketServer, raise_fd_limit
 from .sessions import LOGIN_TTL, Sessions
 from .store import Store
 from .web import WILDCARD
@@ -109,7 +109,7 @@ class Host:
             dashboard_url=dashboard_url)
         self.admin = SocketServer(self.places.host_sock,
                                   BrokerEndpoint(self.broker, "admin", "operator"),
-                                  group=_admin_group())
+                                  group=_admin_group(), max_connections=ADMIN_CONNECTIONS)
         self.web = None
         self._stop = Event()
 
@@ -165,6 +165,7 @@ def run(options):
     # Nothing the host writes is anyone else's to read unless it says so.
     os.umask(0o077)
     journal.setup_logging("host")
+    raise_fd_limit()
     if not isolation.isolated():
         log.warning("agents are not isolated: the host is not running as root, so every "
                     "agent's claude runs as this user and can reach the whole hive")

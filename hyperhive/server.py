@@ -4,20 +4,54 @@ A SocketServer does the framing; an endpoint answers. The broker endpoint knows
 the socket's role (admin, manager, agent) and the identity it stands for, and
 dispatches through the verb table; the harness has an endpoint of its own for
 mcp.sock. Every error becomes a reply here, in one place.
+
+Each socket holds a bounded number of connections, and a connection must finish
+a line it started within LINE_SECONDS (SPEC §12): an agent that hogs its own
+socket starves only itself, never the host's descriptors or another socket.
 """
 
 import logging
 import os
+import resource
 import socket
+import time
 
+import gevent
 from gevent.server import StreamServer
 
 from . import verbs, wire
-from .errors import BadArgs, HiveError, TooLarge
+from .errors import BadArgs, HiveError, TooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
+# Open connections per socket. Our clients use one connection per request, and a
+# harness has at most a few in flight (a parked recv, an ack, a report, a tool call),
+# so 32 is plenty for an agent; at the cap an agent only starves itself, never the
+# host's descriptors. The admin socket also carries `subscribe` streams.
+AGENT_CONNECTIONS = 32
+ADMIN_CONNECTIONS = 256
+# A request line must be whole 10 s after its first byte: a writer that stalls
+# mid-line is broken or hostile. A connection may sit quiet between requests for
+# two minutes (nothing of ours keeps one open idle at all), then it is closed.
+# Neither applies while a request is answered: a `recv` parks up to 180 s and a
+# `subscribe` streams for as long as its reader keeps reading. A reply the peer
+# does not take within a minute is abandoned with its connection.
+LINE_SECONDS = 10
+IDLE_SECONDS = 120
+SEND_SECONDS = 60
+# These deadlines are checked by one sweep a second per socket rather than by socket
+# timeouts: a timeout arms a timer on every wait, which a request would pay for.
+SWEEP_SECONDS = 1
+
+
+def raise_fd_limit():
+    """Lift this process's open-file limit to its hard limit, so that the per-socket
+    caps bite long before the process runs out of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def bind_unix(path, mode=0o660, group=None):
@@ -63,43 +97,113 @@ class BrokerEndpoint:
         self.broker.undeliver(ids)
 
 
+class Connection:
+    """One client connection, and whether it is past a deadline (see LINE_SECONDS)."""
+
+    __slots__ = ("sock", "reader", "waiting_since", "sending_since")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.reader = wire.LineReader(sock)
+        self.waiting_since = None      # waiting for a request (None while one is answered)
+        self.sending_since = None
+
+    def readline(self):
+        self.waiting_since = time.monotonic()
+        try:
+            return self.reader.readline()
+        finally:
+            self.waiting_since = None
+
+    def sendall(self, data):
+        self.sending_since = time.monotonic()
+        try:
+            self.sock.sendall(data)
+        finally:
+            self.sending_since = None
+
+    def overdue(self, now):
+        if self.sending_since is not None:
+            return now - self.sending_since > SEND_SECONDS
+        if self.waiting_since is None:
+            return False               # answering: a recv parks, a subscribe streams
+        if self.reader.line_started is not None:
+            return now - self.reader.line_started > LINE_SECONDS
+        return now - self.waiting_since > IDLE_SECONDS
+
+
 class SocketServer:
-    def __init__(self, path, endpoint, group=None, mode=0o660):
+    def __init__(self, path, endpoint, group=None, mode=0o660,
+                 max_connections=AGENT_CONNECTIONS):
         self.path = str(path)
         self.endpoint = endpoint
+        self.max_connections = max_connections
+        self.connections = set()
         self._server = StreamServer(bind_unix(path, mode=mode, group=group), self._handle)
+        self._sweeper = None
 
     def start(self):
         self._server.start()
+        self._sweeper = gevent.spawn(self._sweep)
 
     def stop(self):
+        if self._sweeper is not None:
+            self._sweeper.kill()
         self._server.stop(timeout=1)
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
 
+    def _sweep(self):
+        """Close the connections past a deadline; their greenlets then end on an OSError."""
+        while True:
+            gevent.sleep(SWEEP_SECONDS)
+            now = time.monotonic()
+            for conn in [c for c in self.connections if c.overdue(now)]:
+                conn.sock.close()
+
     def _handle(self, sock, _address):
-        reader = wire.LineReader(sock)
+        if len(self.connections) >= self.max_connections:
+            self._refuse(sock)
+            return
+        conn = Connection(sock)
+        self.connections.add(conn)
+        try:
+            self._serve(conn)
+        finally:
+            self.connections.discard(conn)
+            sock.close()
+
+    def _refuse(self, sock):
+        full = Unavailable(f"this socket already has {self.max_connections} open connections; "
+                           "close one (or wait for a reply) and try again")
+        try:
+            sock.settimeout(1)
+            sock.sendall(wire.encode(wire.error(full)))
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def _serve(self, conn):
         try:
             while True:
                 try:
-                    line = reader.readline()
+                    line = conn.readline()
                 except TooLarge as exc:
-                    sock.sendall(wire.encode(wire.error(exc)))
+                    conn.sendall(wire.encode(wire.error(exc)))
                     return
                 if line is None:
                     return
                 if not line.strip():
                     continue
-                if not self._answer(sock, line):
+                if not self._answer(conn, line):
                     return
         except OSError:
-            return    # the peer went away; nothing to answer
-        finally:
-            sock.close()
+            return    # the peer went away, or was past a deadline; nothing to answer
 
-    def _answer(self, sock, line):
+    def _answer(self, conn, line):
         """Answer one request line; False when the connection should end."""
         delivered = []
         try:
@@ -107,7 +211,7 @@ class SocketServer:
             if request.get("cmd") == "hello":
                 reply = wire.ok(**self.endpoint.hello())
             elif self.endpoint.can_stream(request):
-                self._stream(sock, request)
+                self._stream(conn, request)
                 return False
             else:
                 reply = wire.ok(**self.endpoint.dispatch(request))
@@ -119,28 +223,28 @@ class SocketServer:
             log.exception("%s: %s failed", self.path, _cmd_of(line))
             reply = wire.error(exc)
         try:
-            sock.sendall(wire.encode(reply))
+            conn.sendall(wire.encode(reply))
         except OSError:
             # The receiver is gone: messages in this reply were never seen.
             self.endpoint.undeliver(delivered)
             raise
         return True
 
-    def _stream(self, sock, request):
+    def _stream(self, conn, request):
         kinds = request.get("kinds")
         if kinds is not None and not (isinstance(kinds, list)
                                       and all(isinstance(k, str) for k in kinds)):
-            sock.sendall(wire.encode(wire.error(BadArgs("`kinds` must be a list of strings"))))
+            conn.sendall(wire.encode(wire.error(BadArgs("`kinds` must be a list of strings"))))
             return
         sub, seq = self.endpoint.subscribe(kinds)
         with sub:
-            sock.sendall(wire.encode(wire.ok(subscribed=True, seq=seq)))
+            conn.sendall(wire.encode(wire.ok(subscribed=True, seq=seq)))
             while True:
                 event = sub.get(timeout=KEEPALIVE_SECONDS)
                 if event is None and sub.overflowed:
-                    sock.sendall(wire.encode({"kind": "overflow", "v": wire.VERSION}))
+                    conn.sendall(wire.encode({"kind": "overflow", "v": wire.VERSION}))
                     return
-                sock.sendall(wire.encode(event if event else {"kind": "keepalive"}))
+                conn.sendall(wire.encode(event if event else {"kind": "keepalive"}))
 
 
 def _cmd_of(line):

@@ -7,6 +7,15 @@
 """
 
 import enum
+import re
+
+# What a harness may report as its model: a short alias or a full model id. The
+# harness checks the operator's choice with it, the host every report.
+MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\[\]-]{0,63}$")
+
+# The harness's own status, beside its turn state (the agent page's alive badge).
+STATUSES = ("loading", "online", "needs_login_idle", "needs_login_in_progress", "offline",
+            "rate_limited")
 
 
 class TurnState(str, enum.Enum):

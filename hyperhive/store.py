@@ -16,6 +16,9 @@ from peewee import (BooleanField, FloatField, IntegerField, Model, SqliteDatabas
                     TextField, fn)
 
 EVENTS_KEPT = 2000
+# A page that reconnects gets at most the newest 500 of the events it missed: a
+# stale tab must not make the host re-send its whole history.
+EVENTS_REPLAYED = 500
 
 
 class _Base(Model):
@@ -457,9 +460,11 @@ class Store:
             self._run("trim_events", (seq - EVENTS_KEPT,))
         return seq
 
-    def events_after(self, seq, limit=EVENTS_KEPT):
-        q = Event.select().where(Event.id > seq).order_by(Event.id).limit(limit)
-        return [{"seq": r.id, "kind": r.kind, "at": r.at, "data": json.loads(r.data)} for r in q]
+    def events_after(self, seq, limit=EVENTS_REPLAYED):
+        """The newest `limit` events after `seq`, oldest first."""
+        q = Event.select().where(Event.id > seq).order_by(Event.id.desc()).limit(limit)
+        return [{"seq": r.id, "kind": r.kind, "at": r.at, "data": json.loads(r.data)}
+                for r in reversed(list(q))]
 
     def last_event_seq(self):
         return Event.select(fn.MAX(Event.id)).scalar() or 0

@@ -290,7 +290,7 @@ def test_wake_from_a_shell_pipeline(hive, stub):
     wait_for(lambda: "noted the deploy" in inbox_bodies(hive), timeout=60, what="the turn")
     prompt = next(r["last_user_text"] for r in stub.requests
                   if "deploy finished" in r["last_user_text"])
-    assert "from `ci: deploy`" in prompt and "all green" in prompt
+    assert "from `wake:ci: deploy`" in prompt and "all green" in prompt
 
 
 def test_refused_send_reads_as_a_sentence_to_claude(hive, stub):

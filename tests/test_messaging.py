@@ -233,7 +233,7 @@ def test_wake_labels_the_sender(host_with_alice):
     h = host_with_alice
     assert h.agent("alice", "wake", **{"from": "webhook: deploy", "body": "done"})["ok"]
     got = recv(h, "alice")
-    assert [(m["from"], m["body"]) for m in got] == [("webhook: deploy", "done")]
+    assert [(m["from"], m["body"]) for m in got] == [("wake:webhook: deploy", "done")]
 
 
 def test_status_rows_have_real_values(host_with_alice):

@@ -23,7 +23,7 @@ def test_body_from_a_pipeline(host_with_alice):
                h.agent_sock("alice"))
     assert out.returncode == 0, out.stderr
     got = h.agent("alice", "recv", max=5)["messages"]
-    assert [(m["from"], m["body"]) for m in got] == [("ci: build", "line1\nline2")]
+    assert [(m["from"], m["body"]) for m in got] == [("wake:ci: build", "line1\nline2")]
     assert out.stdout == f"stored as message #{got[0]['id']}\n"
 
 
