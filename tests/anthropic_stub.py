@@ -244,6 +244,22 @@ class Stub:
     def main_requests(self) -> list[dict]:
         return [r for r in self.requests if r["kind"] == "prompt"]
 
+    def tool_results(self, agent: str) -> list[str]:
+        """Every tool_result text that `agent`'s claude sent (its name is in the system prompt)."""
+        texts = []
+        for req in self.requests:
+            if agent not in req["system"]:
+                continue
+            for msg in req["body"].get("messages", []):
+                content = msg.get("content") if isinstance(msg, dict) else None
+                for block in content if isinstance(content, list) else []:
+                    if isinstance(block, dict) and block.get("type") == "tool_result":
+                        inner = block.get("content")
+                        texts.append(" ".join(b.get("text", "") for b in inner
+                                              if isinstance(b, dict))
+                                     if isinstance(inner, list) else str(inner))
+        return texts
+
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 10.0) -> dict:
         """The first logged request (past or future) for which predicate is true."""
         deadline = time.monotonic() + timeout

@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from hive import ENTRY, PYTHON, HostProcess, clean_env, request, short_tmpdir, wait_for
+from hive import ENTRY, PYTHON, short_tmpdir, wait_for
+from test_attacks_uid import assert_hive_answers, hive  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                                 reason="agents get uids of their own only from a root host")
@@ -29,19 +30,6 @@ CALL = ("import json, socket, sys\n"
         "    if not chunk: break\n"
         "    buf += chunk\n"
         "print(buf.decode().strip())\n")
-
-
-@pytest.fixture(scope="module")
-def hive():
-    h = HostProcess(env=clean_env()).start()
-    try:
-        for name in ("alice", "bob"):
-            assert h.admin("spawn", name=name)["ok"]
-            wait_for(lambda n=name: (h.root / f"run/agents/{n}/mcp.sock").exists(),
-                     what=f"{name}'s harness socket")
-        yield h
-    finally:
-        h.stop()
 
 
 def as_alice(h, *argv, stdin=None):
@@ -62,11 +50,6 @@ def call(h, **request_fields):
 
 def operator_inbox(h):
     return h.admin("inbox", limit=100)["messages"]
-
-
-def assert_hive_answers(h):
-    assert request(h.sock, {"cmd": "hello"}, timeout=1)["ok"]
-    assert request(h.agent_sock("bob"), {"cmd": "hello"}, timeout=1)["ok"]
 
 
 def test_a_wake_from_operator_made_in_the_agents_shell_reads_as_a_wake_label(hive):

@@ -85,23 +85,7 @@ def run_turn(h, stub, name, tag, steps):
     h.admin("send", to=name, body=f"please {tag}")
     wait_for(lambda: tag in [m["body"] for m in h.admin("inbox", limit=100)["messages"]],
              timeout=90, what=f"{name}'s scripted turn {tag!r}")
-    return tool_results(stub, name)
-
-
-def tool_results(stub, agent):
-    """Every tool_result text that agent's claude sent to the API."""
-    texts = []
-    for req in stub.requests:
-        if agent not in req["system"]:
-            continue
-        for msg in req["body"].get("messages", []):
-            content = msg.get("content") if isinstance(msg, dict) else None
-            for block in content if isinstance(content, list) else []:
-                if isinstance(block, dict) and block.get("type") == "tool_result":
-                    inner = block.get("content")
-                    texts.append(" ".join(b.get("text", "") for b in inner if isinstance(b, dict))
-                                 if isinstance(inner, list) else str(inner))
-    return texts
+    return stub.tool_results(name)
 
 
 def assert_hive_answers(h):

@@ -65,18 +65,6 @@ ATTACK = ("id -u; id -g; cat /harness/env.json; ls /harness; "
           "cat /proc/1/environ; echo end")
 
 
-def tool_results(stub, agent):
-    texts = []
-    for req in stub.requests:
-        if agent not in req["system"]:
-            continue
-        for msg in req["body"].get("messages", []):
-            for block in msg.get("content") or []:
-                if isinstance(block, dict) and block.get("type") == "tool_result":
-                    texts.append(str(block.get("content")))
-    return texts
-
-
 def test_a_container_maps_root_to_the_agents_own_range_and_keeps_credentials_off_argv():
     with Stub() as stub:
         root = short_tmpdir()
@@ -110,7 +98,7 @@ def test_a_container_maps_root_to_the_agents_own_range_and_keeps_credentials_off
             stub.add_rule(r"probe", agent="alice", steps=[
                 {"tool": "Bash", "input": {"command": "sh probe.sh 2>&1"}}, {"text": "done"}])
             h.admin("send", to="alice", body="probe")
-            text = wait_for(lambda: next(iter(tool_results(stub, "alice")), None), timeout=90,
+            text = wait_for(lambda: next(iter(stub.tool_results("alice")), None), timeout=90,
                             what="the Bash tool's result")
             lines = text.split("\n")
             assert lines[:2] == ["1000", "1000"], text     # claude is uid 1000 inside
