@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
+# A failed turn's notice to the manager: its note and claude's last 20 stderr lines, cut
+# so that all of it stays inside the host's 32 KiB bound on a notice.
+NOTICE_NOTE_CHARS = 4000
+NOTICE_LINE_CHARS = 1000
 # The harness's own files: in its harness dir, where claude cannot write.
 HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hyperhive-model",
                  "hyperhive-session", "hyperhive-nap")
@@ -414,8 +418,10 @@ class Harness:
             self._acks.put(sorted(self._inflight))
         self.finish_turn(message, result, started, inbox_depth=unread)
         if outcome == "failed":
-            self._tell_manager("turn_failed", message_id=message["id"], note=result.note,
-                               stderr=result.stderr_tail[-20:])
+            self._tell_manager("turn_failed", message_id=message["id"],
+                               note=(result.note or "")[:NOTICE_NOTE_CHARS],
+                               stderr=[line[:NOTICE_LINE_CHARS]
+                                       for line in result.stderr_tail[-20:]])
         elif outcome == "rate_limited":
             self.park("rate_limited", float(os.environ.get("HYPERHIVE_RATE_LIMIT_SLEEP", 300)))
         elif outcome == "auth_failed":

@@ -8,7 +8,9 @@ with no traceback in its log.
 """
 
 import json
+import os
 import resource
+import shutil
 import socket
 import sqlite3
 import threading
@@ -16,12 +18,12 @@ import time
 
 import pytest
 
-from hive import read_line, request, short_tmpdir, wait_for
+from hive import HostProcess, clean_env, read_line, request, short_tmpdir, wait_for
 from hyperhive import verbs
-from hyperhive.wire import LineReader
 from hyperhive.events import EventLog
 from hyperhive.server import IDLE_SECONDS, LINE_SECONDS, SEND_SECONDS, Connection
 from hyperhive.store import EVENTS_REPLAYED, Store
+from hyperhive.wire import LineReader
 
 MIB = 1 << 20
 
@@ -199,6 +201,30 @@ def test_a_small_notify_detail_still_reaches_the_manager(hive):
     detail = {"message_id": 7, "note": "claude exited 1", "stderr": ["boom"]}
     assert h.agent("alice", "notify_manager", event="turn_failed", detail=detail)["ok"]
     assert turn_failed_notices(h) == [{"event": "turn_failed", "agent": "alice", **detail}]
+
+
+def test_a_failed_turn_with_huge_stderr_still_reaches_the_manager_cut_to_fit():
+    bin_dir = short_tmpdir("hhbin")
+    os.chmod(bin_dir, 0o755)
+    claude = bin_dir / "claude"
+    claude.write_text("#!/bin/sh\n"
+                      "for i in $(seq 1 25); do head -c 5000 /dev/zero | tr '\\0' x >&2; "
+                      "echo >&2; done\nexit 1\n")
+    claude.chmod(0o755)
+    h = HostProcess(claude_bin=str(claude), env=clean_env(ANTHROPIC_API_KEY="sk-ant-test"))
+    try:
+        h.start()
+        assert h.admin("spawn", name="alice")["ok"]
+        h.admin("send", to="alice", body="fail loudly")
+        [notice] = wait_for(lambda: turn_failed_notices(h), timeout=60,
+                            what="alice's failed turn told to the manager")
+        assert notice["agent"] == "alice" and len(notice["stderr"]) == 20
+        assert all(line == "x" * 1000 for line in notice["stderr"])
+        still_serving(h, "alice", "manager")
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+        shutil.rmtree(bin_dir, ignore_errors=True)
 
 
 # -- questions: options, size, quota ----------------------------------------------------------
