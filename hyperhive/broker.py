@@ -52,6 +52,7 @@ MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100
 MAX_PENDING_APPROVALS = 20         # approvals waiting for the operator (the manager's)
+MAX_DRAFTS = 20                    # drafts the manager prepares that have not booted
 BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
 
 
@@ -812,6 +813,10 @@ class Broker:
         """Create a future agent's repos and state dir, no container, no approval yet."""
         if description is not None:
             _text(description, "description", limit=MAX_DESCRIPTION, empty_ok=True)
+        drafts = len(self._life().draft_names())
+        if caller != OPERATOR and drafts >= MAX_DRAFTS:
+            raise Conflict(f"{drafts} drafts are waiting already, the most there may be; "
+                           "commit or discard one before starting another")
         result = self._life().create_draft(name, description or None, by=caller)
         self._write(lambda: self._emit("draft_added", name=name, description=description,
                                        by=caller))

@@ -303,6 +303,19 @@ def test_the_managers_pending_approvals_stop_at_twenty(host):
     still_serving(h, "manager")
 
 
+def test_the_managers_drafts_stop_at_twenty(host):
+    h = host
+    for i in range(20):
+        assert h.agent("manager", "request_spawn_draft", name=f"d{i:02d}")["ok"]
+    reply = h.agent("manager", "request_spawn_draft", name="d20")
+    refused(reply, "conflict", "20 drafts", "discard")
+    assert not (h.root / "lib/agents/d20").exists()
+    assert len(h.admin("drafts")["drafts"]) == 20
+    assert h.agent("manager", "discard_draft", name="d00")["ok"]
+    assert h.agent("manager", "request_spawn_draft", name="d20")["ok"]
+    still_serving(h, "manager")
+
+
 # -- every string has a byte bound ------------------------------------------------------------
 
 
