@@ -244,11 +244,12 @@ class Stub:
     def main_requests(self) -> list[dict]:
         return [r for r in self.requests if r["kind"] == "prompt"]
 
-    def tool_results(self, agent: str) -> list[str]:
-        """Every tool_result text that `agent`'s claude sent (its name is in the system prompt)."""
+    def tool_results(self, agent: str | None = None) -> list[str]:
+        """Every tool_result text claude sent; with `agent`, only that agent's claude's
+        (its name is in the system prompt)."""
         texts = []
         for req in self.requests:
-            if agent not in req["system"]:
+            if agent and agent not in req["system"]:
                 continue
             for msg in req["body"].get("messages", []):
                 content = msg.get("content") if isinstance(msg, dict) else None

@@ -78,25 +78,6 @@ def inbox_bodies(h):
     return [m["body"] for m in h.admin("inbox", limit=100)["messages"]]
 
 
-def tool_result_texts(stub, agent=None):
-    """Every tool_result text claude sent to the API (optionally for one agent)."""
-    texts = []
-    for req in stub.requests:
-        if agent and agent not in req["system"]:
-            continue
-        for msg in req["body"].get("messages", []):
-            content = msg.get("content") if isinstance(msg, dict) else None
-            for block in content if isinstance(content, list) else []:
-                if isinstance(block, dict) and block.get("type") == "tool_result":
-                    inner = block.get("content")
-                    if isinstance(inner, list):
-                        texts.append(" ".join(b.get("text", "") for b in inner
-                                              if isinstance(b, dict)))
-                    else:
-                        texts.append(str(inner))
-    return texts
-
-
 def page(h, name, path, data=None):
     port = row(h, name)["port"]
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
@@ -188,7 +169,7 @@ def test_agents_talk_and_a_parked_recv_wakes_inside_a_turn(hive, stub):
         {"text": "ponged"}])
     hive.admin("send", to="alice", body="start the relay")
     wait_for(lambda: "relay done" in inbox_bodies(hive), timeout=90, what="the relay")
-    results = tool_result_texts(stub, agent="alice")
+    results = stub.tool_results(agent="alice")
     assert any("pong from bob" in t and "message #" in t for t in results)
     # alice took bob's pong inside her turn; it was acked with the turn.
     wait_for(lambda: row(hive, "alice")["turn_state"] == "idle", timeout=30, what="idle")
@@ -302,9 +283,9 @@ def test_refused_send_reads_as_a_sentence_to_claude(hive, stub):
         {"tool": "mcp__hyperhive__send", "input": {"to": "bob", "body": "psst"}},
         {"text": "I could not."}])
     hive.admin("send", to="alice", body="tell bob a secret")
-    wait_for(lambda: any("may not send" in t for t in tool_result_texts(stub, "alice")),
+    wait_for(lambda: any("may not send" in t for t in stub.tool_results("alice")),
              timeout=60, what="the refusal to reach claude")
-    refusal = next(t for t in tool_result_texts(stub, "alice") if "may not send" in t)
+    refusal = next(t for t in stub.tool_results("alice") if "may not send" in t)
     assert "manager" in refusal and "relay" in refusal
     assert not [m for m in hive.agent("bob", "recent")["messages"] if m["body"] == "psst"]
 
