@@ -40,8 +40,10 @@ ADMIN_CONNECTIONS = 256
 LINE_SECONDS = 10
 IDLE_SECONDS = 120
 SEND_SECONDS = 60
-# These deadlines are checked by one sweep a second per socket rather than by socket
-# timeouts: a timeout arms a timer on every wait, which a request would pay for.
+# These deadlines are checked by one sweep a second over every socket of the process
+# rather than by socket timeouts: a timeout arms a timer on every wait, which a request
+# would pay for, and a sweeper per socket would wake a host of a thousand agents a
+# thousand times a second.
 SWEEP_SECONDS = 1
 
 
@@ -132,6 +134,34 @@ class Connection:
         return now - self.waiting_since > IDLE_SECONDS
 
 
+class _Sweeper:
+    """The one greenlet that closes connections past a deadline, for every open server."""
+
+    def __init__(self):
+        self.servers = set()
+        self._greenlet = None
+
+    def add(self, server):
+        self.servers.add(server)
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
+
+    def remove(self, server):
+        self.servers.discard(server)
+
+    def _run(self):
+        while self.servers:
+            gevent.sleep(SWEEP_SECONDS)
+            now = time.monotonic()
+            for server in list(self.servers):
+                # Closing makes the connection's greenlet end on an OSError.
+                for conn in [c for c in server.connections if c.overdue(now)]:
+                    conn.sock.close()
+
+
+_SWEEPER = _Sweeper()
+
+
 class SocketServer:
     def __init__(self, path, endpoint, group=None, mode=0o660,
                  max_connections=AGENT_CONNECTIONS):
@@ -140,28 +170,18 @@ class SocketServer:
         self.max_connections = max_connections
         self.connections = set()
         self._server = StreamServer(bind_unix(path, mode=mode, group=group), self._handle)
-        self._sweeper = None
 
     def start(self):
         self._server.start()
-        self._sweeper = gevent.spawn(self._sweep)
+        _SWEEPER.add(self)
 
     def stop(self):
-        if self._sweeper is not None:
-            self._sweeper.kill()
+        _SWEEPER.remove(self)
         self._server.stop(timeout=1)
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
-
-    def _sweep(self):
-        """Close the connections past a deadline; their greenlets then end on an OSError."""
-        while True:
-            gevent.sleep(SWEEP_SECONDS)
-            now = time.monotonic()
-            for conn in [c for c in self.connections if c.overdue(now)]:
-                conn.sock.close()
 
     def _handle(self, sock, _address):
         if len(self.connections) >= self.max_connections:
