@@ -113,6 +113,7 @@ class Broker:
         self.places = places
         self.clock = clock
         self.lifecycle = None          # set by the host: containers and repos
+        self.sessions = None           # set by the host: the operator's web sessions
         self.fanout = Fanout()
         self.writer = GroupWriter(store.atomic, self._publish)
         self._bells = defaultdict(Event)

@@ -22,12 +22,11 @@ import bottle
 import gevent
 
 from . import web
-from .errors import BadArgs, HiveError
+from .errors import HiveError
 from .names import OPERATOR
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 65536         # characters of a message typed on an agent's page
 UPSTREAM_TIMEOUT = 600      # a compaction asked for on the page may take minutes
 CHUNK = 64 * 1024
 # Never passed on to the harness: the operator's credentials and hop-by-hop headers.
@@ -77,9 +76,7 @@ def make_app(broker, sessions, name, page_sock, bind="127.0.0.1"):
 
     @web.action(app, "/send", back="/#composer")
     def send(form):
-        body = web.field(form, "body")
-        if len(body) > MAX_MESSAGE:
-            raise BadArgs(f"a message is at most {MAX_MESSAGE} characters")
+        body = web.field(form, "body")       # the broker bounds it, as for any send
         reply = broker.send(OPERATOR, name, body)
         return {"flash": f"sent #{reply['id']} to {name}", "id": reply["id"], "body": body,
                 "at": time.time()}

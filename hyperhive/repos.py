@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from . import isolation, safefs
 from .errors import HiveError
-from .permissions import DEFAULT_ALLOWED_DOMAINS, check_domains
+from .permissions import DEFAULT_ALLOWED_DOMAINS, bash_pattern_problem, check_domains
 
 DEFAULT_CONFIG = {
     "model": "haiku",
@@ -340,6 +340,11 @@ def check_config(applied_repo):
         check_domains(data.get("allowed_domains"))
     except ValueError as exc:
         raise GitError(f"agent.json: {exc}") from None
+    # The harness would leave a bad pattern out; better the operator hears of it now.
+    for pattern in data.get("allowed_bash_patterns") or []:
+        problem = bash_pattern_problem(pattern)
+        if problem:
+            raise GitError(f"agent.json: {problem}")
 
 
 def _no_repeated_keys(pairs):

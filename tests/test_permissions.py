@@ -168,6 +168,12 @@ def _config_repo(tmp_path, **fields):
     return tmp_path
 
 
+def test_check_config_refuses_a_bash_pattern_that_would_smuggle_in_another_rule(tmp_path):
+    repos.check_config(_config_repo(tmp_path, allowed_bash_patterns=["git status:*"]))
+    with pytest.raises(repos.GitError, match="parentheses"):
+        repos.check_config(_config_repo(tmp_path, allowed_bash_patterns=["x),Bash,Read(x"]))
+
+
 def test_check_config_refuses_a_loopback_domain(tmp_path):
     repos.check_config(_config_repo(tmp_path))
     with pytest.raises(repos.GitError, match="agent.json: `allowed_domains`: '127.0.0.1' is an IP"):
