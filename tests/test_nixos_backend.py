@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -135,12 +136,17 @@ def test_a_container_that_stops_unasked_is_a_crash(nixos, journald):
 
 def test_crashed_agent_reads_only_systemds_unit_records():
     line = {"_UID": "0", "MESSAGE_ID": backends.UNIT_FAILED, "UNIT": "container@h-bob.service"}
-    assert backends.crashed_agent(json.dumps(line)) == "bob"
-    for changed in ({"_UID": "1000"}, {"MESSAGE_ID": "00" * 16}, {"UNIT": "sshd.service"},
+    assert backends.crashed_agent(line) == "bob"
+    # as systemd.journal.Reader converts them
+    converted = {**line, "_UID": 0, "MESSAGE_ID": uuid.UUID(backends.UNIT_STOPPED)}
+    assert backends.crashed_agent(converted) == "bob"
+    for changed in ({"_UID": "1000"}, {"_UID": 1000}, {"_UID": b"\xff"},
+                    {"MESSAGE_ID": "00" * 16}, {"MESSAGE_ID": uuid.UUID(int=0)},
+                    {"UNIT": "sshd.service"}, {"UNIT": b"container@h-bob.service"},
                     {"UNIT": "container@h-../x.service"}, {"UNIT": "container@hm1nd.service"}):
-        assert backends.crashed_agent(json.dumps({**line, **changed})) is None, changed
-    assert backends.crashed_agent("not json") is None
-    assert backends.crashed_agent("[1, 2]") is None
+        assert backends.crashed_agent({**line, **changed}) is None, changed
+    assert backends.crashed_agent("not a record") is None
+    assert backends.crashed_agent({}) is None
 
 
 def test_agent_nix_joins_the_flake_when_the_repo_has_one(tmp_path):
