@@ -134,6 +134,15 @@ def test_a_container_that_stops_unasked_is_a_crash(nixos, journald):
     wait_for(lambda: ["start", "h-alice"] in since(h, n), timeout=15, what="the restart")
 
 
+def test_logs_of_a_nixos_agent_read_its_containers_own_journal(nixos):
+    h = nixos
+    assert h.admin("spawn", name="alice")["ok"]
+    r = h.ctl("--json", "logs", "alice")
+    assert json.loads(r.stdout) == {
+        "ok": True, "v": 1, "machine": "h-alice", "matches": [],
+        "directory": "/var/lib/nixos-containers/h-alice/var/log/journal"}
+
+
 def test_crashed_agent_reads_only_systemds_unit_records():
     line = {"_UID": "0", "MESSAGE_ID": backends.UNIT_FAILED, "UNIT": "container@h-bob.service"}
     assert backends.crashed_agent(line) == "bob"
