@@ -15,14 +15,17 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gevent
+from gevent.socket import wait_read
 
-from . import isolation, names
+from . import isolation, journal, names
 from .errors import Unavailable
 from .paths import PAGE_SOCK
 
@@ -166,6 +169,11 @@ class ProcessBackend:
         greenlets = [gevent.spawn(self.stop, n, grace) for n in list(self._procs)]
         gevent.joinall(greenlets)
 
+    def journal_query(self, name):
+        """The harness logs into the host's journal: its records are the agent's fields."""
+        return journal.check_query({"machine": None, "directory": journal.host_journal_dir(),
+                                    "matches": journal.agent_matches(name)})
+
 
 _PR_SET_PDEATHSIG = 1
 
@@ -217,6 +225,17 @@ class NspawnBackend(ProcessBackend):
     ENV_FILE = "/harness/env.json"
     CONFIG_FILE = "/harness/agent.json"
 
+    def __init__(self, on_exit):
+        super().__init__(on_exit)
+        # Registered containers show in `machinectl list` and can be entered with
+        # `machinectl shell`; nspawn refuses to start one it cannot register.
+        self.register = machined_available()
+        if self.register:
+            log.info("systemd-machined is running: nspawn containers are registered machines")
+        else:
+            log.info("systemd-machined is not running: nspawn containers start with "
+                     "--register=no")
+
     def command(self, spec):
         read_only = [(p, p) for p in _code_paths(spec.claude_bin)]
         binds = container_binds(spec)
@@ -229,7 +248,8 @@ class NspawnBackend(ProcessBackend):
         if os.path.isabs(spec.claude_bin):
             harness[harness.index("--claude-bin") + 1] = os.path.realpath(spec.claude_bin)
         argv = nspawn_start_argv(spec.name, "/", binds, read_only, harness,
-                                 userns=spec.ids.userns if spec.ids else None)
+                                 userns=spec.ids.userns if spec.ids else None,
+                                 register=self.register)
         return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, spec.state_dir
 
     def environment(self, spec):
@@ -253,6 +273,34 @@ class NspawnBackend(ProcessBackend):
             config = "{}"
         write_private(spec.harness_dir / "agent.json", config, owner)
         super().start(name, spec)
+
+    def journal_query(self, name):
+        """The harness logs into the host's journal through the bound journal socket and the
+        container keeps no journal of its own (--link-journal=no, a volatile root): even a
+        registered one is read by the agent's fields, since `journalctl -M` finds nothing."""
+        return super().journal_query(name)
+
+
+MACHINED = "org.freedesktop.machine1"
+SYSTEM_BUS = "/run/dbus/system_bus_socket"
+
+
+def machined_available():
+    """True if systemd-machined is on the system bus, or D-Bus starts it on demand (as on
+    any systemd machine): then nspawn can register containers. Without a bus: False, at once."""
+    if not os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") and not os.path.exists(SYSTEM_BUS):
+        return False
+    for method in ("ListNames", "ListActivatableNames"):
+        try:
+            out = subprocess.run(["busctl", "--system", "call", "org.freedesktop.DBus",
+                                  "/org/freedesktop/DBus", "org.freedesktop.DBus", method],
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                 timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+        if f'"{MACHINED}"' in out.split():
+            return True
+    return False
 
 
 CONTAINER_HOME = "/home/agent"
@@ -290,15 +338,18 @@ def _code_paths(claude_bin=None):
     return sorted(p for p in paths if not p.startswith("/usr/") and os.path.isdir(p))
 
 
-def nspawn_start_argv(name, rootfs, binds, read_only, agent_argv, userns=None):
+def nspawn_start_argv(name, rootfs, binds, read_only, agent_argv, userns=None, register=False):
     """systemd-nspawn command line for one agent container (SPEC §8, `h-<name>`).
+
+    With `register`, systemd-machined knows the container as machine `h-<name>`.
 
     With `userns`, root in the container is uid `userns` on the host, and the
     container's 65536 uids follow it. The agent's dirs are chowned into that range by
     the host beforehand: no id-mapped mounts, no chown by nspawn.
     """
     machine = names.container_name(name)
-    argv = ["systemd-nspawn", "--quiet", "--keep-unit", "--register=no",
+    argv = ["systemd-nspawn", "--quiet", "--keep-unit",
+            "--register=yes" if register else "--register=no",
             f"--machine={machine}", f"--directory={rootfs}", "--volatile=yes",
             "--as-pid2", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
             "--chdir=/state"]
@@ -333,6 +384,11 @@ def nixos_commands(name, action, flake=None):
 UNIT_STOPPED = "9d1aaa27d60140bd96365438aad20286"
 UNIT_FAILED = "be02cf6855d2428ba40df7e9d022f03d"
 CONTAINERS_CONF = Path("/etc/nixos-containers")
+# Where nixos-container keeps each container's root, its journal in it.
+CONTAINERS_ROOT = Path("/var/lib/nixos-containers")
+# The crash watch opens the journal afresh this often, picking up where it was, so a
+# journal dir that appears later (journald started after the host) is followed too.
+REOPEN_EVERY = 60
 
 
 class NixosBackend:
@@ -349,7 +405,7 @@ class NixosBackend:
     name = "nixos"
 
     def __init__(self, on_exit, build_dir, flake=None, conf_dir=CONTAINERS_CONF,
-                 journal_args=()):
+                 journal_dir=None, containers_root=CONTAINERS_ROOT):
         self.flake = flake or os.environ.get("HYPERHIVE_FLAKE")
         if not self.flake:
             raise ValueError("the nixos backend builds agents from the hyperhive flake: set "
@@ -357,7 +413,8 @@ class NixosBackend:
         self.on_exit = on_exit
         self.build_dir = Path(build_dir)
         self.conf_dir = Path(conf_dir)
-        self.journal_args = list(journal_args)
+        self.journal_dir = journal_dir or journal.host_journal_dir()
+        self.containers_root = Path(containers_root)
         self._up = {}              # name -> running, as last done or seen
         self._stopping = set()
         self._watcher = None
@@ -463,48 +520,81 @@ class NixosBackend:
             self._watcher = gevent.spawn(self._watch_journal)
 
     def _watch_journal(self):
-        """Follow systemd's unit messages; a container that stops unasked is a crash."""
-        argv = ["journalctl", "--follow", "--lines=0", "--output=json", *self.journal_args,
-                f"MESSAGE_ID={UNIT_STOPPED}", f"MESSAGE_ID={UNIT_FAILED}"]
+        """Follow systemd's unit records; a container that stops unasked is a crash.
+
+        systemd.journal.Reader, woken through its inotify fd by gevent: Reader.wait()
+        would block every greenlet of the host.
+        """
+        where = {"cursor": None, "opened": False}
+        said = None
         while True:
             try:
-                self._follow(argv)
-            except OSError as exc:
-                log.warning("cannot follow the journal for container crashes: %s", exc)
-            # journalctl ended (journald restarted, say): follow again shortly.
-            gevent.sleep(5)
+                self._follow(where)
+                said = None
+            except Exception as exc:
+                if str(exc) != said:        # once per trouble, not every 5 seconds
+                    log.warning("cannot follow the journal for container crashes: %s", exc)
+                    said = str(exc)
+                gevent.sleep(5)
 
-    def _follow(self, argv):
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL)
+    def _follow(self, where):
+        """Hand on each crash record until REOPEN_EVERY seconds passed; `where` keeps the
+        position across reopenings, so no record is missed or read twice."""
+        reader = journal.open_reader(self.journal_dir)
         try:
-            for line in proc.stdout:
-                name = crashed_agent(line)
-                if name and self._up.get(name) and name not in self._stopping:
-                    self._up[name] = False
-                    self.on_exit(name, None)
+            reader.add_match(f"MESSAGE_ID={UNIT_STOPPED}", f"MESSAGE_ID={UNIT_FAILED}")
+            if where["cursor"]:
+                reader.seek_cursor(where["cursor"])
+                reader.get_next()           # the record read last time
+            elif where["opened"]:
+                reader.seek_head()          # none existed before: all of them are new
+            else:
+                reader.seek_tail()          # what happened before the host started is past
+                last = reader.get_previous()
+                where["cursor"] = last.get("__CURSOR")
+            where["opened"] = True
+            until = time.monotonic() + REOPEN_EVERY
+            while time.monotonic() < until:
+                for entry in iter(reader.get_next, {}):
+                    where["cursor"] = entry["__CURSOR"]
+                    self._crashed(crashed_agent(entry))
+                try:
+                    wait_read(reader.fileno(), timeout=1.0)
+                except socket.timeout:
+                    pass
+                reader.process()
         finally:
-            proc.kill()
-            proc.wait()
+            reader.close()
+
+    def _crashed(self, name):
+        if name and self._up.get(name) and name not in self._stopping:
+            self._up[name] = False
+            self.on_exit(name, None)
+
+    def journal_query(self, name):
+        """A NixOS container runs its own journald: `journalctl -M h-<name>`, or its files
+        under the container's root for a Reader."""
+        machine = names.container_name(name)
+        return journal.check_query({
+            "machine": machine, "matches": [],
+            "directory": str(self.containers_root / machine / "var/log/journal")})
 
 
-def crashed_agent(line):
-    """The agent whose container unit a journal line (JSON) reports stopped; else None.
+def crashed_agent(entry):
+    """The agent whose container unit a journal record reports stopped; else None.
 
     Only systemd itself (uid 0) speaks for units: a record another user wrote with the
-    same fields is not believed.
+    same fields is not believed. Values come as a Reader converts them (an int _UID, a
+    UUID MESSAGE_ID) or as plain strings.
     """
-    try:
-        entry = json.loads(line)
-    except ValueError:
+    if not isinstance(entry, dict) or str(entry.get("_UID")) != "0":
         return None
-    if not isinstance(entry, dict) or entry.get("_UID") != "0":
+    message_id = entry.get("MESSAGE_ID")
+    if getattr(message_id, "hex", message_id) not in (UNIT_STOPPED, UNIT_FAILED):
         return None
-    if entry.get("MESSAGE_ID") not in (UNIT_STOPPED, UNIT_FAILED):
-        return None
-    unit = entry.get("UNIT") or ""
+    unit = entry.get("UNIT")
     prefix, suffix = "container@h-", ".service"
-    if not (unit.startswith(prefix) and unit.endswith(suffix)):
+    if not (isinstance(unit, str) and unit.startswith(prefix) and unit.endswith(suffix)):
         return None
     name = unit[len(prefix):-len(suffix)]
     return name if names.is_valid(name) else None

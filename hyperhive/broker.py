@@ -808,6 +808,15 @@ class Broker:
         life = self._life()
         return [life.kept_info(n) for n in life.kept_names()]
 
+    def journal_query(self, caller, name):
+        """Where an agent's (or kept state's) journal is and which records are its own,
+        as its backend knows: for `ctl logs` and the journal panel."""
+        names.check(name)
+        life = self._life()
+        if not self.is_agent(name) and name not in life.kept_names():
+            raise NotFound(f"there is no agent or kept state named {name}")
+        return life.backend.journal_query(name)
+
     # -- drafts (two-step spawn) ---------------------------------------------
 
     def request_spawn_draft(self, caller, name, description=None):

@@ -7,9 +7,11 @@ errors or no host to talk to. `--json` prints the raw reply instead.
 import datetime
 import errno
 import json
+import os
 import shlex
 import sys
 
+from . import journal
 from .client import Client
 from .paths import Places
 
@@ -59,6 +61,10 @@ def add_parser(sub):
     verbs.add_parser("cancel-question", help="cancel a question").add_argument("id", type=int)
     verbs.add_parser("subscribe", help="print dashboard events as they happen").add_argument(
         "--kinds", help="comma-separated event kinds")
+    p_logs = verbs.add_parser("logs", help="an agent's journal, through journalctl")
+    p_logs.add_argument("name")
+    p_logs.add_argument("-f", "--follow", action="store_true", help="go on printing new lines")
+    p_logs.add_argument("-n", "--lines", type=_positive, help="only the last N lines")
 
 
 def request_for(args):
@@ -94,6 +100,8 @@ def request_for(args):
         return {"cmd": "answer", "id": args.id, "answer": args.answer}
     if v == "cancel-question":
         return {"cmd": "cancel_question", "id": args.id}
+    if v == "logs":
+        return {"cmd": "logs", "name": args.name}
     if v == "subscribe":
         kinds = [k for k in (args.kinds or "").split(",") if k]
         return {"cmd": "subscribe", "kinds": kinds or None}
@@ -122,6 +130,8 @@ def run(args):
         return EXIT_NO_HOST
     if args.json:
         print(json.dumps(reply, indent=2))
+    elif reply.get("ok") and args.verb == "logs":
+        return _journalctl(args, reply)
     elif reply.get("ok") and args.verb == "diff":
         print(render_diff(reply, approve_command(args, reply)))
     elif reply.get("ok"):
@@ -142,6 +152,29 @@ def explain_socket_error(exc, path):
         return (f"permission denied on {path} — run as root or join the hive-admin group "
                 "(log in again after joining)")
     return f"cannot reach {path}: {exc}"
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _journalctl(args, query):
+    """Become journalctl, run the host's way for this agent: -f follows until Ctrl-C ends
+    it, as journalctl's own would."""
+    try:
+        argv = journal.journalctl_argv(query, lines=args.lines, follow=args.follow)
+    except ValueError as exc:
+        print(f"hyperhive ctl: the host sent an unusable journal query: {exc}", file=sys.stderr)
+        return EXIT_NO_HOST
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        print(f"hyperhive ctl: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_NO_HOST
 
 
 def _subscribe(client, request):

@@ -10,6 +10,10 @@ HYPERHIVE_LOG=stderr, the same records go to stderr as one line each:
     2025-01-02 03:04:05,678 INFO agent/alice hyperhive.agent: turn done event=turn_end outcome=ok
 
 Nothing here ever writes to stdout: in the `mcp` role stdout is the protocol.
+
+sd_notify goes through the sdnotify package. An agent's journal is read with systemd-python's
+Reader (the dashboard's panel), or by journalctl itself from a query (`ctl logs`): where the
+agent is a machine with a journal of its own, `-M`; else its fields in the host's journal.
 """
 
 import errno
@@ -19,10 +23,11 @@ import os
 import re
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
+
+import sdnotify
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 IDENTIFIER = "hyperhive"
@@ -299,15 +304,20 @@ def notify(*assignments):
     addr = os.environ.get("NOTIFY_SOCKET", "")
     if not assignments or not addr or addr[0] not in "/@":
         return False
-    if addr[0] == "@":
-        addr = "\0" + addr[1:]          # abstract namespace
+    # debug=True: sdnotify raises instead of swallowing, so a failed send reads as False.
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.settimeout(1.0)
-            sock.sendto("\n".join(assignments).encode(), addr)
+        notifier = sdnotify.SystemdNotifier(debug=True)
+    except Exception:
+        return False
+    try:
+        # A full queue must cost a lost ping, not a stalled host.
+        notifier.socket.settimeout(1.0)
+        notifier.notify("\n".join(assignments))
         return True
     except Exception:
         return False
+    finally:
+        notifier.socket.close()
 
 
 def start_watchdog():
@@ -342,30 +352,124 @@ def start_watchdog():
 
 # Reading ######################################################################
 
-def read_journal(agent, lines=200, journalctl="journalctl", directory=None, machine=None):
-    """The last `lines` (at most MAX_LINES) journal lines of `agent`, oldest first.
+# Longest message text a read returns per record: records are an agent's to write.
+MAX_MESSAGE = 4096
+_MATCH = re.compile(r"[A-Z_][A-Z0-9_]{0,63}=[^\n]{0,512}")
 
-    `directory` reads journal files from there (-D), `machine` from a container (-M).
-    If journalctl is missing or fails, the list holds one line saying why.
-    """
+
+def host_journal_dir():
+    """The journal dir the host reads (HYPERHIVE_JOURNAL_DIR), or None for the system's."""
+    value = os.environ.get("HYPERHIVE_JOURNAL_DIR", "").strip()
+    return os.path.abspath(value) if value else None
+
+
+def agent_matches(agent):
+    """The fields that pick one agent's records out of a journal shared with others."""
     if not isinstance(agent, str) or not AGENT_NAME.fullmatch(agent):
         raise ValueError("invalid agent name %r" % (agent,))
+    return ["SYSLOG_IDENTIFIER=" + IDENTIFIER, "HIVE_AGENT=" + agent]
+
+
+def check_query(query):
+    """A journal query as a plain dict, or ValueError. Every part becomes an argument of
+    journalctl, so none may pass for an option:
+
+    machine    a registered machine whose own journal this is (journalctl -M), or None
+    directory  where the journal files are (journalctl -D, Reader(path=)); None: the system's
+    matches    FIELD=value terms a record must all have
+    """
+    if not isinstance(query, dict):
+        raise ValueError("a journal query is an object")
+    machine, directory = query.get("machine"), query.get("directory")
+    matches = query.get("matches") or []
     if machine is not None and not (isinstance(machine, str) and MACHINE_NAME.fullmatch(machine)):
         raise ValueError("invalid machine name %r" % (machine,))
+    if directory is not None and not (isinstance(directory, str) and directory.startswith("/")
+                                      and "\0" not in directory and "\n" not in directory):
+        raise ValueError("a journal directory must be an absolute path, not %r" % (directory,))
+    if not isinstance(matches, list) or len(matches) > 8 or not all(
+            isinstance(m, str) and _MATCH.fullmatch(m) for m in matches):
+        raise ValueError("journal matches must be a short list of FIELD=value")
+    return {"machine": machine, "directory": directory, "matches": list(matches)}
+
+
+def journalctl_argv(query, lines=None, follow=False, journalctl="journalctl"):
+    """journalctl's command line for a query: -M for a machine's own journal, else -D when
+    the query names a directory; then -n, -f and the matches."""
+    query = check_query(query)
+    argv = [journalctl]
+    if query["machine"]:
+        argv += ["-M", query["machine"]]
+    elif query["directory"]:
+        argv += ["-D", query["directory"]]
+    if lines is not None:
+        argv += ["-n", str(int(lines))]
+    if follow:
+        argv.append("-f")
+    return argv + query["matches"]
+
+
+def open_reader(directory=None):
+    """A systemd.journal.Reader on `directory`, or on this machine's journal."""
+    from systemd import journal as sd_journal
+    if directory is None:
+        return sd_journal.Reader()
+    return sd_journal.Reader(path=directory)
+
+
+def read_journal(query, lines=200):
+    """The last `lines` (at most MAX_LINES) records a query picks, oldest first, as
+    journalctl's short-iso lines.
+
+    Read with systemd.journal.Reader from the query's directory, or this machine's journal.
+    If the journal cannot be read, the list holds one line saying why.
+    """
+    query = check_query(query)
     count = max(1, min(int(lines), MAX_LINES))
-    argv = [journalctl, "--no-pager", "--quiet", "-o", "short-iso", "-n", str(count)]
-    if directory is not None:
-        argv += ["-D", os.fspath(directory)]
-    if machine is not None:
-        argv += ["-M", machine]
-    argv += ["SYSLOG_IDENTIFIER=" + IDENTIFIER, "HIVE_AGENT=" + agent]
+    where = " in %s" % query["directory"] if query["directory"] else ""
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return ["hyperhive: cannot read the journal: %s" % exc]
-    out = proc.stdout.decode("utf-8", "replace")
-    if proc.returncode != 0:
-        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        return ["hyperhive: journalctl exited with %d: %s"
-                % (proc.returncode, why[-1] if why else "no message")]
-    return out.splitlines()
+        reader = open_reader(query["directory"])
+    except Exception as exc:
+        return ["hyperhive: cannot open the journal%s: %s" % (where, _why(exc))]
+    try:
+        reader.data_threshold = 4 * MAX_MESSAGE
+        for match in query["matches"]:
+            reader.add_match(match)
+        reader.seek_tail()
+        entries = []
+        while len(entries) < count:
+            entry = reader.get_previous()
+            if not entry:
+                break
+            entries.append(entry)
+    except Exception as exc:
+        return ["hyperhive: cannot read the journal%s: %s" % (where, _why(exc))]
+    finally:
+        reader.close()
+    return [line for entry in reversed(entries) for line in short_iso(entry)]
+
+
+def _why(exc):
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def short_iso(entry):
+    """One Reader entry as journalctl -o short-iso shows it (continuation lines indented)."""
+    when = entry.get("__REALTIME_TIMESTAMP")
+    stamp = when.astimezone().isoformat(timespec="seconds") if hasattr(when, "astimezone") \
+        else "-"
+    who = _text(entry.get("SYSLOG_IDENTIFIER") or entry.get("_COMM") or "?")
+    pid = entry.get("SYSLOG_PID") or entry.get("_PID")
+    head = "%s %s %s%s: " % (stamp, _text(entry.get("_HOSTNAME", "")), who,
+                             "[%s]" % _text(pid) if pid else "")
+    message = _text(entry.get("MESSAGE", ""))
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + " [cut]"
+    first, *rest = message.split("\n")
+    return [head + first] + [" " * len(head) + line for line in rest]
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)

@@ -286,6 +286,8 @@ ADMIN_VERBS = {
     "answer": Verb(_b("answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
                    "answer a question"),
     "cancel_question": Verb(_b("cancel_question"), {"id": INT}, {}, "cancel a question"),
+    "logs": Verb(_b("journal_query"), {"name": SHORT}, {},
+                 "where an agent's journal is: {machine, directory, matches} for journalctl"),
     "login_url": Verb(lambda b, c: b.sessions.login_url(), {}, {},
                       "a one-time link that logs a browser in as the operator"),
     # `subscribe` is handled by the server itself: it turns the connection into a stream.

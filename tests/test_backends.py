@@ -1,9 +1,15 @@
 """Backend command lines, checked exactly (nixos-container cannot run here)."""
 
+import logging
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from hive import short_tmpdir, wait_for
+from hyperhive import backends
 from hyperhive.backends import AgentIds, AgentSpec, NspawnBackend, nixos_commands, nspawn_start_argv
 
 
@@ -71,3 +77,72 @@ def test_nspawn_argv_is_plain_data():
     argv = nspawn_start_argv("bob", "/", [("/a", "/b")], [("/c", "/c")], ["x"])
     assert argv[-2:] == ["--", "x"] and "--bind-ro=/c:/c" in argv
     assert not any(a.startswith("--private-users") for a in argv)
+
+
+def test_nspawn_registers_the_machine_only_when_asked():
+    registered = nspawn_start_argv("bob", "/", [], [], ["x"], register=True)
+    assert "--register=yes" in registered and "--register=no" not in registered
+    assert "--machine=h-bob" in registered
+    plain = nspawn_start_argv("bob", "/", [], [], ["x"])
+    assert "--register=no" in plain and "--register=yes" not in plain
+
+
+def test_without_a_system_bus_nspawn_does_not_register(monkeypatch, caplog):
+    monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS", raising=False)
+    monkeypatch.setattr(backends, "SYSTEM_BUS", "/nonexistent/system_bus_socket")
+    with caplog.at_level(logging.INFO, logger="hyperhive.backends"):
+        argv, _, _ = NspawnBackend(on_exit=None).command(alice_spec())
+    assert "--register=no" in argv
+    assert "systemd-machined is not running" in caplog.text
+
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={path}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="root"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+MACHINED = "/usr/lib/systemd/systemd-machined"
+
+
+@pytest.fixture
+def system_bus(monkeypatch):
+    """A D-Bus daemon of this test's own, standing in for the system bus."""
+    if os.geteuid() != 0 or not (shutil.which("dbus-daemon") and shutil.which("busctl")
+                                 and os.access(MACHINED, os.X_OK)):
+        pytest.skip("needs root, dbus-daemon, busctl and systemd-machined")
+    tmp = short_tmpdir()
+    (tmp / "bus.conf").write_text(BUS_CONF.format(path=tmp / "bus"))
+    bus = subprocess.Popen(["dbus-daemon", "--nofork", f"--config-file={tmp}/bus.conf"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    address = f"unix:path={tmp}/bus"
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+    try:
+        wait_for(lambda: (tmp / "bus").exists(), what="the test's D-Bus daemon")
+        yield address
+    finally:
+        bus.terminate()
+        bus.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_with_machined_on_the_system_bus_nspawn_registers(system_bus, caplog):
+    assert not backends.machined_available()
+    machined = subprocess.Popen([MACHINED], env={**os.environ, "SYSTEMD_LOG_LEVEL": "err"},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        wait_for(backends.machined_available, what="systemd-machined on the test's bus")
+        with caplog.at_level(logging.INFO, logger="hyperhive.backends"):
+            argv, _, _ = NspawnBackend(on_exit=None).command(alice_spec())
+    finally:
+        machined.terminate()
+        machined.wait()
+    assert "--register=yes" in argv and "--register=no" not in argv
+    assert "nspawn containers are registered machines" in caplog.text

@@ -2,10 +2,13 @@
 
 import json
 import os
+import select
 import socket
 import subprocess
+import uuid
 
-from hive import ENTRY, PYTHON, clean_env, short_tmpdir, wait_for
+from hive import ENTRY, PYTHON, HostProcess, clean_env, short_tmpdir, wait_for
+from journald import STORE, entries
 
 
 def ctl(*args, input=None, root=None):
@@ -126,3 +129,73 @@ def test_usage_errors_exit_2(host):
 
 def test_admin_socket_mode(host):
     assert oct(os.stat(host.sock).st_mode & 0o777) == "0o660"
+
+
+# -- logs --------------------------------------------------------------------------------
+
+def _line_pid(line):
+    """The pid in a journalctl short line: `... hyperhive[1234]: message`."""
+    return int(line.split("hyperhive[", 1)[1].split("]", 1)[0])
+
+
+def _next_line(proc, timeout=15):
+    if not select.select([proc.stdout], [], [], timeout)[0]:
+        raise AssertionError(f"no line from `ctl logs -f` within {timeout}s")
+    return proc.stdout.readline()
+
+
+def test_logs_shows_one_agents_journal_and_follows_it(journald):
+    from systemd import journal as sd_journal
+    env = clean_env()
+    env.pop("HYPERHIVE_LOG")
+    if journald["started"]:
+        env["HYPERHIVE_JOURNAL_DIR"] = STORE    # a host that reads a journal dir of its own
+    h = HostProcess(env=env).start()
+    follow = None
+    try:
+        for name in ("alice", "bob"):
+            assert h.admin("spawn", name=name)["ok"]
+        harness = {name: {int(e["_PID"]) for e in entries(
+            "HIVE_ROLE=agent", f"HIVE_AGENT={name}", want=3, timeout=20)}
+            for name in ("alice", "bob")}
+        r = h.ctl("--json", "logs", "alice")
+        assert json.loads(r.stdout) == {
+            "ok": True, "v": 1, "machine": None, "directory": env.get("HYPERHIVE_JOURNAL_DIR"),
+            "matches": ["SYSLOG_IDENTIFIER=hyperhive", "HIVE_AGENT=alice"]}
+
+        r = h.ctl("logs", "alice", "-n", "5")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert len(lines) == 5
+        assert {_line_pid(line) for line in lines} <= harness["alice"] | {h.proc.pid}
+        everything = h.ctl("logs", "alice").stdout.splitlines()
+        assert lines == everything[-5:]
+        pids = {_line_pid(line) for line in everything}
+        assert pids & harness["alice"] and not pids & harness["bob"]
+
+        follow = subprocess.Popen([PYTHON, ENTRY, "ctl", "--root", str(h.root), "logs",
+                                   "alice", "-f", "-n", "1"], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _next_line(follow)          # the last line: journalctl follows from here
+        mark = uuid.uuid4().hex
+        sd_journal.send(f"for bob {mark}", SYSLOG_IDENTIFIER="hyperhive", HIVE_AGENT="bob")
+        sd_journal.send(f"for alice {mark}", SYSLOG_IDENTIFIER="hyperhive", HIVE_AGENT="alice")
+        line = _next_line(follow)
+        while mark not in line:
+            line = _next_line(follow)
+        assert line.rstrip("\n").endswith(f": for alice {mark}")
+    finally:
+        if follow is not None:
+            follow.kill()
+            follow.wait()
+        h.stop()
+
+
+def test_logs_of_an_unknown_agent_is_refused(host):
+    r = host.ctl("logs", "ghost")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "there is no agent or kept state named ghost" in r.stderr
+    r = host.ctl("logs", "-M")
+    assert r.returncode == 2          # not a name: argparse takes it for an option
+    r = host.ctl("logs", "../x")
+    assert r.returncode == 1 and "not valid" in r.stderr

@@ -9,10 +9,12 @@ import socket
 import threading
 import time
 import urllib.parse
+import uuid
 
 import pytest
 
-from hive import HostProcess, clean_env, free_port, wait_for
+from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
+from journald import entries
 
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -174,8 +176,8 @@ def stream_count(dash):
 
 # -- fixtures ---------------------------------------------------------------------------
 
-def start_host():
-    h = HostProcess(dashboard_port=free_port()).start()
+def start_host(env=None):
+    h = HostProcess(dashboard_port=free_port(), env=env).start()
     dash = Dash(h.dashboard_port, h.login())
     wait_for(lambda: _answers(dash), 10, what="the dashboard")
     return h, dash
@@ -519,6 +521,34 @@ def test_journal_checks_the_name(hive):
     status, headers, _ = dash.get("/api/journal/manager?lines=10")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     assert dash.get("/api/journal/alice?lines=999999")[0] == 200
+
+
+def test_journal_shows_the_agents_own_records(hive, journald):
+    from systemd import journal as sd_journal
+    _, dash = hive
+    mark = uuid.uuid4().hex
+    sd_journal.send(f"for bob {mark}", SYSLOG_IDENTIFIER="hyperhive", HIVE_AGENT="bob")
+    sd_journal.send(f"for alice\nsecond line {mark}", SYSLOG_IDENTIFIER="hyperhive",
+                    HIVE_AGENT="alice")
+    entries("HIVE_AGENT=alice", f"MESSAGE=for alice\nsecond line {mark}")
+    status, _, body = dash.get("/api/journal/alice?lines=2")
+    first, second = body.splitlines()[-2:]
+    assert status == 200 and first.endswith(": for alice")
+    assert second.strip() == f"second line {mark}" and "bob" not in body
+
+
+def test_a_journal_that_cannot_be_read_is_a_line_saying_why():
+    tmp = short_tmpdir()
+    h, dash = start_host(clean_env(HYPERHIVE_JOURNAL_DIR=tmp / "missing"))
+    try:
+        status, _, body = dash.get("/api/journal/manager")
+        assert status == 200
+        assert body == (f"hyperhive: cannot open the journal in {tmp}/missing: "
+                                 "No such file or directory\n")
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- SSE ---------------------------------------------------------------------------------------

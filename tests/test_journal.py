@@ -150,11 +150,12 @@ journal.event(log, "turn_end", "turn done {mark}", HIVE_OUTCOME="ok", duration_m
     assert turn["HIVE_DURATION_MS"] == "12"
     assert turn["CODE_LINE"] == "8"         # the caller of event(), not event() itself
 
-    lines = journal.read_journal("alice")
-    assert lines[-1].endswith("hyperhive[%d]: turn done %s" % (pid, mark))
-    assert journal.read_journal("alice", lines=1) == lines[-1:]
+    alice = {"matches": journal.agent_matches("alice")}
+    lines = journal.read_journal(alice)
+    assert lines[-1].endswith(" hyperhive[%d]: turn done %s" % (pid, mark))
+    assert journal.read_journal(alice, lines=1) == lines[-1:]
     if journald["started"]:
-        lines = journal.read_journal("alice", directory=STORE)
+        lines = journal.read_journal({**alice, "directory": STORE})
         assert lines[-1].endswith("turn done " + mark)
 
 
@@ -406,34 +407,58 @@ print(journal.notify("READY=1"), journal.notify("STOPPING=1"))
     assert (out, err) == ("False False\n", "")
 
 
-# read_journal #################################################################
+# Reading ######################################################################
 
 @pytest.mark.parametrize("name", ["../x", "A", "a/b", "a" * 100, "", "-x", "alice\n",
                                   "a b", "1abc", "abcdefghij"])
-def test_read_journal_refuses_bad_names(name):
+def test_agent_matches_refuse_bad_names(name):
     with pytest.raises(ValueError):
-        journal.read_journal(name, journalctl="/nonexistent/journalctl")
+        journal.agent_matches(name)
 
 
-def test_read_journal_refuses_bad_machine():
+@pytest.mark.parametrize("query", [
+    {"machine": "--output=json"}, {"machine": "-D/etc"}, {"machine": "a b"},
+    {"directory": "-D"}, {"directory": "relative/dir"}, {"directory": "/a\nb"},
+    {"matches": ["--since=yesterday"]}, {"matches": ["lower=case"]}, {"matches": "HIVE_AGENT=a"},
+    {"matches": ["A=1"] * 9}, {"matches": ["A=b\nc"]}, {"machine": 1}, "HIVE_AGENT=alice"])
+def test_a_query_part_that_could_pass_for_an_option_is_refused(query):
     with pytest.raises(ValueError):
-        journal.read_journal("alice", machine="--output=json")
+        journal.check_query(query)
+    with pytest.raises(ValueError):
+        journal.journalctl_argv(query)
 
 
-def test_read_journal_command_line():
-    # echo stands in for journalctl here to show the exact argv it would get.
-    [line] = journal.read_journal("alice", lines=10**6, journalctl="echo",
-                                  machine="hive-alice")
-    assert line == ("--no-pager --quiet -o short-iso -n 5000 -M hive-alice "
-                    "SYSLOG_IDENTIFIER=hyperhive HIVE_AGENT=alice")
+def test_journalctl_argv_per_query():
+    alice = journal.agent_matches("alice")
+    assert journal.journalctl_argv({"matches": alice}) == [
+        "journalctl", "SYSLOG_IDENTIFIER=hyperhive", "HIVE_AGENT=alice"]
+    assert journal.journalctl_argv({"directory": "/j", "matches": alice}, lines=5,
+                                   follow=True) == [
+        "journalctl", "-D", "/j", "-n", "5", "-f", "SYSLOG_IDENTIFIER=hyperhive",
+        "HIVE_AGENT=alice"]
+    # a machine's own journal is read through it, not through its files
+    assert journal.journalctl_argv({"machine": "h-alice", "directory": "/c/var/log/journal",
+                                    "matches": []}, lines=10) == [
+        "journalctl", "-M", "h-alice", "-n", "10"]
 
 
-def test_read_journal_without_journalctl():
-    [note] = journal.read_journal("alice", journalctl="/nonexistent/journalctl")
-    assert "cannot read the journal" in note
+def test_reading_a_missing_journal_dir_says_why(short_dir):
+    [note] = journal.read_journal({"directory": short_dir + "/missing",
+                                   "matches": journal.agent_matches("alice")})
+    assert note == "hyperhive: cannot open the journal in %s/missing: No such file or " \
+        "directory" % short_dir
 
 
-@pytest.mark.skipif(not shutil.which("journalctl"), reason="needs journalctl")
-def test_read_journal_when_journalctl_fails(short_dir):
-    [note] = journal.read_journal("alice", directory=short_dir + "/missing")
-    assert note.startswith("hyperhive: journalctl exited with 1: ")
+def test_a_read_is_bounded_in_lines_and_message_size(journald):
+    from systemd import journal as sd_journal
+    name = "z" + uuid.uuid4().hex[:8]
+    for i in range(3):
+        sd_journal.send("line %d" % i, SYSLOG_IDENTIFIER="hyperhive", HIVE_AGENT=name)
+    sd_journal.send("x" * 100000, SYSLOG_IDENTIFIER="hyperhive", HIVE_AGENT=name)
+    entries("HIVE_AGENT=" + name, want=4)
+    query = {"matches": journal.agent_matches(name)}
+    *lines, huge = journal.read_journal(query, lines=10**6)
+    assert [line.split(": ", 1)[1] for line in lines] == ["line 0", "line 1", "line 2"]
+    assert huge.endswith(": " + "x" * journal.MAX_MESSAGE + " [cut]")
+    assert len(journal.read_journal(query, lines=2)) == 2
+    assert len(journal.read_journal(query, lines=-5)) == 1

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -133,14 +134,28 @@ def test_a_container_that_stops_unasked_is_a_crash(nixos, journald):
     wait_for(lambda: ["start", "h-alice"] in since(h, n), timeout=15, what="the restart")
 
 
+def test_logs_of_a_nixos_agent_read_its_containers_own_journal(nixos):
+    h = nixos
+    assert h.admin("spawn", name="alice")["ok"]
+    r = h.ctl("--json", "logs", "alice")
+    assert json.loads(r.stdout) == {
+        "ok": True, "v": 1, "machine": "h-alice", "matches": [],
+        "directory": "/var/lib/nixos-containers/h-alice/var/log/journal"}
+
+
 def test_crashed_agent_reads_only_systemds_unit_records():
     line = {"_UID": "0", "MESSAGE_ID": backends.UNIT_FAILED, "UNIT": "container@h-bob.service"}
-    assert backends.crashed_agent(json.dumps(line)) == "bob"
-    for changed in ({"_UID": "1000"}, {"MESSAGE_ID": "00" * 16}, {"UNIT": "sshd.service"},
+    assert backends.crashed_agent(line) == "bob"
+    # as systemd.journal.Reader converts them
+    converted = {**line, "_UID": 0, "MESSAGE_ID": uuid.UUID(backends.UNIT_STOPPED)}
+    assert backends.crashed_agent(converted) == "bob"
+    for changed in ({"_UID": "1000"}, {"_UID": 1000}, {"_UID": b"\xff"},
+                    {"MESSAGE_ID": "00" * 16}, {"MESSAGE_ID": uuid.UUID(int=0)},
+                    {"UNIT": "sshd.service"}, {"UNIT": b"container@h-bob.service"},
                     {"UNIT": "container@h-../x.service"}, {"UNIT": "container@hm1nd.service"}):
-        assert backends.crashed_agent(json.dumps({**line, **changed})) is None, changed
-    assert backends.crashed_agent("not json") is None
-    assert backends.crashed_agent("[1, 2]") is None
+        assert backends.crashed_agent({**line, **changed}) is None, changed
+    assert backends.crashed_agent("not a record") is None
+    assert backends.crashed_agent({}) is None
 
 
 def test_agent_nix_joins_the_flake_when_the_repo_has_one(tmp_path):
