@@ -36,7 +36,7 @@ def fnv1a32(text):
 
 class Lifecycle:
     def __init__(self, places, broker, sockets, backend="process", bind="127.0.0.1",
-                 port_base=8000, claude_bin="claude", dashboard_url=None):
+                 port_base=8000, claude_bin="claude", dashboard_url=None, agent_defaults=None):
         backends = {"process": ProcessBackend, "nspawn": NspawnBackend,
                     "nixos": lambda on_exit: NixosBackend(
                         on_exit, places.lib / "nixos",
@@ -51,6 +51,7 @@ class Lifecycle:
         self.port_base = port_base
         self.claude_bin = claude_bin
         self.dashboard_url = dashboard_url
+        self.agent_defaults = agent_defaults or {}      # a new agent's first agent.json
         self.backend = backends[backend](self._exited)
         self.isolated = isolation.isolated()
         self._slots = {}
@@ -407,7 +408,8 @@ class Lifecycle:
             pass
         finally:
             os.close(home)
-        repos.init(self.places.config_repo(name), self.places.applied_repo(name))
+        repos.init(self.places.config_repo(name), self.places.applied_repo(name),
+                   self.agent_defaults)
         self._configs.pop(name, None)
         self._own_dirs(name)
         log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
