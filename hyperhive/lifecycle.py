@@ -14,8 +14,9 @@ import gevent
 
 from . import isolation, names, repos, safefs
 from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
+from .limits import Limits
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
-from .names import MANAGER
+from .names import MANAGER, OPERATOR
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Lifecycle:
         self._started_sha = {}
         self._crashes = {}
         self._failed = set()
+        self._limits_told = set()
 
     # -- queries ------------------------------------------------------------
 
@@ -469,8 +471,17 @@ class Lifecycle:
         self._own_dirs(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
-        self.backend.start(name, self._agent_spec(name))
+        spec = self._agent_spec(name)
+        self.backend.start(name, spec)
         self._started_sha[name] = self._deployed[name]
+        self._tell_unapplied_limits(spec)
+
+    def _tell_unapplied_limits(self, spec):
+        """The operator hears once per host run that an agent's limits do not hold."""
+        note = self.backend.limits_note(spec)
+        if note and spec.name not in self._limits_told:
+            self._limits_told.add(spec.name)
+            self.broker.notify(OPERATOR, "limits_not_applied", agent=spec.name, reason=note)
 
     def _start_logged(self, name):
         try:
@@ -488,7 +499,8 @@ class Lifecycle:
             home_dir=p.home_dir(name), harness_dir=p.harness_dir(name),
             config_dir=p.applied_repo(name), ids=self.ids(name),
             web=f"{self.bind}:{self.port(name)}", claude_bin=self.claude_bin,
-            agents_dir=p.lib / "agents" if name == MANAGER else None, env=env)
+            agents_dir=p.lib / "agents" if name == MANAGER else None, env=env,
+            limits=Limits.from_config(self.config(name)))
 
     def _exited(self, name, rc):
         """The backend saw an agent exit that nobody asked for."""

@@ -387,8 +387,37 @@ def settings_problem(data):
         problem = bash_pattern_problem(pattern)
         if problem:
             return problem
+    for name, server in (data.get("extra_mcp_servers") or {}).items():
+        problem = _server_problem(name, server)
+        if problem:
+            return problem
     found = limits.problems(data)
     return found[0] if found else None
+
+
+# An extra MCP server's keys and what each holds (the NixOS options are camelCase).
+_SERVER_KEYS = {"command": str, "args": list, "env": dict, "allowed_tools": list}
+_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+def _server_problem(name, server):
+    """What is wrong with one `extra_mcp_servers` entry; None when nothing."""
+    where = f"extra MCP server {name[:64]!r}"
+    if not _SERVER_NAME.match(name) or name == "hyperhive":
+        return (f"{where}: a server name is 1-64 letters, digits, _ or -, and "
+                "`hyperhive` is taken")
+    if not isinstance(server, dict) or not isinstance(server.get("command"), str):
+        return f"{where} must be an object with a `command` string"
+    for key, value in server.items():
+        if key not in _SERVER_KEYS:
+            return f"{where}: `{key[:60]}` is not one of {', '.join(_SERVER_KEYS)}"
+        if not isinstance(value, _SERVER_KEYS[key]):
+            return f"{where}: `{key}` must be a {_SERVER_KEYS[key].__name__}"
+    strings = [*server.get("args", []), *server.get("allowed_tools", []),
+               *server.get("env", {}).values()]
+    if not all(isinstance(item, str) for item in strings):
+        return f"{where}: `args`, `env` values and `allowed_tools` must be strings"
+    return None
 
 
 def _kind_name(kinds):

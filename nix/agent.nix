@@ -21,17 +21,8 @@ let
   # claude and home dirs to this uid of the container's range
   # (CONTAINER_CLAUDE_UID in hyperhive/isolation.py).
   claudeUid = "1000";
-  agentJson = import ./agent-json.nix {
-    inherit (cfg)
-      model
-      allowedRecipients
-      claudePlugins
-      claudeMarketplaces
-      extraMcpServers
-      allowedBashPatterns
-      allowedDomains
-      ;
-  };
+  # agent-json.nix takes the settings it knows from the whole option set.
+  agentJson = import ./agent-json.nix cfg;
 in
 {
   options.hyperhive = settings // {

@@ -25,6 +25,8 @@ AGENT_JSON_KEYS = {
     "extra_mcp_servers": "extraMcpServers",
     "allowed_bash_patterns": "allowedBashPatterns",
     "allowed_domains": "allowedDomains",
+    "cpu_quota": "cpuQuota",
+    "memory_max": "memoryMax",
 }
 
 EXPECTED_FILES = {
@@ -35,6 +37,8 @@ EXPECTED_FILES = {
     "nix/agent-json.nix",
     "nix/agent-options.nix",
     "nix/agent-template.nix",
+    "nix/agent-settings.nix",
+    "nix/vendor.json",
 }
 
 
@@ -78,7 +82,7 @@ def nix_files():
 
 
 def test_expected_files_exist():
-    present = {str(f.relative_to(ROOT)) for f in nix_files()}
+    present = {str(f.relative_to(ROOT)) for f in [*nix_files(), *NIX_DIR.iterdir()]}
     assert EXPECTED_FILES <= present, EXPECTED_FILES - present
 
 
@@ -101,6 +105,8 @@ def test_agent_json_full(tmp_path):
         };
         allowedBashPatterns = [ "git *" "ls *" ];
         allowedDomains = [ "pypi.org" "*.example.com" ];
+        cpuQuota = "200%";
+        memoryMax = "4G";
       }))
     """
     got = eval_json(expr, tmp_path)
@@ -115,6 +121,8 @@ def test_agent_json_full(tmp_path):
         },
         "allowed_bash_patterns": ["git *", "ls *"],
         "allowed_domains": ["pypi.org", "*.example.com"],
+        "cpu_quota": "200%",
+        "memory_max": "4G",
     }
     assert set(got) == set(AGENT_JSON_KEYS)
 
@@ -129,6 +137,8 @@ def test_agent_json_defaults(tmp_path):
         "extra_mcp_servers": {},
         "allowed_bash_patterns": [],
         "allowed_domains": None,
+        "cpu_quota": None,
+        "memory_max": None,
     }
 
 
@@ -141,7 +151,7 @@ def test_agent_json_ignores_other_settings(tmp_path):
 
 def test_options_template_and_renderer_agree(tmp_path):
     # The option names, the renderer's arguments and the template's settings
-    # are the same seven, in camelCase; agent.json has them in snake_case.
+    # are the same, in camelCase; agent.json has them in snake_case.
     expr = """
       let
         options = builtins.attrNames (import ./nix/agent-options.nix { lib = { }; });
@@ -193,3 +203,109 @@ def test_flake_outputs(tmp_path):
     assert {"default", "agent"} <= set(got["modules"])
     assert "default" in got["packages"]
     assert got["overlay"] == ["hyperhive"]
+
+
+# Enough of nixpkgs' lib for agent-options.nix to show its options' names and types.
+STUB_LIB = """{
+  mkOption = o: o;
+  literalExpression = t: t;
+  types = {
+    str = "str";
+    listOf = t: { listOf = t; };
+    attrsOf = t: { attrsOf = t; };
+    nullOr = t: { nullOr = t; };
+    strMatching = re: { strMatching = re; };
+    submodule = m: { submodule = m.options; };
+  };
+}"""
+
+
+def test_agent_json_keys_and_nix_options_map_both_ways(tmp_path):
+    # Every key check_config accepts has an option that agent-json.nix renders as that
+    # key, and every option renders a key check_config accepts: each option is given a
+    # value naming it, and the rendered agent.json must hold it under its own key.
+    from hyperhive import repos
+    expr = f"""
+      let
+        options = import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }};
+        marked = builtins.mapAttrs (name: _:
+          if name == "extraMcpServers" then {{ marker = {{ command = name; }}; }} else name) options;
+      in import ./nix/agent-json.nix marked
+    """
+    rendered = eval_json(expr, tmp_path)
+    found = {key: (value["marker"]["command"] if key == "extra_mcp_servers" else value)
+             for key, value in rendered.items()}
+    assert found == AGENT_JSON_KEYS
+    assert set(found) == set(repos.SETTINGS)
+
+
+def test_an_mcp_servers_options_are_the_keys_check_config_accepts(tmp_path):
+    from hyperhive import repos
+    expr = f"""
+      builtins.toJSON (builtins.attrNames
+        (import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }}).extraMcpServers.type.attrsOf.submodule)
+    """
+    options = eval_json(expr, tmp_path)
+    snake = {"command": "command", "args": "args", "env": "env", "allowedTools": "allowed_tools"}
+    assert sorted(snake) == sorted(options)
+    assert sorted(snake.values()) == sorted(repos._SERVER_KEYS)
+
+
+def test_agent_settings_reads_back_what_agent_json_renders(tmp_path):
+    # agent-settings.nix (agent.json -> options, used by the per-agent flake) is the
+    # inverse of agent-json.nix, MCP servers' allowed_tools included.
+    given = """{
+      model = "sonnet";
+      allowedRecipients = [ "operator" ];
+      claudePlugins = [ "p@m" ];
+      claudeMarketplaces = [ "github:o/r" ];
+      extraMcpServers.fetch = { command = "/bin/fetch"; args = [ "-q" ]; env.A = "1"; allowedTools = [ "fetch" ]; };
+      allowedBashPatterns = [ "git *" ];
+      allowedDomains = [ "pypi.org" ];
+      cpuQuota = "50%";
+      memoryMax = "512M";
+    }"""
+    expr = f"""
+      let
+        given = {given};
+        back = import ./nix/agent-settings.nix (builtins.fromJSON (import ./nix/agent-json.nix given));
+      in builtins.toJSON {{ inherit given back; }}
+    """
+    got = eval_json(expr, tmp_path)
+    assert got["back"] == got["given"]
+    # null and missing keys keep the options' defaults; unknown keys are left out
+    got = eval_json('builtins.toJSON (import ./nix/agent-settings.nix '
+                    '{ model = "opus"; allowed_domains = null; color = "red"; })', tmp_path)
+    assert got == {"model": "opus"}
+
+
+@pytest.mark.parametrize("value", ["1%", "50%", "200%", "6400%", "0%", "50", "2G", "50 %", "-5%",
+                                   "99999%", "x%"])
+def test_the_cpu_quota_option_takes_what_check_config_takes(value, tmp_path):
+    from hyperhive import limits
+    host_accepts = limits.cpu_quota_problem(value) is None
+    option_accepts = option_matches("cpuQuota", value, tmp_path)
+    # the option may be looser (the host checks bounds), never stricter
+    assert option_accepts or not host_accepts
+    assert option_accepts == bool(__import__("re").fullmatch(r"[1-9][0-9]{0,3}%", value))
+
+
+@pytest.mark.parametrize("value", ["32M", "512M", "2G", "16T", "50%", "100%", "1K", "2g", "2GB",
+                                   "0G", "200%", " 2G", "2G\n"])
+def test_the_memory_max_option_takes_what_check_config_takes(value, tmp_path):
+    from hyperhive import limits
+    host_accepts = limits.memory_max_problem(value) is None
+    assert option_matches("memoryMax", value, tmp_path) or not host_accepts
+
+
+def option_matches(option, value, tmp_path):
+    expr = f"""
+      let o = (import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }}).{option};
+      in builtins.toJSON (builtins.match o.type.nullOr.strMatching {json.dumps(value)} != null)
+    """
+    return eval_json(expr, tmp_path)
+
+
+def test_the_host_unit_allows_enough_open_files():
+    text = (NIX_DIR / "host.nix").read_text()
+    assert "LimitNOFILE = 65536;" in text
