@@ -309,3 +309,95 @@ def option_matches(option, value, tmp_path):
 def test_the_host_unit_allows_enough_open_files():
     text = (NIX_DIR / "host.nix").read_text()
     assert "LimitNOFILE = 65536;" in text
+
+
+# Enough of nixpkgs for package.nix: buildPythonApplication and fetchurl return their
+# arguments, so the test sees what the package would fetch and run.
+PACKAGE_EXPR = """
+  let
+    lib = rec {
+      mapAttrsToList = f: set: map (n: f n set.${n}) (builtins.attrNames set);
+      concatMapStrings = f: list: builtins.concatStringsSep "" (map f list);
+      concatStrings = builtins.concatStringsSep "";
+      concatMap = builtins.concatMap;
+      attrValues = builtins.attrValues;
+      escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\\\''" ] s + "'";
+      escapeShellArgs = list: builtins.concatStringsSep " " (map escapeShellArg list);
+      optionals = cond: list: if cond then list else [ ];
+      hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+      findFirst = pred: default: list:
+        let found = builtins.filter pred list; in if found == [ ] then default else builtins.head found;
+      splitString = sep: s: builtins.filter builtins.isString (builtins.split sep s);
+      toLower = s: s;
+      platforms.linux = [ ];
+    };
+    python3Packages = {
+      python.sitePackages = "lib/python3/site-packages";
+      buildPythonApplication = args: args;
+      setuptools = "setuptools";
+      bottle = "bottle"; gevent = "gevent"; peewee = "peewee"; sdnotify = "sdnotify";
+      systemd-python = "systemd-python"; mcp = "mcp";
+    };
+    fetchurl = args: args // { outPath = "/nix/store/" + baseNameOf args.url; };
+  in import ./nix/package.nix { inherit lib python3Packages fetchurl; src = "source"; }
+"""
+
+
+def vendor_pins():
+    return json.loads((NIX_DIR / "vendor.json").read_text())
+
+
+def npm_tarballs(tmp_path):
+    """The npm tarballs of the pinned libraries, as `npm pack` fetches them (its cache
+    or the registry); {package: path}."""
+    specs = [f"{v['package']}@{v['version']}" for v in vendor_pins().values()]
+    proc = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(tmp_path), *specs],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return {entry["name"]: tmp_path / entry["filename"] for entry in json.loads(proc.stdout)}
+
+
+def test_the_package_fetches_the_pinned_npm_tarballs_into_static_vendor(tmp_path):
+    got = eval_json(f"builtins.toJSON ({PACKAGE_EXPR})", tmp_path)
+    pins = vendor_pins()
+    for pin in pins.values():
+        url = (f"https://registry.npmjs.org/{pin['package']}/-/"
+               f"{pin['package'].rsplit('/', 1)[-1]}-{pin['version']}.tgz")
+        tarball = f"/nix/store/{url.rsplit('/', 1)[-1]}"
+        assert f"tar -xzf {tarball} " in got["postPatch"]
+        for src, dest in pin["files"].items():
+            assert f'cp "$TMPDIR/vendored/package/{src}" static/vendor/\'{dest}\'' in \
+                got["postPatch"]
+            assert f"'{dest}'" in got["postInstall"]
+    # the console script is the program; nothing points at a static dir of its own
+    assert got["meta"]["mainProgram"] == "hyperhive"
+    assert "HYPERHIVE_STATIC" not in json.dumps(got)
+
+
+def test_the_pinned_hashes_are_those_of_the_npm_tarballs_dev_fetches(tmp_path):
+    import base64
+    import hashlib
+    import tarfile
+    tarballs = npm_tarballs(tmp_path)
+    vendor = ROOT / "static" / "vendor"
+    for pin in vendor_pins().values():
+        data = tarballs[pin["package"]].read_bytes()
+        assert pin["hash"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+        with tarfile.open(tarballs[pin["package"]]) as tar:
+            for src, dest in pin["files"].items():
+                packed = tar.extractfile(f"package/{src}").read()
+                if (vendor / dest).exists():     # what ./dev put there is the same file
+                    assert (vendor / dest).read_bytes() == packed, dest
+
+
+def test_dev_takes_its_versions_from_the_same_file():
+    text = (ROOT / "dev").read_text()
+    assert "nix/vendor.json" in text
+    for pin in vendor_pins().values():
+        assert pin["version"] not in text, f"./dev names {pin['package']}'s version itself"
+    plan = subprocess.run(
+        ["bash", "-c", 'PYTHON=/usr/bin/python3; VENDOR_JSON=nix/vendor.json; '
+         'eval "$(sed -n "/^vendor_plan() {/,/^}/p" dev)"; vendor_plan'],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert plan == [" ".join([p["package"], p["version"], *(f"{s}:{d}" for s, d in p["files"].items())])
+                    for p in vendor_pins().values()]
