@@ -12,6 +12,8 @@
 #
 # The per-agent settings are rendered to /etc/hyperhive/agent.json, the same
 # file the process and nspawn backends keep in the agent's config repo.
+# `cpuQuota` and `memoryMax` take effect from outside: the host puts them on the
+# container's unit from the applied agent.json.
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption mkIf mkDefault types;
