@@ -14,8 +14,8 @@ import gevent
 
 from . import isolation, names, repos, safefs
 from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
-from .limits import Limits
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
+from .limits import Limits
 from .names import MANAGER, OPERATOR
 
 log = logging.getLogger(__name__)
