@@ -36,6 +36,10 @@
           hyperhive.package = lib.mkDefault (packageFor pkgs);
         };
 
+      # agent.json (decoded) as `hyperhive.*` option values; the per-agent flake the
+      # host writes sets them over agent.nix's.
+      lib.agentSettings = import ./nix/agent-settings.nix;
+
       # A whole agent container system, as a per-agent flake would declare it:
       #   nixosConfigurations.coder = hyperhive.lib.agentSystem {
       #     name = "coder"; port = 8412; modules = [ ./agent.nix ];

@@ -14,6 +14,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from gevent.socket import wait_read
 
 from . import isolation, journal, names
 from .errors import Unavailable
+from .limits import Limits
 from .paths import PAGE_SOCK
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class AgentSpec:
     agents_dir: Path = None     # the manager edits the agents' config repos here
     ids: AgentIds = None        # None: the host is not root and agents run as its user
     env: dict = field(default_factory=dict)
+    limits: Limits = Limits()   # agent.json's cpu_quota and memory_max
 
     def harness_args(self, hive_dir, state_dir, harness_dir=None, claude_ids=None):
         args = ["agent", "--name", self.name, *(["--manager"] if self.manager else []),
@@ -86,6 +89,7 @@ class ProcessBackend:
 
     def __init__(self, on_exit):
         self.on_exit = on_exit
+        self.systemd = systemd_running()
         self._procs = {}
         self._claude_uids = {}
         self._stopping = set()
@@ -103,12 +107,24 @@ class ProcessBackend:
                    HIVE_LABEL=spec.name)
         if spec.agents_dir:
             env["HYPERHIVE_AGENTS_DIR"] = str(spec.agents_dir)
+        if spec.limits and self.systemd:
+            argv = scope_argv(argv, spec.limits)
         return argv, env, spec.state_dir
+
+    def limits_note(self, spec):
+        """Why the agent's limits are not applied; None when they are (or there are none)."""
+        if spec.limits and not self.systemd:
+            return (f"{spec.name}'s cpu_quota and memory_max are not applied: this machine "
+                    "does not run systemd, which would enforce them")
+        return None
 
     def start(self, name, spec):
         if self.running(name):
             return
         argv, env, cwd = self.command(spec)
+        note = self.limits_note(spec)
+        if note:
+            log.warning("%s", note, extra={"HIVE_AGENT": spec.name})
         if spec.ids and spec.ids.harness == 0:
             # A claude whose harness died with an earlier host may still be running.
             kill_uid(spec.ids.claude)
@@ -198,6 +214,18 @@ def kill_uid(uid):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def systemd_running():
+    """Whether systemd is this machine's init (sd_booted()'s test)."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def scope_argv(argv, limits):
+    """`argv` in a transient systemd scope with the agent's limits. systemd-run execs
+    the command in its own process, so the pid the host watches is the harness's."""
+    props = [arg for prop in limits.properties() for arg in ("-p", prop)]
+    return ["systemd-run", "--scope", "--quiet", "--collect", *props, "--", *argv]
+
+
 def _signal_group(proc, sig):
     try:
         os.killpg(proc.pid, sig)
@@ -250,7 +278,13 @@ class NspawnBackend(ProcessBackend):
         argv = nspawn_start_argv(spec.name, "/", binds, read_only, harness,
                                  userns=spec.ids.userns if spec.ids else None,
                                  register=self.register)
+        argv = nspawn_limited(argv, spec.limits, self.systemd)
         return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, spec.state_dir
+
+    def limits_note(self, spec):
+        if spec.limits and _own_scope(self.command(spec)[0]):
+            return None
+        return super().limits_note(spec)
 
     def environment(self, spec):
         """What the harness inside finds in /harness/env.json."""
@@ -301,6 +335,25 @@ def machined_available():
         if f'"{MACHINED}"' in out.split():
             return True
     return False
+
+
+def nspawn_limited(argv, limits, systemd):
+    """An nspawn command line that holds the container to `limits`, as far as this
+    machine can: nspawn's own --property when it registers the container in a scope of
+    its own, else the whole of it in a transient scope (systemd-run), else unchanged."""
+    if not limits:
+        return argv
+    if _own_scope(argv):
+        at = argv.index("--")
+        return [*argv[:at], *(f"--property={prop}" for prop in limits.properties()),
+                *argv[at:]]
+    return scope_argv(argv, limits) if systemd else argv
+
+
+def _own_scope(nspawn_argv):
+    """Whether nspawn registers the container in a scope of its own (--property only
+    applies there; with --keep-unit it stays in the host's unit)."""
+    return "--register=yes" in nspawn_argv and "--keep-unit" not in nspawn_argv
 
 
 CONTAINER_HOME = "/home/agent"
@@ -389,6 +442,14 @@ CONTAINERS_ROOT = Path("/var/lib/nixos-containers")
 # The crash watch opens the journal afresh this often, picking up where it was, so a
 # journal dir that appears later (journald started after the host) is followed too.
 REOPEN_EVERY = 60
+# Runtime units: writable on NixOS (its /etc/systemd/system is the system's, read-only),
+# and the host rewrites its drop-ins before each start.
+RUNTIME_UNITS = Path("/run/systemd/system")
+LIMITS_DROP_IN = "50-hyperhive-limits.conf"
+# Names the per-agent flake gives its own inputs.
+_OWN_INPUTS = ("self", "hyperhive", "config")
+_INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+MAX_INPUTS = 64
 
 
 class NixosBackend:
@@ -405,16 +466,22 @@ class NixosBackend:
     name = "nixos"
 
     def __init__(self, on_exit, build_dir, flake=None, conf_dir=CONTAINERS_CONF,
-                 journal_dir=None, containers_root=CONTAINERS_ROOT):
+                 journal_dir=None, containers_root=CONTAINERS_ROOT, flake_inputs=None,
+                 unit_dir=None):
         self.flake = flake or os.environ.get("HYPERHIVE_FLAKE")
         if not self.flake:
             raise ValueError("the nixos backend builds agents from the hyperhive flake: set "
                              "HYPERHIVE_FLAKE (the NixOS module does) to its path or URL")
+        if flake_inputs is None:
+            flake_inputs = parse_flake_inputs(os.environ.get("HYPERHIVE_FLAKE_INPUTS"))
+        self.flake_inputs = flake_inputs
         self.on_exit = on_exit
         self.build_dir = Path(build_dir)
         self.conf_dir = Path(conf_dir)
         self.journal_dir = journal_dir or journal.host_journal_dir()
         self.containers_root = Path(containers_root)
+        self.unit_dir = Path(unit_dir or os.environ.get("HYPERHIVE_NIXOS_UNIT_DIR")
+                             or RUNTIME_UNITS)
         self._up = {}              # name -> running, as last done or seen
         self._stopping = set()
         self._watcher = None
@@ -426,7 +493,7 @@ class NixosBackend:
         out = self.build_dir / spec.name
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / ".flake.nix.tmp"
-        tmp.write_text(agent_flake(spec, self.flake))
+        tmp.write_text(agent_flake(spec, self.flake, self.flake_inputs))
         os.replace(tmp, out / "flake.nix")
         # Its inputs are this host's own repos: lock them afresh, so a build never
         # takes the config an old lock file pinned.
@@ -460,6 +527,30 @@ class NixosBackend:
         kept = [line for line in lines if line.split("=", 1)[0] not in wanted]
         path.write_text("\n".join(kept + [f"{k}={v}" for k, v in wanted.items()]) + "\n")
 
+    def write_limits(self, spec):
+        """The container unit's drop-in with the agent's limits (none: no drop-in);
+        True when it changed, so systemd must reload its units."""
+        unit = f"container@{names.container_name(spec.name)}.service"
+        path = self.unit_dir / f"{unit}.d" / LIMITS_DROP_IN
+        text = limits_drop_in(spec)
+        try:
+            old = path.read_text()
+        except FileNotFoundError:
+            old = None
+        if text == old:
+            return False
+        if text is None:
+            path.unlink()
+            return True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{LIMITS_DROP_IN}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return True
+
+    def limits_note(self, spec):
+        return None         # the container's unit carries them
+
     # -- verbs -----------------------------------------------------------------
 
     def start(self, name, spec):
@@ -469,6 +560,8 @@ class NixosBackend:
         steps = ["update" if exists else "create"]
         self._run(nixos_commands(name, steps[0], flake))
         self.write_conf(spec)
+        if self.write_limits(spec):
+            self._run([["systemctl", "daemon-reload"]])
         self._run(nixos_commands(name, "start"))
         self._up[name] = True
         self._ensure_watch()
@@ -490,6 +583,12 @@ class NixosBackend:
         self.stop(name)
         self._run(nixos_commands(name, "destroy"), check=False)
         self._up.pop(name, None)
+        drop_in = self.unit_dir / f"container@{names.container_name(name)}.service.d"
+        (drop_in / LIMITS_DROP_IN).unlink(missing_ok=True)
+        try:
+            drop_in.rmdir()
+        except OSError:
+            pass        # not there, or holds the operator's own drop-ins
 
     def running(self, name):
         if name not in self._up:
@@ -600,46 +699,81 @@ def crashed_agent(entry):
     return name if names.is_valid(name) else None
 
 
-def agent_flake(spec, hyperhive_flake):
+def limits_drop_in(spec):
+    """The text of the container unit's drop-in for the agent's limits; None: none."""
+    if not spec.limits:
+        return None
+    lines = "".join(f"{prop}\n" for prop in spec.limits.properties())
+    return (f"# Written by the hyperhive host from {spec.name}'s agent.json; "
+            f"rewritten at each start.\n[Service]\n{lines}")
+
+
+def parse_flake_inputs(text):
+    """HYPERHIVE_FLAKE_INPUTS (a JSON object of input name -> flake URL, which the
+    NixOS module's `flakeInputs` writes) as a dict; ValueError saying what is wrong."""
+    if not text:
+        return {}
+    try:
+        inputs = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"HYPERHIVE_FLAKE_INPUTS is not valid JSON: {exc}") from None
+    if not isinstance(inputs, dict) or len(inputs) > MAX_INPUTS:
+        raise ValueError(f"HYPERHIVE_FLAKE_INPUTS must be a JSON object of at most "
+                         f"{MAX_INPUTS} input names and flake URLs")
+    for name, url in inputs.items():
+        if not _INPUT_NAME.match(name) or name in _OWN_INPUTS:
+            raise ValueError(f"HYPERHIVE_FLAKE_INPUTS: {name[:64]!r} cannot name an input "
+                             f"(letters, digits, _ and -; not {', '.join(_OWN_INPUTS)})")
+        if not isinstance(url, str) or not 0 < len(url) <= 1000 or \
+                any(ord(c) < 0x20 or ord(c) == 0x7f for c in url):
+            raise ValueError(f"HYPERHIVE_FLAKE_INPUTS: the URL of {name!r} must be a "
+                             "one-line string of at most 1000 characters")
+    return inputs
+
+
+def nix_string(text):
+    """`text` as a Nix string literal: nothing in it is interpolated or ends it."""
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def agent_flake(spec, hyperhive_flake, flake_inputs=None):
     """The flake that builds one agent's container from its applied repo.
 
     Settings come from agent.json, as with every backend, and win over the same
-    `hyperhive.*` options in agent.nix; agent.nix adds the rest of the container's
-    NixOS configuration (packages, services). Only committed config is built.
+    `hyperhive.*` options in agent.nix (`hyperhive.lib.agentSettings` turns agent.json's
+    keys into options); agent.nix adds the rest of the container's NixOS configuration
+    (packages, services). Every input but `self` reaches agent.nix as the module
+    argument `flakeInputs`: the operator's `flakeInputs` (MCP servers, tools) are used
+    there as `flakeInputs.<name>.packages.${pkgs.system}.default`. Only committed
+    config is built.
     """
     module = '(config + "/agent.nix")' if (spec.config_dir / "agent.nix").exists() else "{ }"
-    keys = "\n".join(f"                {option} = settings.{key} or null;"
-                     for key, option in SETTINGS.items())
+    extra = "".join(f"  inputs.{name}.url = {nix_string(url)};\n"
+                    for name, url in sorted((flake_inputs or {}).items()))
     return f"""# Written by the hyperhive host for {spec.name}; rewritten at each start.
 {{
-  inputs.hyperhive.url = {json.dumps(hyperhive_flake)};
-  inputs.config = {{ url = {json.dumps("git+file://" + str(spec.config_dir))}; flake = false; }};
-
-  outputs = {{ hyperhive, config, ... }}:
+  inputs.hyperhive.url = {nix_string(hyperhive_flake)};
+  inputs.config = {{ url = {nix_string("git+file://" + str(spec.config_dir))}; flake = false; }};
+{extra}
+  outputs = {{ self, hyperhive, config, ... }}@inputs:
     let
-      settings = builtins.fromJSON (builtins.readFile (config + "/agent.json"));
+      settings = hyperhive.lib.agentSettings
+        (builtins.fromJSON (builtins.readFile (config + "/agent.json")));
     in {{
       nixosConfigurations.{spec.name} = hyperhive.lib.agentSystem {{
-        name = {json.dumps(spec.name)};
+        name = {nix_string(spec.name)};
         manager = {"true" if spec.manager else "false"};
-        port = {spec.web.rsplit(":", 1)[1]};
+        port = {int(spec.web.rsplit(":", 1)[1])};
         modules = [
+          {{ _module.args.flakeInputs = builtins.removeAttrs inputs [ "self" ]; }}
           {module}
           ({{ lib, ... }}: {{
-            hyperhive = lib.mapAttrs (_: lib.mkOverride 50)
-              (lib.filterAttrs (_: value: value != null) {{
-{keys}
-              }});
+            hyperhive = lib.mapAttrs (_: lib.mkOverride 50) settings;
           }})
         ];
       }};
     }};
 }}
 """
-
-
-# agent.json keys and the container module's options they set.
-SETTINGS = {"model": "model", "allowed_recipients": "allowedRecipients",
-            "claude_plugins": "claudePlugins", "claude_marketplaces": "claudeMarketplaces",
-            "extra_mcp_servers": "extraMcpServers",
-            "allowed_bash_patterns": "allowedBashPatterns", "allowed_domains": "allowedDomains"}

@@ -17,6 +17,9 @@ def _host_parser(sub):
     p.add_argument("--agent-port-base", type=int,
                    default=int(os.environ.get("HYPERHIVE_AGENT_PORT_BASE", "8000")),
                    help="manager page port; other agents get BASE+100..BASE+999")
+    p.add_argument("--agent-defaults", metavar="FILE",
+                   default=os.environ.get("HYPERHIVE_AGENT_DEFAULTS") or None,
+                   help="a JSON object of agent.json settings every new agent starts with")
 
 
 def _agent_parser(sub):

@@ -14,7 +14,7 @@ import sys
 import gevent
 from gevent.event import Event
 
-from . import isolation, journal
+from . import isolation, journal, repos
 from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
@@ -86,6 +86,8 @@ class Host:
     def __init__(self, options):
         self.options = options
         self.places = Places.from_root(options.root)
+        defaults_file = getattr(options, "agent_defaults", None)
+        agent_defaults = repos.load_defaults(defaults_file) if defaults_file else None
         self.places.ensure()
         if options.root and isolation.isolated():
             os.chmod(options.root, 0o711)   # agents traverse it to their own dirs and sockets
@@ -106,7 +108,7 @@ class Host:
         self.broker.lifecycle = Lifecycle(
             self.places, self.broker, self.sockets, backend=options.backend, bind=options.bind,
             port_base=options.agent_port_base, claude_bin=options.claude_bin,
-            dashboard_url=dashboard_url)
+            dashboard_url=dashboard_url, agent_defaults=agent_defaults)
         self.admin = SocketServer(self.places.host_sock,
                                   BrokerEndpoint(self.broker, "admin", "operator"),
                                   group=_admin_group(), max_connections=ADMIN_CONNECTIONS)

@@ -15,7 +15,8 @@ import gevent
 from . import isolation, names, repos, safefs
 from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
-from .names import MANAGER
+from .limits import Limits
+from .names import MANAGER, OPERATOR
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def fnv1a32(text):
 
 class Lifecycle:
     def __init__(self, places, broker, sockets, backend="process", bind="127.0.0.1",
-                 port_base=8000, claude_bin="claude", dashboard_url=None):
+                 port_base=8000, claude_bin="claude", dashboard_url=None, agent_defaults=None):
         backends = {"process": ProcessBackend, "nspawn": NspawnBackend,
                     "nixos": lambda on_exit: NixosBackend(
                         on_exit, places.lib / "nixos",
@@ -51,6 +52,7 @@ class Lifecycle:
         self.port_base = port_base
         self.claude_bin = claude_bin
         self.dashboard_url = dashboard_url
+        self.agent_defaults = agent_defaults or {}      # a new agent's first agent.json
         self.backend = backends[backend](self._exited)
         self.isolated = isolation.isolated()
         self._slots = {}
@@ -59,6 +61,7 @@ class Lifecycle:
         self._started_sha = {}
         self._crashes = {}
         self._failed = set()
+        self._limits_told = set()
 
     # -- queries ------------------------------------------------------------
 
@@ -407,7 +410,8 @@ class Lifecycle:
             pass
         finally:
             os.close(home)
-        repos.init(self.places.config_repo(name), self.places.applied_repo(name))
+        repos.init(self.places.config_repo(name), self.places.applied_repo(name),
+                   self.agent_defaults)
         self._configs.pop(name, None)
         self._own_dirs(name)
         log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
@@ -467,8 +471,17 @@ class Lifecycle:
         self._own_dirs(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
-        self.backend.start(name, self._agent_spec(name))
+        spec = self._agent_spec(name)
+        self.backend.start(name, spec)
         self._started_sha[name] = self._deployed[name]
+        self._tell_unapplied_limits(spec)
+
+    def _tell_unapplied_limits(self, spec):
+        """The operator hears once per host run that an agent's limits do not hold."""
+        note = self.backend.limits_note(spec)
+        if note and spec.name not in self._limits_told:
+            self._limits_told.add(spec.name)
+            self.broker.notify(OPERATOR, "limits_not_applied", agent=spec.name, reason=note)
 
     def _start_logged(self, name):
         try:
@@ -486,7 +499,8 @@ class Lifecycle:
             home_dir=p.home_dir(name), harness_dir=p.harness_dir(name),
             config_dir=p.applied_repo(name), ids=self.ids(name),
             web=f"{self.bind}:{self.port(name)}", claude_bin=self.claude_bin,
-            agents_dir=p.lib / "agents" if name == MANAGER else None, env=env)
+            agents_dir=p.lib / "agents" if name == MANAGER else None, env=env,
+            limits=Limits.from_config(self.config(name)))
 
     def _exited(self, name, rc):
         """The backend saw an agent exit that nobody asked for."""

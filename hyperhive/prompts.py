@@ -80,7 +80,8 @@ coordinate the agents, relay between them and the operator (recipient
   React to crashes and failures: restart, ask the agent, or tell the operator.
 - Each agent's proposed config is a git repo at `{agents_dir}/<name>/config`
   holding `agent.json` (`model`, `allowed_recipients`, `claude_plugins`,
-  `claude_marketplaces`, `extra_mcp_servers`, `allowed_bash_patterns`). To change
+  `claude_marketplaces`, `extra_mcp_servers`, `allowed_bash_patterns`,
+  `allowed_domains`, `cpu_quota` like "200%", `memory_max` like "4G"). To change
   it: edit, `git commit`, then `request_apply_commit(agent, <sha>)`. The remote
   `applied` in that repo shows what is deployed (`git fetch applied`, tags
   `deployed/<id>`, `failed/<id>`, `denied/<id>`); build on `applied/main`.

@@ -6,6 +6,7 @@
 #
 # extraMcpServers entries are { command, args ? [ ], env ? { }, allowedTools ? [ "*" ] };
 # each becomes { command, args, env, allowed_tools } under `extra_mcp_servers`.
+# agent-settings.nix reads agent.json back into these arguments.
 {
   model ? "haiku",
   allowedRecipients ? [ ],
@@ -14,6 +15,8 @@
   extraMcpServers ? { },
   allowedBashPatterns ? [ ],
   allowedDomains ? null,
+  cpuQuota ? null,
+  memoryMax ? null,
   # Tolerate whole option sets being passed in (e.g. `config.hyperhive`).
   ...
 }:
@@ -33,4 +36,6 @@ builtins.toJSON {
   extra_mcp_servers = builtins.mapAttrs server extraMcpServers;
   allowed_bash_patterns = allowedBashPatterns;
   allowed_domains = allowedDomains;
+  cpu_quota = cpuQuota;
+  memory_max = memoryMax;
 }

@@ -107,4 +107,26 @@ in
       No IP addresses, `localhost` or local-network names.
     '';
   };
+
+  cpuQuota = mkOption {
+    type = types.nullOr (types.strMatching "[1-9][0-9]{0,3}%");
+    default = null;
+    example = "200%";
+    description = ''
+      CPU time the agent may use, in percent of one CPU (`"200%"`: two CPUs' worth;
+      1% to 6400%). Applied by the host as systemd's `CPUQuota=` on the unit that
+      holds the agent (the container's `container@h-<name>.service`). `null`: no limit.
+    '';
+  };
+
+  memoryMax = mkOption {
+    type = types.nullOr (types.strMatching "[1-9][0-9]{0,7}[KMGT]|[1-9][0-9]{0,2}%");
+    default = null;
+    example = "2G";
+    description = ''
+      Memory the agent may use (`"512M"`, `"2G"`: 32M to 16T; or a percentage of the
+      host's). Applied by the host as systemd's `MemoryMax=`, like `cpuQuota`. `null`:
+      no limit.
+    '';
+  };
 }

@@ -40,6 +40,11 @@
   # e.g. [ "pypi.org" "files.pythonhosted.org" "*.example.com" ]
   hyperhive.allowedDomains = null;
 
+  # CPU and memory the host lets the container use (systemd's CPUQuota= and
+  # MemoryMax=), e.g. "200%" (two CPUs) and "4G". null: no limit.
+  hyperhive.cpuQuota = null;
+  hyperhive.memoryMax = null;
+
   # Programs the agent can run from Bash.
   environment.systemPackages = with pkgs; [
     git

@@ -12,6 +12,8 @@
 #
 # The per-agent settings are rendered to /etc/hyperhive/agent.json, the same
 # file the process and nspawn backends keep in the agent's config repo.
+# `cpuQuota` and `memoryMax` take effect from outside: the host puts them on the
+# container's unit from the applied agent.json.
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption mkIf mkDefault types;
@@ -21,17 +23,8 @@ let
   # claude and home dirs to this uid of the container's range
   # (CONTAINER_CLAUDE_UID in hyperhive/isolation.py).
   claudeUid = "1000";
-  agentJson = import ./agent-json.nix {
-    inherit (cfg)
-      model
-      allowedRecipients
-      claudePlugins
-      claudeMarketplaces
-      extraMcpServers
-      allowedBashPatterns
-      allowedDomains
-      ;
-  };
+  # agent-json.nix takes the settings it knows from the whole option set.
+  agentJson = import ./agent-json.nix cfg;
 in
 {
   options.hyperhive = settings // {

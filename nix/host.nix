@@ -10,17 +10,9 @@ let
   cfg = config.services.hyperhive;
   defaultStateDir = "/var/lib/hyperhive";
   settings = import ./agent-options.nix { inherit lib; };
-  agentDefaultsJson = import ./agent-json.nix {
-    inherit (cfg.agentDefaults)
-      model
-      allowedRecipients
-      claudePlugins
-      claudeMarketplaces
-      extraMcpServers
-      allowedBashPatterns
-      allowedDomains
-      ;
-  };
+  agentDefaultsJson = import ./agent-json.nix cfg.agentDefaults;
+  # The per-agent flake names these inputs itself (HYPERHIVE_FLAKE_INPUTS may not).
+  ownInputs = [ "self" "hyperhive" "config" ];
 in
 {
   options.services.hyperhive = {
@@ -87,8 +79,10 @@ in
       type = types.submodule { options = settings; };
       default = { };
       description = ''
-        Settings a newly spawned agent starts with (its initial agent.json),
-        written to /etc/hyperhive/agent-defaults.json.
+        Settings every agent the host creates starts with (its initial agent.json,
+        the manager's too), written to /etc/hyperhive/agent-defaults.json, which
+        the daemon reads at start (HYPERHIVE_AGENT_DEFAULTS). Agents that exist
+        keep their own agent.json.
       '';
     };
 
@@ -114,6 +108,20 @@ in
       '';
     };
 
+    flakeInputs = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = { mcp-matrix = "github:owner/mcp-matrix"; };
+      description = ''
+        Extra flake inputs (name = flake URL) of every agent's container flake
+        (the `nixos` backend). They reach the agent's `agent.nix` as the module
+        argument `flakeInputs`, next to `hyperhive`:
+        `{ pkgs, flakeInputs, ... }: { environment.systemPackages =
+        [ flakeInputs.mcp-matrix.packages.''${pkgs.system}.default ]; }`.
+        Passed to the daemon as HYPERHIVE_FLAKE_INPUTS.
+      '';
+    };
+
     extraEnvironment = mkOption {
       type = types.attrsOf types.str;
       default = { };
@@ -127,6 +135,10 @@ in
       {
         assertion = !(cfg.agentDefaults.extraMcpServers ? hyperhive);
         message = "services.hyperhive.agentDefaults.extraMcpServers: the server name `hyperhive` is reserved.";
+      }
+      {
+        assertion = lib.all (name: !(lib.elem name ownInputs)) (lib.attrNames cfg.flakeInputs);
+        message = "services.hyperhive.flakeInputs: ${lib.concatStringsSep ", " ownInputs} are the agent flake's own inputs.";
       }
     ];
 
@@ -164,6 +176,8 @@ in
         HYPERHIVE_AGENT_DEFAULTS = "/etc/hyperhive/agent-defaults.json";
       } // lib.optionalAttrs (cfg.flake != null) {
         HYPERHIVE_FLAKE = "${cfg.flake}";
+      } // lib.optionalAttrs (cfg.flakeInputs != { }) {
+        HYPERHIVE_FLAKE_INPUTS = builtins.toJSON cfg.flakeInputs;
       } // cfg.extraEnvironment;
       serviceConfig = {
         Type = "notify";

@@ -3,10 +3,14 @@
 #   callPackage ./package.nix { }                                 # plain
 #   callPackage ./package.nix { claudePackage = pkgs.claude-code; } # claude on PATH
 #
-# claude-code is unfree, so it is never pulled in by default.
+# claude-code is unfree, so it is never pulled in by default. The `hyperhive` console
+# script is the program; the web assets (static/, with the chart and terminal
+# libraries fetched from npm as nix/vendor.json pins them) are package data in the
+# wheel.
 {
   lib,
   python3Packages,
+  fetchurl,
   claudePackage ? null,
   src ? lib.cleanSourceWith {
     name = "hyperhive-source";
@@ -17,7 +21,7 @@
         rel = lib.removePrefix (toString ../. + "/") (toString path);
         base = baseNameOf path;
       in
-      !(lib.elem rel [ ".venv" ".cache" ".ci" "bench" "hive" "tests/artifacts" ])
+      !(lib.elem rel [ ".venv" ".cache" ".ci" "bench" "hive" "tests/artifacts" "static/vendor" ])
       && !(lib.elem base [ "__pycache__" ".pytest_cache" ".hypothesis" ])
       && !(lib.hasSuffix ".pyc" base);
   },
@@ -43,11 +47,33 @@ let
   buildRequires = pyproject.build-system.requires or [ "setuptools" ];
 
   python = python3Packages.python;
+
+  # uPlot, xterm.js and its fit addon: npm tarballs pinned by nix/vendor.json (./dev
+  # fetches the same versions), unpacked into static/vendor before the build.
+  vendored = lib.mapAttrsToList (_: v: v // {
+    tarball = fetchurl {
+      url = "https://registry.npmjs.org/${v.package}/-/${baseNameOf v.package}-${v.version}.tgz";
+      inherit (v) hash;
+    };
+  }) (builtins.fromJSON (builtins.readFile ./vendor.json));
+  unpackVendored = lib.concatMapStrings (v: ''
+    rm -rf "$TMPDIR/vendored" && mkdir -p "$TMPDIR/vendored"
+    tar -xzf ${v.tarball} -C "$TMPDIR/vendored"
+    ${lib.concatStrings (lib.mapAttrsToList (src: dest: ''
+      cp "$TMPDIR/vendored/package/${src}" static/vendor/${lib.escapeShellArg dest}
+    '') v.files)}
+  '') vendored;
 in
 python3Packages.buildPythonApplication {
   pname = "hyperhive";
   inherit version src;
   pyproject = true;
+
+  postPatch = ''
+    rm -rf static/vendor
+    mkdir -p static/vendor
+    ${unpackVendored}
+  '';
 
   build-system = map (req: python3Packages.${requirementName req}) buildRequires;
 
@@ -60,26 +86,23 @@ python3Packages.buildPythonApplication {
     mcp
   ];
 
-  # The web assets go to share/, are linked next to hyperhive.py in
-  # site-packages (where the app looks first) and named by HYPERHIVE_STATIC.
-  # The NixOS modules and the agent.nix template ride along in share/ too.
+  # The NixOS modules and the agent.nix template ride along in share/. The pages need
+  # the vendored libraries from the wheel (package data hyperhive/static/vendor).
   postInstall = ''
     mkdir -p $out/share/hyperhive
-    if [ -d static ]; then
-      cp -r static $out/share/hyperhive/static
-      ln -s $out/share/hyperhive/static $out/${python.sitePackages}/static
-    fi
-    if [ -d nix ]; then
-      cp -r nix $out/share/hyperhive/nix
-    fi
+    cp -r nix $out/share/hyperhive/nix
+    for file in ${lib.escapeShellArgs (lib.concatMap (v: lib.attrValues v.files) vendored)}; do
+      if [ ! -f "$out/${python.sitePackages}/hyperhive/static/vendor/$file" ]; then
+        echo "the wheel lacks static/vendor/$file" >&2
+        exit 1
+      fi
+    done
   '';
 
-  makeWrapperArgs =
-    [ "--set-default" "HYPERHIVE_STATIC" "${placeholder "out"}/share/hyperhive/static" ]
-    ++ lib.optionals (claudePackage != null) [
-      "--prefix" "PATH" ":" "${claudePackage}/bin"
-      "--set-default" "HYPERHIVE_CLAUDE" "${claudePackage}/bin/claude"
-    ];
+  makeWrapperArgs = lib.optionals (claudePackage != null) [
+    "--prefix" "PATH" ":" "${claudePackage}/bin"
+    "--set-default" "HYPERHIVE_CLAUDE" "${claudePackage}/bin/claude"
+  ];
 
   # The test suite runs in the project's CI; the build only checks that the
   # package imports.

@@ -10,7 +10,9 @@ import pytest
 
 from hive import short_tmpdir, wait_for
 from hyperhive import backends
-from hyperhive.backends import AgentIds, AgentSpec, NspawnBackend, nixos_commands, nspawn_start_argv
+from hyperhive.backends import (AgentIds, AgentSpec, NspawnBackend, ProcessBackend, limits_drop_in,
+                                nixos_commands, nspawn_limited, nspawn_start_argv)
+from hyperhive.limits import Limits
 
 
 def test_nixos_commands():
@@ -146,3 +148,88 @@ def test_with_machined_on_the_system_bus_nspawn_registers(system_bus, caplog):
         machined.wait()
     assert "--register=yes" in argv and "--register=no" not in argv
     assert "nspawn containers are registered machines" in caplog.text
+LIMITS = Limits(cpu_quota="50%", memory_max="2G")
+SCOPE = ["systemd-run", "--scope", "--quiet", "--collect", "-p", "CPUQuota=50%",
+         "-p", "MemoryMax=2G", "--"]
+
+
+def test_with_systemd_a_process_agent_runs_in_a_scope_with_its_limits():
+    backend = ProcessBackend(on_exit=None)
+    backend.systemd = True
+    plain, _, _ = backend.command(alice_spec())
+    argv, _, _ = backend.command(alice_spec(limits=LIMITS))
+    assert argv == SCOPE + plain
+    assert backend.limits_note(alice_spec(limits=LIMITS)) is None
+
+
+def test_without_systemd_a_process_agents_limits_are_said_not_to_hold():
+    backend = ProcessBackend(on_exit=None)
+    backend.systemd = False
+    plain, _, _ = backend.command(alice_spec())
+    assert backend.command(alice_spec(limits=LIMITS))[0] == plain
+    note = backend.limits_note(alice_spec(limits=LIMITS))
+    assert note == ("alice's cpu_quota and memory_max are not applied: this machine does not "
+                    "run systemd, which would enforce them")
+    assert backend.limits_note(alice_spec()) is None
+
+
+def test_an_nspawn_agent_kept_in_the_hosts_unit_gets_a_scope_for_its_limits():
+    backend = NspawnBackend(on_exit=None)
+    backend.systemd = True
+    plain, _, _ = backend.command(alice_spec())
+    assert "--keep-unit" in plain
+    argv, _, _ = backend.command(alice_spec(limits=LIMITS))
+    assert argv == SCOPE + plain
+    assert backend.limits_note(alice_spec(limits=LIMITS)) is None
+    backend.systemd = False
+    assert backend.command(alice_spec(limits=LIMITS))[0] == plain
+    assert "not applied" in backend.limits_note(alice_spec(limits=LIMITS))
+
+
+def test_an_nspawn_container_in_a_scope_of_its_own_gets_its_limits_as_properties():
+    argv = ["systemd-nspawn", "--register=yes", "--machine=h-alice", "--", "harness"]
+    for systemd in (True, False):
+        assert nspawn_limited(argv, LIMITS, systemd) == [
+            "systemd-nspawn", "--register=yes", "--machine=h-alice",
+            "--property=CPUQuota=50%", "--property=MemoryMax=2G", "--", "harness"]
+    assert nspawn_limited(argv, Limits(), True) == argv
+    kept = ["systemd-nspawn", "--keep-unit", "--register=yes", "--", "harness"]
+    assert nspawn_limited(kept, LIMITS, True) == SCOPE + kept
+    assert nspawn_limited(kept, Limits(memory_max="10%"), False) == kept
+
+
+def test_a_nixos_agents_limits_are_a_drop_in_of_its_container_unit():
+    assert limits_drop_in(alice_spec()) is None
+    assert limits_drop_in(alice_spec(limits=LIMITS)) == (
+        "# Written by the hyperhive host from alice's agent.json; rewritten at each start.\n"
+        "[Service]\nCPUQuota=50%\nMemoryMax=2G\n")
+    assert limits_drop_in(alice_spec(limits=Limits(memory_max="512M"))).endswith(
+        "[Service]\nMemoryMax=512M\n")
+
+
+@pytest.mark.parametrize("config, limits", [
+    ({"cpu_quota": "200%", "memory_max": "4G"}, Limits("200%", "4G")),
+    ({"cpu_quota": None}, Limits()),
+    ({}, Limits()),
+    # what reaches a command line was checked; a bad value is left out, never passed on
+    ({"cpu_quota": "50%\n-p\nUser=root", "memory_max": "2G --x"}, Limits()),
+    ({"cpu_quota": "7000%", "memory_max": "1M"}, Limits()),
+    ({"cpu_quota": ["50%"], "memory_max": 2048}, Limits()),
+])
+def test_limits_come_from_agent_json_only_when_they_pass_their_check(config, limits):
+    assert Limits.from_config(config) == limits
+
+
+@pytest.mark.parametrize("key, value, ok", [
+    ("cpu_quota", "1%", True), ("cpu_quota", "6400%", True), ("cpu_quota", "6401%", False),
+    ("cpu_quota", "0%", False), ("cpu_quota", "50", False), ("cpu_quota", "1.5%", False),
+    ("memory_max", "32M", True), ("memory_max", "2G", True), ("memory_max", "16T", True),
+    ("memory_max", "17T", False), ("memory_max", "31M", False), ("memory_max", "100%", True),
+    ("memory_max", "101%", False), ("memory_max", "2GB", False), ("memory_max", "infinity", False),
+])
+def test_check_config_bounds_the_limits(tmp_path, key, value, ok):
+    from hyperhive import repos
+    problem = repos.settings_problem({key: value})
+    assert (problem is None) == ok, problem
+    if not ok:
+        assert f"`{key}`" in problem

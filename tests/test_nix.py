@@ -25,6 +25,8 @@ AGENT_JSON_KEYS = {
     "extra_mcp_servers": "extraMcpServers",
     "allowed_bash_patterns": "allowedBashPatterns",
     "allowed_domains": "allowedDomains",
+    "cpu_quota": "cpuQuota",
+    "memory_max": "memoryMax",
 }
 
 EXPECTED_FILES = {
@@ -35,6 +37,8 @@ EXPECTED_FILES = {
     "nix/agent-json.nix",
     "nix/agent-options.nix",
     "nix/agent-template.nix",
+    "nix/agent-settings.nix",
+    "nix/vendor.json",
 }
 
 
@@ -78,7 +82,7 @@ def nix_files():
 
 
 def test_expected_files_exist():
-    present = {str(f.relative_to(ROOT)) for f in nix_files()}
+    present = {str(f.relative_to(ROOT)) for f in [*nix_files(), *NIX_DIR.iterdir()]}
     assert EXPECTED_FILES <= present, EXPECTED_FILES - present
 
 
@@ -101,6 +105,8 @@ def test_agent_json_full(tmp_path):
         };
         allowedBashPatterns = [ "git *" "ls *" ];
         allowedDomains = [ "pypi.org" "*.example.com" ];
+        cpuQuota = "200%";
+        memoryMax = "4G";
       }))
     """
     got = eval_json(expr, tmp_path)
@@ -115,6 +121,8 @@ def test_agent_json_full(tmp_path):
         },
         "allowed_bash_patterns": ["git *", "ls *"],
         "allowed_domains": ["pypi.org", "*.example.com"],
+        "cpu_quota": "200%",
+        "memory_max": "4G",
     }
     assert set(got) == set(AGENT_JSON_KEYS)
 
@@ -129,6 +137,8 @@ def test_agent_json_defaults(tmp_path):
         "extra_mcp_servers": {},
         "allowed_bash_patterns": [],
         "allowed_domains": None,
+        "cpu_quota": None,
+        "memory_max": None,
     }
 
 
@@ -141,7 +151,7 @@ def test_agent_json_ignores_other_settings(tmp_path):
 
 def test_options_template_and_renderer_agree(tmp_path):
     # The option names, the renderer's arguments and the template's settings
-    # are the same seven, in camelCase; agent.json has them in snake_case.
+    # are the same, in camelCase; agent.json has them in snake_case.
     expr = """
       let
         options = builtins.attrNames (import ./nix/agent-options.nix { lib = { }; });
@@ -193,3 +203,201 @@ def test_flake_outputs(tmp_path):
     assert {"default", "agent"} <= set(got["modules"])
     assert "default" in got["packages"]
     assert got["overlay"] == ["hyperhive"]
+
+
+# Enough of nixpkgs' lib for agent-options.nix to show its options' names and types.
+STUB_LIB = """{
+  mkOption = o: o;
+  literalExpression = t: t;
+  types = {
+    str = "str";
+    listOf = t: { listOf = t; };
+    attrsOf = t: { attrsOf = t; };
+    nullOr = t: { nullOr = t; };
+    strMatching = re: { strMatching = re; };
+    submodule = m: { submodule = m.options; };
+  };
+}"""
+
+
+def test_agent_json_keys_and_nix_options_map_both_ways(tmp_path):
+    # Every key check_config accepts has an option that agent-json.nix renders as that
+    # key, and every option renders a key check_config accepts: each option is given a
+    # value naming it, and the rendered agent.json must hold it under its own key.
+    from hyperhive import repos
+    expr = f"""
+      let
+        options = import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }};
+        marked = builtins.mapAttrs (name: _:
+          if name == "extraMcpServers" then {{ marker = {{ command = name; }}; }} else name) options;
+      in import ./nix/agent-json.nix marked
+    """
+    rendered = eval_json(expr, tmp_path)
+    found = {key: (value["marker"]["command"] if key == "extra_mcp_servers" else value)
+             for key, value in rendered.items()}
+    assert found == AGENT_JSON_KEYS
+    assert set(found) == set(repos.SETTINGS)
+
+
+def test_an_mcp_servers_options_are_the_keys_check_config_accepts(tmp_path):
+    from hyperhive import repos
+    expr = f"""
+      builtins.toJSON (builtins.attrNames
+        (import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }}).extraMcpServers.type.attrsOf.submodule)
+    """
+    options = eval_json(expr, tmp_path)
+    snake = {"command": "command", "args": "args", "env": "env", "allowedTools": "allowed_tools"}
+    assert sorted(snake) == sorted(options)
+    assert sorted(snake.values()) == sorted(repos._SERVER_KEYS)
+
+
+def test_agent_settings_reads_back_what_agent_json_renders(tmp_path):
+    # agent-settings.nix (agent.json -> options, used by the per-agent flake) is the
+    # inverse of agent-json.nix, MCP servers' allowed_tools included.
+    given = """{
+      model = "sonnet";
+      allowedRecipients = [ "operator" ];
+      claudePlugins = [ "p@m" ];
+      claudeMarketplaces = [ "github:o/r" ];
+      extraMcpServers.fetch = { command = "/bin/fetch"; args = [ "-q" ]; env.A = "1"; allowedTools = [ "fetch" ]; };
+      allowedBashPatterns = [ "git *" ];
+      allowedDomains = [ "pypi.org" ];
+      cpuQuota = "50%";
+      memoryMax = "512M";
+    }"""
+    expr = f"""
+      let
+        given = {given};
+        back = import ./nix/agent-settings.nix (builtins.fromJSON (import ./nix/agent-json.nix given));
+      in builtins.toJSON {{ inherit given back; }}
+    """
+    got = eval_json(expr, tmp_path)
+    assert got["back"] == got["given"]
+    # null and missing keys keep the options' defaults; unknown keys are left out
+    got = eval_json('builtins.toJSON (import ./nix/agent-settings.nix '
+                    '{ model = "opus"; allowed_domains = null; color = "red"; })', tmp_path)
+    assert got == {"model": "opus"}
+
+
+@pytest.mark.parametrize("value", ["1%", "50%", "200%", "6400%", "0%", "50", "2G", "50 %", "-5%",
+                                   "99999%", "x%"])
+def test_the_cpu_quota_option_takes_what_check_config_takes(value, tmp_path):
+    from hyperhive import limits
+    host_accepts = limits.cpu_quota_problem(value) is None
+    option_accepts = option_matches("cpuQuota", value, tmp_path)
+    # the option may be looser (the host checks bounds), never stricter
+    assert option_accepts or not host_accepts
+    assert option_accepts == bool(__import__("re").fullmatch(r"[1-9][0-9]{0,3}%", value))
+
+
+@pytest.mark.parametrize("value", ["32M", "512M", "2G", "16T", "50%", "100%", "1K", "2g", "2GB",
+                                   "0G", "200%", " 2G", "2G\n"])
+def test_the_memory_max_option_takes_what_check_config_takes(value, tmp_path):
+    from hyperhive import limits
+    host_accepts = limits.memory_max_problem(value) is None
+    assert option_matches("memoryMax", value, tmp_path) or not host_accepts
+
+
+def option_matches(option, value, tmp_path):
+    expr = f"""
+      let o = (import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }}).{option};
+      in builtins.toJSON (builtins.match o.type.nullOr.strMatching {json.dumps(value)} != null)
+    """
+    return eval_json(expr, tmp_path)
+
+
+def test_the_host_unit_allows_enough_open_files():
+    text = (NIX_DIR / "host.nix").read_text()
+    assert "LimitNOFILE = 65536;" in text
+
+
+# Enough of nixpkgs for package.nix: buildPythonApplication and fetchurl return their
+# arguments, so the test sees what the package would fetch and run.
+PACKAGE_EXPR = """
+  let
+    lib = rec {
+      mapAttrsToList = f: set: map (n: f n set.${n}) (builtins.attrNames set);
+      concatMapStrings = f: list: builtins.concatStringsSep "" (map f list);
+      concatStrings = builtins.concatStringsSep "";
+      concatMap = builtins.concatMap;
+      attrValues = builtins.attrValues;
+      escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\\\''" ] s + "'";
+      escapeShellArgs = list: builtins.concatStringsSep " " (map escapeShellArg list);
+      optionals = cond: list: if cond then list else [ ];
+      hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+      findFirst = pred: default: list:
+        let found = builtins.filter pred list; in if found == [ ] then default else builtins.head found;
+      splitString = sep: s: builtins.filter builtins.isString (builtins.split sep s);
+      toLower = s: s;
+      platforms.linux = [ ];
+    };
+    python3Packages = {
+      python.sitePackages = "lib/python3/site-packages";
+      buildPythonApplication = args: args;
+      setuptools = "setuptools";
+      bottle = "bottle"; gevent = "gevent"; peewee = "peewee"; sdnotify = "sdnotify";
+      systemd-python = "systemd-python"; mcp = "mcp";
+    };
+    fetchurl = args: args // { outPath = "/nix/store/" + baseNameOf args.url; };
+  in import ./nix/package.nix { inherit lib python3Packages fetchurl; src = "source"; }
+"""
+
+
+def vendor_pins():
+    return json.loads((NIX_DIR / "vendor.json").read_text())
+
+
+def npm_tarballs(tmp_path):
+    """The npm tarballs of the pinned libraries, as `npm pack` fetches them (its cache
+    or the registry); {package: path}."""
+    specs = [f"{v['package']}@{v['version']}" for v in vendor_pins().values()]
+    proc = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(tmp_path), *specs],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return {entry["name"]: tmp_path / entry["filename"] for entry in json.loads(proc.stdout)}
+
+
+def test_the_package_fetches_the_pinned_npm_tarballs_into_static_vendor(tmp_path):
+    got = eval_json(f"builtins.toJSON ({PACKAGE_EXPR})", tmp_path)
+    pins = vendor_pins()
+    for pin in pins.values():
+        url = (f"https://registry.npmjs.org/{pin['package']}/-/"
+               f"{pin['package'].rsplit('/', 1)[-1]}-{pin['version']}.tgz")
+        tarball = f"/nix/store/{url.rsplit('/', 1)[-1]}"
+        assert f"tar -xzf {tarball} " in got["postPatch"]
+        for src, dest in pin["files"].items():
+            assert f'cp "$TMPDIR/vendored/package/{src}" static/vendor/\'{dest}\'' in \
+                got["postPatch"]
+            assert f"'{dest}'" in got["postInstall"]
+    # the console script is the program; nothing points at a static dir of its own
+    assert got["meta"]["mainProgram"] == "hyperhive"
+    assert "HYPERHIVE_STATIC" not in json.dumps(got)
+
+
+def test_the_pinned_hashes_are_those_of_the_npm_tarballs_dev_fetches(tmp_path):
+    import base64
+    import hashlib
+    import tarfile
+    tarballs = npm_tarballs(tmp_path)
+    vendor = ROOT / "static" / "vendor"
+    for pin in vendor_pins().values():
+        data = tarballs[pin["package"]].read_bytes()
+        assert pin["hash"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+        with tarfile.open(tarballs[pin["package"]]) as tar:
+            for src, dest in pin["files"].items():
+                packed = tar.extractfile(f"package/{src}").read()
+                if (vendor / dest).exists():     # what ./dev put there is the same file
+                    assert (vendor / dest).read_bytes() == packed, dest
+
+
+def test_dev_takes_its_versions_from_the_same_file():
+    text = (ROOT / "dev").read_text()
+    assert "nix/vendor.json" in text
+    for pin in vendor_pins().values():
+        assert pin["version"] not in text, f"./dev names {pin['package']}'s version itself"
+    plan = subprocess.run(
+        ["bash", "-c", 'PYTHON=/usr/bin/python3; VENDOR_JSON=nix/vendor.json; '
+         'eval "$(sed -n "/^vendor_plan() {/,/^}/p" dev)"; vendor_plan'],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert plan == [" ".join([p["package"], p["version"], *(f"{s}:{d}" for s, d in p["files"].items())])
+                    for p in vendor_pins().values()]

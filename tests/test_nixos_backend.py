@@ -21,16 +21,24 @@ from hyperhive import backends
 FAKE = Path(__file__).resolve().parent / "data"
 
 
-@pytest.fixture
-def nixos():
-    tmp = short_tmpdir()
-    conf, state, log = tmp / "conf", tmp / "state", tmp / "commands.jsonl"
+def nixos_host(tmp, **env):
+    """A host with the nixos backend against the stand-ins, its commands logged."""
+    conf, state, units, log = tmp / "conf", tmp / "state", tmp / "units", tmp / "commands.jsonl"
     conf.mkdir()
     state.mkdir()
     env = clean_env(PATH=f"{FAKE}:{clean_env()['PATH']}", HYPERHIVE_FLAKE=str(REPO),
-                    HYPERHIVE_NIXOS_CONF_DIR=conf, FAKE_NIXOS_STATE=state, FAKE_NIXOS_LOG=log)
-    h = HostProcess(root=tmp / "hive", env=env, args=["--backend", "nixos"]).start()
-    h.conf, h.commands = conf, lambda: [json.loads(x) for x in log.read_text().splitlines()]
+                    HYPERHIVE_NIXOS_CONF_DIR=conf, FAKE_NIXOS_STATE=state, FAKE_NIXOS_LOG=log,
+                    HYPERHIVE_NIXOS_UNIT_DIR=units, **env)
+    h = HostProcess(root=tmp / "hive", env=env, args=["--backend", "nixos"])
+    h.conf, h.units = conf, units
+    h.commands = lambda: [json.loads(x) for x in log.read_text().splitlines()]
+    return h
+
+
+@pytest.fixture
+def nixos():
+    tmp = short_tmpdir()
+    h = nixos_host(tmp).start()
     yield h
     h.stop()
     shutil.rmtree(tmp, ignore_errors=True)
@@ -184,3 +192,126 @@ def test_without_the_flake_the_host_says_what_is_missing():
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir():
+    tmp = short_tmpdir()
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_limits_become_a_drop_in_of_the_container_unit_before_it_starts(workdir):
+    (workdir / "defaults.json").write_text(json.dumps({"cpu_quota": "50%", "memory_max": "2G"}))
+    h = nixos_host(workdir, HYPERHIVE_AGENT_DEFAULTS=workdir / "defaults.json").start()
+    try:
+        n = len(h.commands())
+        assert h.admin("spawn", name="alice")["ok"]
+        flake = f"path:{h.root}/lib/nixos/alice#alice"
+        assert since(h, n) == [["create", "h-alice", "--flake", flake],
+                               ["systemctl", "daemon-reload"], ["start", "h-alice"]]
+        drop_in = h.units / "container@h-alice.service.d" / "50-hyperhive-limits.conf"
+        assert drop_in.read_text().endswith("[Service]\nCPUQuota=50%\nMemoryMax=2G\n")
+        # the same limits again: nothing to reload
+        n = len(h.commands())
+        assert h.admin("rebuild", name="alice")["ok"]
+        assert ["systemctl", "daemon-reload"] not in since(h, n)
+        assert h.admin("destroy", name="alice", purge=True)["ok"]
+        assert not drop_in.parent.exists()
+        # and the agent has no note about them: they hold
+        assert not [m for m in h.admin("inbox")["messages"] if "limits" in m["body"]]
+    finally:
+        h.stop()
+
+
+def test_the_operators_flake_inputs_reach_every_agents_flake(workdir):
+    inputs = {"mcp-matrix": "github:owner/mcp-matrix", "tools": "git+https://example.com/t?ref=${x}"}
+    h = nixos_host(workdir, HYPERHIVE_FLAKE_INPUTS=json.dumps(inputs)).start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        text = (h.root / "lib" / "nixos" / "alice" / "flake.nix").read_text()
+    finally:
+        h.stop()
+    assert 'inputs.mcp-matrix.url = "github:owner/mcp-matrix";' in text
+    assert 'inputs.tools.url = "git+https://example.com/t?ref=\\${x}";' in text
+    got = evaluate_flake(text, {"agent.json": json.dumps({"model": "opus"})}, workdir)
+    assert got["flakeInputs"] == ["config", "hyperhive", "mcp-matrix", "tools"]
+    assert got["settings"] == {"model": "opus"}
+
+
+@pytest.mark.parametrize("value, said", [
+    ("[1]", "JSON object"),
+    ('{"hyperhive": "github:x/y"}', "cannot name an input"),
+    ('{"a b": "github:x/y"}', "cannot name an input"),
+    ('{"ok": "line\\nbreak"}', "one-line string"),
+    ('{"ok": 5}', "one-line string"),
+])
+def test_bad_flake_inputs_stop_the_host_with_what_is_wrong(workdir, value, said):
+    h = nixos_host(workdir, HYPERHIVE_FLAKE_INPUTS=value)
+    h.start(wait=False)
+    try:
+        assert h.proc.wait(timeout=20) == 2
+        assert said in h.log() and "HYPERHIVE_FLAKE_INPUTS" in h.log()
+        assert "Traceback" not in h.log()
+    finally:
+        h.stop()
+
+
+def test_an_extra_mcp_server_with_allowed_tools_evaluates_to_the_containers_options(workdir):
+    # agent.json's servers carry `allowed_tools`; the container's option is `allowedTools`,
+    # and an option the module does not declare fails the container's whole evaluation.
+    config = {"model": "sonnet", "allowed_domains": None, "memory_max": "2G",
+              "extra_mcp_servers": {
+                  "fetch": {"command": "/bin/fetch", "args": ["-q"], "env": {"A": "1"},
+                            "allowed_tools": ["fetch"]},
+                  "bare": {"command": "/bin/bare"}}}
+    spec = backends.AgentSpec(
+        name="coder", manager=False, hive_dir=workdir, state_dir=workdir, claude_dir=workdir,
+        home_dir=workdir, config_dir=workdir, web="127.0.0.1:8412", claude_bin="claude")
+    got = evaluate_flake(backends.agent_flake(spec, "github:example/hyperhive"),
+                         {"agent.json": json.dumps(config)}, workdir)
+    assert got["unknownOptions"] == [] and got["unknownServerOptions"] == []
+    assert got["settings"]["extraMcpServers"] == {
+        "fetch": {"command": "/bin/fetch", "args": ["-q"], "env": {"A": "1"},
+                  "allowedTools": ["fetch"]},
+        "bare": {"command": "/bin/bare", "args": [], "env": {}, "allowedTools": ["*"]}}
+    assert got["settings"]["memoryMax"] == "2G" and "allowedDomains" not in got["settings"]
+    assert (got["name"], got["port"], got["manager"]) == ("coder", 8412, False)
+
+
+def evaluate_flake(text, files, workdir):
+    """Call a written flake's outputs with stand-in inputs (the hyperhive flake's
+    agentSystem returns its arguments) and look at the settings module it builds."""
+    from test_nix import STUB_LIB, eval_json
+    flake_dir, config_dir = workdir / "flake", workdir / "config"
+    flake_dir.mkdir()
+    config_dir.mkdir(exist_ok=True)
+    (flake_dir / "flake.nix").write_text(text)
+    for name, content in files.items():
+        (config_dir / name).write_text(content)
+    expr = f"""
+      let
+        flake = import (/. + "{flake_dir}/flake.nix");
+        hyperhive.lib = {{
+          agentSystem = args: args;
+          agentSettings = import (/. + "{REPO}/nix/agent-settings.nix");
+        }};
+        extra = builtins.removeAttrs flake.inputs [ "hyperhive" "config" ];
+        inputs = {{ self = {{ }}; inherit hyperhive; config = /. + "{config_dir}"; }}
+          // builtins.mapAttrs (name: _: {{ inherit name; }}) extra;
+        system = builtins.head (builtins.attrValues (flake.outputs inputs).nixosConfigurations);
+        lib = {{ mapAttrs = builtins.mapAttrs; mkOverride = _priority: value: value; }};
+        settings = ((builtins.elemAt system.modules 2) {{ inherit lib; }}).hyperhive;
+        options = import (/. + "{REPO}/nix/agent-options.nix") {{ lib = {STUB_LIB}; }};
+        serverOptions = builtins.attrNames options.extraMcpServers.type.attrsOf.submodule;
+      in builtins.toJSON {{
+        inherit settings;
+        inherit (system) name port manager;
+        unknownOptions = builtins.filter (o: !(options ? ${{o}})) (builtins.attrNames settings);
+        unknownServerOptions = builtins.concatMap
+          (s: builtins.filter (o: !(builtins.elem o serverOptions)) (builtins.attrNames s))
+          (builtins.attrValues (settings.extraMcpServers or {{ }}));
+        flakeInputs = builtins.attrNames (builtins.head system.modules)._module.args.flakeInputs;
+      }}
+    """
+    return eval_json(expr, workdir)
