@@ -20,7 +20,8 @@ import gevent
 from gevent.event import Event
 
 from . import names, repos, safefs
-from .errors import BadArgs, Conflict, Forbidden, HiveError, NotFound, Unavailable
+from .disk import DiskState
+from .errors import BadArgs, Conflict, DiskFull, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
 from .groupcommit import GroupWriter
 from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
@@ -53,6 +54,8 @@ MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100
 MAX_PENDING_APPROVALS = 20         # approvals waiting for the operator (the manager's)
 MAX_DRAFTS = 20                    # drafts the manager prepares that have not booted
+# How long the timers wait before trying a due reminder again on a full disk.
+DISK_RETRY_SECONDS = 30
 BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
 
 
@@ -115,7 +118,8 @@ class Broker:
         self.lifecycle = None          # set by the host: containers and repos
         self.sessions = None           # set by the host: the operator's web sessions
         self.fanout = Fanout()
-        self.writer = GroupWriter(store.atomic, self._publish)
+        self.disk = DiskState("the hive's disk", places.lib if places else None)
+        self.writer = GroupWriter(store.atomic, self._publish, disk=self.disk)
         self._bells = defaultdict(Event)
         self._timer_bell = Event()
         self._runtime = defaultdict(dict)   # what each harness last reported
@@ -517,6 +521,10 @@ class Broker:
                     self._deliver_reminder(r)
                 for q in self.store.expired_questions(now):
                     self._resolve_question(q, "[expired]", "ttl-watchdog")
+            except DiskFull:
+                # Logged once by the writer; what is due stays due, tried again later.
+                self._timer_bell.wait(DISK_RETRY_SECONDS)
+                continue
             except Exception:
                 log.exception("timer pass failed")
             nxt = [t for t in (self.store.next_reminder_due(),
@@ -880,6 +888,12 @@ class Broker:
 
     def _spawn_waiting(self, name):
         return any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals())
+
+    # -- the disk ------------------------------------------------------------------
+
+    def disk_state(self):
+        """{"full": bool, "since": time or None}: the dashboard's banner."""
+        return self.disk.snapshot()
 
     # -- dashboard events ----------------------------------------------------
 

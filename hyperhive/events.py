@@ -1,8 +1,8 @@
 """Per-agent live events: kept in /state/hyperhive-events.sqlite and fanned out live.
 
-Every event gets a monotonic `seq`; the newest HISTORY rows are kept so a page
-that reconnects can replay what it missed. Writing an event never raises: a
-broken events file must not break a turn.
+Every event gets a monotonic `seq`; the newest HISTORY rows are kept so a page that
+reconnects can replay what it missed. Writing an event never raises: a broken events file must not break a turn,
+and a full disk only keeps events from being stored (logged once, not per event).
 """
 
 import json
@@ -11,6 +11,7 @@ import time
 
 from peewee import FloatField, Model, TextField, fn
 
+from .disk import DiskState
 from .fanout import Fanout
 from .store import EVENTS_REPLAYED, open_database
 
@@ -61,8 +62,9 @@ def _event(row):
 class Bus:
     """emit() stores an event and pushes it to every live subscriber."""
 
-    def __init__(self, path, clock=time.time):
+    def __init__(self, path, clock=time.time, disk=None):
         self.clock = clock
+        self.disk = disk or DiskState(f"the disk of {path}")
         self.fanout = Fanout()
         self._seq = 0
         try:
@@ -78,8 +80,10 @@ class Bus:
         if self.log is not None:
             try:
                 seq = self.log.append(kind, data, now)
-            except Exception:
-                log.exception("could not store a %s event", kind)
+                self.disk.wrote()
+            except Exception as exc:
+                if not self.disk.failed(exc):
+                    log.exception("could not store a %s event", kind)
         if seq is None:
             seq = self._seq + 1
         self._seq = seq

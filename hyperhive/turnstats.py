@@ -1,6 +1,7 @@
 """One row per claude turn in /state/hyperhive-turn-stats.sqlite, and the stats read back.
 
-Recording is best effort: a failed insert is logged and the turn goes on.
+Recording is best effort: a failed insert is logged and the turn goes on (on a full
+disk, logged once for as long as it stays full).
 """
 
 import json
@@ -11,6 +12,7 @@ import time
 from peewee import FloatField, IntegerField, Model, OperationalError, TextField
 from playhouse.migrate import SqliteMigrator, migrate
 
+from .disk import DiskState
 from .store import open_database
 from .stream import SEND_CLASSES
 
@@ -51,17 +53,21 @@ class TurnStat(Model):
 
 
 class TurnStats:
-    def __init__(self, path):
+    def __init__(self, path, disk=None):
         self.db = open_database(path, [TurnStat], durable=False)
+        self.disk = disk or DiskState(f"the disk of {path}")
         add_missing_columns(self.db)
 
     def record(self, **row):
         try:
             row["tool_calls_json"] = json.dumps(row.pop("tool_calls", {}) or {}, sort_keys=True)
             row["sends_json"] = json.dumps(row.pop("sends", {}) or {}, sort_keys=True)
-            return TurnStat.insert(**row).execute()
-        except Exception:
-            log.exception("could not record turn stats")
+            row_id = TurnStat.insert(**row).execute()
+            self.disk.wrote()
+            return row_id
+        except Exception as exc:
+            if not self.disk.failed(exc):
+                log.exception("could not record turn stats")
             return None
 
     def last_session_cost(self, session_id):
