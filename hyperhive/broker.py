@@ -19,7 +19,7 @@ from collections import defaultdict
 import gevent
 from gevent.event import Event
 
-from . import names, repos, safefs
+from . import names, repos, retention, safefs
 from .disk import DiskState
 from .errors import BadArgs, Conflict, DiskFull, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
@@ -111,10 +111,11 @@ def _check_diff_read(approval, diff_sha256):
 
 
 class Broker:
-    def __init__(self, store, places, clock=time.time):
+    def __init__(self, store, places, clock=time.time, retention_days=retention.DEFAULT_DAYS):
         self.store = store
         self.places = places
         self.clock = clock
+        self.retention_days = retention_days
         self.lifecycle = None          # set by the host: containers and repos
         self.sessions = None           # set by the host: the operator's web sessions
         self.fanout = Fanout()
@@ -128,13 +129,16 @@ class Broker:
         self._agents = {a["name"]: bool(a["paused"]) for a in store.agents()}
         self._transients = {}               # name -> lifecycle step in flight
         self._timer = None
+        self._pruner = None
 
     def start(self):
         self._timer = gevent.spawn(self._run_timers)
+        self._pruner = gevent.spawn(retention.daily, self.prune, "the hive's database")
 
     def stop(self):
-        if self._timer:
-            self._timer.kill()
+        for greenlet in (self._timer, self._pruner):
+            if greenlet:
+                greenlet.kill()
         self.writer.stop()
 
     # -- plumbing ---------------------------------------------------------
@@ -889,7 +893,36 @@ class Broker:
     def _spawn_waiting(self, name):
         return any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals())
 
-    # -- the disk ------------------------------------------------------------------
+    # -- retention ---------------------------------------------------------------
+
+    def prune(self, now=None, batch=retention.BATCH, pause=retention.PAUSE_SECONDS):
+        """Delete what is older than the retention setting and no longer live: acked
+        messages, resolved approvals, answered questions, delivered reminders. At most
+        `batch` rows per transaction; {table: rows deleted, "batches": transactions}.
+        (Dashboard events need none: the newest EVENTS_KEPT are kept.)"""
+        before = retention.cutoff(self.retention_days, now or self.clock())
+        done = {"messages": 0, "approvals": 0, "questions": 0, "reminders": 0, "batches": 0}
+        if before is None:
+            return done
+        cursor = [0]
+
+        def messages():
+            n, cursor[0] = self._write_relaxed(
+                lambda: self.store.prune_messages(before, cursor[0], batch))
+            return n, cursor[0] is not None
+
+        def rows_of(prune):
+            def one_batch():
+                n = self._write_relaxed(lambda: prune(before, batch))
+                return n, n == batch
+            return one_batch
+        for table, delete_batch in (("messages", messages),
+                                    ("approvals", rows_of(self.store.prune_approvals)),
+                                    ("questions", rows_of(self.store.prune_questions)),
+                                    ("reminders", rows_of(self.store.prune_reminders))):
+            done[table], batches = retention.drain(delete_batch, pause)
+            done["batches"] += batches
+        return done
 
     def disk_state(self):
         """{"full": bool, "since": time or None}: the dashboard's banner."""

@@ -1,7 +1,8 @@
 """Per-agent live events: kept in /state/hyperhive-events.sqlite and fanned out live.
 
-Every event gets a monotonic `seq`; the newest HISTORY rows are kept so a page that
-reconnects can replay what it missed. Writing an event never raises: a broken events file must not break a turn,
+Every event gets a monotonic `seq`; the newest HISTORY rows are kept (and none
+older than the retention setting) so a page that reconnects can replay what it
+missed. Writing an event never raises: a broken events file must not break a turn,
 and a full disk only keeps events from being stored (logged once, not per event).
 """
 
@@ -53,6 +54,14 @@ class EventLog:
 
     def last_seq(self):
         return EventRow.select(fn.MAX(EventRow.id)).scalar() or 0
+
+    def prune(self, before, limit):
+        """One transaction: at most `limit` events older than `before`; (deleted, more left)."""
+        with self.db.atomic():
+            n = self.db.execute_sql(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? "
+                "ORDER BY id LIMIT ?)", (before, limit)).rowcount
+        return n, n == limit
 
 
 def _event(row):

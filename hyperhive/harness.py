@@ -22,7 +22,7 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, isolation, journal, notes, permissions, prompts
+from . import claude, isolation, journal, notes, permissions, prompts, retention
 from .client import Client, RemoteError
 from .disk import DiskState
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
@@ -70,6 +70,7 @@ class Harness:
         self.disk = DiskState(f"the disk of {self.harness_dir}", self.harness_dir)
         self.bus = Bus(self.harness_dir / "hyperhive-events.sqlite", disk=self.disk)
         self.stats = TurnStats(self.harness_dir / "hyperhive-turn-stats.sqlite", disk=self.disk)
+        self.retention_days = retention.days_from_env()
         self._host_busy = False
         self.notes = notes.Notes(self.state_dir, notes.limit_from_env())
         self.login = LoginFlow(self)
@@ -324,6 +325,23 @@ class Harness:
             self.host.call_retrying("notify_manager", timeout=10, event=event, detail=detail)
         except (OSError, ValueError, RemoteError, ConnectionError):
             log.warning("could not tell the manager about %s", event)
+
+    # -- retention -----------------------------------------------------------------------
+
+    def prune(self, now=None, pause=retention.PAUSE_SECONDS):
+        """Events and turn stats older than the retention setting, a batch per transaction."""
+        before = retention.cutoff(self.retention_days, now or time.time())
+        done = {"events": 0, "turn stats": 0, "batches": 0}
+        if before is None:
+            return done
+        stores = {"events": self.bus.log, "turn stats": self.stats}
+        for what, store in stores.items():
+            if store is None:
+                continue
+            done[what], batches = retention.drain(
+                lambda store=store: store.prune(before, retention.BATCH), pause)
+            done["batches"] += batches
+        return done
 
     # -- the serve loop ------------------------------------------------------------------
 
@@ -814,6 +832,7 @@ def run(options):
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stop.set)
     loop = gevent.spawn(harness.serve)
+    pruner = gevent.spawn(retention.daily, harness.prune, "the events and turn stats")
     loop.link(lambda g: stop.set())
     stop_watchdog = journal.start_watchdog()
     journal.notify("READY=1", f"STATUS={harness.status}")
@@ -824,6 +843,7 @@ def run(options):
     # A running turn gets a moment to end on its SIGINT; a parked recv is simply dropped.
     loop.join(timeout=8 if harness.turn is not None else 0.5)
     loop.kill()
+    pruner.kill()
     harness.flush_acks(timeout=5)
     mcp.stop()
     if web is not None:
