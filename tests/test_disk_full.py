@@ -1,6 +1,7 @@
 """A full disk is a state the hive is in: writes answer `unavailable`, the dashboard says
 why, the log says it once, and everything goes on once space is freed."""
 
+import errno
 import logging
 import os
 import shutil
@@ -135,3 +136,17 @@ def test_a_full_disk_is_logged_once_by_the_harness_and_events_go_on_live(small_d
     finally:
         bus.log.db.close()
         stats.db.close()
+
+
+def test_a_full_disk_nobody_writes_to_clears_once_space_is_freed(small_disk, caplog):
+    now = [1000.0]
+    state = disk.DiskState("the test disk", small_disk, clock=lambda: now[0])
+    filler = fill(small_disk)
+    assert state.failed(OSError(errno.ENOSPC, "No space left on device"))
+    assert not state.failed(OSError(errno.EACCES, "Permission denied"))
+    filler.unlink()
+    assert state.full                    # looked at again only after RECHECK_SECONDS
+    now[0] += disk.RECHECK_SECONDS
+    assert not state.full
+    assert [r.levelno for r in caplog.records if r.name == "hyperhive.disk"] == [
+        logging.ERROR, logging.WARNING]
