@@ -79,8 +79,11 @@ class Bus:
         try:
             self.log = EventLog(path)
             self._seq = self.log.last_seq()
-        except Exception:
-            log.exception("cannot open the events file %s; events are live only", path)
+        except Exception as exc:
+            if self.disk.failed(exc):
+                log.error("cannot open the events file %s; events are live only", path)
+            else:
+                log.exception("cannot open the events file %s; events are live only", path)
             self.log = None
 
     def emit(self, kind, **data):

@@ -57,8 +57,15 @@ class TurnStat(Model):
 
 class TurnStats:
     def __init__(self, path, disk=None):
-        self.db = open_database(path, [TurnStat], durable=False)
         self.disk = disk or DiskState(f"the disk of {path}")
+        try:
+            self.db = open_database(path, [TurnStat], durable=False)
+        except Exception as exc:
+            if not self.disk.failed(exc):
+                raise
+            # No room to open the file: this run's turns are kept in memory, so the
+            # harness starts and the stats page answers.
+            self.db = open_database(":memory:", [TurnStat], durable=False)
         add_missing_columns(self.db)
 
     def record(self, **row):
