@@ -249,7 +249,8 @@ class NspawnBackend(ProcessBackend):
     name = "nspawn"
     # Settings a harness needs from the host's environment; nothing else crosses.
     PASS_ENV = ("ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_", "HYPERHIVE_LOG", "HYPERHIVE_LOGIN_CMD",
-                "HYPERHIVE_RATE_LIMIT_SLEEP", "HYPERHIVE_NOTES_LIMIT", "PATH", "LANG")
+                "HYPERHIVE_RATE_LIMIT_SLEEP", "HYPERHIVE_NOTES_LIMIT", "HYPERHIVE_RETENTION_DAYS",
+                "PATH", "LANG")
     ENV_FILE = "/harness/env.json"
     CONFIG_FILE = "/harness/agent.json"
 

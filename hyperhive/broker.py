@@ -19,8 +19,9 @@ from collections import defaultdict
 import gevent
 from gevent.event import Event
 
-from . import names, repos, safefs
-from .errors import BadArgs, Conflict, Forbidden, HiveError, NotFound, Unavailable
+from . import names, repos, retention, safefs
+from .disk import DiskState
+from .errors import BadArgs, Conflict, DiskFull, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
 from .groupcommit import GroupWriter
 from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
@@ -53,6 +54,8 @@ MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100
 MAX_PENDING_APPROVALS = 20         # approvals waiting for the operator (the manager's)
 MAX_DRAFTS = 20                    # drafts the manager prepares that have not booted
+# How long the timers wait before trying a due reminder again on a full disk.
+DISK_RETRY_SECONDS = 30
 BROADCAST_HINT = "this was a broadcast to every agent and may not need any action from you"
 
 
@@ -108,14 +111,16 @@ def _check_diff_read(approval, diff_sha256):
 
 
 class Broker:
-    def __init__(self, store, places, clock=time.time):
+    def __init__(self, store, places, clock=time.time, retention_days=retention.DEFAULT_DAYS):
         self.store = store
         self.places = places
         self.clock = clock
+        self.retention_days = retention_days
         self.lifecycle = None          # set by the host: containers and repos
         self.sessions = None           # set by the host: the operator's web sessions
         self.fanout = Fanout()
-        self.writer = GroupWriter(store.atomic, self._publish)
+        self.disk = DiskState("the hive's disk", places.lib if places else None)
+        self.writer = GroupWriter(store.atomic, self._publish, disk=self.disk)
         self._bells = defaultdict(Event)
         self._timer_bell = Event()
         self._runtime = defaultdict(dict)   # what each harness last reported
@@ -124,13 +129,16 @@ class Broker:
         self._agents = {a["name"]: bool(a["paused"]) for a in store.agents()}
         self._transients = {}               # name -> lifecycle step in flight
         self._timer = None
+        self._pruner = None
 
     def start(self):
         self._timer = gevent.spawn(self._run_timers)
+        self._pruner = gevent.spawn(retention.daily, self.prune, "the hive's database")
 
     def stop(self):
-        if self._timer:
-            self._timer.kill()
+        for greenlet in (self._timer, self._pruner):
+            if greenlet:
+                greenlet.kill()
         self.writer.stop()
 
     # -- plumbing ---------------------------------------------------------
@@ -517,6 +525,10 @@ class Broker:
                     self._deliver_reminder(r)
                 for q in self.store.expired_questions(now):
                     self._resolve_question(q, "[expired]", "ttl-watchdog")
+            except DiskFull:
+                # Logged once by the writer; what is due stays due, tried again later.
+                self._timer_bell.wait(DISK_RETRY_SECONDS)
+                continue
             except Exception:
                 log.exception("timer pass failed")
             nxt = [t for t in (self.store.next_reminder_due(),
@@ -889,6 +901,41 @@ class Broker:
 
     def _spawn_waiting(self, name):
         return any(a["agent"] == name and a["kind"] == "spawn" for a in self.store.approvals())
+
+    # -- retention ---------------------------------------------------------------
+
+    def prune(self, now=None, batch=retention.BATCH, pause=retention.PAUSE_SECONDS):
+        """Delete what is older than the retention setting and no longer live: acked
+        messages, resolved approvals, answered questions, delivered reminders. At most
+        `batch` rows per transaction; {table: rows deleted, "batches": transactions}.
+        (Dashboard events need none: the newest EVENTS_KEPT are kept.)"""
+        before = retention.cutoff(self.retention_days, now or self.clock())
+        done = {"messages": 0, "approvals": 0, "questions": 0, "reminders": 0, "batches": 0}
+        if before is None:
+            return done
+        cursor = [0]
+
+        def messages():
+            n, cursor[0] = self._write_relaxed(
+                lambda: self.store.prune_messages(before, cursor[0], batch))
+            return n, cursor[0] is not None
+
+        def rows_of(prune):
+            def one_batch():
+                n = self._write_relaxed(lambda: prune(before, batch))
+                return n, n == batch
+            return one_batch
+        for table, delete_batch in (("messages", messages),
+                                    ("approvals", rows_of(self.store.prune_approvals)),
+                                    ("questions", rows_of(self.store.prune_questions)),
+                                    ("reminders", rows_of(self.store.prune_reminders))):
+            done[table], batches = retention.drain(delete_batch, pause)
+            done["batches"] += batches
+        return done
+
+    def disk_state(self):
+        """{"full": bool, "since": time or None}: the dashboard's banner."""
+        return self.disk.snapshot()
 
     # -- dashboard events ----------------------------------------------------
 

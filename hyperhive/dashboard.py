@@ -59,6 +59,7 @@ def snapshot(broker, streams=None):
         "transients": broker.transients(),
         "streams": int(streams) if streams is not None else 0,
         "isolated": bool(getattr(broker.lifecycle, "isolated", False)),
+        "disk": broker.disk_state(),
     }
 
 

@@ -4,6 +4,8 @@ Everything below the adapters raises these; the socket server, the web apps and
 the MCP tools translate them once, at their boundary.
 """
 
+import errno
+
 
 class HiveError(Exception):
     """Base class. `code` is the wire error code (SPEC §3)."""
@@ -45,6 +47,39 @@ class Conflict(HiveError):
 
 class Unavailable(HiveError):
     code = "unavailable"
+
+
+class DiskFull(Unavailable):
+    """A write the disk had no room for: a state the hive is in, not a bug."""
+
+    def __init__(self, message=None):
+        super().__init__(message or DISK_FULL)
+
+
+DISK_FULL = "the hive's disk is full: nothing was changed; try again once space is freed"
+_SQLITE_FULL = 13
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc):
+    """Whether `exc`, or an exception it was raised while handling, says the disk is full.
+
+    sqlite says SQLITE_FULL, the OS says ENOSPC (or EDQUOT). The chain is walked because
+    a failed COMMIT reaches us as peewee's own error, or as the ROLLBACK that followed it.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DiskFull):
+            return True
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return True
+        code = getattr(exc, "sqlite_errorcode", None)
+        if (code is not None and code & 0xFF == _SQLITE_FULL) \
+                or "database or disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def from_code(code, message):

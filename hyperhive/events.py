@@ -1,8 +1,9 @@
 """Per-agent live events: kept in /state/hyperhive-events.sqlite and fanned out live.
 
-Every event gets a monotonic `seq`; the newest HISTORY rows are kept so a page
-that reconnects can replay what it missed. Writing an event never raises: a
-broken events file must not break a turn.
+Every event gets a monotonic `seq`; the newest HISTORY rows are kept (and none
+older than the retention setting) so a page that reconnects can replay what it
+missed. Writing an event never raises: a broken events file must not break a turn,
+and a full disk only keeps events from being stored (logged once, not per event).
 """
 
 import json
@@ -11,6 +12,7 @@ import time
 
 from peewee import FloatField, Model, TextField, fn
 
+from .disk import DiskState
 from .fanout import Fanout
 from .store import EVENTS_REPLAYED, open_database
 
@@ -53,6 +55,14 @@ class EventLog:
     def last_seq(self):
         return EventRow.select(fn.MAX(EventRow.id)).scalar() or 0
 
+    def prune(self, before, limit):
+        """One transaction: at most `limit` events older than `before`; (deleted, more left)."""
+        with self.db.atomic():
+            n = self.db.execute_sql(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? "
+                "ORDER BY id LIMIT ?)", (before, limit)).rowcount
+        return n, n == limit
+
 
 def _event(row):
     return {"seq": row.id, "kind": row.kind, "at": row.ts, "data": json.loads(row.payload)}
@@ -61,15 +71,19 @@ def _event(row):
 class Bus:
     """emit() stores an event and pushes it to every live subscriber."""
 
-    def __init__(self, path, clock=time.time):
+    def __init__(self, path, clock=time.time, disk=None):
         self.clock = clock
+        self.disk = disk or DiskState(f"the disk of {path}")
         self.fanout = Fanout()
         self._seq = 0
         try:
             self.log = EventLog(path)
             self._seq = self.log.last_seq()
-        except Exception:
-            log.exception("cannot open the events file %s; events are live only", path)
+        except Exception as exc:
+            if self.disk.failed(exc):
+                log.error("cannot open the events file %s; events are live only", path)
+            else:
+                log.exception("cannot open the events file %s; events are live only", path)
             self.log = None
 
     def emit(self, kind, **data):
@@ -78,8 +92,10 @@ class Bus:
         if self.log is not None:
             try:
                 seq = self.log.append(kind, data, now)
-            except Exception:
-                log.exception("could not store a %s event", kind)
+                self.disk.wrote()
+            except Exception as exc:
+                if not self.disk.failed(exc):
+                    log.exception("could not store a %s event", kind)
         if seq is None:
             seq = self._seq + 1
         self._seq = seq

@@ -8,6 +8,10 @@ lets durable throughput scale with the number of concurrent writers.
 A write may say it need not survive a power cut (`durable=False`): a batch of
 only such writes commits without the fsync. It still survives a killed process,
 and the next durable commit fsyncs it along with its own rows.
+
+A batch that fails for want of disk space fails for every writer in it with DiskFull
+(`unavailable`), the one place a full disk becomes an answer: retrying the writes one
+by one would only fail each again.
 """
 
 import logging
@@ -15,13 +19,17 @@ import logging
 import gevent
 from gevent.event import AsyncResult, Event
 
+from .disk import DiskState
+from .errors import DiskFull
+
 log = logging.getLogger(__name__)
 
 
 class GroupWriter:
-    def __init__(self, atomic, after_commit=None):
+    def __init__(self, atomic, after_commit=None, disk=None):
         self._atomic = atomic              # (durable) -> context manager (a transaction)
         self._after_commit = after_commit  # (list of side effects) -> None
+        self.disk = disk or DiskState("the database's disk")
         self._queue = []
         self._bell = Event()
         self._effects = []
@@ -60,6 +68,10 @@ class GroupWriter:
             values = self._transaction([fn for fn, _, _ in batch],
                                        durable=any(durable for _, _, durable in batch))
         except Exception as exc:
+            if self.disk.failed(exc):
+                for _, result, _ in batch:
+                    result.set_exception(DiskFull())
+                return
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
                 return
@@ -68,6 +80,7 @@ class GroupWriter:
             for item in batch:
                 self._commit([item])
             return
+        self.disk.wrote()
         effects, self._effects = self._effects, []
         for (_, result, _), value in zip(batch, values):
             result.set(value)

@@ -22,8 +22,9 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, isolation, journal, notes, permissions, prompts
+from . import claude, isolation, journal, notes, permissions, prompts, retention
 from .client import Client, RemoteError
+from .disk import DiskState
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
 from .login import LoginFlow, claude_dir, has_credentials, wait_for_credentials
@@ -42,6 +43,9 @@ MCP_TOOL_TIMEOUT_MS = 240_000
 # so that all of it stays inside the host's 32 KiB bound on a notice.
 NOTICE_NOTE_CHARS = 4000
 NOTICE_LINE_CHARS = 1000
+# How long the harness waits before asking again a host that answered `unavailable`
+# (a full disk, a socket at its connection cap).
+HOST_BUSY_SECONDS = 5
 # The harness's own files: in its harness dir, where claude cannot write.
 HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hyperhive-model",
                  "hyperhive-session", "hyperhive-nap")
@@ -62,8 +66,12 @@ class Harness:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.harness_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         move_harness_files(self.state_dir, self.harness_dir)
-        self.bus = Bus(self.harness_dir / "hyperhive-events.sqlite")
-        self.stats = TurnStats(self.harness_dir / "hyperhive-turn-stats.sqlite")
+        # One state for the harness dir's disk: a full one is logged once, not per write.
+        self.disk = DiskState(f"the disk of {self.harness_dir}", self.harness_dir)
+        self.bus = Bus(self.harness_dir / "hyperhive-events.sqlite", disk=self.disk)
+        self.stats = TurnStats(self.harness_dir / "hyperhive-turn-stats.sqlite", disk=self.disk)
+        self.retention_days = retention.days_from_env()
+        self._host_busy = False
         self.notes = notes.Notes(self.state_dir, notes.limit_from_env())
         self.login = LoginFlow(self)
         self.state = TurnState.IDLE
@@ -105,8 +113,16 @@ class Harness:
             path.unlink(missing_ok=True)
             return
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{value}\n")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(f"{value}\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            # The value lives on in memory; on a full disk the next start forgets it.
+            tmp.unlink(missing_ok=True)
+            if not self.disk.failed(exc):
+                raise
+            return
+        self.disk.wrote()
 
     # -- boot --------------------------------------------------------------------
 
@@ -310,6 +326,23 @@ class Harness:
         except (OSError, ValueError, RemoteError, ConnectionError):
             log.warning("could not tell the manager about %s", event)
 
+    # -- retention -----------------------------------------------------------------------
+
+    def prune(self, now=None, pause=retention.PAUSE_SECONDS):
+        """Events and turn stats older than the retention setting, a batch per transaction."""
+        before = retention.cutoff(self.retention_days, now or time.time())
+        done = {"events": 0, "turn stats": 0, "batches": 0}
+        if before is None:
+            return done
+        stores = {"events": self.bus.log, "turn stats": self.stats}
+        for what, store in stores.items():
+            if store is None:
+                continue
+            done[what], batches = retention.drain(
+                lambda store=store: store.prune(before, retention.BATCH), pause)
+            done["batches"] += batches
+        return done
+
     # -- the serve loop ------------------------------------------------------------------
 
     def serve(self):
@@ -333,10 +366,22 @@ class Harness:
         """A host call that outlasts host restarts: retries, then waits and tries again."""
         while not self._stopping:
             try:
-                return self.host.call_retrying(cmd, timeout=timeout, **fields)[0]
+                reply = self.host.call_retrying(cmd, timeout=timeout, **fields)[0]
+                if self._host_busy:
+                    log.info("host takes %s again", cmd)
+                    self._host_busy = False
+                return reply
             except RemoteError as exc:
-                log.error("host refused %s: %s", cmd, exc)
-                return None
+                if exc.code != "unavailable":
+                    log.error("host refused %s: %s", cmd, exc)
+                    return None
+                # A full disk on the host, say: it passes, so ask again, logged once.
+                if not self._host_busy:
+                    log.warning("host cannot take %s now (%s); asking again every %d s",
+                                cmd, exc, HOST_BUSY_SECONDS)
+                self._host_busy = True
+                gevent.sleep(HOST_BUSY_SECONDS)
+                continue
             except (OSError, ValueError, ConnectionError) as exc:
                 log.warning("host unreachable for %s (%s); trying again", cmd, exc)
                 gevent.sleep(5)
@@ -787,6 +832,7 @@ def run(options):
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stop.set)
     loop = gevent.spawn(harness.serve)
+    pruner = gevent.spawn(retention.daily, harness.prune, "the events and turn stats")
     loop.link(lambda g: stop.set())
     stop_watchdog = journal.start_watchdog()
     journal.notify("READY=1", f"STATUS={harness.status}")
@@ -797,6 +843,7 @@ def run(options):
     # A running turn gets a moment to end on its SIGINT; a parked recv is simply dropped.
     loop.join(timeout=8 if harness.turn is not None else 0.5)
     loop.kill()
+    pruner.kill()
     harness.flush_acks(timeout=5)
     mcp.stop()
     if web is not None:

@@ -14,7 +14,7 @@ import sys
 import gevent
 from gevent.event import Event
 
-from . import isolation, journal, repos
+from . import isolation, journal, repos, retention
 from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
@@ -94,7 +94,8 @@ class Host:
         self.store = Store(self.places.db)
         for path in self.places.lib.glob(self.places.db.name + "*"):
             os.chmod(path, 0o600)
-        self.broker = Broker(self.store, self.places)
+        self.broker = Broker(self.store, self.places,
+                             retention_days=retention.days_from_env())
         # Login links point at the dashboard, or at the manager's page when there is none.
         link_port = (options.dashboard_port if options.dashboard_port > 0
                      else options.agent_port_base)

@@ -20,7 +20,7 @@ import gevent
 from gevent.server import StreamServer
 
 from . import verbs, wire
-from .errors import BadArgs, HiveError, TooLarge, Unavailable
+from .errors import BadArgs, DiskFull, HiveError, TooLarge, Unavailable, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,12 @@ class SocketServer:
         except HiveError as exc:
             reply = wire.error(exc)
         except Exception as exc:
-            log.exception("%s: %s failed", self.path, _cmd_of(line))
+            if is_disk_full(exc):
+                # A file write outside the database (a repo, a state dir): the same state.
+                log.warning("%s: %s failed: the disk is full", self.path, _cmd_of(line))
+                exc = DiskFull()
+            else:
+                log.exception("%s: %s failed", self.path, _cmd_of(line))
             reply = wire.error(exc)
         try:
             conn.sendall(wire.encode(reply))

@@ -212,6 +212,12 @@ def _marks(n):
     return ", ".join("?" * n)
 
 
+def _delete_some(conn, table, where, before, limit):
+    """Delete at most `limit` rows of `table` matching `where` (one `?`: `before`)."""
+    return conn.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "
+                        f"WHERE {where} ORDER BY id LIMIT ?)", (before, limit)).rowcount
+
+
 class Store:
     def __init__(self, path):
         self.db = open_database(path, MODELS, durable=True)
@@ -468,6 +474,37 @@ class Store:
 
     def last_event_seq(self):
         return Event.select(fn.MAX(Event.id)).scalar() or 0
+
+    # -- retention: one small batch per call, inside the caller's transaction ----
+
+    def prune_messages(self, before, after_id, limit):
+        """Of the `limit` messages after id `after_id`, delete those acked before `before`;
+        never one that is unacked. Returns (deleted, the last id looked at, or None once
+        the messages looked at reach `before`: ids grow with time, the rest are newer).
+
+        Walking ids keeps each batch to `limit` rows however many there are, with no
+        index on acked_at for every ack to update."""
+        rows = self._conn.execute("SELECT id, sent_at, acked_at FROM messages WHERE id > ? "
+                                  "ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+        doomed = [i for i, _, acked in rows if acked is not None and acked < before]
+        if doomed:
+            self._conn.execute(f"DELETE FROM messages WHERE id IN ({_marks(len(doomed))})",
+                               doomed)
+        done = len(rows) < limit or any(sent >= before for _, sent, _ in rows)
+        return len(doomed), None if done else rows[-1][0]
+
+    def prune_approvals(self, before, limit):
+        """Resolved approvals (and their diffs) resolved before `before`; never a pending one."""
+        return _delete_some(self._conn, "approvals", "status != 'pending' AND resolved_at < ?",
+                            before, limit)
+
+    def prune_questions(self, before, limit):
+        """Questions answered (or cancelled, or expired) before `before`; never an open one."""
+        return _delete_some(self._conn, "questions", "answered_at < ?", before, limit)
+
+    def prune_reminders(self, before, limit):
+        """Reminders delivered before `before`; never a pending one."""
+        return _delete_some(self._conn, "reminders", "delivered_at < ?", before, limit)
 
     # -- operator sessions ------------------------------------------------
 

@@ -1,6 +1,8 @@
 """One row per claude turn in /state/hyperhive-turn-stats.sqlite, and the stats read back.
 
-Recording is best effort: a failed insert is logged and the turn goes on.
+Recording is best effort: a failed insert is logged and the turn goes on (on a full
+disk, logged once for as long as it stays full). Rows older than the retention setting
+go, but never younger than the longest window the stats page charts.
 """
 
 import json
@@ -11,6 +13,7 @@ import time
 from peewee import FloatField, IntegerField, Model, OperationalError, TextField
 from playhouse.migrate import SqliteMigrator, migrate
 
+from .disk import DiskState
 from .store import open_database
 from .stream import SEND_CLASSES
 
@@ -18,6 +21,8 @@ log = logging.getLogger(__name__)
 
 WINDOWS = {"1h": (3600, 300), "4h": (4 * 3600, 900), "24h": (86400, 3600),
            "7d": (7 * 86400, 6 * 3600), "30d": (30 * 86400, 86400)}
+# The oldest turn a chart may show: the 30-day window starts at a whole day's bucket.
+KEEP_AT_LEAST_SECONDS = max(span + step for span, step in WINDOWS.values())
 OUTCOMES = ("ok", "failed", "prompt_too_long", "cancelled", "rate_limited", "auth_failed")
 
 
@@ -51,18 +56,39 @@ class TurnStat(Model):
 
 
 class TurnStats:
-    def __init__(self, path):
-        self.db = open_database(path, [TurnStat], durable=False)
+    def __init__(self, path, disk=None):
+        self.disk = disk or DiskState(f"the disk of {path}")
+        try:
+            self.db = open_database(path, [TurnStat], durable=False)
+        except Exception as exc:
+            if not self.disk.failed(exc):
+                raise
+            # No room to open the file: this run's turns are kept in memory, so the
+            # harness starts and the stats page answers.
+            self.db = open_database(":memory:", [TurnStat], durable=False)
         add_missing_columns(self.db)
 
     def record(self, **row):
         try:
             row["tool_calls_json"] = json.dumps(row.pop("tool_calls", {}) or {}, sort_keys=True)
             row["sends_json"] = json.dumps(row.pop("sends", {}) or {}, sort_keys=True)
-            return TurnStat.insert(**row).execute()
-        except Exception:
-            log.exception("could not record turn stats")
+            row_id = TurnStat.insert(**row).execute()
+            self.disk.wrote()
+            return row_id
+        except Exception as exc:
+            if not self.disk.failed(exc):
+                log.exception("could not record turn stats")
             return None
+
+    def prune(self, before, limit, now=None):
+        """One transaction: at most `limit` turns that started before `before` (kept back
+        to the charts' longest window whatever `before` says); (deleted, more left)."""
+        before = min(before, (now or time.time()) - KEEP_AT_LEAST_SECONDS)
+        with self.db.atomic():
+            n = self.db.execute_sql(
+                "DELETE FROM turn_stats WHERE id IN (SELECT id FROM turn_stats "
+                "WHERE started_at < ? ORDER BY started_at LIMIT ?)", (before, limit)).rowcount
+        return n, n == limit
 
     def last_session_cost(self, session_id):
         """The session's cumulative cost after its last recorded turn (for per-turn shares)."""

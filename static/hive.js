@@ -677,6 +677,8 @@
       model.pageHost = s.page_host || model.pageHost;
       model.agents = new Map(s.agents.map((a) => [a.name, a]));
       model.transients = Object.assign({}, s.transients);
+      const diskFull = document.getElementById("disk-full");
+      if (diskFull && s.disk) diskFull.hidden = !s.disk.full;
       const all = !sections;
       if (all || sections.has("agents")) renderAgents();
       if (all || sections.has("kept")) fill(list.kept, s.kept, keptEl);
@@ -898,6 +900,10 @@
         }
       });
     }
+    // a refused change may be the first sign of a full disk: the banner comes with the state
+    document.addEventListener("hive:failed", (event) => {
+      if (event.detail && event.detail.code === "unavailable") refresh(["agents"]);
+    });
     document.addEventListener("hive:done", (event) => {
       const details = event.target.closest("details.reply");
       if (details) details.open = false;

@@ -4,6 +4,7 @@
 % if not s['isolated']:
 <p class="banner warn" id="not-isolated">agents are not isolated: the host is not running as root, so every agent's claude runs as this user and can reach the whole hive.</p>
 % end
+<p class="banner warn" id="disk-full"{{'' if s['disk']['full'] else ' hidden'}}>the hive's disk is full: sends, acks and every other change are refused until space is freed on it. Nothing acknowledged is lost, and the hive goes on by itself once there is room.</p>
 <main class="dash">
   <div class="column" id="swarm">
     <section class="panel" id="containers">
