@@ -15,6 +15,8 @@ import json
 from peewee import (BooleanField, FloatField, IntegerField, Model, SqliteDatabase,
                     TextField, fn)
 
+from .names import OPERATOR
+
 EVENTS_KEPT = 2000
 # A page that reconnects gets at most the newest 500 of the events it missed: a
 # stale tab must not make the host re-send its whole history.
@@ -478,19 +480,21 @@ class Store:
     # -- retention: one small batch per call, inside the caller's transaction ----
 
     def prune_messages(self, before, after_id, limit):
-        """Of the `limit` messages after id `after_id`, delete those acked before `before`;
-        never one that is unacked. Returns (deleted, the last id looked at, or None once
+        """Of the `limit` messages after id `after_id`, delete those acked before `before`,
+        and the operator's sent before it (the dashboard shows them; nothing acks them);
+        never an agent's unacked one. Returns (deleted, the last id looked at, or None once
         the messages looked at reach `before`: ids grow with time, the rest are newer).
 
         Walking ids keeps each batch to `limit` rows however many there are, with no
         index on acked_at for every ack to update."""
-        rows = self._conn.execute("SELECT id, sent_at, acked_at FROM messages WHERE id > ? "
-                                  "ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
-        doomed = [i for i, _, acked in rows if acked is not None and acked < before]
+        rows = self._conn.execute("SELECT id, recipient, sent_at, acked_at FROM messages "
+                                  "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+        doomed = [i for i, to, sent, acked in rows
+                  if (acked is not None and acked < before) or (to == OPERATOR and sent < before)]
         if doomed:
             self._conn.execute(f"DELETE FROM messages WHERE id IN ({_marks(len(doomed))})",
                                doomed)
-        done = len(rows) < limit or any(sent >= before for _, sent, _ in rows)
+        done = len(rows) < limit or any(sent >= before for _, _, sent, _ in rows)
         return len(doomed), None if done else rows[-1][0]
 
     def prune_approvals(self, before, limit):

@@ -36,9 +36,9 @@ def broker(tmp_path):
     store.close()
 
 
-def add_message(store, sent_at, delivered=False, acked=False):
+def add_message(store, sent_at, delivered=False, acked=False, to="alice"):
     with store.atomic():
-        msg_id = store.add_message("operator", "alice", "hi", sent_at)
+        msg_id = store.add_message("operator", to, "hi", sent_at)
         store.db.execute_sql("UPDATE messages SET delivered_at = ?, acked_at = ? WHERE id = ?",
                              (sent_at + 1 if delivered or acked else None,
                               sent_at + 2 if acked else None, msg_id))
@@ -63,6 +63,15 @@ def test_retention_deletes_exactly_the_old_acknowledged_messages(broker):
     assert done["messages"] == 4
     assert message_ids(store) == [old_taken, old_waiting, recent_acked, recent_waiting]
     assert broker.prune(now=NOW, pause=0)["messages"] == 0
+
+
+def test_the_operators_old_messages_go_though_nothing_acknowledges_them(broker):
+    store = broker.store
+    add_message(store, OLD, to="operator")
+    recent = add_message(store, RECENT, to="operator")
+
+    assert broker.prune(now=NOW, pause=0)["messages"] == 1
+    assert message_ids(store) == [recent]
 
 
 def test_retention_deletes_at_most_one_batch_per_transaction(broker):
