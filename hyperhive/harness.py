@@ -219,16 +219,18 @@ class Harness:
 
         With unix sockets allowed, Claude Code drops its seccomp filter, which also kept
         Bash from making user namespaces (and with one, from undoing the sandbox's
-        read-only binds); bubblewrap's `--disable-userns` then does that instead. A
-        bubblewrap without it keeps the filter, and Bash goes without `hyperhive wake`.
+        read-only binds); bubblewrap's `--disable-userns` then does that instead. Where
+        that fails (an older bubblewrap; inside systemd-nspawn, whose /proc/sys is
+        read-only) the filter stays, and Bash goes without `hyperhive wake`.
         """
         if self._unix_sockets is None:
             bwrap = shutil.which("bwrap", path=self.claude_env().get("PATH"))
-            self._unix_sockets = bwrap_disables_userns(bwrap)
+            self._unix_sockets = bwrap_disables_userns(bwrap, self.as_claude([]))
             if not self._unix_sockets:
-                log.warning("bubblewrap (%s) cannot disable user namespaces (0.8.0 or later, "
-                            "not setuid, is needed): claude's shell gets no `hyperhive "
-                            "wake`", bwrap or "not found")
+                log.warning("bubblewrap (%s) cannot disable user namespaces here (it needs "
+                            "0.8.0 or later, not setuid, and a writable /proc/sys): claude's "
+                            "shell gets no unix sockets, so no `hyperhive wake`",
+                            bwrap or "not found")
         return self._unix_sockets
 
     def allowed_domains(self):
@@ -800,15 +802,19 @@ class HarnessEndpoint:
             pass
 
 
-def bwrap_disables_userns(bwrap):
-    """Whether this bubblewrap can forbid user namespaces inside its sandbox."""
+def bwrap_disables_userns(bwrap, prefix=()):
+    """Whether this bubblewrap, run through `prefix` (claude's uid), really forbids user
+    namespaces in its sandbox: it needs 0.8.0 and a writable /proc/sys, which a
+    systemd-nspawn container does not have."""
     try:
         if bwrap is None or os.stat(bwrap).st_mode & stat.S_ISUID:
             return False
-        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+        trial = subprocess.run([*prefix, bwrap, "--ro-bind", "/", "/", "--unshare-user",
+                                "--disable-userns", "--", "/bin/true"],
+                               capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return False
-    return "--disable-userns" in out.stdout + out.stderr
+    return trial.returncode == 0
 
 
 def hyperhive_argv():

@@ -246,13 +246,12 @@ def test_the_harness_builds_both_from_agent_json(tmp_path):
 
 def test_a_bubblewrap_that_cannot_forbid_user_namespaces_keeps_unix_sockets_closed(tmp_path):
     # Allowing unix sockets drops Claude Code's seccomp filter, which also forbids user
-    # namespaces; without bubblewrap's --disable-userns a command could make one and undo
-    # the sandbox's read-only binds.
+    # namespaces; where bubblewrap's --disable-userns fails (too old, or /proc/sys read-only
+    # as in systemd-nspawn) a command could make one and undo the sandbox's read-only binds.
     old = tmp_path / "bin"
     old.mkdir()
-    (old / "bwrap").write_text("#!/bin/sh\necho 'usage: bwrap [OPTIONS...] [--] COMMAND "
-                               "[ARGS...]'\necho '    --unshare-user  Create new user "
-                               "namespace'\n")
+    (old / "bwrap").write_text("#!/bin/sh\necho 'bwrap: Unknown option --disable-userns' >&2\n"
+                               "exit 1\n")
     (old / "bwrap").chmod(0o755)
     got, _, stderr = harness_settings(tmp_path, "alice", {"PATH": f"{old}:/usr/bin:/bin"})
     assert got["settings"]["sandbox"]["network"]["allowAllUnixSockets"] is False
