@@ -10,9 +10,11 @@ on mcp.sock and serves the agent's page.
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +51,8 @@ HOST_BUSY_SECONDS = 5
 # The harness's own files: in its harness dir, where claude cannot write.
 HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hyperhive-model",
                  "hyperhive-session", "hyperhive-nap")
+# In the hive dir, first on claude's PATH: `hyperhive` for claude's shell (`hyperhive wake`).
+SHELL_BIN_DIR = "bin"
 
 
 class Harness:
@@ -61,6 +65,7 @@ class Harness:
         self.claude_ids = options.claude_ids
         self.claude_bin = options.claude_bin
         self.web_addr = options.web
+        self._unix_sockets = None
         self.config = load_config()
         self.host = Client(self.hive_dir / "broker.sock")
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -144,9 +149,30 @@ class Harness:
                 os.fchmod(f.fileno(), 0o644)
                 f.write(text)
             os.replace(tmp, self.hive_dir / name)
+        self.write_shell_command()
+
+    def write_shell_command(self):
+        """`hyperhive` on claude's PATH: a script that runs this same hyperhive.
+
+        Claude's shell has no way to know where (and on which Python) the harness's
+        hyperhive lives; the harness does, on every backend, from inside the container.
+        """
+        bin_dir = self.hive_dir / SHELL_BIN_DIR
+        bin_dir.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(bin_dir, 0o755)
+        script = ("#!/bin/sh\n# Written by the hyperhive harness at each start.\n"
+                  f"exec {shlex.join(hyperhive_argv())} \"$@\"\n")
+        tmp = bin_dir / ".hyperhive.tmp"
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o755)
+            f.write(script)
+        os.replace(tmp, bin_dir / "hyperhive")
 
     def mcp_config(self):
-        args = [ENTRY, "mcp", "--hive-dir", str(self.hive_dir)]
+        command, *args = hyperhive_argv()
+        args += ["mcp", "--hive-dir", str(self.hive_dir)]
         if self.is_manager:
             args.append("--manager")
         env = {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name}
@@ -154,7 +180,7 @@ class Harness:
             # where the manager sees the agents' repos, for the paths its tools name
             env["HYPERHIVE_AGENTS_DIR"] = _agents_dir()
         servers = {"hyperhive": {
-            "type": "stdio", "command": sys.executable, "args": args, "env": env,
+            "type": "stdio", "command": command, "args": args, "env": env,
             "timeout": MCP_TOOL_TIMEOUT_MS}}
         for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
             if key == "hyperhive" or not isinstance(spec, dict) or "command" not in spec:
@@ -185,7 +211,27 @@ class Harness:
         return permissions.settings(self.allowed_rules(), self._write_dirs(),
                                     self.allowed_domains(),
                                     plugins if isinstance(plugins, list) else [],
-                                    hidden_dirs=[os.path.realpath(claude_dir())])
+                                    hidden_dirs=[os.path.realpath(claude_dir())],
+                                    unix_sockets=self.shell_may_use_unix_sockets())
+
+    def shell_may_use_unix_sockets(self):
+        """Whether claude's Bash may connect unix sockets (`hyperhive wake` needs it).
+
+        With unix sockets allowed, Claude Code drops its seccomp filter, which also kept
+        Bash from making user namespaces (and with one, from undoing the sandbox's
+        read-only binds); bubblewrap's `--disable-userns` then does that instead. Where
+        that fails (an older bubblewrap; inside systemd-nspawn, whose /proc/sys is
+        read-only) the filter stays, and Bash goes without `hyperhive wake`.
+        """
+        if self._unix_sockets is None:
+            bwrap = shutil.which("bwrap", path=self.claude_env().get("PATH"))
+            self._unix_sockets = bwrap_disables_userns(bwrap, self.as_claude([]))
+            if not self._unix_sockets:
+                log.warning("bubblewrap (%s) cannot disable user namespaces here (it needs "
+                            "0.8.0 or later, not setuid, and a writable /proc/sys): claude's "
+                            "shell gets no unix sockets, so no `hyperhive wake`",
+                            bwrap or "not found")
+        return self._unix_sockets
 
     def allowed_domains(self):
         domains, problems = permissions.usable_domains(self.config.get("allowed_domains"))
@@ -214,6 +260,11 @@ class Harness:
                if k not in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SESSION_ID",
                             "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         env.setdefault("DISABLE_AUTOUPDATER", "1")
+        # `hyperhive wake` from claude's shell finds the harness socket and the command.
+        env.pop("HYPERHIVE_SOCK", None)
+        env["HYPERHIVE_HIVE_DIR"] = str(self.hive_dir)
+        env["PATH"] = os.pathsep.join(
+            [str(self.hive_dir / SHELL_BIN_DIR), env.get("PATH") or "/usr/bin:/bin"])
         # The agent's uid has no passwd entry: these say who and where it is.
         env.setdefault("USER", self.name)
         env.setdefault("LOGNAME", self.name)
@@ -749,6 +800,26 @@ class HarnessEndpoint:
             self.harness.host.request({"cmd": "undeliver", "ids": list(ids)}, timeout=10)
         except (OSError, ValueError, ConnectionError):
             pass
+
+
+def bwrap_disables_userns(bwrap, prefix=()):
+    """Whether this bubblewrap, run through `prefix` (claude's uid), really forbids user
+    namespaces in its sandbox: it needs 0.8.0 and a writable /proc/sys, which a
+    systemd-nspawn container does not have."""
+    try:
+        if bwrap is None or os.stat(bwrap).st_mode & stat.S_ISUID:
+            return False
+        trial = subprocess.run([*prefix, bwrap, "--ro-bind", "/", "/", "--unshare-user",
+                                "--disable-userns", "--", "/bin/true"],
+                               capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return trial.returncode == 0
+
+
+def hyperhive_argv():
+    """The command line that runs this same hyperhive, for what claude starts."""
+    return [sys.executable, ENTRY]
 
 
 def load_config():

@@ -161,11 +161,14 @@ def allowed_rules(builtins, bash_patterns=(), dirs=(), mcp=(HYPERHIVE_RULE,)):
     return rules + list(mcp)
 
 
-def sandbox(write_dirs, domains, hidden_dirs=()):
+def sandbox(write_dirs, domains, hidden_dirs=(), unix_sockets=True):
     """Claude Code's `sandbox` settings: every Bash command inside bubblewrap (SPEC §12).
 
     `hidden_dirs` cannot even be read from inside (claude's config dir, which holds its
-    login).
+    login). `unix_sockets` lets Bash connect unix sockets, for `hyperhive wake` on the
+    harness socket: Claude Code can allow them on Linux only all together (its per-path
+    `allowUnixSockets` is macOS only), so file permissions decide which ones answer, as
+    they already do for claude's own process.
     """
     return {
         "enabled": True,
@@ -176,19 +179,20 @@ def sandbox(write_dirs, domains, hidden_dirs=()):
         # True would run every sandboxed command without asking, so `Bash(<pattern>)`
         # rules would no longer narrow anything (measured with claude 2.1.330).
         "autoAllowBashIfSandboxed": False,
-        "network": {"allowedDomains": list(domains), "strictAllowlist": True},
+        "network": {"allowedDomains": list(domains), "strictAllowlist": True,
+                    "allowAllUnixSockets": bool(unix_sockets)},
         "filesystem": {"allowWrite": [str(d) for d in write_dirs],
                        "denyRead": [str(d) for d in hidden_dirs]},
         "credentials": {"envVars": [{"name": n, "mode": "deny"} for n in CREDENTIAL_ENV]},
     }
 
 
-def settings(rules, write_dirs, domains, plugins=(), hidden_dirs=()):
+def settings(rules, write_dirs, domains, plugins=(), hidden_dirs=(), unix_sockets=True):
     """The settings file claude runs with, the only one it loads."""
     return {
         "permissions": {"allow": list(rules), "deny": list(DENIED_TOOLS),
                         "defaultMode": "dontAsk"},
-        "sandbox": sandbox(write_dirs, domains, hidden_dirs),
+        "sandbox": sandbox(write_dirs, domains, hidden_dirs, unix_sockets),
         # `claude plugin install` enables a plugin in the user settings, which claude no
         # longer loads: the plugins agent.json names are enabled here instead.
         "enabledPlugins": {p: True for p in plugins if isinstance(p, str)},

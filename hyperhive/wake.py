@@ -8,11 +8,13 @@ The request `{"cmd":"wake","from":LABEL,"body":TEXT}` goes to the harness socket
 (`$HYPERHIVE_SOCK`, else `<hive-dir>/mcp.sock`), which forwards it to the host.
 Exit status: 0 stored (stdout: `stored as message #N`), 1 refused by the hive
 (stderr: its sentence, e.g. for an empty body), 2 nothing answered on the socket.
-Connect and IO failures are retried for up to a minute unless --no-retry.
+Connect and IO failures are retried for up to a minute unless --no-retry; a shell
+that may open no unix socket at all is told so at once.
 """
 
 import logging
 import os
+import socket
 import sys
 
 from . import journal
@@ -34,11 +36,25 @@ def read_body(body, stdin=None):
     return data.rstrip("\n")
 
 
+def may_open_unix_sockets():
+    """False in a sandbox whose seccomp filter refuses them: no retry would help there."""
+    try:
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+        return True
+    except PermissionError:
+        return False
+
+
 def run(args):
     # Messages for the script go to stderr; the journal gets records only when there is one.
     to_journal = journal.setup_logging("wake") == "journal"
     path = os.environ.get("HYPERHIVE_SOCK") or os.path.join(args.hive_dir, "mcp.sock")
     body = read_body(args.body)
+    if not may_open_unix_sockets():
+        print("hyperhive wake: this shell may not open unix sockets (claude's Bash sandbox "
+              "keeps them closed where bubblewrap cannot forbid user namespaces)",
+              file=sys.stderr)
+        return 2
     client = Client(path, timeout=TIMEOUT)
     try:
         if getattr(args, "no_retry", False):

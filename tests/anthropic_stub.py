@@ -29,7 +29,8 @@ last_user_text, tool_names, deferred_tool_names, has_tool_result, stream, rule, 
 scripted by rules added with kind="compact", else answered with a <summary> block), "aux" (no
 tools: answered "ok", never consumes steps), and "hello", "models", "count_tokens", "unknown".
 
-What claude 2.1.330 does against it (measured):
+What claude 2.1.330 does against it (measured; 2.1.332 sends the same requests, the trailing
+"system" turn included):
 * With claude_env() a `claude -p` turn makes only POST /v1/messages?beta=true, always streamed,
   one request per model round trip (x-api-key, anthropic-version 2023-06-01, a long anthropic-beta
   list, X-Claude-Code-Session-Id). Without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC it first sends

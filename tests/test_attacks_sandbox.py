@@ -247,6 +247,41 @@ def test_sandboxed_bash_reaches_no_loopback_port_writes_only_its_dirs_and_sees_n
     assert_hive_answers(hive)
 
 
+CONNECT = ("import socket, sys\n"
+           "for path in sys.argv[1:]:\n"
+           "    try:\n"
+           "        socket.socket(socket.AF_UNIX).connect(path); print('connected', path)\n"
+           "    except OSError as exc:\n"
+           "        print('refused', exc.errno, path)\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="agents get uids of their own only from a root host")
+def test_bash_reaches_its_own_harness_socket_and_no_other_nor_a_user_namespace(hive, stub):
+    # Unix sockets are open to Bash (for `hyperhive wake`): file permissions decide which
+    # answer, and bubblewrap still refuses the user namespace that would undo its binds.
+    spawn(hive, "alice")
+    run, others = hive.root / "run", [
+        hive.sock, hive.agent_sock("alice"), hive.agent_sock("manager"),
+        hive.root / "run/agents/manager/mcp.sock"]
+    (state_dir(hive, "alice") / "connect.py").write_text(CONNECT)
+    results = run_turn(hive, stub, "alice", "socket-check", [
+        bash("python3 connect.py " + " ".join(f"'{p}'" for p in others)),
+        bash("unshare -U true; echo userns-rc=$?"),
+        bash('echo "echo hijacked" >> "$HYPERHIVE_HIVE_DIR/bin/hyperhive"; echo write-rc=$?'),
+        bash("hyperhive wake --from probe --body still-mine")])
+    text = "\n".join(dict.fromkeys(results))
+    for path in others:
+        assert f"refused 13 {path}" in text, text
+    assert "connected" not in text
+    assert "userns-rc=" in text and "userns-rc=0" not in text, text
+    assert "write-rc=" in text and "write-rc=0" not in text, text
+    assert "hijacked" not in (run / "agents/alice/bin/hyperhive").read_text()
+    assert "stored as message #" in text, text
+    got = hive.agent("alice", "recent", limit=20)["messages"]
+    assert ("wake:probe", "still-mine") in [(m["from"], m["body"]) for m in got]
+    assert_hive_answers(hive)
+
+
 @pytest.fixture
 def path_without_bubblewrap():
     """A PATH with every program of this machine but bwrap."""

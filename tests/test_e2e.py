@@ -274,6 +274,26 @@ def test_wake_from_a_shell_pipeline(hive, stub):
     assert "from `wake:ci: deploy`" in prompt and "all green" in prompt
 
 
+def test_wake_from_claudes_own_shell_reaches_its_inbox_and_wakes_the_next_turn(hive, stub):
+    spawn(hive, "alice")
+    stub.add_rule(r"set up the nightly job", agent="alice", steps=[
+        {"tool": "Bash", "input": {"command": "hyperhive wake --from cron --body hello",
+                                   "description": "wake myself"}},
+        {"tool": "Bash", "input": {"command": "echo hi | hyperhive wake --from cron --body -",
+                                   "description": "wake myself from a pipe"}},
+        {"text": "done"}])
+    hive.admin("send", to="alice", body="set up the nightly job")
+    results = wait_for(lambda: len(set(stub.tool_results("alice"))) >= 2 and
+                       set(stub.tool_results("alice")), timeout=60, what="both of alice's commands")
+    assert len({t for t in results if t.startswith("stored as message #")}) == 2, results
+    woken = wait_for(lambda: [r["last_user_text"] for r in stub.requests
+                              if "from `wake:cron`" in r["last_user_text"]],
+                     timeout=60, what="a turn woken by alice's own `hyperhive wake`")
+    assert "hello" in woken[0]
+    got = [(m["from"], m["body"]) for m in hive.agent("alice", "recent", limit=10)["messages"]]
+    assert ("wake:cron", "hello") in got and ("wake:cron", "hi") in got
+
+
 def test_refused_send_reads_as_a_sentence_to_claude(hive, stub):
     spawn(hive, "alice")
     spawn(hive, "bob")

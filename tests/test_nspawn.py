@@ -55,6 +55,25 @@ def test_an_agent_in_a_container_answers_the_operator(contained):
     assert "--machine=h-alice" not in ps
 
 
+def test_claude_in_a_container_finds_hyperhive_but_its_sandbox_keeps_unix_sockets_closed(
+        contained):
+    # bubblewrap cannot forbid user namespaces under nspawn's read-only /proc/sys, so the
+    # seccomp filter stays: Bash still runs, and `hyperhive wake` says at once why not.
+    h, stub = contained
+    settings = json.loads((h.root / "run/agents/alice/claude-settings.json").read_text())
+    assert settings["sandbox"]["network"]["allowAllUnixSockets"] is False
+    stub.add_rule(r"schedule the check", agent="alice", steps=[
+        {"tool": "Bash", "input": {"command": "echo $HYPERHIVE_HIVE_DIR; command -v hyperhive; "
+                                              "hyperhive wake --from cron --body hi; echo rc=$?"}},
+        {"text": "done"}])
+    h.admin("send", to="alice", body="schedule the check")
+    text = wait_for(lambda: next(iter(stub.tool_results("alice")), None), timeout=90,
+                    what="the Bash tool's result")
+    lines = text.split("\n")
+    assert lines[:2] == ["/run/hive", "/run/hive/bin/hyperhive"], text
+    assert "may not open unix sockets" in text and lines[-1] == "rc=2", text
+
+
 def command_lines():
     """Every process's argv, as any local user can read it in /proc."""
     lines = []
