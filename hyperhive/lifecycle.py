@@ -13,6 +13,7 @@ import time
 import gevent
 
 from . import isolation, names, repos, safefs
+from .rollout import Rollouts
 from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
 from .names import MANAGER
@@ -59,6 +60,7 @@ class Lifecycle:
         self._started_sha = {}
         self._crashes = {}
         self._failed = set()
+        self.rollouts = Rollouts(self)
 
     # -- queries ------------------------------------------------------------
 
@@ -73,7 +75,10 @@ class Lifecycle:
         return {"running": self.backend.running(name), "failed": name in self._failed,
                 "needs_update": bool(started and deployed and started != deployed),
                 "port": self.port(name), "deployed_sha": deployed[:12] if deployed else None,
-                "model": self.config(name).get("model")}
+                "model": self.config(name).get("model"), "rollout": self.rollouts.public(name)}
+
+    def settling(self, name):
+        return self.rollouts.settling(name)
 
     def default_port(self, name):
         if name == MANAGER:
@@ -150,6 +155,7 @@ class Lifecycle:
 
     def stop(self, name):
         self._mark_stopped(name, True)
+        self.rollouts.forget(name)
         self._step(name, "stopping", self.backend.stop)
         self.broker.forget_runtime(name)
         self.broker.notify(MANAGER, "stopped", agent=name)
@@ -193,6 +199,7 @@ class Lifecycle:
             shutil.rmtree(self.places.hive_dir(name), ignore_errors=True)
             for cache in (self._configs, self._deployed, self._started_sha, self._crashes):
                 cache.pop(name, None)
+            self.rollouts.forget(name)
             self._failed.discard(name)
             if purge:
                 self._remove_state(name)
@@ -274,8 +281,7 @@ class Lifecycle:
             if not self.broker.is_agent(name):
                 self.broker.update_agent_dir(name, draft=True)   # never booted: still a draft
             raise
-        repos.tag(applied, f"deployed/{aid}", sha)
-        return {"sha": sha, "tag": f"deployed/{aid}"}
+        return self._settling(aid, sha)
 
     # -- config commits ------------------------------------------------------
 
@@ -314,8 +320,24 @@ class Lifecycle:
             self._configs.pop(name, None)
             self._start_logged(name)
             raise Conflict(f"the new config failed and was rolled back: {reason}") from None
-        repos.tag(applied, f"deployed/{aid}", sha)
-        return {"sha": sha, "tag": f"deployed/{aid}"}
+        return self._settling(aid, sha)
+
+    def _settling(self, aid, sha):
+        """What approve answers: the agent runs on the commit, which rollout.py settles."""
+        return {"sha": sha, "tag": f"approved/{aid}", "rollout": "settling",
+                "settle_seconds": self.rollouts.settle}
+
+    def config_rolled_back(self, name, start):
+        """The applied repo is back on the last deployed commit: run that with a fresh
+        crash history, or (a new agent's first config) leave the agent stopped and failed."""
+        self._configs.pop(name, None)
+        self._crashes.pop(name, None)
+        if start:
+            self._failed.discard(name)
+            self._start(name)
+        else:
+            self._mark_stopped(name, True)
+            self._failed.add(name)
 
     def deny_commit(self, approval, note):
         applied = self.places.applied_repo(approval["agent"])
@@ -465,10 +487,13 @@ class Lifecycle:
 
     def _start(self, name):
         self._own_dirs(name)
+        self.rollouts.before_start(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
         self.backend.start(name, self._agent_spec(name))
         self._started_sha[name] = self._deployed[name]
+        if self._deployed[name]:
+            self.rollouts.started(name, self._deployed[name])
 
     def _start_logged(self, name):
         try:
@@ -480,6 +505,9 @@ class Lifecycle:
     def _agent_spec(self, name):
         p = self.places
         env = {"HYPERHIVE_DASHBOARD_URL": self.dashboard_url} if self.dashboard_url else {}
+        if self._deployed.get(name):
+            # The harness reports it back once it is up: proof of the config it runs.
+            env["HYPERHIVE_CONFIG_SHA"] = self._deployed[name]
         return AgentSpec(
             name=name, manager=name == MANAGER, hive_dir=p.hive_dir(name),
             state_dir=p.state_dir(name), claude_dir=p.claude_dir(name),
@@ -492,6 +520,8 @@ class Lifecycle:
         """The backend saw an agent exit that nobody asked for."""
         log.warning("%s exited unexpectedly (rc %s)", name, rc, extra={"HIVE_AGENT": name})
         self.broker.forget_runtime(name)
+        if self.rollouts.exited(name, rc):
+            return              # a config that failed its rollout: rolled back instead
         now = time.time()
         crashes = [t for t in self._crashes.get(name, []) if now - t < CRASH_WINDOW] + [now]
         self._crashes[name] = crashes
@@ -507,7 +537,8 @@ class Lifecycle:
 
     def _restart_after_crash(self, name):
         if (self.broker.is_agent(name) and not self.backend.running(name)
-                and not self._is_stopped(name) and name not in self._failed):
+                and not self._is_stopped(name) and name not in self._failed
+                and not self.rollouts.ending(name)):
             self._start_logged(name)
 
     def _is_stopped(self, name):
