@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from hive import HostProcess, clean_env, wait_for
+from hive import HostProcess, clean_env, free_port, wait_for
 from test_apply_commit import commit_config, git, manager_events, tags
+from test_dashboard import Dash
 
 from hyperhive.harness import config_problem
 
@@ -25,7 +26,8 @@ MISSING_SERVER = {"search": {"command": "hyperhive-no-such-mcp-server", "args": 
 
 @pytest.fixture
 def hive():
-    h = HostProcess(env=clean_env(HYPERHIVE_SETTLE_SECONDS=SETTLE)).start()
+    h = HostProcess(env=clean_env(HYPERHIVE_SETTLE_SECONDS=SETTLE),
+                    dashboard_port=free_port()).start()
     assert h.admin("spawn", name="alice")["ok"]
     lib = h.root / "lib"
     yield h, lib / "agents" / "alice" / "config", lib / "applied" / "alice"
@@ -122,6 +124,10 @@ def test_a_good_config_is_deployed_only_after_the_settle_time(hive):
     rollout = row(h)["rollout"]
     assert rollout["state"] == "settling" and rollout["id"] == aid and rollout["sha"] == sha[:12]
     assert f"settling#{aid}" in h.ctl("status").stdout
+    dash = Dash(h.dashboard_port, h.login())
+    assert f"settling · #{aid}" in dash.get("/")[2]
+    alice = next(a for a in dash.state()["agents"] if a["name"] == "alice")
+    assert alice["rollout"]["id"] == aid
 
     wait_for(lambda: f"deployed/{aid}" in tags(applied), 30, what=f"deployed/{aid}")
     assert time.monotonic() - approved_at >= SETTLE
