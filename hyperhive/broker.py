@@ -752,16 +752,22 @@ class Broker:
         self.notify(MANAGER, "config_deployed", id=approval_id, agent=agent, kind=kind,
                     sha=sha, tag=f"deployed/{approval_id}")
 
-    def rollout_failed(self, approval_id, agent, sha, kind, reason, rolled_back_to=None):
+    def rollout_failed(self, approval_id, agent, sha, kind, reason, rolled_back_to=None,
+                       built_on_it=()):
         """An approved config did not survive its settle time and was rolled back: the
-        approval is marked failed, and the manager and the operator hear why."""
+        approval is marked failed, and the manager and the operator hear why. Pending
+        approvals `built_on_it` fail too: their diffs do not show its changes."""
         fields = {"id": approval_id, "agent": agent, "kind": kind, "sha": sha,
                   "tag": f"failed/{approval_id}", "reason": reason,
-                  "rolled_back_to": rolled_back_to}
+                  "rolled_back_to": rolled_back_to, "also_failed": list(built_on_it)}
+        stale = (f"it builds on the config of approval #{approval_id}, which failed and was "
+                 "rolled back; propose it again on top of `applied/main`")
 
         def write():
             self.store.set_approval(approval_id, self.clock(), status="failed", note=reason)
             self._emit("config_rolled_back", **fields)
+            for other in built_on_it:
+                self._fail_approval(other, stale)
         self._write(write)
         self.notify(MANAGER, "config_rolled_back", **fields)
         self.notify(OPERATOR, "config_rolled_back", **fields)

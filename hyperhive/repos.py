@@ -321,6 +321,11 @@ def roll_back(applied_repo, sha):
     git(applied_repo, "reset", "--hard", "-q", sha)
 
 
+def is_ancestor(repo, ancestor, sha):
+    return subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, sha],
+                          capture_output=True).returncode == 0
+
+
 _OUTCOME_TAG = re.compile(r"(approved|deployed|failed)/(\d+)\Z")
 
 

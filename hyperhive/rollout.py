@@ -189,6 +189,14 @@ class Rollouts:
         self.life.broker.rollout_deployed(aid, name, rollout.sha, rollout.kind)
         self.life.broker.agent_changed(name, rollout=None)
 
+    def _built_on(self, name, sha):
+        """Pending config approvals of `name` that contain the failed commit: each one's
+        diff was taken against it, so approving it now would bring back changes the
+        operator was never shown."""
+        applied = self.life.places.applied_repo(name)
+        return [a["id"] for a in self.life.broker.store.approvals("pending", agent=name)
+                if a["fetched_sha"] and repos.is_ancestor(applied, sha, a["fetched_sha"])]
+
     def _current(self, rollout, starts):
         return (self._active.get(rollout.agent) is rollout and not rollout.ending
                 and rollout.starts == starts)
@@ -215,5 +223,6 @@ class Rollouts:
         finally:
             life.broker.clear_transient(name)
         life.broker.rollout_failed(aid, name, rollout.sha, rollout.kind, reason,
-                                   rolled_back_to=rollout.previous)
+                                   rolled_back_to=rollout.previous,
+                                   built_on_it=self._built_on(name, rollout.sha))
         life.broker.agent_changed(name, rollout=None, **life.state(name))

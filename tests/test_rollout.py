@@ -110,6 +110,19 @@ def test_a_config_the_harness_refuses_is_rolled_back_and_reported(hive):
     assert h.admin("approval_diff", id=aid)["status"] == "failed"
 
 
+def test_a_pending_config_built_on_a_failed_one_fails_with_it(hive):
+    h, config, applied = hive
+    bad, bad_sha = propose(h, config, extra_mcp_servers=MISSING_SERVER)
+    on_top, _ = propose(h, config, model="sonnet")      # carries the bad change too
+    elsewhere = git(config, "rev-parse", "HEAD")
+    assert h.admin("approve", id=bad)["ok"]
+    wait_for(lambda: f"failed/{bad}" in tags(applied), 30, what=f"failed/{bad}")
+    wait_for(lambda: h.admin("pending")["approvals"] == [], what="the pending one to fail")
+    stale = h.admin("approval_diff", id=on_top)
+    assert stale["status"] == "failed" and stale["fetched_sha"] == elsewhere
+    assert manager_events(h, "config_rolled_back")[0]["also_failed"] == [on_top]
+
+
 def test_a_good_config_is_deployed_only_after_the_settle_time(hive):
     h, config, applied = hive
     before = git(applied, "rev-parse", "HEAD")
