@@ -490,10 +490,15 @@ class Lifecycle:
         self.rollouts.before_start(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
-        self.backend.start(name, self._agent_spec(name))
-        self._started_sha[name] = self._deployed[name]
         if self._deployed[name]:
-            self.rollouts.started(name, self._deployed[name])
+            # Before the start: the harness's first report must find its rollout waiting.
+            self.rollouts.starting(name, self._deployed[name])
+        try:
+            self.backend.start(name, self._agent_spec(name))
+        except Exception:
+            self.rollouts.forget(name)
+            raise
+        self._started_sha[name] = self._deployed[name]
 
     def _start_logged(self, name):
         try:

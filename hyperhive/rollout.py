@@ -109,8 +109,8 @@ class Rollouts:
                         extra={"HIVE_AGENT": name})
             repos.roll_back(applied, previous)
 
-    def started(self, name, sha):
-        """The agent was just started on `sha`: settle it if that commit is not deployed."""
+    def starting(self, name, sha):
+        """The agent is being started on `sha`: settle it if that commit is not deployed."""
         applied = self.life.places.applied_repo(name)
         open_rollout = repos.unsettled(applied)
         if not open_rollout or open_rollout[1]:
