@@ -68,7 +68,7 @@ def harness_pid(h, name="alice"):
         except OSError:
             continue
         args = [a.decode(errors="replace") for a in argv]
-        if "agent" in args and hive_dir in args and f"--name" in args:
+        if "agent" in args and hive_dir in args and "--name" in args:
             return int(entry.name)
     return None
 
@@ -89,8 +89,7 @@ def test_a_config_the_harness_refuses_is_rolled_back_and_reported(hive):
     assert git(applied, "rev-parse", f"failed/{aid}^{{commit}}") == sha
     assert f"deployed/{aid}" not in tags(applied)
     wait_for(lambda: git(applied, "rev-parse", "HEAD") == before, what="HEAD back")
-    assert "extra_mcp_servers" not in json.loads((applied / "agent.json").read_text()) \
-        or json.loads((applied / "agent.json").read_text())["extra_mcp_servers"] == {}
+    assert json.loads((applied / "agent.json").read_text()).get("extra_mcp_servers") in (None, {})
     # running again on the config it had, and staying up: the rollback does not loop
     wait_for(lambda: up_on(h, before), 20, what="alice up on the old config")
     pid = harness_pid(h)
