@@ -13,10 +13,10 @@ import time
 import gevent
 
 from . import isolation, names, repos, safefs
-from .rollout import Rollouts
 from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
 from .names import MANAGER
+from .rollout import Rollouts
 
 log = logging.getLogger(__name__)
 
