@@ -96,8 +96,12 @@ def pending(h, aid):
 
 
 def approve_ok(h, aid, **fields):
+    agent = pending(h, aid)["agent"]
     reply = h.admin("approve", id=aid, **fields)
     assert reply["ok"], reply
+    # the agent's next config waits until this one is deployed (or rolled back)
+    wait_for(lambda: all(r["rollout"] is None for r in h.admin("status")["agent_statuses"]
+                         if r["name"] == agent), 20, what=f"approval #{aid} to settle")
 
 
 def applied_model(applied):
