@@ -40,6 +40,7 @@ MAX_OPTIONS = 32                   # options of one question...
 MAX_OPTION = 200                   # ...of at most this many characters each
 MAX_ANSWER = 65536                 # bytes of an answer
 MAX_STATUS_TEXT = 2000             # bytes of set_status text
+MAX_CONFIG_ERROR = 2000            # bytes of why a harness refused its config (report)
 MAX_DESCRIPTION = 8192             # bytes of an approval's description or a deny note
 MAX_WAKE_LABEL = 64                # characters of a wake label
 MAX_DETAIL_KEYS = 16               # notify_manager detail: keys, items of a list value
@@ -569,6 +570,9 @@ class Broker:
         changed = {k: v for k, v in fields.items() if k in allowed}
         self._runtime[caller].update(changed)
         self._write_relaxed(lambda: self._emit("agent_changed", name=caller, **changed))
+        if self.lifecycle is not None:
+            # config_sha and config_error: what a settling config's rollout goes by.
+            self.lifecycle.rollouts.reported(caller, fields)
         return {}
 
     def runtime(self, name):
@@ -618,6 +622,7 @@ class Broker:
             "unread": unread.get(name, 0),
             "pending_reminders": reminders.get(name, 0),
             "deployed_sha": life.get("deployed_sha"),
+            "rollout": life.get("rollout"),
             "status_text": agent["status_text"],
             "status_set_at": agent["status_set_at"],
             "last_turn_at": rt.get("last_turn_at"),
@@ -725,6 +730,10 @@ class Broker:
     def approve(self, caller, id, diff_sha256=None):
         approval = self._pending_approval(id)
         _check_diff_read(approval, diff_sha256)
+        if approval["kind"] == "apply_commit" and self.lifecycle \
+                and self.lifecycle.settling(approval["agent"]):
+            raise Conflict(f"{approval['agent']} is still settling on its last approved config; "
+                           f"approve #{approval['id']} once that is deployed or rolled back")
         self._resolve_approval(approval, "approved", None)
         status, note, extra = "approved", None, {}
         try:
@@ -745,7 +754,35 @@ class Broker:
                     note=note, **extra)
         if status == "failed":
             raise Conflict(f"approval #{approval['id']} failed: {note}")
-        return {"id": approval["id"], "status": status}
+        return {"id": approval["id"], "status": status,
+                **({"rollout": extra["rollout"]} if "rollout" in extra else {})}
+
+    def rollout_deployed(self, approval_id, agent, sha, kind):
+        """An approved config stayed up through its settle time: it is deployed."""
+        self._write(lambda: self._emit("config_deployed", id=approval_id, agent=agent,
+                                       sha=sha, kind=kind))
+        self.notify(MANAGER, "config_deployed", id=approval_id, agent=agent, kind=kind,
+                    sha=sha, tag=f"deployed/{approval_id}")
+
+    def rollout_failed(self, approval_id, agent, sha, kind, reason, rolled_back_to=None,
+                       built_on_it=()):
+        """An approved config did not survive its settle time and was rolled back: the
+        approval is marked failed, and the manager and the operator hear why. Pending
+        approvals `built_on_it` fail too: their diffs do not show its changes."""
+        fields = {"id": approval_id, "agent": agent, "kind": kind, "sha": sha,
+                  "tag": f"failed/{approval_id}", "reason": reason,
+                  "rolled_back_to": rolled_back_to, "also_failed": list(built_on_it)}
+        stale = (f"it builds on the config of approval #{approval_id}, which failed and was "
+                 "rolled back; propose it again on top of `applied/main`")
+
+        def write():
+            self.store.set_approval(approval_id, self.clock(), status="failed", note=reason)
+            self._emit("config_rolled_back", **fields)
+            for other in built_on_it:
+                self._fail_approval(other, stale)
+        self._write(write)
+        self.notify(MANAGER, "config_rolled_back", **fields)
+        self.notify(OPERATOR, "config_rolled_back", **fields)
 
     def deny(self, caller, id, note=None):
         if note is not None:

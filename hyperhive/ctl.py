@@ -237,6 +237,8 @@ def _render_status(reply):
         running = "failed" if r["failed"] else ("yes" if r["running"] else "no")
         flags = [f for f, on in (("needs-login", r["needs_login"]), ("paused", r["paused"]),
                                  ("needs-update", r["needs_update"])) if on]
+        if r.get("rollout"):
+            flags.append(f"settling#{r['rollout']['id']}")
         lines.append((r["name"], running, r["turn_state"] or "-", ",".join(flags) or "-",
                       r["model"] or "-", str(r["port"] or "-"), str(r["unread"]),
                       str(r["pending_reminders"]), (r["status_text"] or "")[:40]))

@@ -122,7 +122,7 @@ class View:
 
 # The fields of a system event worth a glance, in the order a person reads them.
 EVENT_FIELDS = ("agent", "kind", "status", "tag", "note", "question", "answer", "answerer",
-                "rc", "restarting", "purged", "spec", "error")
+                "rc", "restarting", "purged", "spec", "error", "reason")
 
 
 def system_event(body):

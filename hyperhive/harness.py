@@ -54,6 +54,10 @@ HARNESS_FILES = ("hyperhive-events.sqlite", "hyperhive-turn-stats.sqlite", "hype
 # In the hive dir, first on claude's PATH: `hyperhive` for claude's shell (`hyperhive wake`).
 SHELL_BIN_DIR = "bin"
 
+# The harness will not run its agent.json: the host rolls a new config back on it.
+EXIT_CONFIG_REFUSED = 3
+CONFIG_ERROR_CHARS = 500     # of the sentence that says why (the host takes 2,000 bytes)
+
 
 class Harness:
     def __init__(self, options):
@@ -67,6 +71,7 @@ class Harness:
         self.web_addr = options.web
         self._unix_sockets = None
         self.config = load_config()
+        self.config_sha = config_sha_from_env()
         self.host = Client(self.hive_dir / "broker.sock")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.harness_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -315,7 +320,9 @@ class Harness:
         self.status = status
         self.bus.emit("status_changed", status=status)
         journal.event(log, "status_changed", f"status {status}", HIVE_STATUS=status)
-        self._report(status=status, needs_login=status.startswith("needs_login"))
+        # With the commit the host started us on: that commit's rollout waits for this.
+        self._report(status=status, needs_login=status.startswith("needs_login"),
+                     config_sha=self.config_sha)
 
     def set_model(self, model):
         if not isinstance(model, str) or not MODEL_RE.match(model):
@@ -341,6 +348,21 @@ class Harness:
 
     def _report(self, **fields):
         self._reports.put({k: v for k, v in fields.items() if v is not None})
+
+    def config_problem(self):
+        """Why this harness cannot run its agent.json, as a sentence; None when it can."""
+        return config_problem(self.config, self.claude_env().get("PATH", os.defpath),
+                              self.state_dir)
+
+    def refuse_config(self, problem):
+        """Tell the host why we will not run this config, then exit with that code."""
+        log.error("refusing to run agent.json: %s", problem)
+        try:
+            self.host.call("report", timeout=5, config_error=problem[:CONFIG_ERROR_CHARS],
+                           **({"config_sha": self.config_sha} if self.config_sha else {}))
+        except (OSError, ValueError, RemoteError, ConnectionError) as exc:
+            log.warning("could not tell the host why: %s", exc)
+        return EXIT_CONFIG_REFUSED
 
     def _send_reports(self):
         for fields in self._reports:
@@ -822,6 +844,49 @@ def hyperhive_argv():
     return [sys.executable, ENTRY]
 
 
+def config_sha_from_env():
+    """The applied commit the host started this harness on (HYPERHIVE_CONFIG_SHA)."""
+    sha = os.environ.get("HYPERHIVE_CONFIG_SHA", "").strip()
+    return sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else None
+
+
+def config_problem(config, path, state_dir):
+    """What in agent.json this harness cannot run, as a sentence; None when all is well.
+
+    The host checks agent.json's types when a commit is approved (repos.check_config).
+    Whether an extra MCP server's command exists is a fact of the agent's own machine
+    (in a container, of the packages its agent.nix installs), so it is judged here, at
+    boot; claude would otherwise start without the server's tools and say nothing.
+    """
+    servers = config.get("extra_mcp_servers")
+    servers = {} if servers is None else servers
+    if not isinstance(servers, dict):
+        return "`extra_mcp_servers` must be an object of servers"
+    for key, spec in servers.items():
+        where = f"extra MCP server {key[:60]!r}"
+        if key == "hyperhive":
+            return f"{where}: the name is the hive's own server's"
+        if not isinstance(spec, dict) or not isinstance(spec.get("command"), str) \
+                or not spec["command"].strip():
+            return f"{where} needs a `command` (a string)"
+        args, env = spec.get("args") or [], spec.get("env") or {}
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            return f"{where}: `args` must be a list of strings"
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            return f"{where}: `env` must be an object of strings"
+        if not _runnable(spec["command"], path, state_dir):
+            return (f"{where}: its command {spec['command'][:200]!r} is not an executable "
+                    "file here, nor a program on the agent's PATH")
+    return None
+
+
+def _runnable(command, path, state_dir):
+    if "/" not in command:
+        return shutil.which(command, path=path) is not None
+    full = Path(state_dir) / command      # claude runs in the state dir
+    return full.is_file() and os.access(full, os.X_OK)
+
+
 def load_config():
     path = os.environ.get("HYPERHIVE_AGENT_CONFIG", "/etc/hyperhive/agent.json")
     try:
@@ -888,6 +953,9 @@ def run(options):
     role = "manager" if options.manager or options.name == MANAGER else "agent"
     journal.setup_logging(role, agent=options.name)
     harness = Harness(options)
+    problem = harness.config_problem()
+    if problem:
+        return harness.refuse_config(problem)
     harness.write_claude_files()
     mcp = SocketServer(harness.hive_dir / "mcp.sock", HarnessEndpoint(harness), mode=0o600)
     if harness.claude_ids is not None:

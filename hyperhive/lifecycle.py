@@ -17,6 +17,7 @@ from .backends import AgentIds, AgentSpec, NixosBackend, NspawnBackend, ProcessB
 from .errors import BadArgs, Conflict, HiveError, NotFound, Unavailable
 from .limits import Limits
 from .names import MANAGER, OPERATOR
+from .rollout import Rollouts
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Lifecycle:
         self._crashes = {}
         self._failed = set()
         self._limits_told = set()
+        self.rollouts = Rollouts(self)
 
     # -- queries ------------------------------------------------------------
 
@@ -76,7 +78,10 @@ class Lifecycle:
         return {"running": self.backend.running(name), "failed": name in self._failed,
                 "needs_update": bool(started and deployed and started != deployed),
                 "port": self.port(name), "deployed_sha": deployed[:12] if deployed else None,
-                "model": self.config(name).get("model")}
+                "model": self.config(name).get("model"), "rollout": self.rollouts.public(name)}
+
+    def settling(self, name):
+        return self.rollouts.settling(name)
 
     def default_port(self, name):
         if name == MANAGER:
@@ -153,6 +158,7 @@ class Lifecycle:
 
     def stop(self, name):
         self._mark_stopped(name, True)
+        self.rollouts.forget(name)
         self._step(name, "stopping", self.backend.stop)
         self.broker.forget_runtime(name)
         self.broker.notify(MANAGER, "stopped", agent=name)
@@ -196,6 +202,7 @@ class Lifecycle:
             shutil.rmtree(self.places.hive_dir(name), ignore_errors=True)
             for cache in (self._configs, self._deployed, self._started_sha, self._crashes):
                 cache.pop(name, None)
+            self.rollouts.forget(name)
             self._failed.discard(name)
             if purge:
                 self._remove_state(name)
@@ -277,8 +284,7 @@ class Lifecycle:
             if not self.broker.is_agent(name):
                 self.broker.update_agent_dir(name, draft=True)   # never booted: still a draft
             raise
-        repos.tag(applied, f"deployed/{aid}", sha)
-        return {"sha": sha, "tag": f"deployed/{aid}"}
+        return self._settling(aid, sha)
 
     # -- config commits ------------------------------------------------------
 
@@ -317,8 +323,24 @@ class Lifecycle:
             self._configs.pop(name, None)
             self._start_logged(name)
             raise Conflict(f"the new config failed and was rolled back: {reason}") from None
-        repos.tag(applied, f"deployed/{aid}", sha)
-        return {"sha": sha, "tag": f"deployed/{aid}"}
+        return self._settling(aid, sha)
+
+    def _settling(self, aid, sha):
+        """What approve answers: the agent runs on the commit, which rollout.py settles."""
+        return {"sha": sha, "tag": f"approved/{aid}", "rollout": "settling",
+                "settle_seconds": self.rollouts.settle}
+
+    def config_rolled_back(self, name, start):
+        """The applied repo is back on the last deployed commit: run that with a fresh
+        crash history, or (a new agent's first config) leave the agent stopped and failed."""
+        self._configs.pop(name, None)
+        self._crashes.pop(name, None)
+        if start:
+            self._failed.discard(name)
+            self._start(name)
+        else:
+            self._mark_stopped(name, True)
+            self._failed.add(name)
 
     def deny_commit(self, approval, note):
         applied = self.places.applied_repo(approval["agent"])
@@ -469,10 +491,18 @@ class Lifecycle:
 
     def _start(self, name):
         self._own_dirs(name)
+        self.rollouts.before_start(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
         self._configs.pop(name, None)
         spec = self._agent_spec(name)
-        self.backend.start(name, spec)
+        if self._deployed[name]:
+            # Before the start: the harness's first report must find its rollout waiting.
+            self.rollouts.starting(name, self._deployed[name])
+        try:
+            self.backend.start(name, spec)
+        except Exception:
+            self.rollouts.forget(name)
+            raise
         self._started_sha[name] = self._deployed[name]
         self._tell_unapplied_limits(spec)
 
@@ -493,6 +523,9 @@ class Lifecycle:
     def _agent_spec(self, name):
         p = self.places
         env = {"HYPERHIVE_DASHBOARD_URL": self.dashboard_url} if self.dashboard_url else {}
+        if self._deployed.get(name):
+            # The harness reports it back once it is up: proof of the config it runs.
+            env["HYPERHIVE_CONFIG_SHA"] = self._deployed[name]
         return AgentSpec(
             name=name, manager=name == MANAGER, hive_dir=p.hive_dir(name),
             state_dir=p.state_dir(name), claude_dir=p.claude_dir(name),
@@ -506,6 +539,8 @@ class Lifecycle:
         """The backend saw an agent exit that nobody asked for."""
         log.warning("%s exited unexpectedly (rc %s)", name, rc, extra={"HIVE_AGENT": name})
         self.broker.forget_runtime(name)
+        if self.rollouts.exited(name, rc):
+            return              # a config that failed its rollout: rolled back instead
         now = time.time()
         crashes = [t for t in self._crashes.get(name, []) if now - t < CRASH_WINDOW] + [now]
         self._crashes[name] = crashes
@@ -521,7 +556,8 @@ class Lifecycle:
 
     def _restart_after_crash(self, name):
         if (self.broker.is_agent(name) and not self.backend.running(name)
-                and not self._is_stopped(name) and name not in self._failed):
+                and not self._is_stopped(name) and name not in self._failed
+                and not self.rollouts.ending(name)):
             self._start_logged(name)
 
     def _is_stopped(self, name):

@@ -352,6 +352,45 @@ def roll_back(applied_repo, sha):
     git(applied_repo, "reset", "--hard", "-q", sha)
 
 
+def is_ancestor(repo, ancestor, sha):
+    return subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, sha],
+                          capture_output=True).returncode == 0
+
+
+_OUTCOME_TAG = re.compile(r"(approved|deployed|failed)/(\d+)\Z")
+
+
+def unsettled(applied_repo):
+    """(approval id, failed?) when HEAD is an approved commit not yet deployed, else None.
+
+    HEAD tagged `approved/<id>` and neither `deployed/<any>` nor `failed/<id>`: its
+    rollout has not ended. With `failed/<id>` too, a rollback was cut short.
+    """
+    try:
+        listing = git(applied_repo, "tag", "--points-at", "HEAD")
+    except (GitError, OSError):
+        return None
+    found = {"approved": set(), "deployed": set(), "failed": set()}
+    for name in listing.split():
+        match = _OUTCOME_TAG.match(name)
+        if match:
+            found[match[1]].add(int(match[2]))
+    if found["deployed"] or not found["approved"]:
+        return None
+    newest = max(found["approved"])
+    return newest, newest in found["failed"]
+
+
+def last_deployed(applied_repo, below="HEAD"):
+    """The newest commit strictly below `below` tagged `deployed/<id>`; None if none is."""
+    try:
+        name = git(applied_repo, "describe", "--tags", "--abbrev=0", "--match", "deployed/*",
+                   f"{below}^")
+        return git(applied_repo, "rev-parse", f"{name}^{{commit}}")
+    except (GitError, OSError):
+        return None
+
+
 def check_config(applied_repo):
     """Raise GitError when the applied agent.json is not a usable config."""
     _check_tree(applied_repo)

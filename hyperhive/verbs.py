@@ -12,9 +12,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .broker import (MAX_ANSWER, MAX_BODY, MAX_DESCRIPTION, MAX_DETAIL, MAX_DETAIL_ITEMS,
-                     MAX_DETAIL_KEYS, MAX_IDS, MAX_OPTION, MAX_OPTIONS, MAX_QUESTION,
-                     MAX_REMINDER_PATH, MAX_SHORT, MAX_STATUS_TEXT)
+from .broker import (MAX_ANSWER, MAX_BODY, MAX_CONFIG_ERROR, MAX_DESCRIPTION, MAX_DETAIL,
+                     MAX_DETAIL_ITEMS, MAX_DETAIL_KEYS, MAX_IDS, MAX_OPTION, MAX_OPTIONS,
+                     MAX_QUESTION, MAX_REMINDER_PATH, MAX_SHORT, MAX_STATUS_TEXT)
 from .errors import BadArgs, Forbidden, UnknownCmd
 from .names import OPERATOR
 from .states import MODEL_RE, STATUSES, TurnState
@@ -223,7 +223,9 @@ AGENT_VERBS = {
         "turn_state_since": TIME, "turn_state_until": TIME, "last_turn_at": TIME,
         "model": Matches(MODEL_RE, "a model name like haiku, sonnet or a full model id"),
         "needs_login": BOOL, "status": OneOf(STATUSES),
-        "port": Num(1, 65535, integer=True, what="a port number, 1 to 65535")},
+        "port": Num(1, 65535, integer=True, what="a port number, 1 to 65535"),
+        "config_sha": Matches(re.compile(r"[0-9a-f]{40}"), "a commit's 40-hex sha"),
+        "config_error": Text(MAX_CONFIG_ERROR)},
         "the harness reports its live state"),
     "notify_manager": Verb(_b("notify_manager"), {"event": SHORT},
                            {"detail": Detail(MAX_DETAIL_KEYS, MAX_DETAIL_ITEMS, MAX_DETAIL)},

@@ -269,7 +269,7 @@
     const INBOX_MAX = 50;
     const FLOW_MAX = 100;
     const AGENT_FIELDS = ["running", "failed", "paused", "needs_login", "needs_update", "turn_state",
-      "turn_state_since", "turn_state_until", "port", "deployed_sha", "last_turn_at", "status_text"];
+      "turn_state_since", "turn_state_until", "port", "deployed_sha", "last_turn_at", "status_text", "rollout"];
     const model = { agents: new Map(), transients: {}, pageHost: location.hostname };
     const list = {
       agents: $("#agent-list"), kept: $("#kept-list"), drafts: $("#draft-list"), questions: $("#question-list"),
@@ -312,6 +312,8 @@
         a.unread > 0 && badge(`✉ ${a.unread} unread`, "b-unread", "messages waiting"),
         a.pending_reminders > 0 && badge(`⏰ ${a.pending_reminders}`, "b-reminders", "pending reminders"),
         a.deployed_sha && badge("@" + a.deployed_sha, "b-sha", "deployed config"),
+        a.rollout && badge("settling · #" + a.rollout.id, "b-settling", `the config of approval #${a.rollout.id} ` +
+          "is deployed once the agent has stayed up on it; it is rolled back if the agent fails"),
         a.last_turn_at && h("span", { class: "badge b-last", title: "last turn" }, "last turn ", since(a.last_turn_at), " ago"),
         url && h("a", { class: "badge b-port", href: url + "stats", target: "_blank", rel: "noopener", title: "turn stats" },
           "stats :" + a.port));

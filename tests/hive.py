@@ -39,6 +39,8 @@ def clean_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC_", "CLAUDE", "NOTIFY_SOCKET", "WATCHDOG_"))}
     env["HYPERHIVE_LOG"] = env.get("HYPERHIVE_LOG", "stderr")
+    # An approved config is deployed after it has stayed up this long (30 s by default).
+    env["HYPERHIVE_SETTLE_SECONDS"] = env.get("HYPERHIVE_SETTLE_SECONDS", "1")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

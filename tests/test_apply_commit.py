@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import pytest
+from hive import wait_for
 
 from hyperhive.repos import as_owner
 
@@ -55,9 +56,10 @@ def test_approved_commit_is_deployed_and_tagged(host_with_alice, repos):
     assert f"proposal/{approval['id']}" in tags(applied)
     assert h.admin("approve", id=approval["id"])["ok"]
     assert git(applied, "rev-parse", "HEAD") == sha
-    assert {f"approved/{approval['id']}", f"deployed/{approval['id']}"} <= tags(applied)
     resolved = manager_events(h, "approval_resolved")[-1]
-    assert resolved["status"] == "approved" and resolved["tag"] == f"deployed/{approval['id']}"
+    assert resolved["status"] == "approved" and resolved["rollout"] == "settling"
+    wait_for(lambda: f"deployed/{approval['id']}" in tags(applied), what="the deployed tag")
+    assert f"approved/{approval['id']}" in tags(applied)
     assert h.agent("alice", "send", to="bob", body="x")["code"] in ("forbidden", "not_found")
     assert h.admin("spawn", name="bob")["ok"]
     assert h.agent("alice", "send", to="bob", body="x")["code"] == "forbidden"

@@ -158,7 +158,9 @@ def test_a_megabyte_model_name_is_refused_and_costs_nothing(hive):
     {"status": "x" * 300}, {"model": "haiku\n"}, {"model": "../../etc/passwd"},
     {"model": "a" * 65}, {"turn_state_since": -1}, {"turn_state_since": 1e300},
     {"turn_state_until": "soon"}, {"last_turn_at": 99}, {"port": 0}, {"port": 65536},
-    {"port": True}, {"port": 80.5}, {"needs_login": "yes"}])
+    {"port": True}, {"port": 80.5}, {"needs_login": "yes"}, {"config_sha": "HEAD"},
+    {"config_sha": "a" * 39}, {"config_sha": "a" * 40 + "\n"}, {"config_sha": ["a" * 40]},
+    {"config_error": "x" * 2001}, {"config_error": {"why": "x"}}])
 def test_a_report_value_out_of_its_range_is_refused(hive, fields):
     h = hive
     [(key, value)] = fields.items()

@@ -96,8 +96,12 @@ def pending(h, aid):
 
 
 def approve_ok(h, aid, **fields):
+    agent = pending(h, aid)["agent"]
     reply = h.admin("approve", id=aid, **fields)
     assert reply["ok"], reply
+    # the agent's next config waits until this one is deployed (or rolled back)
+    wait_for(lambda: all(r["rollout"] is None for r in h.admin("status")["agent_statuses"]
+                         if r["name"] == agent), 20, what=f"approval #{aid} to settle")
 
 
 def applied_model(applied):
@@ -216,7 +220,7 @@ def test_a_change_past_the_cut_needs_the_sha256_of_the_whole_diff(hive):
     done = h.ctl(*command[2:])
     assert done.returncode == 0, done.stderr
     assert git(applied, "rev-parse", "HEAD") == sha and applied_model(applied) == "opus"
-    assert f"deployed/{aid}" in tags(applied)
+    wait_for(lambda: f"deployed/{aid}" in tags(applied), what=f"deployed/{aid}")
 
 
 def test_the_dashboard_approves_a_cut_diff_only_from_the_page_that_shows_all_of_it(hive):

@@ -55,10 +55,10 @@ def test_the_approved_commit_boots_the_agent_with_its_config(host):
                    what="scout running")
     assert row["model"] == "sonnet"
     assert git(applied, "rev-parse", "HEAD") == sha
-    assert {f"approved/{approval['id']}", f"deployed/{approval['id']}"} <= tags(applied)
+    wait_for(lambda: f"deployed/{approval['id']}" in tags(applied), what="the deployed tag")
     assert (agent_dir / "state" / "notes.md").read_text().startswith("# scout")
     resolved = manager_events(h, "approval_resolved")[-1]
-    assert resolved["status"] == "approved" and resolved["tag"] == f"deployed/{approval['id']}"
+    assert resolved["status"] == "approved" and resolved["rollout"] == "settling"
     assert manager_events(h, "spawned")[-1]["agent"] == "scout"
     # the committed policy is in force from the first boot
     assert h.agent("scout", "send", to="manager", body="up")["ok"]
@@ -165,7 +165,11 @@ def test_a_draft_appears_live_and_boots_from_the_page(context):
         event = page.locator("#flow-list .event", has_text="approval_resolved").first
         expect(event).to_be_visible(timeout=5_000)
         expect(event.locator("xpath=..")).to_contain_text("agent scout · kind spawn · "
-                                                          "status approved · tag deployed/")
+                                                          "status approved · tag approved/")
+        # and, once scout has stayed up on its config, that it is deployed
+        deployed = page.locator("#flow-list .event", has_text="config_deployed").first
+        expect(deployed.locator("xpath=..")).to_contain_text(
+            "agent scout · kind spawn · tag deployed/", timeout=10_000)
         assert page.evaluate("window.__same_page") is True, "the page reloaded"
         page.screenshot(path=str(ARTIFACTS / "dashboard-drafts.png"), full_page=True)
     finally:

@@ -44,6 +44,9 @@
       % if a.get('deployed_sha'):
       <span class="badge b-sha" title="deployed config">@{{a['deployed_sha']}}</span>
       % end
+      % if a.get('rollout'):
+      <span class="badge b-settling" title="the config of approval #{{a['rollout']['id']}} is deployed once the agent has stayed up on it; it is rolled back if the agent fails">settling · #{{a['rollout']['id']}}</span>
+      % end
       % if a.get('last_turn_at'):
       <span class="badge b-last" title="last turn">last turn <span data-since="{{a['last_turn_at']}}">{{h.age(a['last_turn_at'])}}</span> ago</span>
       % end
