@@ -83,6 +83,15 @@ def _text(value, what, limit=MAX_BODY, empty_ok=False):
     return value
 
 
+def check_wake(label, body):
+    """What a wake may carry; `hyperhive wake` asks it too before it leaves one in the spool."""
+    _text(body, "body")
+    if not isinstance(label, str) or not 0 < len(label) <= MAX_WAKE_LABEL \
+            or not label.isprintable():
+        raise BadArgs(f"`from` must be a label of 1 to {MAX_WAKE_LABEL} printable "
+                      "characters (no newlines), such as 'ci: build'")
+
+
 def _shown(approval):
     """An approval as pages, `pending` and events carry it: at most DIFF_SHOWN_CHARS of
     its diff, whether that is all of it, and its whole length."""
@@ -341,11 +350,7 @@ class Broker:
     def wake(self, caller, label, body):
         """A script inside the agent wakes it. The sender is `wake:<label>`, so no label
         can pass for the operator, the system, the manager or another agent."""
-        _text(body, "body")
-        if not isinstance(label, str) or not 0 < len(label) <= MAX_WAKE_LABEL \
-                or not label.isprintable():
-            raise BadArgs(f"`from` must be a label of 1 to {MAX_WAKE_LABEL} printable "
-                          "characters (no newlines), such as 'ci: build'")
+        check_wake(label, body)
         sender = f"wake:{label}"
         msg_id = self._write(lambda: self._post(sender, caller, body))
         self._ring(caller)

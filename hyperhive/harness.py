@@ -24,7 +24,7 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, isolation, journal, notes, permissions, prompts, retention
+from . import claude, isolation, journal, notes, permissions, prompts, retention, wakespool
 from .client import Client, RemoteError
 from .disk import DiskState
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
@@ -268,6 +268,8 @@ class Harness:
         # `hyperhive wake` from claude's shell finds the harness socket and the command.
         env.pop("HYPERHIVE_SOCK", None)
         env["HYPERHIVE_HIVE_DIR"] = str(self.hive_dir)
+        # ...or, where its sandbox keeps unix sockets closed, the spool the harness watches.
+        env["HYPERHIVE_WAKE_SPOOL"] = str(Path(self.state_dir) / wakespool.SPOOL_DIR)
         env["PATH"] = os.pathsep.join(
             [str(self.hive_dir / SHELL_BIN_DIR), env.get("PATH") or "/usr/bin:/bin"])
         # The agent's uid has no passwd entry: these say who and where it is.
@@ -957,7 +959,8 @@ def run(options):
     if problem:
         return harness.refuse_config(problem)
     harness.write_claude_files()
-    mcp = SocketServer(harness.hive_dir / "mcp.sock", HarnessEndpoint(harness), mode=0o600)
+    endpoint = HarnessEndpoint(harness)
+    mcp = SocketServer(harness.hive_dir / "mcp.sock", endpoint, mode=0o600)
     if harness.claude_ids is not None:
         # claude's `hyperhive mcp` and `hyperhive wake` connect here, as its group.
         os.chown(mcp.path, os.geteuid(), harness.claude_ids[1])
@@ -972,6 +975,8 @@ def run(options):
         gevent.signal_handler(sig, stop.set)
     loop = gevent.spawn(harness.serve)
     pruner = gevent.spawn(retention.daily, harness.prune, "the events and turn stats")
+    spool = wakespool.WakeSpool(harness.state_dir, endpoint.dispatch)
+    spooler = gevent.spawn(spool.serve) if spool.opened() else None
     loop.link(lambda g: stop.set())
     stop_watchdog = journal.start_watchdog()
     journal.notify("READY=1", f"STATUS={harness.status}")
@@ -983,6 +988,9 @@ def run(options):
     loop.join(timeout=8 if harness.turn is not None else 0.5)
     loop.kill()
     pruner.kill()
+    if spooler is not None:
+        spooler.kill()
+    spool.close()
     harness.flush_acks(timeout=5)
     mcp.stop()
     if web is not None:

@@ -8,8 +8,11 @@ The request `{"cmd":"wake","from":LABEL,"body":TEXT}` goes to the harness socket
 (`$HYPERHIVE_SOCK`, else `<hive-dir>/mcp.sock`), which forwards it to the host.
 Exit status: 0 stored (stdout: `stored as message #N`), 1 refused by the hive
 (stderr: its sentence, e.g. for an empty body), 2 nothing answered on the socket.
-Connect and IO failures are retried for up to a minute unless --no-retry; a shell
-that may open no unix socket at all is told so at once.
+Connect and IO failures are retried for up to a minute unless --no-retry.
+
+A shell that may open no unix socket at all (claude's Bash sandbox inside a container)
+leaves the message in the wake spool instead (`$HYPERHIVE_WAKE_SPOOL`, see wakespool.py);
+the harness stores it as soon as it sees it, and this prints where it was left.
 """
 
 import logging
@@ -17,8 +20,9 @@ import os
 import socket
 import sys
 
-from . import journal
+from . import journal, wakespool
 from .client import Client, RemoteError
+from .errors import HiveError
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +49,35 @@ def may_open_unix_sockets():
         return False
 
 
+def leave_in_spool(spool, label, body):
+    """A shell that may open no unix socket leaves its wake where the harness looks."""
+    if not spool:
+        print("hyperhive wake: this shell may not open unix sockets and has no "
+              "HYPERHIVE_WAKE_SPOOL to leave the message in", file=sys.stderr)
+        return 2
+    from .broker import check_wake
+    try:
+        check_wake(label, body)
+        listening = wakespool.leave(spool, label, body)
+    except HiveError as exc:
+        print(f"hyperhive wake: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"hyperhive wake: could not leave the message in {spool}: {exc}",
+              file=sys.stderr)
+        return 2
+    print(f"left for the harness in {spool}"
+          + ("" if listening else " (it is not running now; it takes it when it starts)"))
+    return 0
+
+
 def run(args):
     # Messages for the script go to stderr; the journal gets records only when there is one.
     to_journal = journal.setup_logging("wake") == "journal"
     path = os.environ.get("HYPERHIVE_SOCK") or os.path.join(args.hive_dir, "mcp.sock")
     body = read_body(args.body)
     if not may_open_unix_sockets():
-        print("hyperhive wake: this shell may not open unix sockets (claude's Bash sandbox "
-              "keeps them closed where bubblewrap cannot forbid user namespaces)",
-              file=sys.stderr)
-        return 2
+        return leave_in_spool(os.environ.get("HYPERHIVE_WAKE_SPOOL"), args.sender, body)
     client = Client(path, timeout=TIMEOUT)
     try:
         if getattr(args, "no_retry", False):

@@ -55,23 +55,30 @@ def test_an_agent_in_a_container_answers_the_operator(contained):
     assert "--machine=h-alice" not in ps
 
 
-def test_claude_in_a_container_finds_hyperhive_but_its_sandbox_keeps_unix_sockets_closed(
+def test_claude_in_a_container_wakes_itself_through_the_spool_its_sandbox_leaves_open(
         contained):
     # bubblewrap cannot forbid user namespaces under nspawn's read-only /proc/sys, so the
-    # seccomp filter stays: Bash still runs, and `hyperhive wake` says at once why not.
+    # seccomp filter stays and Bash gets no unix socket: `hyperhive wake` leaves the
+    # message in the wake spool, and the harness stores it.
     h, stub = contained
     settings = json.loads((h.root / "run/agents/alice/claude-settings.json").read_text())
     assert settings["sandbox"]["network"]["allowAllUnixSockets"] is False
     stub.add_rule(r"schedule the check", agent="alice", steps=[
         {"tool": "Bash", "input": {"command": "echo $HYPERHIVE_HIVE_DIR; command -v hyperhive; "
-                                              "hyperhive wake --from cron --body hi; echo rc=$?"}},
+                                              "echo done | hyperhive wake --from cron --body -; "
+                                              "echo rc=$?"}},
         {"text": "done"}])
     h.admin("send", to="alice", body="schedule the check")
     text = wait_for(lambda: next(iter(stub.tool_results("alice")), None), timeout=90,
                     what="the Bash tool's result")
     lines = text.split("\n")
     assert lines[:2] == ["/run/hive", "/run/hive/bin/hyperhive"], text
-    assert "may not open unix sockets" in text and lines[-1] == "rc=2", text
+    assert lines[2] == "left for the harness in /state/.hyperhive-wake", text
+    assert lines[-1] == "rc=0", text
+    woken = wait_for(lambda: [r["last_user_text"] for r in stub.requests
+                              if "from `wake:cron`" in r["last_user_text"]],
+                     timeout=90, what="a turn woken by alice's own `hyperhive wake`")
+    assert "done" in woken[0]
 
 
 def command_lines():
