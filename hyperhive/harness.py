@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import stat
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, isolation, journal, notes, permissions, prompts
+from . import claude, isolation, journal, launch, notes, permissions, prompts
 from .client import Client, RemoteError
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
 from .events import Bus
@@ -35,7 +34,6 @@ from .turnstats import TurnStats
 
 log = logging.getLogger(__name__)
 
-ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
 # A failed turn's notice to the manager: its note and claude's last 20 stderr lines, cut
@@ -130,7 +128,8 @@ class Harness:
             os.replace(tmp, self.hive_dir / name)
 
     def mcp_config(self):
-        args = [ENTRY, "mcp", "--hive-dir", str(self.hive_dir)]
+        command, *args = launch.entry_argv()
+        args += ["mcp", "--hive-dir", str(self.hive_dir)]
         if self.is_manager:
             args.append("--manager")
         env = {"HYPERHIVE_HIVE_DIR": str(self.hive_dir), "HYPERHIVE_AGENT": self.name}
@@ -138,7 +137,7 @@ class Harness:
             # where the manager sees the agents' repos, for the paths its tools name
             env["HYPERHIVE_AGENTS_DIR"] = _agents_dir()
         servers = {"hyperhive": {
-            "type": "stdio", "command": sys.executable, "args": args, "env": env,
+            "type": "stdio", "command": command, "args": args, "env": env,
             "timeout": MCP_TOOL_TIMEOUT_MS}}
         for key, spec in (self.config.get("extra_mcp_servers") or {}).items():
             if key == "hyperhive" or not isinstance(spec, dict) or "command" not in spec:
