@@ -18,7 +18,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import gevent
 from gevent.socket import wait_read
 
-from . import isolation, journal, names
+from . import isolation, journal, launch, names
 from .errors import Unavailable
 from .limits import Limits
 from .paths import PAGE_SOCK
@@ -35,8 +34,6 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 10
 
-
-ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 # Never handed to an agent: they belong to the host's own unit.
 _HOST_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
 
@@ -98,7 +95,7 @@ class ProcessBackend:
         """The harness as a plain child process (root when the host is), with the agent's
         own HOME; it starts claude as the agent's uid."""
         claude_ids = spec.ids.claude if spec.ids else None
-        argv = [sys.executable, ENTRY, *spec.harness_args(
+        argv = [*launch.entry_argv(), *spec.harness_args(
             spec.hive_dir, spec.state_dir, spec.harness_dir, claude_ids)]
         env = {k: v for k, v in os.environ.items() if k not in _HOST_ONLY}
         env.update(spec.env, HOME=str(spec.home_dir), CLAUDE_CONFIG_DIR=str(spec.claude_dir),
@@ -270,7 +267,7 @@ class NspawnBackend(ProcessBackend):
         binds = container_binds(spec)
         if os.path.isdir("/run/systemd/journal"):
             binds.append(("/run/systemd/journal", "/run/systemd/journal"))
-        harness = [sys.executable, ENTRY, *spec.harness_args(
+        harness = [*launch.entry_argv(), *spec.harness_args(
             "/run/hive", "/state", "/harness",
             isolation.CONTAINER_CLAUDE_UID if spec.ids else None),
             "--env-file", self.ENV_FILE]
@@ -384,12 +381,16 @@ def write_private(path, text, owner):
 
 
 def _code_paths(claude_bin=None):
-    """Host dirs the harness needs to run: this checkout, the Python it runs on, and
-    the dir of the claude it starts (when it is named by its path)."""
-    paths = {str(Path(ENTRY).parent), os.path.realpath(sys.base_prefix), sys.prefix}
+    """Host dirs the harness needs to run: this hyperhive's code, the Python it runs on,
+    and the dir of the claude it starts (when it is named by its path); none inside
+    another, none under /usr (the container has the host's)."""
+    paths = launch.code_dirs()
     if claude_bin and os.path.isabs(claude_bin):
         paths.add(os.path.dirname(os.path.realpath(claude_bin)))
-    return sorted(p for p in paths if not p.startswith("/usr/") and os.path.isdir(p))
+    paths |= {os.path.realpath(p) for p in paths}     # a venv may be a symlink
+    paths = {p for p in paths if not (p + "/").startswith("/usr/") and os.path.isdir(p)}
+    return sorted(p for p in paths
+                  if not any(p.startswith(other.rstrip("/") + "/") for other in paths))
 
 
 def nspawn_start_argv(name, rootfs, binds, read_only, agent_argv, userns=None, register=False):

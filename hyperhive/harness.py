@@ -15,7 +15,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,8 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import claude, isolation, journal, notes, permissions, prompts, retention, wakespool
+from . import (claude, isolation, journal, launch, notes, permissions, prompts, retention,
+               wakespool)
 from .client import Client, RemoteError
 from .disk import DiskState
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
@@ -38,7 +38,6 @@ from .turnstats import TurnStats
 
 log = logging.getLogger(__name__)
 
-ENTRY = str(Path(__file__).resolve().parent.parent / "hyperhive.py")
 MAX_NAP = 24 * 3600
 MCP_TOOL_TIMEOUT_MS = 240_000
 # A failed turn's notice to the manager: its note and claude's last 20 stderr lines, cut
@@ -166,7 +165,7 @@ class Harness:
         bin_dir.mkdir(mode=0o755, exist_ok=True)
         os.chmod(bin_dir, 0o755)
         script = ("#!/bin/sh\n# Written by the hyperhive harness at each start.\n"
-                  f"exec {shlex.join(hyperhive_argv())} \"$@\"\n")
+                  f"exec {shlex.join(launch.entry_argv())} \"$@\"\n")
         tmp = bin_dir / ".hyperhive.tmp"
         tmp.unlink(missing_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
@@ -176,7 +175,7 @@ class Harness:
         os.replace(tmp, bin_dir / "hyperhive")
 
     def mcp_config(self):
-        command, *args = hyperhive_argv()
+        command, *args = launch.entry_argv()
         args += ["mcp", "--hive-dir", str(self.hive_dir)]
         if self.is_manager:
             args.append("--manager")
@@ -839,11 +838,6 @@ def bwrap_disables_userns(bwrap, prefix=()):
     except (OSError, subprocess.SubprocessError):
         return False
     return trial.returncode == 0
-
-
-def hyperhive_argv():
-    """The command line that runs this same hyperhive, for what claude starts."""
-    return [sys.executable, ENTRY]
 
 
 def config_sha_from_env():

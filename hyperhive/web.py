@@ -44,7 +44,8 @@ from .sessions import COOKIE, LOGIN_TTL, SESSION_TTL
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATES = PACKAGE_DIR / "templates"        # package data in a checkout and a wheel alike
 MAX_BODY = 1 << 20
 KEEPALIVE_SECONDS = 15
 RETRY_MS = 3000
@@ -63,8 +64,13 @@ _LOGIN_PATH = re.compile(r"/login/[A-Za-z0-9_-]{16,100}\Z")
 
 
 def static_dir():
+    """The pages' CSS, JS and vendored libraries: HYPERHIVE_STATIC when set, else the
+    installed package's copy (hyperhive/static in a wheel), else the checkout's static/."""
     env = os.environ.get("HYPERHIVE_STATIC")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "static"
+    if env:
+        return Path(env)
+    installed = PACKAGE_DIR / "static"
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / "static"
 
 
 # -- serving ------------------------------------------------------------------

@@ -76,16 +76,19 @@ def wait_for(predicate, timeout=10, interval=0.05, what="condition"):
 
 
 class HostProcess:
-    """A real `hyperhive.py host --root ROOT` subprocess."""
+    """A real `hyperhive.py host --root ROOT` subprocess (or another `command` that runs
+    hyperhive, such as an installed console script, started in `cwd`)."""
 
     def __init__(self, root=None, claude_bin="/bin/false", env=None, dashboard_port=0,
-                 args=()):
+                 args=(), command=(PYTHON, ENTRY), cwd=None):
         self.root = Path(root) if root else short_tmpdir()
         self.claude_bin = claude_bin
         self.env = env if env is not None else clean_env()
         self.dashboard_port = dashboard_port
         self.port_base = port_block()
         self.args = list(args)
+        self.command = list(command)
+        self.cwd = cwd
         self.proc = None
         self.log_path = self.root / "host.log"
 
@@ -99,11 +102,11 @@ class HostProcess:
     def start(self, wait=True):
         self.root.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
-        argv = [PYTHON, ENTRY, "host", "--root", str(self.root),
+        argv = [*self.command, "host", "--root", str(self.root),
                 "--dashboard-port", str(self.dashboard_port),
                 "--agent-port-base", str(self.port_base), "--claude-bin", self.claude_bin,
                 *self.args]
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=self._log,
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=self._log, cwd=self.cwd,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
             self.wait_ready()
@@ -152,7 +155,7 @@ class HostProcess:
         return self._cookie
 
     def ctl(self, *args, input=None):
-        return subprocess.run([PYTHON, ENTRY, "ctl", "--root", str(self.root), *args],
+        return subprocess.run([*self.command, "ctl", "--root", str(self.root), *args],
                               input=input, capture_output=True, text=True, env=self.env,
                               timeout=30)
 

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import subprocess
 
-from hive import ENTRY, PYTHON, REPO, clean_env, wait_for
+from hive import PYTHON, REPO, clean_env, wait_for
 
 from hyperhive import wakespool
 

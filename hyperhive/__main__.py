@@ -1,0 +1,8 @@
+"""`python -m hyperhive`: the same entry as the console script and hyperhive.py."""
+
+import sys
+
+from hyperhive.launch import main
+
+if __name__ == "__main__":
+    sys.exit(main())
