@@ -129,7 +129,8 @@ class Broker:
         self.lifecycle = None          # set by the host: containers and repos
         self.sessions = None           # set by the host: the operator's web sessions
         self.fanout = Fanout()
-        self.disk = DiskState("the hive's disk", places.lib if places else None)
+        self.disk = DiskState("the hive's disk", places.lib if places else None,
+                              on_change=self._disk_changed)
         self.writer = GroupWriter(store.atomic, self._publish, disk=self.disk)
         self._bells = defaultdict(Event)
         self._timer_bell = Event()
@@ -166,6 +167,13 @@ class Broker:
         """Inside a write: store a dashboard event; it is published after commit."""
         seq = self.store.add_event(event_kind, data, self.clock())
         self.writer.effect({"seq": seq, "kind": event_kind, "at": self.clock(), "data": data})
+
+    def _disk_changed(self, state):
+        """Pages hear at once that the disk filled or has room again. Published, not
+        stored (a full disk takes no event); a page that connects later reads it from
+        the state."""
+        self.fanout.publish({"seq": None, "kind": "disk_changed", "at": self.clock(),
+                             "data": state})
 
     def _publish(self, events):
         for event in events:

@@ -21,10 +21,11 @@ RECHECK_SECONDS = 5
 
 
 class DiskState:
-    def __init__(self, what, path=None, clock=time.time):
+    def __init__(self, what, path=None, clock=time.time, on_change=None):
         self.what = what            # how the log names it: "the hive's disk"
         self.path = path            # a dir on that disk, for statvfs; None: writes only
         self.clock = clock
+        self.on_change = on_change  # called with snapshot() when it fills and when it clears
         self.full_since = None
         self._checked = 0.0
 
@@ -45,6 +46,7 @@ class DiskState:
             self.full_since = self._checked = self.clock()
             log.error("%s is full: writes are refused until space is freed (%s)", self.what,
                       _reason(exc))
+            self._changed()
         return True
 
     def wrote(self):
@@ -56,6 +58,11 @@ class DiskState:
         log.warning("%s has room again after %.0f s: writes go on", self.what,
                     self.clock() - self.full_since)
         self.full_since = None
+        self._changed()
+
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change({"full": self.full_since is not None, "since": self.full_since})
 
     def snapshot(self):
         return {"full": self.full, "since": self.full_since}

@@ -521,7 +521,9 @@ def frame(event):
         return cached[1]
     data = json.dumps({**event["data"], "seq": event["seq"], "at": event["at"]},
                       ensure_ascii=False, separators=(",", ":"))
-    out = f"id: {event['seq']}\nevent: {event['kind']}\ndata: {data}\n\n".encode()
+    # An event that is not stored (seq None) carries no id: a reconnect cannot replay it.
+    head = "" if event["seq"] is None else f"id: {event['seq']}\n"
+    out = f"{head}event: {event['kind']}\ndata: {data}\n\n".encode()
     # Many streams write the same event object: encode it once for all of them.
     if len(_frames) >= _FRAME_CACHE:
         _frames.clear()
@@ -646,9 +648,10 @@ def _events(source, sub, last, kinds, keepalive):
                 return
             yield b": keepalive\n\n"
             continue
-        if event["seq"] <= seen:
-            continue
-        seen = event["seq"]
+        if event["seq"] is not None:
+            if event["seq"] <= seen:
+                continue
+            seen = event["seq"]
         yield frame(event)
 
 

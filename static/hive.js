@@ -675,12 +675,16 @@
       while (max && el.children.length > max) el.lastElementChild.remove();
     }
 
+    function showDisk(disk) {
+      const banner = document.getElementById("disk-full");
+      if (banner) banner.hidden = !disk.full;
+    }
+
     function applyState(s, sections) {
       model.pageHost = s.page_host || model.pageHost;
       model.agents = new Map(s.agents.map((a) => [a.name, a]));
       model.transients = Object.assign({}, s.transients);
-      const diskFull = document.getElementById("disk-full");
-      if (diskFull && s.disk) diskFull.hidden = !s.disk.full;
+      if (s.disk) showDisk(s.disk);
       const all = !sections;
       if (all || sections.has("agents")) renderAgents();
       if (all || sections.has("kept")) fill(list.kept, s.kept, keptEl);
@@ -825,6 +829,10 @@
         }
         if (d.running === false) a.turn_state = null;
         renderAgent(d.name);
+      },
+      disk_changed(d) {
+        note("disk_changed", d);
+        showDisk(d);
       },
       draft_added(d) {
         note("draft_added", d);

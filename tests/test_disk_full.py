@@ -2,6 +2,7 @@
 why, the log says it once, and everything goes on once space is freed."""
 
 import errno
+import json
 import logging
 import os
 import re
@@ -72,6 +73,10 @@ def test_a_full_disk_answers_unavailable_and_the_hive_goes_on_once_space_is_free
             assert send(f"before {n}")["ok"]
         assert dash.state()["disk"]["full"] is False
         assert 'id="disk-full" hidden' in dash.get("/")[2]
+        # What an open dashboard hears, live: the same stream as its SSE.
+        watch = subprocess.Popen([*h.command, "ctl", "--root", str(h.root), "subscribe",
+                                  "--kinds", "disk_changed"], stdout=subprocess.PIPE, text=True)
+        assert json.loads(watch.stdout.readline())["subscribed"] is True
 
         filler = fill(small_disk)
         refused = [send(f"while full {n}") for n in range(5)]
@@ -101,6 +106,10 @@ def test_a_full_disk_answers_unavailable_and_the_hive_goes_on_once_space_is_free
         assert 'id="disk-full" hidden' in dash.get("/")[2]
         assert len(host_lines(h, "has room again")) == 1
         assert len(host_lines(h, "disk is full")) == 1
+        watch.terminate()
+        heard = [json.loads(line) for line in watch.communicate(timeout=10)[0].splitlines()]
+        changes = [e["data"]["full"] for e in heard if e.get("kind") == "disk_changed"]
+        assert changes == [True, False], heard
 
         got = request(h.agent_sock("alice"), {"cmd": "recv", "max": 32})["messages"]
         assert sorted(m["body"] for m in got) == sorted(acknowledged)
