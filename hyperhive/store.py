@@ -267,7 +267,8 @@ class Store:
 
     def undeliver(self, ids, recipient=None):
         ids = list(ids)
-        sql = (f"UPDATE messages SET delivered_at = NULL WHERE id IN ({_marks(len(ids))}) "
+        sql = (f"UPDATE messages NOT INDEXED SET delivered_at = NULL "
+               f"WHERE id IN ({_marks(len(ids))}) "
                "AND acked_at IS NULL")
         if recipient is not None:
             sql += " AND recipient = ?"
@@ -278,8 +279,12 @@ class Store:
         ids = list(ids)
         if not ids:
             return 0
+        # NOT INDEXED: by the ids (the primary key). Left to choose, sqlite walks the
+        # (recipient, delivered_at) index over every message the recipient ever took, and
+        # an ack grew with the inbox's history (30 ms at 300,000 messages, not 0.1).
         return self._conn.execute(
-            f"UPDATE messages SET acked_at = ? WHERE recipient = ? AND id IN ({_marks(len(ids))}) "
+            f"UPDATE messages NOT INDEXED SET acked_at = ? "
+            f"WHERE recipient = ? AND id IN ({_marks(len(ids))}) "
             "AND delivered_at IS NOT NULL AND acked_at IS NULL", (now, recipient, *ids)).rowcount
 
     def requeue(self, recipient):
