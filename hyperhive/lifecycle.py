@@ -268,13 +268,11 @@ class Lifecycle:
             raise Conflict(f"{name!r} is no longer a draft")
         applied = self.places.applied_repo(name)
         repos.tag(applied, f"approved/{aid}", sha)
-        before = repos.head(applied)
         try:
+            repos.check_config(applied, sha)
             repos.fast_forward(applied, sha)
-            repos.check_config(applied)
         except repos.GitError as exc:
             repos.tag(applied, f"failed/{aid}", sha, message=str(exc))
-            repos.roll_back(applied, before)
             raise Conflict(f"cannot apply: {exc}") from None
         try:
             self.spawn(name)
@@ -309,12 +307,16 @@ class Lifecycle:
         applied = self.places.applied_repo(name)
         repos.tag(applied, f"approved/{aid}", sha)
         try:
+            repos.check_config(applied, sha)
+        except repos.GitError as exc:
+            repos.tag(applied, f"failed/{aid}", sha, message=str(exc))
+            raise Conflict(f"the new config was refused: {exc}") from None
+        try:
             before = repos.fast_forward(applied, sha)
         except repos.GitError as exc:
             repos.tag(applied, f"failed/{aid}", sha, message=str(exc))
             raise Conflict(f"cannot apply: {exc}") from None
         try:
-            repos.check_config(applied)
             self.rebuild(name)
         except Exception as exc:
             reason = getattr(exc, "message", None) or str(exc)

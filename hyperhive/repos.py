@@ -175,6 +175,19 @@ def _read_agent_json(applied_repo):
     return data.decode("utf-8")
 
 
+def _committed_agent_json(applied_repo, rev):
+    """agent.json as committed at `rev`; ValueError when it is over CONFIG_MAX_BYTES or
+    not UTF-8 (its kind, a regular file, is _check_tree's)."""
+    size = git(applied_repo, "cat-file", "-s", f"{rev}:agent.json")
+    if int(size) > CONFIG_MAX_BYTES:
+        raise ValueError(f"agent.json is over {CONFIG_MAX_BYTES} bytes")
+    proc = subprocess.run(["git", *_IDENTITY, "-C", str(applied_repo), "cat-file", "blob",
+                           f"{rev}:agent.json"], capture_output=True, timeout=GIT_TIMEOUT)
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file failed: {proc.stderr.decode(errors='replace')[:500]}")
+    return proc.stdout.decode("utf-8")
+
+
 def head(repo, as_user=None):
     try:
         return git(repo, "rev-parse", "HEAD", as_user=as_user)
@@ -391,11 +404,15 @@ def last_deployed(applied_repo, below="HEAD"):
         return None
 
 
-def check_config(applied_repo):
-    """Raise GitError when the applied agent.json is not a usable config."""
-    _check_tree(applied_repo)
+def check_config(applied_repo, rev="HEAD"):
+    """Raise GitError when agent.json at `rev` is not a usable config.
+
+    It reads the commit, not the work tree: a commit is judged before the work tree
+    moves to it, so a harness that boots meanwhile never reads a refused config."""
+    _check_tree(applied_repo, rev)
     try:
-        data = json.loads(_read_agent_json(applied_repo), object_pairs_hook=_no_repeated_keys)
+        data = json.loads(_committed_agent_json(applied_repo, rev),
+                          object_pairs_hook=_no_repeated_keys)
     except (OSError, ValueError) as exc:
         raise GitError(f"agent.json is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -474,9 +491,9 @@ def _no_repeated_keys(pairs):
     return data
 
 
-def _check_tree(applied_repo):
+def _check_tree(applied_repo, rev="HEAD"):
     """agent.json (and agent.nix, when there is one) must be plain files in the commit."""
-    listing = git(applied_repo, "ls-tree", "-z", "HEAD", "--", *CONFIG_FILES)
+    listing = git(applied_repo, "ls-tree", "-z", rev, "--", *CONFIG_FILES)
     modes = {}
     for entry in filter(None, listing.split("\0")):
         meta, _, path = entry.partition("\t")

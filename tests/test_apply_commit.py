@@ -65,15 +65,19 @@ def test_approved_commit_is_deployed_and_tagged(host_with_alice, repos):
     assert h.agent("alice", "send", to="bob", body="x")["code"] == "forbidden"
 
 
-def test_broken_config_fails_and_rolls_back(host_with_alice, repos):
+def test_a_broken_config_is_refused_before_the_agent_could_read_it(host_with_alice, repos):
     h, (config, applied) = host_with_alice, repos
     before = git(applied, "rev-parse", "HEAD")
+    on_disk = (applied / "agent.json").stat()
     (config / "agent.json").write_text("{not json")
     git(config, "commit", "-qam", "oops")
     aid = h.agent("manager", "request_apply_commit", agent="alice", commit_ref="HEAD")["id"]
     reply = h.admin("approve", id=aid)
-    assert reply["code"] == "conflict" and "rolled back" in reply["error"]
+    assert reply["code"] == "conflict" and "refused" in reply["error"], reply
     assert git(applied, "rev-parse", "HEAD") == before
+    # Judged in the commit: the work tree a booting harness reads never held it.
+    now = (applied / "agent.json").stat()
+    assert (now.st_ino, now.st_mtime_ns) == (on_disk.st_ino, on_disk.st_mtime_ns)
     assert f"failed/{aid}" in tags(applied)
     assert "not valid JSON" in git(applied, "tag", "-l", "-n9", f"failed/{aid}")
     assert h.admin("pending")["approvals"] == []
