@@ -225,7 +225,7 @@ class Harness:
         Bash from making user namespaces (and with one, from undoing the sandbox's
         read-only binds); bubblewrap's `--disable-userns` then does that instead. Where
         that fails (an older bubblewrap; inside systemd-nspawn, whose /proc/sys is
-        read-only) the filter stays, and Bash goes without `hyperhive wake`.
+        read-only) the filter stays, and Bash's `hyperhive wake` uses the wake spool.
         """
         if self._unix_sockets is None:
             bwrap = shutil.which("bwrap", path=self.claude_env().get("PATH"))
@@ -233,7 +233,8 @@ class Harness:
             if not self._unix_sockets:
                 log.warning("bubblewrap (%s) cannot disable user namespaces here (it needs "
                             "0.8.0 or later, not setuid, and a writable /proc/sys): claude's "
-                            "shell gets no unix sockets, so no `hyperhive wake`",
+                            "shell gets no unix sockets; its `hyperhive wake` goes "
+                            "through the wake spool",
                             bwrap or "not found")
         return self._unix_sockets
 

@@ -2,13 +2,15 @@
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 
 import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
-from hive import PYTHON, HostProcess, request, short_tmpdir, wait_for
+from hive import PYTHON, HostProcess, clean_env, request, short_tmpdir, wait_for
+from journald import STORE, entries
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-nspawn") is None,
                                 reason="systemd-nspawn is installed by ./dev setup")
@@ -157,3 +159,28 @@ def test_a_container_maps_root_to_the_agents_own_range_and_keeps_credentials_off
         assert r.returncode != 0 and "Permission denied" in r.stderr, path
         assert request(h.sock, {"cmd": "hello"}, timeout=1)["ok"]
         assert request(h.agent_sock("manager"), {"cmd": "hello"}, timeout=1)["ok"]
+
+
+def test_ctl_logs_shows_what_a_containers_harness_logged(journald):
+    # The container logs through the host's journal socket, bound in; ctl logs finds it.
+    # A name of its own: the journal keeps what earlier tests' agents logged.
+    name = "n" + secrets.token_hex(3)
+    env = clean_env()
+    env.pop("HYPERHIVE_LOG", None)
+    if journald["started"]:
+        env["HYPERHIVE_JOURNAL_DIR"] = STORE
+    root = short_tmpdir()
+    h = HostProcess(root=root, env=env, args=["--backend", "nspawn"]).start()
+    try:
+        assert h.admin("spawn", name=name)["ok"]
+        logged = entries(f"HIVE_AGENT={name}", "HIVE_ROLE=agent", want=1, timeout=60)
+        assert logged, f"{name}'s harness logged nothing to the journal"
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert f"--machine=h-{name}" in ps
+        r = h.ctl("logs", name, "-n", "50")
+        assert r.returncode == 0, r.stderr
+        assert f"harness for {name} ready" in r.stdout, r.stdout
+        assert "harness for manager ready" not in r.stdout
+    finally:
+        h.stop()
+        shutil.rmtree(root, ignore_errors=True)
