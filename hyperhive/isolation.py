@@ -11,6 +11,7 @@ The numbers sit in 0x70000000-0x7FFDFFFF, which systemd leaves unassigned
 hands out (0x00080000-0x6FFFFFFF). They need no passwd entry.
 """
 
+import fcntl
 import os
 import stat
 
@@ -19,6 +20,8 @@ AGENT_UID_BASE = 0x70000000      # slot n runs claude as uid/gid AGENT_UID_BASE 
 USERNS_BASE = 0x70010000         # slot n's container root is USERNS_BASE + n * USERNS_SIZE
 USERNS_SIZE = 0x10000
 CONTAINER_CLAUDE_UID = 1000      # inside a container, claude runs as this uid and gid
+# Machine-wide, whatever a host's --root: which running host holds which slot.
+CLAIM_DIR = "/run/hyperhive-slots"
 
 
 def isolated():
@@ -32,6 +35,40 @@ def agent_uid(slot):
 
 def userns_base(slot):
     return USERNS_BASE + slot * USERNS_SIZE
+
+
+class SlotClaims:
+    """The slots this host holds on this machine, one flock'd file each in CLAIM_DIR.
+
+    Every hive numbers its slots from 0, and stopping an agent ends every process of
+    its uid: two hives running on one machine (a test host beside another, say) must
+    never run agents on the same slot. A running host holds a lock on each slot it
+    uses; the kernel drops them when it exits, so nothing is left to clean up."""
+
+    def __init__(self, directory=CLAIM_DIR):
+        self.directory = directory
+        self._held = {}                  # slot -> the descriptor its lock lives on
+
+    def claim(self, slot):
+        """True when this host holds `slot` now (or already did); False when another
+        running host does."""
+        if slot in self._held:
+            return True
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(self.directory, str(slot)),
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._held[slot] = fd
+        return True
+
+    def release(self, slot):
+        fd = self._held.pop(slot, None)
+        if fd is not None:
+            os.close(fd)
 
 
 def setpriv_argv(uid, gid):

@@ -57,6 +57,7 @@ class Lifecycle:
         self.backend = backends[backend](self._exited)
         self.isolated = isolation.isolated()
         self._slots = {}
+        self._claims = isolation.SlotClaims()
         self._configs = {}
         self._deployed = {}
         self._started_sha = {}
@@ -448,8 +449,11 @@ class Lifecycle:
             return None
         slot = self._slots.get(name)
         if slot is None:
+            # A slot that another hive on this machine runs now is given up for a free
+            # one; the agent's dirs are handed to the new uids when it starts.
             slot = self._slots[name] = self.broker.writer.write(
-                lambda: self.broker.store.agent_slot(name, isolation.SLOTS))
+                lambda: self.broker.store.agent_slot(name, isolation.SLOTS,
+                                                     usable=self._claims.claim))
         if slot is None:
             self._slots.pop(name)
             raise Unavailable(f"this host has given out all {isolation.SLOTS} agent uids; "
@@ -583,7 +587,9 @@ class Lifecycle:
         self.broker.forget_agent_dir(name)
         # Its uids go back to the pool only now that no file of theirs is left.
         self.broker.writer.write(lambda: self.broker.store.free_slot(name))
-        self._slots.pop(name, None)
+        slot = self._slots.pop(name, None)
+        if slot is not None:
+            self._claims.release(slot)
 
 
 def _json_object(text):

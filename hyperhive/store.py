@@ -449,15 +449,16 @@ class Store:
 
     # -- uid slots --------------------------------------------------------
 
-    def agent_slot(self, name, slots):
-        """The agent's slot, allocated now (the lowest free one below `slots`) if it has none.
-
-        None when every slot is taken."""
+    def agent_slot(self, name, slots, usable=lambda slot: True):
+        """The agent's slot, allocated now (the lowest free, `usable` one below `slots`) if
+        it has none or its own is not usable any more. None when every slot is taken."""
         row = AgentSlot.get_or_none(AgentSlot.name == name)
         if row is not None:
-            return row.slot
+            if usable(row.slot):
+                return row.slot
+            row.delete_instance()
         taken = {r.slot for r in AgentSlot.select(AgentSlot.slot)}
-        free = next((n for n in range(slots) if n not in taken), None)
+        free = next((n for n in range(slots) if n not in taken and usable(n)), None)
         if free is not None:
             AgentSlot.insert(name=name, slot=free).execute()
         return free

@@ -222,6 +222,42 @@ def test_a_destroyed_agent_keeps_its_uid_and_a_purged_one_frees_it():
         h.stop()
 
 
+def test_two_hives_on_one_machine_never_run_agents_on_the_same_uid():
+    # Each hive numbers its slots from 0 and stopping an agent ends every process of its
+    # uid: the second hive's alice must not be the first one's.
+    first = HostProcess(env=clean_env()).start()
+    second = None
+    try:
+        assert first.admin("spawn", name="alice")["ok"]
+        second = HostProcess(env=clean_env()).start()
+        assert second.admin("spawn", name="alice")["ok"]
+        uids = [ids(h, name)[0] for h in (first, second) for name in ("manager", "alice")]
+        assert len(set(uids)) == 4, uids
+        # The first hive stopping its alice leaves the second one's claude uid alone.
+        assert first.admin("stop", name="alice")["ok"]
+        assert second.admin("status")["ok"]
+        row = next(r for r in second.admin("status")["agent_statuses"] if r["name"] == "alice")
+        assert row["running"], row
+    finally:
+        for h in (first, second):
+            if h is not None:
+                h.stop()
+
+
+def test_a_hive_takes_its_own_uids_again_when_it_restarts():
+    h = HostProcess(env=clean_env()).start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        before = ids(h, "alice")
+        h.stop()
+        h.start()
+        wait_for(lambda: next(r for r in h.admin("status")["agent_statuses"]
+                              if r["name"] == "alice")["running"], what="alice again")
+        assert ids(h, "alice") == before
+    finally:
+        h.stop()
+
+
 def test_a_turns_claude_runs_as_the_agents_uid():
     with Stub() as stub:
         root = short_tmpdir()
