@@ -660,7 +660,7 @@ class NixosBackend:
                     where["cursor"] = entry["__CURSOR"]
                     self._crashed(crashed_agent(entry))
                 try:
-                    wait_read(reader.fileno(), timeout=1.0)
+                    wait_read(reader.fileno(), timeout=max(until - time.monotonic(), 0.01))
                 except socket.timeout:
                     pass
                 reader.process()

@@ -40,11 +40,11 @@ ADMIN_CONNECTIONS = 256
 LINE_SECONDS = 10
 IDLE_SECONDS = 120
 SEND_SECONDS = 60
-# These deadlines are checked by one sweep a second over every socket of the process
-# rather than by socket timeouts: a timeout arms a timer on every wait, which a request
-# would pay for, and a sweeper per socket would wake a host of a thousand agents a
-# thousand times a second.
-SWEEP_SECONDS = 1
+# These deadlines are checked by one sweeper over every socket of the process rather
+# than by socket timeouts: a timeout arms a timer on every wait, which a request would
+# pay for, and a sweeper per socket would wake a host of a thousand agents a thousand
+# times a second. The sweeper sleeps until the soonest deadline it knows of, and never
+# longer than LINE_SECONDS: a line that starts meanwhile cannot be due sooner than that.
 
 
 def raise_fd_limit():
@@ -124,14 +124,22 @@ class Connection:
         finally:
             self.sending_since = None
 
-    def overdue(self, now):
+    def due(self):
+        """When this connection is past its deadline; None while a request is answered
+        (a recv parks, a subscribe streams) or once it is closed."""
+        if self.sock.fileno() < 0:
+            return None
         if self.sending_since is not None:
-            return now - self.sending_since > SEND_SECONDS
+            return self.sending_since + SEND_SECONDS
         if self.waiting_since is None:
-            return False               # answering: a recv parks, a subscribe streams
+            return None
         if self.reader.line_started is not None:
-            return now - self.reader.line_started > LINE_SECONDS
-        return now - self.waiting_since > IDLE_SECONDS
+            return self.reader.line_started + LINE_SECONDS
+        return self.waiting_since + IDLE_SECONDS
+
+    def overdue(self, now):
+        due = self.due()
+        return due is not None and now > due
 
 
 class _Sweeper:
@@ -151,12 +159,23 @@ class _Sweeper:
 
     def _run(self):
         while self.servers:
-            gevent.sleep(SWEEP_SECONDS)
+            gevent.sleep(self._pause(time.monotonic()))
             now = time.monotonic()
             for server in list(self.servers):
                 # Closing makes the connection's greenlet end on an OSError.
                 for conn in [c for c in server.connections if c.overdue(now)]:
                     conn.sock.close()
+
+
+    def _pause(self, now):
+        """Seconds until the soonest deadline, at most LINE_SECONDS (see there)."""
+        soonest = now + LINE_SECONDS
+        for server in self.servers:
+            for conn in server.connections:
+                due = conn.due()
+                if due is not None and due < soonest:
+                    soonest = due
+        return max(soonest - now, 0.01)
 
 
 _SWEEPER = _Sweeper()
