@@ -818,8 +818,13 @@ class Broker:
         return approval
 
     def _resolve_approval(self, approval, status, note):
+        """The one step that decides an approval: whoever loses a race hears it was
+        resolved meanwhile, and carries nothing out."""
         def write():
-            self.store.set_approval(approval["id"], self.clock(), status=status, note=note)
+            if not self.store.resolve_approval(approval["id"], self.clock(), status, note):
+                current = self.store.approval(approval["id"])
+                raise Conflict(f"approval #{approval['id']} is already "
+                               f"{current['status'] if current else 'gone'}")
             self._emit("approval_resolved", id=approval["id"], agent=approval["agent"],
                        status=status, note=note)
         self._write(write)

@@ -339,6 +339,13 @@ class Store:
             q = q.where(Approval.agent == agent)
         return [_row(r, *APPROVAL_FIELDS) for r in q]
 
+    def resolve_approval(self, approval_id, now, status, note):
+        """Move a pending approval to `status`: 1 when this call did it, 0 when it was no
+        longer pending. One conditional UPDATE, so of racing resolutions only one wins."""
+        return (Approval.update(status=status, note=note, resolved_at=now)
+                .where((Approval.id == approval_id) & (Approval.status == "pending"))
+                .execute())
+
     def set_approval(self, approval_id, now, **fields):
         if fields.get("status", "pending") != "pending":
             fields["resolved_at"] = now
