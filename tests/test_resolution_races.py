@@ -1,5 +1,5 @@
-"""An approval is decided once: of many resolutions racing on a real host (the dashboard
-and ctl at once, say), exactly one is carried out."""
+"""Approvals and questions are decided once: of many resolutions racing on a real host
+(the dashboard and ctl at once, say), exactly one is carried out."""
 
 import threading
 
@@ -49,3 +49,16 @@ def test_an_approve_and_a_deny_racing_settle_on_one_of_them(host):
         assert all(a["id"] != aid for a in host.admin("pending")["approvals"])
         running = any(r["name"] == f"duel{n}" for r in host.admin("status")["agent_statuses"])
         assert running == (won[0]["status"] == "approved"), (won, running)
+
+
+def test_racing_answers_to_one_question_reach_the_asker_once(host_with_alice):
+    h = host_with_alice
+    for n in range(ROUNDS):
+        qid = h.agent("alice", "ask", question=f"which one, round {n}?")["id"]
+        calls = [{"cmd": "answer", "id": qid, "answer": f"answer {i}"} for i in range(RACERS)]
+        calls[1] = {"cmd": "cancel_question", "id": qid}
+        replies = race(h, calls)
+        assert len([r for r in replies if r["ok"]]) == 1, replies
+        told = [m for m in h.agent("alice", "recv", max=32)["messages"]
+                if m["from"] == "system" and "question_answered" in m["body"]]
+        assert len(told) == 1, told
