@@ -23,8 +23,8 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import (claude, isolation, journal, launch, notes, permissions, prompts, retention,
-               wakespool)
+from . import (claude, isolation, journal, launch, notes, permissions, prompts, repos,
+               retention, wakespool)
 from .client import Client, RemoteError
 from .disk import DiskState
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
@@ -860,20 +860,12 @@ def config_problem(config, path, state_dir):
     if not isinstance(servers, dict):
         return "`extra_mcp_servers` must be an object of servers"
     for key, spec in servers.items():
-        where = f"extra MCP server {key[:60]!r}"
-        if key == "hyperhive":
-            return f"{where}: the name is the hive's own server's"
-        if not isinstance(spec, dict) or not isinstance(spec.get("command"), str) \
-                or not spec["command"].strip():
-            return f"{where} needs a `command` (a string)"
-        args, env = spec.get("args") or [], spec.get("env") or {}
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            return f"{where}: `args` must be a list of strings"
-        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-            return f"{where}: `env` must be an object of strings"
+        problem = repos.server_problem(key, spec)     # the host's check at approval
+        if problem:
+            return problem
         if not _runnable(spec["command"], path, state_dir):
-            return (f"{where}: its command {spec['command'][:200]!r} is not an executable "
-                    "file here, nor a program on the agent's PATH")
+            return (f"extra MCP server {key[:64]!r}: its command {spec['command'][:200]!r} "
+                    "is not an executable file here, nor a program on the agent's PATH")
     return None
 
 

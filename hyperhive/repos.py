@@ -444,7 +444,7 @@ def settings_problem(data):
         if problem:
             return problem
     for name, server in (data.get("extra_mcp_servers") or {}).items():
-        problem = _server_problem(name, server)
+        problem = server_problem(name, server)
         if problem:
             return problem
     found = limits.problems(data)
@@ -456,7 +456,7 @@ _SERVER_KEYS = {"command": str, "args": list, "env": dict, "allowed_tools": list
 _SERVER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
-def _server_problem(name, server):
+def server_problem(name, server):
     """What is wrong with one `extra_mcp_servers` entry; None when nothing."""
     where = f"extra MCP server {name[:64]!r}"
     if not _SERVER_NAME.match(name) or name == "hyperhive":

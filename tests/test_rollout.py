@@ -225,8 +225,8 @@ def test_the_harness_refuses_extra_mcp_servers_it_cannot_start(tmp_path):
     (tmp_path / "server").write_text("#!/bin/sh\n")
     (tmp_path / "server").chmod(0o755)
     assert problem(mine={"command": "./server"}) is None
-    assert "`args`" in problem(x={"command": "sh", "args": 5})
-    assert "`env`" in problem(x={"command": "sh", "env": {"A": 1}})
-    assert "needs a `command`" in problem(x={"args": []})
-    assert "hive's own" in problem(hyperhive={"command": "sh"})
+    assert "`args` must be a list" in problem(x={"command": "sh", "args": 5})
+    assert "`env` values" in problem(x={"command": "sh", "env": {"A": 1}})
+    assert "with a `command` string" in problem(x={"args": []})
+    assert "`hyperhive` is taken" in problem(hyperhive={"command": "sh"})
     assert "must be an object" in config_problem({"extra_mcp_servers": []}, path, tmp_path)
