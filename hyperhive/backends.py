@@ -241,6 +241,10 @@ class NspawnBackend(ProcessBackend):
     /harness, and the code, Python and claude read-only at their own paths. The
     environment (credentials too) reaches the harness through /harness/env.json,
     never through a command line.
+
+    Its journal is the process backend's (journal_query): the harness logs into the
+    host's journal through the bound journal socket, and the container keeps none of
+    its own, so even a registered one is read by the agent's fields, not `-M`.
     """
 
     name = "nspawn"
@@ -305,12 +309,6 @@ class NspawnBackend(ProcessBackend):
             config = "{}"
         write_private(spec.harness_dir / "agent.json", config, owner)
         super().start(name, spec)
-
-    def journal_query(self, name):
-        """The harness logs into the host's journal through the bound journal socket and the
-        container keeps no journal of its own (--link-journal=no, a volatile root): even a
-        registered one is read by the agent's fields, since `journalctl -M` finds nothing."""
-        return super().journal_query(name)
 
 
 MACHINED = "org.freedesktop.machine1"

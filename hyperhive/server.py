@@ -166,7 +166,6 @@ class _Sweeper:
                 for conn in [c for c in server.connections if c.overdue(now)]:
                     conn.sock.close()
 
-
     def _pause(self, now):
         """Seconds until the soonest deadline, at most LINE_SECONDS (see there)."""
         soonest = now + LINE_SECONDS
