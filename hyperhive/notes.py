@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import claude, safefs
+from . import claude, safefs, settings
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,7 @@ NO_MCP = json.dumps({"mcpServers": {}})
 
 def limit_from_env(environ=os.environ):
     """The limit in bytes from HYPERHIVE_NOTES_LIMIT; 0 turns compaction off."""
-    text = environ.get(LIMIT_ENV, "").strip()
-    if not text:
-        return DEFAULT_LIMIT
-    try:
-        return max(0, int(text))
-    except ValueError:
-        log.warning("%s=%r is not a number of bytes; using %d", LIMIT_ENV, text, DEFAULT_LIMIT)
-        return DEFAULT_LIMIT
+    return settings.number(LIMIT_ENV, DEFAULT_LIMIT, "bytes", environ, kind=int)
 
 
 def size(path):

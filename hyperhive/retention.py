@@ -12,6 +12,7 @@ import os
 
 import gevent
 
+from . import settings
 from .errors import is_disk_full
 
 log = logging.getLogger(__name__)
@@ -25,17 +26,7 @@ PERIOD_SECONDS = 86400     # one run a day: the age of a row is counted in days
 
 def days_from_env(environ=os.environ):
     """The setting in days; 0 keeps everything."""
-    text = environ.get(ENV, "").strip()
-    if not text:
-        return DEFAULT_DAYS
-    try:
-        days = float(text)
-    except ValueError:
-        days = -1
-    if days < 0 or days != days:
-        log.warning("%s=%r is not a number of days; using %d", ENV, text, DEFAULT_DAYS)
-        return DEFAULT_DAYS
-    return days
+    return settings.number(ENV, DEFAULT_DAYS, "days", environ)
 
 
 def cutoff(days, now):

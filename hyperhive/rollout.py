@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import gevent
 
-from . import repos
+from . import repos, settings
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,7 @@ READY_STATUSES = ("online", "needs_login_idle", "needs_login_in_progress")
 
 def settle_from_env(environ=os.environ):
     """Seconds a new config must stay up before it is deployed (HYPERHIVE_SETTLE_SECONDS)."""
-    text = environ.get(SETTLE_ENV, "").strip()
-    if not text:
-        return DEFAULT_SETTLE
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %s", SETTLE_ENV, text,
-                    DEFAULT_SETTLE)
-        return DEFAULT_SETTLE
+    return settings.number(SETTLE_ENV, DEFAULT_SETTLE, "seconds", environ)
 
 
 @dataclass

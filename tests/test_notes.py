@@ -42,7 +42,7 @@ def test_limit_from_env():
     assert notes.limit_from_env({}) == 24576
     assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "8192"}) == 8192
     assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "0"}) == 0
-    assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "-5"}) == 0
+    assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "-5"}) == 24576
     assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "lots"}) == 24576
 
 
