@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import bottle
 
-from . import terminal, web
+from . import formats, sse, terminal, web
 from .client import RemoteError
 from .errors import BadArgs, Unavailable
 from .names import OPERATOR
@@ -183,60 +183,6 @@ def thread_text(t):
             f"{_s(t.get('summary'))}")
 
 
-# -- formatting (static/agent.js follows the same rules) -------------------------------
-
-def mmss(seconds):
-    """A countdown: 04:59, or 1:04:59 past an hour."""
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60:02d}:{s % 60:02d}"
-
-
-def ms_text(ms):
-    """850ms, 2.3s, 4m 05s."""
-    if ms is None:
-        return "?"
-    ms = max(0, int(ms))
-    if ms < 1000:
-        return f"{ms}ms"
-    if ms < 60000:
-        return f"{ms / 1000:.1f}s"
-    return web.duration(ms / 1000, precise=True)
-
-
-def compact(n):
-    """12, 12.3k, 1.2M."""
-    if n is None:
-        return "—"
-    n = int(n)
-    if n < 1000:
-        return str(n)
-    if n < 1_000_000:
-        return _trim(f"{n / 1000:.1f}") + "k"
-    return _trim(f"{n / 1_000_000:.1f}") + "M"
-
-
-def _trim(text):
-    return text[:-2] if text.endswith(".0") else text
-
-
-def full(n):
-    return "?" if n is None else f"{int(n):,}"
-
-
-def money(usd):
-    if not usd:
-        return "$0"
-    if usd < 0.0001:
-        return "<$0.0001"
-    return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
-
-
-def clock(ts):
-    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
-
-
 def _num(x):
     if x is None:
         return "—"
@@ -305,7 +251,7 @@ def tool_line(name, args):
         return f"answer #{_s(a.get('id'))}: {_s(a.get('answer'))}"
     if short == "remind":
         when = (f" in {_num(a['delay_seconds'])}s" if a.get("delay_seconds") is not None
-                else f" at {clock(a['at'])}" if isinstance(a.get("at"), (int, float)) else "")
+                else f" at {formats.clock(a['at'])}" if isinstance(a.get("at"), (int, float)) else "")
         return f"remind{when}: {_s(a.get('message'))}"
     if short == "set_status":
         return f"set_status: {_s(a.get('text'))}"
@@ -368,7 +314,7 @@ def stream_rows(data):
 def _system_rows(data):
     sub = data.get("subtype")
     if sub == "api_retry":
-        delay = f" in {ms_text(data['delay_ms'])}" if data.get("delay_ms") is not None else ""
+        delay = f" in {formats.ms_text(data['delay_ms'])}" if data.get("delay_ms") is not None else ""
         return [row("r-warn", "⌁", f"api retry {_s(data.get('attempt'))}/{_s(data.get('max'))}: "
                     f"{_s(data.get('status'))} {_s(data.get('error'))}{delay}")]
     if sub == "status":
@@ -380,7 +326,7 @@ def _system_rows(data):
         return []
     if sub == "compact_boundary":
         return [row("r-system", "⌁", f"compacted ({_s(data.get('trigger'))}): "
-                    f"{full(data.get('pre_tokens'))} → {full(data.get('post_tokens'))} tokens")]
+                    f"{formats.full(data.get('pre_tokens'))} → {formats.full(data.get('post_tokens'))} tokens")]
     if sub == "permission_denied":
         return [row("r-error", "✗", f"denied {_s(data.get('name'))}: {_s(data.get('text'))}",
                     LINE_FOLD)]
@@ -401,7 +347,7 @@ def note_row(data):
 
 def end_row(data):
     outcome = data.get("outcome") or "?"
-    took = ms_text(data.get("duration_ms"))
+    took = formats.ms_text(data.get("duration_ms"))
     note = f": {_s(data['note'])}" if data.get("note") else ""
     if outcome == "ok":
         return row("r-end is-ok", "✓", f"ok {took}")
@@ -422,7 +368,7 @@ def event_rows(event):
     if kind == "status_changed":
         return [row("r-info", "·", f"status → {_s(data.get('status'))}")]
     if kind == "turn_state_changed" and data.get("state") == "napping" and data.get("until"):
-        return [row("r-info", "💤", f"napping until {clock(data['until'])}")]
+        return [row("r-info", "💤", f"napping until {formats.clock(data['until'])}")]
     return []
 
 
@@ -467,7 +413,6 @@ ALIVE = {
     "rate_limited": ("⏸ rate limited", "the API refused for rate limits: the agent rests, "
                      "then takes the same message again"),
 }
-TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
 
 
 class View:
@@ -475,19 +420,19 @@ class View:
 
     def __init__(self, now):
         self.now = now
-        self.duration = web.duration
-        self.ms_text = ms_text
-        self.compact = compact
-        self.full = full
-        self.money = money
-        self.clock = clock
-        self.mmss = mmss
+        self.duration = formats.duration
+        self.ms_text = formats.ms_text
+        self.compact = formats.compact
+        self.full = formats.full
+        self.money = formats.money
+        self.clock = formats.clock
+        self.mmss = formats.mmss
         self.num = _num
         self.thread_text = thread_text
         self.size = size
 
     def age(self, ts):
-        return web.duration(self.now - ts) if ts else ""
+        return formats.duration(self.now - ts) if ts else ""
 
     @staticmethod
     def sent(series, i, classes):
@@ -503,18 +448,18 @@ class View:
 
     @staticmethod
     def glyph(state):
-        return TURN_GLYPHS.get(state, "·")
+        return formats.turn_glyph(state)
 
     def alive(self, status):
         return ALIVE.get(status, (status or "?", "status " + str(status)))
 
     def turn_title(self, state, since, until=None):
-        at = clock(since)
+        at = formats.clock(since)
         return {
             "thinking": f"claude is working on a turn since {at}; ■ cancel stops it",
             "compacting": f"the session is being summarised since {at} so the next turn "
                           "fits the context window",
-            "napping": f"napping since {at} until {clock(until)}: messages wait in the inbox; "
+            "napping": f"napping since {at} until {formats.clock(until)}: messages wait in the inbox; "
                        "■ cancel wakes the agent",
             "idle": f"waiting for a message since {at}",
         }.get(state, f"{state} since {at}")
@@ -522,10 +467,10 @@ class View:
     def ctx_title(self, usage):
         if not usage:
             return "no turn yet: the context size shows after the first one"
-        return (f"context after the last turn: {full(usage.get('ctx'))} tokens · input "
-                f"{full(usage.get('input'))} · cache read {full(usage.get('cache_read'))} · "
-                f"cache write {full(usage.get('cache_write'))} · output "
-                f"{full(usage.get('output'))}")
+        return (f"context after the last turn: {formats.full(usage.get('ctx'))} tokens · input "
+                f"{formats.full(usage.get('input'))} · cache read {formats.full(usage.get('cache_read'))} · "
+                f"cache write {formats.full(usage.get('cache_write'))} · output "
+                f"{formats.full(usage.get('output'))}")
 
     @staticmethod
     def cost_title(usage):
@@ -535,7 +480,7 @@ class View:
 
     @staticmethod
     def last_title(last):
-        return f"{last.get('duration_ms')} ms · ended at {clock(last.get('at'))}"
+        return f"{last.get('duration_ms')} ms · ended at {formats.clock(last.get('at'))}"
 
     @staticmethod
     def last_class(outcome):
@@ -564,7 +509,7 @@ def stats_summary(harness, window):
 def make_app(harness, bind="127.0.0.1"):
     app = bottle.Bottle()
     web.install(app, bind)
-    streams = web.Gauge()
+    streams = sse.Gauge()
 
     def flashes(error=None):
         query = bottle.request.query
@@ -611,7 +556,7 @@ def make_app(harness, bind="127.0.0.1"):
 
     @app.get("/events")
     def events():
-        return web.sse(harness.bus, streams)
+        return sse.stream(harness.bus, streams)
 
     terminal.install(app, harness)
     _actions(app, harness)

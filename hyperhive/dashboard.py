@@ -15,7 +15,7 @@ import time
 import bottle
 import gevent
 
-from . import journal, names, web
+from . import formats, journal, names, sse, web
 from .errors import HTTP_STATUS, BadArgs, HiveError
 from .names import OPERATOR
 
@@ -76,10 +76,10 @@ class View:
     def age(self, ts):
         if not ts:
             return ""
-        return web.duration(max(0, self.now - ts))
+        return formats.duration(max(0, self.now - ts))
 
     def ttl(self, deadline):
-        return web.duration(max(0, deadline - self.now), precise=True)
+        return formats.duration(max(0, deadline - self.now), precise=True)
 
     def clock(self, ts):
         return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
@@ -95,7 +95,7 @@ class View:
 
     @staticmethod
     def turn(state):
-        return TURN_GLYPHS.get(state, "·") + " " + state
+        return formats.turn_glyph(state) + " " + state
 
     @staticmethod
     def diff_class(line):
@@ -142,7 +142,6 @@ def _event_value(value):
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
 
 
 def question_filter(raw):
@@ -176,7 +175,7 @@ def _page_host(bind):
 def make_app(broker, sessions, bind="127.0.0.1"):
     app = bottle.Bottle()
     web.install(app, bind, sessions)
-    streams = web.Gauge()
+    streams = sse.Gauge()
 
     def state():
         s = snapshot(broker, streams)
@@ -198,7 +197,7 @@ def make_app(broker, sessions, bind="127.0.0.1"):
 
     @app.get("/events")
     def events():
-        return web.sse(broker, streams)
+        return sse.stream(broker, streams)
 
     @app.get("/api/journal/<name:path>")
     def journal_text(name):

@@ -21,7 +21,7 @@ import time
 import bottle
 import gevent
 
-from . import web
+from . import sse, web
 from .errors import HiveError
 from .names import OPERATOR
 
@@ -141,7 +141,7 @@ def relay(page_sock, name):
         log.info("%s's page is not answering: %s", name, exc, extra={"HIVE_AGENT": name})
         return harness_down(name)
     response = bottle.HTTPResponse(
-        _stream(conn, upstream, request.environ.get(web.SOCKET_KEY)), status=upstream.status)
+        _stream(conn, upstream, request.environ.get(sse.SOCKET_KEY)), status=upstream.status)
     seen = set()
     for header, value in upstream.getheaders():
         key = header.lower()
@@ -156,7 +156,7 @@ def _stream(conn, upstream, client):
     """The harness's answer as it comes; a browser that hangs up ends the request upstream
     too, so the harness's own stream ends with it."""
     try:
-        with web.on_hangup(client, conn.cut):
+        with sse.on_hangup(client, conn.cut):
             while True:
                 chunk = upstream.read1(CHUNK)
                 if not chunk:

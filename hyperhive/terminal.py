@@ -39,7 +39,7 @@ import gevent.os
 import gevent.subprocess
 from gevent.event import Event
 
-from . import web
+from . import sse, web
 from .errors import BadArgs, Conflict, TooLarge, Unavailable
 from .fanout import Fanout
 
@@ -283,16 +283,16 @@ def _output_frame(end, data, reset=False):
 
 def stream(term):
     """The response to `GET /terminal/stream` (headers as web.sse sets them)."""
-    last = web.last_event_id()
-    web.stream_headers()
-    return _frames(term, last, bottle.request.environ.get(web.SOCKET_KEY),
-                   web.keepalive_seconds())
+    last = sse.last_event_id()
+    sse.stream_headers()
+    return _frames(term, last, bottle.request.environ.get(sse.SOCKET_KEY),
+                   sse.keepalive_seconds())
 
 
 def _frames(term, last, sock, keepalive):
     sub = term.fanout.subscribe()
-    with web.watched(sock, sub):
-        yield f"retry: {web.RETRY_MS}\n: hyperhive terminal\n\n".encode()
+    with sse.watched(sock, sub):
+        yield f"retry: {sse.RETRY_MS}\n: hyperhive terminal\n\n".encode()
         # Whatever was published while that went out is in the ring too: skip it below.
         data, reset = term.replay(last)
         seen, version, state = term.end, term.version, term.state()
@@ -300,7 +300,7 @@ def _frames(term, last, sock, keepalive):
         yield _frame(*state)
         while True:
             event = sub.get(timeout=keepalive)
-            if event is web.GONE:
+            if event is sse.GONE:
                 return
             if event is None:
                 if sub.overflowed:

@@ -15,12 +15,10 @@ A page module builds an explicit `bottle.Bottle()` and uses these pieces:
   the page with a flash (`?ok=` / `?error=`) or, when the request accepts
   JSON, into `{"ok": true, ...}` / `{"ok": false, "error", "code"}` with the
   status from errors.HTTP_STATUS.
-- `sse(source, gauge)` answers an event-stream request over any `source`
-  with `.fanout.subscribe(kinds)`, `.events_after(seq, kinds)` and `.last_seq()`.
+- event streams (JSON events and page fragments) are `sse.stream`.
 - `render(name, **vars)` renders a template from hyperhive/templates.
 """
 
-import contextlib
 import functools
 import ipaddress
 import json
@@ -33,24 +31,18 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import bottle
-import gevent
-import gevent.queue
-import gevent.socket
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .errors import HTTP_STATUS, BadArgs, HiveError
 from .server import bind_unix
 from .sessions import COOKIE, LOGIN_TTL, SESSION_TTL
+from .sse import SOCKET_KEY
 
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE_DIR / "templates"        # package data in a checkout and a wheel alike
 MAX_BODY = 1 << 20
-KEEPALIVE_SECONDS = 15
-RETRY_MS = 3000
-SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
-SOCKET_KEY = "hyperhive.socket"
 LOCAL_KEY = "hyperhive.local_address"   # the address the connection arrived on
 TARGET_KEY = "hyperhive.target"         # the request line's path and query, as sent
 FLASH_MAX = 300
@@ -285,18 +277,6 @@ class _HostNames(frozenset):
 
 # -- templates ----------------------------------------------------------------
 
-def duration(seconds, precise=False):
-    """12s, 4m (4m 05s when precise), 1h 20m, 3d 4h: the same rule as hive.js."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
-
-
 def render(template, /, **variables):
     """Render templates/<template>.tpl; `{{x}}` escapes, `{{!x}}` is only for our own markup."""
     return bottle.template(template, template_lookup=[str(TEMPLATES)], **variables)
@@ -497,171 +477,3 @@ def action(app, path, back="/"):
 
 
 # -- server-sent events -------------------------------------------------------
-
-class Gauge:
-    """How many streams are open (shown in /api/state, checked by the tests)."""
-
-    def __init__(self):
-        self.value = 0
-
-    def __int__(self):
-        return self.value
-
-
-GONE = object()       # put on a stream's queue when its client hangs up
-_frames = {}
-_FRAME_CACHE = 512
-
-
-def frame(event):
-    """One SSE frame: id, event kind, and the event's data with seq and at added."""
-    key = (id(event), event["seq"])
-    cached = _frames.get(key)
-    if cached is not None and cached[0] is event:
-        return cached[1]
-    data = json.dumps({**event["data"], "seq": event["seq"], "at": event["at"]},
-                      ensure_ascii=False, separators=(",", ":"))
-    # An event that is not stored (seq None) carries no id: a reconnect cannot replay it.
-    head = "" if event["seq"] is None else f"id: {event['seq']}\n"
-    out = f"{head}event: {event['kind']}\ndata: {data}\n\n".encode()
-    # Many streams write the same event object: encode it once for all of them.
-    if len(_frames) >= _FRAME_CACHE:
-        _frames.clear()
-    _frames[key] = (event, out)
-    return out
-
-
-def last_event_id():
-    raw = bottle.request.headers.get("Last-Event-ID") or bottle.request.query.get("last_event_id")
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        return None
-    return value if value >= 0 else None
-
-
-def kinds_filter():
-    raw = bottle.request.query.get("kinds")
-    if not raw:
-        return None
-    kinds = {k.strip() for k in raw.split(",") if k.strip()}
-    return kinds or None
-
-
-def keepalive_seconds():
-    """15 s, or HYPERHIVE_SSE_KEEPALIVE (tests use a short one)."""
-    try:
-        return max(0.05, float(os.environ.get("HYPERHIVE_SSE_KEEPALIVE", KEEPALIVE_SECONDS)))
-    except ValueError:
-        return KEEPALIVE_SECONDS
-
-
-def sse(source, gauge=None, keepalive=None):
-    """The response to `GET /events`: set the headers and return the stream.
-
-    Subscribes before reading the replay, so nothing falls between the two, and
-    skips live events the replay already carried. A stream ends when the client
-    hangs up, when it falls too far behind (the browser then reconnects with
-    Last-Event-ID), or when it reads nothing for SEND_TIMEOUT seconds.
-    """
-    last = last_event_id()
-    kinds = kinds_filter()
-    stream_headers()
-    return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
-                   keepalive or keepalive_seconds())
-
-
-def stream_headers():
-    bottle.response.content_type = "text/event-stream; charset=utf-8"
-    bottle.response.set_header("Cache-Control", "no-cache")
-    bottle.response.set_header("X-Accel-Buffering", "no")
-
-
-@contextlib.contextmanager
-def watched(sock, sub):
-    """While a stream runs: a client that hangs up puts GONE on its queue, and a client
-    that stops reading times the writes out. Afterwards the subscription is closed."""
-    try:
-        with on_hangup(sock, lambda: _put_gone(sub)):
-            yield
-    finally:
-        sub.close()
-
-
-def _put_gone(sub):
-    try:
-        sub.queue.put_nowait(GONE)
-    except gevent.queue.Full:
-        pass
-
-
-@contextlib.contextmanager
-def on_hangup(sock, callback):
-    """While the block runs, `callback()` is called once the client closes its side, and
-    writes to a client that stops reading time out after SEND_TIMEOUT seconds."""
-    watcher = None
-    if sock is not None:
-        sock.settimeout(SEND_TIMEOUT)
-        watcher = gevent.spawn(_watch_hangup, sock, callback)
-    try:
-        yield
-    finally:
-        if watcher is not None:
-            watcher.kill(block=False)
-        if sock is not None:
-            try:
-                sock.settimeout(None)
-            except OSError:
-                pass
-
-
-def _stream(source, last, kinds, sock, gauge, keepalive):
-    sub = source.fanout.subscribe(kinds)
-    if gauge is not None:
-        gauge.value += 1
-    try:
-        with watched(sock, sub):
-            yield from _events(source, sub, last, kinds, keepalive)
-    finally:
-        if gauge is not None:
-            gauge.value -= 1
-
-
-def _events(source, sub, last, kinds, keepalive):
-    yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
-    seen = -1
-    if last is not None and last > source.last_seq():
-        last = None     # an id from before the event store was reset: start afresh
-    if last is not None:
-        seen = last
-        for event in source.events_after(last, kinds):
-            seen = max(seen, event["seq"])
-            yield frame(event)
-    while True:
-        event = sub.get(timeout=keepalive)
-        if event is GONE:
-            return
-        if event is None:
-            if sub.overflowed:
-                return
-            yield b": keepalive\n\n"
-            continue
-        if event["seq"] is not None:
-            if event["seq"] <= seen:
-                continue
-            seen = event["seq"]
-        yield frame(event)
-
-
-def _watch_hangup(sock, callback):
-    """Call back as soon as the client closes its side (it never sends more)."""
-    try:
-        gevent.socket.wait_read(sock.fileno())
-        data = sock.recv(1, socket.MSG_PEEK)
-    except (OSError, ValueError):
-        data = b""
-    if data:
-        return          # the client sent something (a pipelined request): leave it be
-    callback()

@@ -9,6 +9,9 @@
 <title>{{title}}</title>
 <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath d='M8 1 15 8 8 15 1 8z' fill='%23ffb347'/%3E%3C/svg%3E">
 <link rel="stylesheet" href="/static/hive.css">
+% # htmx swaps the fragments the server renders (sse.py) into the page; pages work without it.
+<script src="/static/vendor/htmx.min.js" defer></script>
+<script src="/static/vendor/htmx-sse.min.js" defer></script>
 <script src="/static/hive.js" defer></script>
 % for src in get('scripts', []):
 <script src="{{src}}" defer></script>

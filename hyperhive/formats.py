@@ -1,0 +1,77 @@
+"""How the pages write numbers, times and states: each rule once, for every page.
+
+Templates and the fragment renderers call these; the browser gets their output,
+never the rules.
+"""
+
+import time
+
+TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
+
+
+def turn_glyph(state):
+    return TURN_GLYPHS.get(state, "·")
+
+
+def duration(seconds, precise=False):
+    """12s, 4m (4m 05s when precise), 1h 20m, 3d 4h."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s" if precise else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def mmss(seconds):
+    """A countdown: 04:59, or 1:04:59 past an hour."""
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def ms_text(ms):
+    """850ms, 2.3s, 4m 05s."""
+    if ms is None:
+        return "?"
+    ms = max(0, int(ms))
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60000:
+        return f"{ms / 1000:.1f}s"
+    return duration(ms / 1000, precise=True)
+
+
+def compact(n):
+    """12, 12.3k, 1.2M."""
+    if n is None:
+        return "—"
+    n = int(n)
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return _trim(f"{n / 1000:.1f}") + "k"
+    return _trim(f"{n / 1_000_000:.1f}") + "M"
+
+
+def _trim(text):
+    return text[:-2] if text.endswith(".0") else text
+
+
+def full(n):
+    return "?" if n is None else f"{int(n):,}"
+
+
+def money(usd):
+    if not usd:
+        return "$0"
+    if usd < 0.0001:
+        return "<$0.0001"
+    return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+def clock(ts):
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
