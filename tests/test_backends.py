@@ -231,8 +231,8 @@ def test_limits_come_from_agent_json_only_when_they_pass_their_check(config, lim
     ("memory_max", "101%", False), ("memory_max", "2GB", False), ("memory_max", "infinity", False),
 ])
 def test_check_config_bounds_the_limits(tmp_path, key, value, ok):
-    from hyperhive import repos
-    problem = repos.settings_problem({key: value})
+    from hyperhive import agentconfig
+    problem = agentconfig.settings_problem({key: value})
     assert (problem is None) == ok, problem
     if not ok:
         assert f"`{key}`" in problem
