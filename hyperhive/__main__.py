@@ -2,7 +2,7 @@
 
 import sys
 
-from hyperhive.launch import main
+from hyperhive.entry import main
 
 if __name__ == "__main__":
     sys.exit(main())

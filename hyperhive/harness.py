@@ -23,7 +23,7 @@ import gevent.lock
 import gevent.queue
 from gevent.event import Event
 
-from . import (claude, isolation, journal, launch, notes, permissions, prompts, repos,
+from . import (agentconfig, claude, isolation, journal, launch, notes, permissions, prompts,
                retention, wakespool)
 from .client import Client, RemoteError
 from .disk import DiskState
@@ -860,7 +860,7 @@ def config_problem(config, path, state_dir):
     if not isinstance(servers, dict):
         return "`extra_mcp_servers` must be an object of servers"
     for key, spec in servers.items():
-        problem = repos.server_problem(key, spec)     # the host's check at approval
+        problem = agentconfig.server_problem(key, spec)     # the host's check at approval
         if problem:
             return problem
         if not _runnable(spec["command"], path, state_dir):

@@ -14,7 +14,7 @@ import sys
 import gevent
 from gevent.event import Event
 
-from . import isolation, journal, repos, retention
+from . import agentconfig, isolation, journal, retention
 from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
@@ -87,7 +87,7 @@ class Host:
         self.options = options
         self.places = Places.from_root(options.root)
         defaults_file = getattr(options, "agent_defaults", None)
-        agent_defaults = repos.load_defaults(defaults_file) if defaults_file else None
+        agent_defaults = agentconfig.load_defaults(defaults_file) if defaults_file else None
         self.places.ensure()
         if options.root and isolation.isolated():
             os.chmod(options.root, 0o711)   # agents traverse it to their own dirs and sockets

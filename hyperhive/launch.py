@@ -1,9 +1,4 @@
-"""Process entry: decide about gevent before anything else is imported, and remember
-how this process was started, so that its children run the same hyperhive.
-
-The long-running roles (host, agent) run on gevent, which must patch the
-standard library first. The short-lived ones (mcp, wake, ctl) stay plain
-blocking Python: the MCP SDK hangs under gevent.
+"""How this process was started, so that its children run the same hyperhive.
 
 A child (an agent's harness, claude's `hyperhive mcp`) starts through
 `entry_argv()`: the console script when this process came through one (an
@@ -16,22 +11,16 @@ import os
 import sys
 from pathlib import Path
 
-GEVENT_ROLES = ("host", "agent")
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKOUT_ENTRY = PACKAGE_DIR.parent / "hyperhive.py"
 
-_started_from = None        # the entry script main() was called from, when it was one
+_started_from = None        # the entry script the process entry ran from, when it was one
 
 
-def main(argv=None):
+def remember_entry(entry_main):
+    """Called first by the process entry `entry_main`: note the script it ran from."""
     global _started_from
-    _started_from = _entry_script()
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] and argv[0] in GEVENT_ROLES:
-        from gevent import monkey
-        monkey.patch_all()
-    from .cli import main as cli_main
-    return cli_main(argv)
+    _started_from = _entry_script(entry_main)
 
 
 def entry_argv():
@@ -46,12 +35,12 @@ def entry_argv():
     return [sys.executable, "-m", "hyperhive"]
 
 
-def _entry_script():
-    """The file `__main__` runs when it is an entry that calls main(): hyperhive.py or a
-    console script; None for `python -m hyperhive` and for any other program."""
+def _entry_script(entry_main):
+    """The file `__main__` runs when it is an entry that calls `entry_main`: hyperhive.py
+    or a console script; None for `python -m hyperhive` and for any other program."""
     module = sys.modules.get("__main__")
     path = getattr(module, "__file__", None)
-    if not path or getattr(module, "main", None) is not main:
+    if not path or getattr(module, "main", None) is not entry_main:
         return None
     path = os.path.abspath(path)
     return None if Path(path).resolve().parent == PACKAGE_DIR else path

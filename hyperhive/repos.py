@@ -19,33 +19,15 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from . import isolation, limits, safefs
+from . import isolation, safefs
+from .agentconfig import CONFIG_MAX_BYTES, DEFAULT_CONFIG, no_repeated_keys, settings_problem
 from .errors import HiveError
-from .permissions import DEFAULT_ALLOWED_DOMAINS, bash_pattern_problem, check_domains
 
-DEFAULT_CONFIG = {
-    "model": "haiku",
-    "allowed_recipients": [],
-    "claude_plugins": [],
-    "claude_marketplaces": [],
-    "extra_mcp_servers": {},
-    "allowed_bash_patterns": [],
-    "allowed_domains": list(DEFAULT_ALLOWED_DOMAINS),
-    "cpu_quota": None,
-    "memory_max": None,
-}
-# Every key agent.json may have and the JSON type of its value (None: null is allowed
-# too). nix/agent-options.nix has one option for each, in camelCase.
-SETTINGS = {"model": (str,), "allowed_recipients": (list,), "claude_plugins": (list,),
-            "claude_marketplaces": (list,), "extra_mcp_servers": (dict,),
-            "allowed_bash_patterns": (list,), "allowed_domains": (list, None),
-            "cpu_quota": (str, None), "memory_max": (str, None)}
 _IDENTITY = ("-c", "user.name=hyperhive", "-c", "user.email=hyperhive@localhost",
              "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false")
 
 DIFF_SHOWN_CHARS = 200_000     # what pages, `pending` and events carry of a diff
 DIFF_MAX_BYTES = 4 << 20       # a proposal whose whole diff is larger is refused
-CONFIG_MAX_BYTES = 1 << 20     # the host reads no more of an agent.json than this
 GIT_TIMEOUT = 120              # seconds for one git command over the proposed repo
 
 # The files the host reads from the applied work tree; each must be a plain blob.
@@ -138,29 +120,6 @@ def read_config(applied_repo):
     if not isinstance(data, dict):
         return dict(DEFAULT_CONFIG)
     return {**DEFAULT_CONFIG, **data}
-
-
-def load_defaults(path):
-    """The settings a new agent starts with, from the operator's file at `path` (the
-    NixOS module writes /etc/hyperhive/agent-defaults.json); ValueError saying what is
-    wrong when the file is unreadable or not a usable agent.json."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(CONFIG_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"agent defaults {path}: {exc.strerror or exc}") from None
-    if len(data) > CONFIG_MAX_BYTES:
-        raise ValueError(f"agent defaults {path}: larger than {CONFIG_MAX_BYTES} bytes")
-    try:
-        defaults = json.loads(data.decode("utf-8"), object_pairs_hook=_no_repeated_keys)
-    except ValueError as exc:
-        raise ValueError(f"agent defaults {path}: not valid JSON: {exc}") from None
-    if not isinstance(defaults, dict):
-        raise ValueError(f"agent defaults {path}: must hold a JSON object")
-    problem = settings_problem(defaults)
-    if problem:
-        raise ValueError(f"agent defaults {path}: {problem}")
-    return defaults
 
 
 def _read_agent_json(applied_repo):
@@ -412,7 +371,7 @@ def check_config(applied_repo, rev="HEAD"):
     _check_tree(applied_repo, rev)
     try:
         data = json.loads(_committed_agent_json(applied_repo, rev),
-                          object_pairs_hook=_no_repeated_keys)
+                          object_pairs_hook=no_repeated_keys)
     except (OSError, ValueError) as exc:
         raise GitError(f"agent.json is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -420,75 +379,6 @@ def check_config(applied_repo, rev="HEAD"):
     problem = settings_problem(data)
     if problem:
         raise GitError(f"agent.json: {problem}")
-
-
-def settings_problem(data):
-    """What is wrong with an agent.json object (None when nothing): its keys, their
-    types and the values the host or the harness would act on."""
-    unknown = sorted(set(data) - set(SETTINGS))
-    if unknown:
-        return (f"`{unknown[0][:60]}` is not a setting (there are: "
-                f"{', '.join(SETTINGS)})")
-    for key, kinds in SETTINGS.items():
-        value = data.get(key)
-        if key in data and not (value is None and None in kinds) and \
-                not isinstance(value, tuple(k for k in kinds if k)):
-            return f"`{key}` must be a {_kind_name(kinds)}"
-    try:
-        check_domains(data.get("allowed_domains"))
-    except ValueError as exc:
-        return str(exc)
-    # The harness would leave a bad pattern out; better the operator hears of it now.
-    for pattern in data.get("allowed_bash_patterns") or []:
-        problem = bash_pattern_problem(pattern)
-        if problem:
-            return problem
-    for name, server in (data.get("extra_mcp_servers") or {}).items():
-        problem = server_problem(name, server)
-        if problem:
-            return problem
-    found = limits.problems(data)
-    return found[0] if found else None
-
-
-# An extra MCP server's keys and what each holds (the NixOS options are camelCase).
-_SERVER_KEYS = {"command": str, "args": list, "env": dict, "allowed_tools": list}
-_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
-
-
-def server_problem(name, server):
-    """What is wrong with one `extra_mcp_servers` entry; None when nothing."""
-    where = f"extra MCP server {name[:64]!r}"
-    if not _SERVER_NAME.match(name) or name == "hyperhive":
-        return (f"{where}: a server name is 1-64 letters, digits, _ or -, and "
-                "`hyperhive` is taken")
-    if not isinstance(server, dict) or not isinstance(server.get("command"), str):
-        return f"{where} must be an object with a `command` string"
-    for key, value in server.items():
-        if key not in _SERVER_KEYS:
-            return f"{where}: `{key[:60]}` is not one of {', '.join(_SERVER_KEYS)}"
-        if not isinstance(value, _SERVER_KEYS[key]):
-            return f"{where}: `{key}` must be a {_SERVER_KEYS[key].__name__}"
-    strings = [*server.get("args", []), *server.get("allowed_tools", []),
-               *server.get("env", {}).values()]
-    if not all(isinstance(item, str) for item in strings):
-        return f"{where}: `args`, `env` values and `allowed_tools` must be strings"
-    return None
-
-
-def _kind_name(kinds):
-    names = {str: "string", list: "list", dict: "dict", None: "null"}
-    return " or ".join(names[k] for k in kinds)
-
-
-def _no_repeated_keys(pairs):
-    # JSON keeps the last of two equal keys; the operator reading the diff may see the first.
-    data = dict(pairs)
-    if len(data) < len(pairs):
-        seen = set()
-        key = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise ValueError(f"`{key}` appears more than once in one object")
-    return data
 
 
 def _check_tree(applied_repo, rev="HEAD"):

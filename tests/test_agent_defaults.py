@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from hive import HostProcess, clean_env, short_tmpdir
-from hyperhive import repos
+from hyperhive import agentconfig
 
 DEFAULTS = {"model": "sonnet", "allowed_recipients": ["operator"],
             "allowed_domains": ["pypi.org"], "cpu_quota": "50%", "memory_max": "2G"}
@@ -76,9 +76,9 @@ def test_defaults_are_checked_like_an_agent_json(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps({"allowed_domains": ["127.0.0.1"]}))
     with pytest.raises(ValueError, match="d.json"):
-        repos.load_defaults(path)
+        agentconfig.load_defaults(path)
     path.write_text(json.dumps(DEFAULTS))
-    assert repos.load_defaults(path) == DEFAULTS
+    assert agentconfig.load_defaults(path) == DEFAULTS
 
 
 @pytest.mark.parametrize("config, said", [
@@ -95,17 +95,17 @@ def test_defaults_are_checked_like_an_agent_json(tmp_path):
     ({"memory_max": "2 G"}, "`memory_max` must be a size"),
 ])
 def test_check_config_refuses_what_no_backend_could_run(config, said):
-    problem = repos.settings_problem(config)
+    problem = agentconfig.settings_problem(config)
     assert problem is not None
     if said:
         assert said in problem
 
 
 def test_every_setting_of_the_default_config_passes():
-    assert repos.settings_problem(repos.DEFAULT_CONFIG) is None
-    assert set(repos.DEFAULT_CONFIG) == set(repos.SETTINGS)
+    assert agentconfig.settings_problem(agentconfig.DEFAULT_CONFIG) is None
+    assert set(agentconfig.DEFAULT_CONFIG) == set(agentconfig.SETTINGS)
     server = {"command": "/bin/fetch", "args": ["-q"], "env": {"A": "1"}, "allowed_tools": ["x"]}
-    assert repos.settings_problem({"extra_mcp_servers": {"fetch": server},
+    assert agentconfig.settings_problem({"extra_mcp_servers": {"fetch": server},
                                    "cpu_quota": "200%", "memory_max": "512M"}) is None
 
 

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from hive import short_tmpdir, wait_for
-from hyperhive import backends
-from hyperhive.backends import (AgentIds, AgentSpec, NspawnBackend, ProcessBackend, limits_drop_in,
-                                nixos_commands, nspawn_limited, nspawn_start_argv)
+from hyperhive import backends, nspawn
+from hyperhive.agentspec import AgentIds, AgentSpec
+from hyperhive.errors import Unavailable
 from hyperhive.limits import Limits
+from hyperhive.nixos import limits_drop_in, nixos_commands
+from hyperhive.nspawn import NspawnBackend, nspawn_limited, nspawn_start_argv
+from hyperhive.process_backend import ProcessBackend
 
 
 def test_nixos_commands():
@@ -43,7 +46,7 @@ def alice_spec(**extra):
 def test_nspawn_argv_binds_the_agent_dirs_in_a_user_namespace():
     base = 0x70010000 + 3 * 0x10000
     spec = alice_spec(ids=AgentIds(harness=base, claude=base + 1000, userns=base))
-    argv, env, cwd = NspawnBackend(on_exit=None).command(spec)
+    argv, _, _ = NspawnBackend(on_exit=None).command(spec)
     assert argv[:2] == ["systemd-nspawn", "--quiet"]
     assert "--machine=h-alice" in argv and "--directory=/" in argv and "--volatile=yes" in argv
     assert f"--private-users={base}:65536" in argv
@@ -91,8 +94,8 @@ def test_nspawn_registers_the_machine_only_when_asked():
 
 def test_without_a_system_bus_nspawn_does_not_register(monkeypatch, caplog):
     monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS", raising=False)
-    monkeypatch.setattr(backends, "SYSTEM_BUS", "/nonexistent/system_bus_socket")
-    with caplog.at_level(logging.INFO, logger="hyperhive.backends"):
+    monkeypatch.setattr(nspawn, "SYSTEM_BUS", "/nonexistent/system_bus_socket")
+    with caplog.at_level(logging.INFO, logger="hyperhive.nspawn"):
         argv, _, _ = NspawnBackend(on_exit=None).command(alice_spec())
     assert "--register=no" in argv
     assert "systemd-machined is not running" in caplog.text
@@ -135,13 +138,13 @@ def system_bus(monkeypatch):
 
 
 def test_with_machined_on_the_system_bus_nspawn_registers(system_bus, caplog):
-    assert not backends.machined_available()
+    assert not nspawn.machined_available()
     machined = subprocess.Popen([MACHINED], env={**os.environ, "SYSTEMD_LOG_LEVEL": "err"},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     try:
-        wait_for(backends.machined_available, what="systemd-machined on the test's bus")
-        with caplog.at_level(logging.INFO, logger="hyperhive.backends"):
+        wait_for(nspawn.machined_available, what="systemd-machined on the test's bus")
+        with caplog.at_level(logging.INFO, logger="hyperhive.nspawn"):
             argv, _, _ = NspawnBackend(on_exit=None).command(alice_spec())
     finally:
         machined.terminate()
@@ -228,8 +231,19 @@ def test_limits_come_from_agent_json_only_when_they_pass_their_check(config, lim
     ("memory_max", "101%", False), ("memory_max", "2GB", False), ("memory_max", "infinity", False),
 ])
 def test_check_config_bounds_the_limits(tmp_path, key, value, ok):
-    from hyperhive import repos
-    problem = repos.settings_problem({key: value})
+    from hyperhive import agentconfig
+    problem = agentconfig.settings_problem({key: value})
     assert (problem is None) == ok, problem
     if not ok:
         assert f"`{key}`" in problem
+
+
+def test_the_host_builds_its_backend_by_name(tmp_path, monkeypatch):
+    assert type(backends.make("process", None, tmp_path)) is ProcessBackend
+    assert type(backends.make("nspawn", None, tmp_path)) is NspawnBackend
+    monkeypatch.setenv("HYPERHIVE_FLAKE", "github:example/hyperhive")
+    monkeypatch.setenv("HYPERHIVE_NIXOS_CONF_DIR", str(tmp_path / "conf"))
+    nixos = backends.make("nixos", None, tmp_path)
+    assert (nixos.build_dir, nixos.conf_dir) == (tmp_path / "nixos", tmp_path / "conf")
+    with pytest.raises(Unavailable, match="no 'docker' backend; use process, nspawn, nixos"):
+        backends.make("docker", None, tmp_path)

@@ -15,9 +15,9 @@ from hive import ENTRY, PYTHON, REPO, short_tmpdir
 
 # Run as a script's tail: start the way the entry does, then say what children would get.
 REPORT = """
-from hyperhive import launch
+from hyperhive import entry, launch
 try:
-    launch.main(["--version"])
+    entry.main(["--version"])
 except SystemExit:
     pass
 print(json.dumps(launch.entry_argv()))
@@ -42,7 +42,7 @@ def entry_argv_of(argv):
 def script(path, header=""):
     """A console script as pip writes one: its shebang names the Python, it calls main."""
     path.write_text(f"#!{PYTHON}\nimport json, sys\n{header}\n"
-                    "from hyperhive.launch import main\n" + REPORT)
+                    "from hyperhive.entry import main\n" + REPORT)
     path.chmod(0o755)
     return path
 
@@ -64,7 +64,7 @@ def test_under_nix_the_children_run_through_the_wrapper_not_the_wrapped_script(b
 
 def test_hyperhive_py_runs_its_children_through_the_same_python_and_file():
     code = f"import json, runpy, sys; sys.argv = [{ENTRY!r}]\n" + REPORT.replace(
-        'launch.main(["--version"])',
+        'entry.main(["--version"])',
         'sys.argv.append("--version"); runpy.run_path(sys.argv[0], run_name="__main__")')
     assert entry_argv_of([PYTHON, "-c", code]) == [PYTHON, ENTRY]
 

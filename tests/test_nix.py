@@ -224,7 +224,7 @@ def test_agent_json_keys_and_nix_options_map_both_ways(tmp_path):
     # Every key check_config accepts has an option that agent-json.nix renders as that
     # key, and every option renders a key check_config accepts: each option is given a
     # value naming it, and the rendered agent.json must hold it under its own key.
-    from hyperhive import repos
+    from hyperhive import agentconfig
     expr = f"""
       let
         options = import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }};
@@ -236,11 +236,11 @@ def test_agent_json_keys_and_nix_options_map_both_ways(tmp_path):
     found = {key: (value["marker"]["command"] if key == "extra_mcp_servers" else value)
              for key, value in rendered.items()}
     assert found == AGENT_JSON_KEYS
-    assert set(found) == set(repos.SETTINGS)
+    assert set(found) == set(agentconfig.SETTINGS)
 
 
 def test_an_mcp_servers_options_are_the_keys_check_config_accepts(tmp_path):
-    from hyperhive import repos
+    from hyperhive import agentconfig
     expr = f"""
       builtins.toJSON (builtins.attrNames
         (import ./nix/agent-options.nix {{ lib = {STUB_LIB}; }}).extraMcpServers.type.attrsOf.submodule)
@@ -248,7 +248,7 @@ def test_an_mcp_servers_options_are_the_keys_check_config_accepts(tmp_path):
     options = eval_json(expr, tmp_path)
     snake = {"command": "command", "args": "args", "env": "env", "allowedTools": "allowed_tools"}
     assert sorted(snake) == sorted(options)
-    assert sorted(snake.values()) == sorted(repos._SERVER_KEYS)
+    assert sorted(snake.values()) == sorted(agentconfig.SERVER_KEYS)
 
 
 def test_agent_settings_reads_back_what_agent_json_renders(tmp_path):

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from hive import REPO, HostProcess, clean_env, short_tmpdir, wait_for
-from hyperhive import backends
+from hyperhive.agentflake import agent_flake
+from hyperhive.agentspec import AgentSpec
+from hyperhive.nixos import UNIT_FAILED, UNIT_STOPPED, crashed_agent
 
 FAKE = Path(__file__).resolve().parent / "data"
 
@@ -129,7 +131,7 @@ def test_a_container_that_stops_unasked_is_a_crash(nixos, journald):
     time.sleep(0.5)    # the journal watch is following by now
     n = len(h.commands())
     # what systemd logs when the unit goes down; another user's record would not count
-    journal.send("container@h-alice.service: Deactivated", MESSAGE_ID=backends.UNIT_STOPPED,
+    journal.send("container@h-alice.service: Deactivated", MESSAGE_ID=UNIT_STOPPED,
                  UNIT="container@h-alice.service")
 
     def crash():
@@ -152,29 +154,29 @@ def test_logs_of_a_nixos_agent_read_its_containers_own_journal(nixos):
 
 
 def test_crashed_agent_reads_only_systemds_unit_records():
-    line = {"_UID": "0", "MESSAGE_ID": backends.UNIT_FAILED, "UNIT": "container@h-bob.service"}
-    assert backends.crashed_agent(line) == "bob"
+    line = {"_UID": "0", "MESSAGE_ID": UNIT_FAILED, "UNIT": "container@h-bob.service"}
+    assert crashed_agent(line) == "bob"
     # as systemd.journal.Reader converts them
-    converted = {**line, "_UID": 0, "MESSAGE_ID": uuid.UUID(backends.UNIT_STOPPED)}
-    assert backends.crashed_agent(converted) == "bob"
+    converted = {**line, "_UID": 0, "MESSAGE_ID": uuid.UUID(UNIT_STOPPED)}
+    assert crashed_agent(converted) == "bob"
     for changed in ({"_UID": "1000"}, {"_UID": 1000}, {"_UID": b"\xff"},
                     {"MESSAGE_ID": "00" * 16}, {"MESSAGE_ID": uuid.UUID(int=0)},
                     {"UNIT": "sshd.service"}, {"UNIT": b"container@h-bob.service"},
                     {"UNIT": "container@h-../x.service"}, {"UNIT": "container@hm1nd.service"}):
-        assert backends.crashed_agent({**line, **changed}) is None, changed
-    assert backends.crashed_agent("not a record") is None
-    assert backends.crashed_agent({}) is None
+        assert crashed_agent({**line, **changed}) is None, changed
+    assert crashed_agent("not a record") is None
+    assert crashed_agent({}) is None
 
 
 def test_agent_nix_joins_the_flake_when_the_repo_has_one(tmp_path):
-    spec = backends.AgentSpec(
+    spec = AgentSpec(
         name="coder", manager=False, hive_dir=tmp_path, state_dir=tmp_path,
         claude_dir=tmp_path, home_dir=tmp_path, config_dir=tmp_path, web="127.0.0.1:8412",
         claude_bin="claude")
-    plain = backends.agent_flake(spec, "github:example/hyperhive")
+    plain = agent_flake(spec, "github:example/hyperhive")
     assert "agent.nix" not in plain and "port = 8412;" in plain
     (tmp_path / "agent.nix").write_text("{ pkgs, ... }: { }\n")
-    with_nix = backends.agent_flake(spec, "github:example/hyperhive")
+    with_nix = agent_flake(spec, "github:example/hyperhive")
     assert '(config + "/agent.nix")' in with_nix
     for text in (plain, with_nix):
         parsed = subprocess.run(["nix-instantiate", "--parse", "-E", text],
@@ -265,10 +267,10 @@ def test_an_extra_mcp_server_with_allowed_tools_evaluates_to_the_containers_opti
                   "fetch": {"command": "/bin/fetch", "args": ["-q"], "env": {"A": "1"},
                             "allowed_tools": ["fetch"]},
                   "bare": {"command": "/bin/bare"}}}
-    spec = backends.AgentSpec(
+    spec = AgentSpec(
         name="coder", manager=False, hive_dir=workdir, state_dir=workdir, claude_dir=workdir,
         home_dir=workdir, config_dir=workdir, web="127.0.0.1:8412", claude_bin="claude")
-    got = evaluate_flake(backends.agent_flake(spec, "github:example/hyperhive"),
+    got = evaluate_flake(agent_flake(spec, "github:example/hyperhive"),
                          {"agent.json": json.dumps(config)}, workdir)
     assert got["unknownOptions"] == [] and got["unknownServerOptions"] == []
     assert got["settings"]["extraMcpServers"] == {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive import permissions, repos
+from hyperhive import agentconfig, permissions, repos
 from hyperhive.claude import build_argv
 from hyperhive.permissions import (
     DEFAULT_ALLOWED_DOMAINS,
@@ -163,7 +163,7 @@ def _config_repo(tmp_path, **fields):
     """An applied repo whose HEAD commits this agent.json (check_config reads the commit)."""
     if not (tmp_path / ".git").exists():
         repos.git(tmp_path, "init", "-q")
-    (tmp_path / "agent.json").write_text(json.dumps({**repos.DEFAULT_CONFIG, **fields}))
+    (tmp_path / "agent.json").write_text(json.dumps({**agentconfig.DEFAULT_CONFIG, **fields}))
     repos.git(tmp_path, "add", "agent.json")
     repos.git(tmp_path, "commit", "-q", "--allow-empty", "-m", "agent.json")
     return tmp_path
@@ -185,7 +185,7 @@ def test_check_config_refuses_a_loopback_domain(tmp_path):
 
 
 def test_a_new_agent_json_shows_the_default_domains():
-    assert repos.DEFAULT_CONFIG["allowed_domains"] == list(DEFAULT_ALLOWED_DOMAINS)
+    assert agentconfig.DEFAULT_CONFIG["allowed_domains"] == list(DEFAULT_ALLOWED_DOMAINS)
 
 
 HARNESS_SETTINGS = (
