@@ -1,169 +1,34 @@
 """The operator's dashboard on the host (port 7000).
 
-One server-rendered page that works with JavaScript off, a JSON snapshot, an
-SSE stream of the broker's dashboard events, an agent's journal as text, and
-the POST actions. Every change goes through a broker method with the operator
-as the caller; this module only turns HTTP into those calls and their answers
-(or errors) back into HTTP.
+One server-rendered page that works with JavaScript off (dashview.py), the
+stream of page fragments that keeps it live (dashlive.py), a JSON snapshot, the
+SSE stream of the broker's dashboard events (for `ctl subscribe` and API
+clients), an agent's journal as text, and the POST actions. Every change goes
+through a broker method with the operator as the caller; this module only turns
+HTTP into those calls and their answers (or errors) back into HTTP.
 """
 
-import json
 import logging
 import re
-import time
 
 import bottle
 import gevent
 
-from . import formats, journal, names, sse, web
+from . import dashlive, dashview, journal, names, sse, web
 from .errors import HTTP_STATUS, BadArgs, HiveError
 from .names import OPERATOR
 
 log = logging.getLogger(__name__)
 
-INBOX_LIMIT = 50
-FLOW_LIMIT = 100
 JOURNAL_DEFAULT = 200
 JOURNAL_MAX = 5000
 _AT_NAME = re.compile(r"@(\*|[a-z][a-z0-9-]*)\s+(.*)\Z", re.S)
 _YES = ("yes", "on", "1", "true")
-# the questions panel's chips: key (the `q` parameter), label, and what an empty list says
-QUESTION_CHIPS = (("all", "all", "no open questions"),
-                  ("operator", "@operator", "nothing is asked of you"),
-                  ("peer", "@peer", "no questions between agents"))
 
 
 def serve(broker, sessions, bind, port):
     """Start the dashboard in the background; the caller stops it with `.stop(timeout)`."""
     return web.serve(make_app(broker, sessions, bind), bind, port)
-
-
-def snapshot(broker, streams=None):
-    """Everything the page shows. `seq` is read first: events after it may already be in here."""
-    seq = broker.last_seq()
-    try:
-        kept = broker.kept_state()
-        drafts = broker.drafts()["drafts"]
-    except HiveError:
-        kept, drafts = [], []
-    return {
-        "seq": seq,
-        "now": time.time(),
-        "agents": broker.status_rows(),
-        "kept": kept,
-        "drafts": drafts,
-        "questions": broker.questions()["questions"],
-        "inbox": broker.inbox(INBOX_LIMIT)["messages"],
-        "approvals": broker.pending()["approvals"],
-        "flow": broker.message_flow(FLOW_LIMIT),
-        "transients": broker.transients(),
-        "streams": int(streams) if streams is not None else 0,
-        "isolated": bool(getattr(broker.lifecycle, "isolated", False)),
-        "disk": broker.disk_state(),
-    }
-
-
-class View:
-    """Formatting for the template; hive.js has the same rules."""
-
-    def __init__(self, page_host, now):
-        self.page_host = page_host
-        self.now = now
-
-    def agent_url(self, row):
-        return f"http://{self.page_host}:{row['port']}/" if row.get("port") else None
-
-    def age(self, ts):
-        if not ts:
-            return ""
-        return formats.duration(max(0, self.now - ts))
-
-    def ttl(self, deadline):
-        return formats.duration(max(0, deadline - self.now), precise=True)
-
-    def clock(self, ts):
-        return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
-
-    @staticmethod
-    def size(n):
-        n = float(n or 0)
-        for unit in ("B", "KB", "MB", "GB"):
-            if n < 1024 or unit == "GB":
-                return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-            n /= 1024
-        return ""
-
-    @staticmethod
-    def turn(state):
-        return formats.turn_glyph(state) + " " + state
-
-    @staticmethod
-    def diff_class(line):
-        if line.startswith(("+++", "---")):
-            return "d-file"
-        if line.startswith("+"):
-            return "d-add"
-        if line.startswith("-"):
-            return "d-del"
-        if line.startswith("@@"):
-            return "d-hunk"
-        return ""
-
-    @staticmethod
-    def clip(text, limit=600):
-        text = text or ""
-        return text if len(text) <= limit else text[:limit] + "…"
-
-    @staticmethod
-    def system_event(body):
-        """A system message's JSON body as (event, "agent scout · status approved"), or None."""
-        return system_event(body)
-
-
-# The fields of a system event worth a glance, in the order a person reads them.
-EVENT_FIELDS = ("agent", "kind", "status", "tag", "note", "question", "answer", "answerer",
-                "rc", "restarting", "purged", "spec", "error", "reason")
-
-
-def system_event(body):
-    try:
-        data = json.loads(body or "")
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
-        return None
-    parts = [f"{key} {_event_value(data[key])}" for key in EVENT_FIELDS
-             if data.get(key) not in (None, "", [], {})]
-    return data["event"], " · ".join(parts)
-
-
-def _event_value(value):
-    # as hive.js writes it: JSON for lists, objects and booleans
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-
-
-def question_filter(raw):
-    """The chip picked with `?q=`; anything else (a stale bookmark, a typo) means all."""
-    return raw if raw in {key for key, _, _ in QUESTION_CHIPS} else "all"
-
-
-def question_kind(q):
-    """A question without a target was asked of the operator; one with a target, of a peer."""
-    return "operator" if q.get("target") is None else "peer"
-
-
-def question_view(questions, which):
-    """The questions panel under the chip `which`: the rows it shows, and the chips."""
-    counts = {"all": len(questions), "operator": 0, "peer": 0}
-    for q in questions:
-        counts[question_kind(q)] += 1
-    chips = [{"key": key, "label": label, "empty": empty, "count": counts[key],
-              "current": key == which} for key, label, empty in QUESTION_CHIPS]
-    shown = [q for q in questions if which == "all" or question_kind(q) == which]
-    empty = next(c["empty"] for c in chips if c["current"])
-    return {"filter": which, "shown": shown, "chips": chips, "empty": empty}
 
 
 def _page_host(bind):
@@ -178,18 +43,15 @@ def make_app(broker, sessions, bind="127.0.0.1"):
     streams = sse.Gauge()
 
     def state():
-        s = snapshot(broker, streams)
+        s = dashview.snapshot(broker, streams)
         s["page_host"] = _page_host(bind)
         return s
 
     @app.get("/")
     def index():
-        s = state()
         query = bottle.request.query
-        questions = question_view(s["questions"], question_filter(query.getunicode("q")))
-        return web.html(web.render(
-            "dashboard", s=s, h=View(s["page_host"], s["now"]), questions=questions,
-            flash_ok=query.getunicode("ok"), flash_error=query.getunicode("error")))
+        return web.html(dashview.page(state(), dashview.question_filter(query.getunicode("q")),
+                                      query.getunicode("ok"), query.getunicode("error")))
 
     @app.get("/api/state")
     def api_state():
@@ -198,6 +60,12 @@ def make_app(broker, sessions, bind="127.0.0.1"):
     @app.get("/events")
     def events():
         return sse.stream(broker, streams)
+
+    @app.get("/events/page")
+    def page_events():
+        """The page's own stream: its sections, then the fragments each event changes."""
+        live = dashlive.Live(broker, _page_host(bind))
+        return sse.stream(broker, streams, render=live.render, hello=live.hello, tick=live.tick)
 
     @app.get("/api/journal/<name:path>")
     def journal_text(name):
@@ -233,7 +101,7 @@ def make_app(broker, sessions, bind="127.0.0.1"):
     def approval_review(id):
         """The whole diff of an approval, then the approve form that carries its sha256."""
         ap = whole_diff(id)
-        return web.html(web.render("approval_diff", ap=ap, h=View(_page_host(bind), time.time())))
+        return web.html(web.render("approval_diff", ap=ap, h=dashview.View(_page_host(bind))))
 
     @app.get("/approvals/<id>/diff")
     def approval_diff_text(id):

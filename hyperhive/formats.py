@@ -75,3 +75,43 @@ def money(usd):
 
 def clock(ts):
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def size(n):
+    """512 B, 3.4 KB, 1.2 GB."""
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            break
+        n /= 1024
+    else:
+        unit = "GB"
+    return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
+
+
+def expires_in(seconds):
+    """What is left of a deadline: 4m 05s, or expired."""
+    return duration(seconds, precise=True) if seconds > 0 else "expired"
+
+
+def clip(text, limit=600):
+    text = text or ""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def state_word(row):
+    """An agent's life in one word, for its badge and its row's class."""
+    return "failed" if row.get("failed") else ("running" if row.get("running") else "stopped")
+
+
+def diff_class(line):
+    """The class of a line of a unified diff."""
+    if line.startswith(("+++", "---")):
+        return "d-file"
+    if line.startswith("+"):
+        return "d-add"
+    if line.startswith("-"):
+        return "d-del"
+    if line.startswith("@@"):
+        return "d-hunk"
+    return ""

@@ -11,12 +11,18 @@ when the caller passes `render`, as the page fragments that event changes:
 event name is the target, so an element with `sse-swap="<target>"` swaps the
 html in. Only the event's last frame carries its id: a reconnect in the middle
 of one event replays the whole of it.
+
+A page stream may also open with `hello()`, the whole page's fragments as they
+are now (it then replays only what comes after them, whatever id the browser
+sends), and call `tick()` every TICK_SECONDS for fragments that change with the
+clock alone (ages, countdowns).
 """
 
 import contextlib
 import json
 import os
 import socket
+import time
 
 import bottle
 import gevent
@@ -27,6 +33,7 @@ KEEPALIVE_SECONDS = 15
 RETRY_MS = 3000
 SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
 SOCKET_KEY = "hyperhive.socket"
+TICK_SECONDS = 1
 
 
 class Gauge:
@@ -89,7 +96,7 @@ def keepalive_seconds():
         return KEEPALIVE_SECONDS
 
 
-def stream(source, gauge=None, keepalive=None, render=None):
+def stream(source, gauge=None, keepalive=None, render=None, hello=None, tick=None):
     """The response to an events request: set the headers and return the stream.
 
     Skips live events the replay already carried. A stream ends when the client
@@ -101,7 +108,7 @@ def stream(source, gauge=None, keepalive=None, render=None):
     stream_headers()
     encode = frame if render is None else _fragments(render)
     return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
-                   keepalive or keepalive_seconds(), encode)
+                   keepalive or keepalive_seconds(), encode, hello, tick)
 
 
 def fragment_frames(seq, fragments):
@@ -110,6 +117,8 @@ def fragment_frames(seq, fragments):
     out = []
     for i, (target, html) in enumerate(fragments):
         head = f"id: {seq}\n" if seq is not None and i == len(fragments) - 1 else ""
+        # A CR ends an SSE line too: as a character reference it cannot split a frame.
+        html = html.replace("\r", "&#13;")
         data = "".join(f"data: {line}\n" for line in html.split("\n"))
         out.append(f"{head}event: {target}\n{data}\n")
     return "".join(out).encode()
@@ -165,21 +174,27 @@ def on_hangup(sock, callback):
                 pass
 
 
-def _stream(source, last, kinds, sock, gauge, keepalive, encode=None):
+def _stream(source, last, kinds, sock, gauge, keepalive, encode=None, hello=None, tick=None):
     sub = source.fanout.subscribe(kinds)
     if gauge is not None:
         gauge.value += 1
     try:
         with watched(sock, sub):
-            yield from _events(source, sub, last, kinds, keepalive, encode or frame)
+            yield from _events(source, sub, last, kinds, keepalive, encode or frame,
+                               hello, tick)
     finally:
         if gauge is not None:
             gauge.value -= 1
 
 
-def _events(source, sub, last, kinds, keepalive, encode):
+def _events(source, sub, last, kinds, keepalive, encode, hello=None, tick=None):
     yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
     seen = -1
+    if hello is not None:
+        # read before the page: events after it may already show in the page, so the
+        # renderer must take them again without harm
+        last = source.last_seq()
+        yield fragment_frames(last, hello())
     if last is not None and last > source.last_seq():
         last = None     # an id from before the event store was reset: start afresh
     if last is not None:
@@ -187,20 +202,59 @@ def _events(source, sub, last, kinds, keepalive, encode):
         for event in source.events_after(last, kinds):
             seen = max(seen, event["seq"])
             yield encode(event)
+    clock = _Clock(keepalive, tick)
     while True:
-        event = sub.get(timeout=keepalive)
+        yield clock.ticked()
+        event = sub.get(timeout=clock.wait())
         if event is GONE:
             return
         if event is None:
             if sub.overflowed:
                 return
-            yield b": keepalive\n\n"
+            yield clock.keepalive()
             continue
         if event["seq"] is not None:
             if event["seq"] <= seen:
                 continue
             seen = event["seq"]
+        clock.wrote()
         yield encode(event)
+
+
+class _Clock:
+    """When a stream next ticks, and whether it has been quiet long enough for a keepalive."""
+
+    def __init__(self, keepalive, tick):
+        self.keepalive_every = keepalive
+        self.tick = tick
+        self.last_write = self.next_tick = time.monotonic()
+
+    def wait(self):
+        now = time.monotonic()
+        wait = self.last_write + self.keepalive_every - now
+        if self.tick is not None:
+            wait = min(wait, self.next_tick - now)
+        return max(0.0, wait)
+
+    def wrote(self):
+        self.last_write = time.monotonic()
+
+    def ticked(self):
+        """The tick's fragments when one is due (b"" otherwise)."""
+        now = time.monotonic()
+        if self.tick is None or now < self.next_tick:
+            return b""
+        self.next_tick = now + TICK_SECONDS
+        fragments = self.tick()
+        if fragments:
+            self.last_write = now
+        return fragment_frames(None, fragments)
+
+    def keepalive(self):
+        if time.monotonic() - self.last_write < self.keepalive_every:
+            return b""
+        self.wrote()
+        return b": keepalive\n\n"
 
 
 def _watch_hangup(sock, callback):

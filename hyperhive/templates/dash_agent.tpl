@@ -1,6 +1,6 @@
-% state = 'failed' if a['failed'] else ('running' if a['running'] else 'stopped')
+% state = h.state_word(a)
 % url = h.agent_url(a)
-<li class="agent is-{{state}}{{' is-busy' if a.get('transient') else ''}}" id="agent-{{a['name']}}" data-name="{{a['name']}}">
+<li class="agent is-{{state}}{{' is-busy' if a.get('transient') else ''}}{{' is-new' if get('new') else ''}}" id="{{row}}" data-name="{{a['name']}}">
   <div class="agent-line">
     <span class="glyph">◆</span>
     % if url:
@@ -28,7 +28,7 @@
       % if a.get('turn_state'):
       <span class="badge b-turn b-turn-{{a['turn_state']}}" title="turn state since {{h.clock(a.get('turn_state_since'))}}">{{h.turn(a['turn_state'])}}\\
       % if a.get('turn_state_since'):
- · <span data-since="{{a['turn_state_since']}}">{{h.age(a['turn_state_since'])}}</span>\\
+ · {{!h.since(row, 'turn', a['turn_state_since'])}}\\
       % end
 </span>
       % end
@@ -48,7 +48,7 @@
       <span class="badge b-settling" title="the config of approval #{{a['rollout']['id']}} is deployed once the agent has stayed up on it; it is rolled back if the agent fails">settling · #{{a['rollout']['id']}}</span>
       % end
       % if a.get('last_turn_at'):
-      <span class="badge b-last" title="last turn">last turn <span data-since="{{a['last_turn_at']}}">{{h.age(a['last_turn_at'])}}</span> ago</span>
+      <span class="badge b-last" title="last turn">last turn {{!h.since(row, 'last', a['last_turn_at'])}} ago</span>
       % end
       % if url:
       <a class="badge b-port" href="{{url}}stats" target="_blank" rel="noopener" title="turn stats">stats :{{a['port']}}</a>
@@ -58,7 +58,7 @@
   % if a.get('status_text'):
   <p class="agent-status"><span class="glyph">❝</span> <span class="status-text">{{a['status_text']}}</span>\\
   % if a.get('status_set_at'):
- <span class="muted">· <span data-since="{{a['status_set_at']}}">{{h.age(a['status_set_at'])}}</span> ago</span>\\
+ <span class="muted">· {{!h.since(row, 'status', a['status_set_at'])}} ago</span>\\
   % end
 </p>
   % end
@@ -68,11 +68,12 @@
     <form method="post" action="/restart/{{a['name']}}" data-async><button type="submit">↺ R3ST4RT</button></form>
     <form method="post" action="/rebuild/{{a['name']}}" data-async><button type="submit">↻ R3BU1LD</button></form>
     % if not a.get('is_manager'):
-    <form method="post" action="/destroy/{{a['name']}}" data-async data-confirm="destroy {{a['name']}}? its state is kept unless purge is ticked.">
+    % # hx-preserve: a live update keeps a ticked +purge
+    <form method="post" action="/destroy/{{a['name']}}" id="{{row}}-destroy" hx-preserve data-async data-confirm="destroy {{a['name']}}? its state is kept unless purge is ticked.">
       <label class="tick" title="also delete its state"><input type="checkbox" name="purge" value="yes"> +purge</label>
       <button type="submit" class="danger">DESTR0Y</button>
     </form>
     % end
-    % include('journal.tpl', name=a['name'])
+    % include('journal.tpl', name=a['name'], row=row)
   </div>
 </li>

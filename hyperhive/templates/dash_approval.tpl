@@ -1,7 +1,7 @@
-<li class="approval" id="approval-{{ap['id']}}" data-id="{{ap['id']}}">
+<li class="approval{{' is-new' if get('new') else ''}}" id="{{row}}" data-id="{{ap['id']}}">
   <div class="ap-head">
     <span class="glyph">◆</span> <span class="badge b-kind">{{ap['kind']}}</span> <b class="who">{{ap['agent']}}</b>
-    <span class="muted">#{{ap['id']}} · <span data-since="{{ap['requested_at']}}">{{h.age(ap['requested_at'])}}</span> ago</span>
+    <span class="muted">#{{ap['id']}} · {{!h.since(row, 'age', ap['requested_at'])}} ago</span>
     % if ap.get('commit_ref'):
     <code class="ref">{{ap['commit_ref'][:12]}}</code>
     % end
@@ -17,7 +17,8 @@
     <a href="/approvals/{{ap['id']}}">read all of it to approve</a> · <a href="/approvals/{{ap['id']}}/diff">plain text</a></p>
   % end
   % if ap.get('diff'):
-  <details class="diff"><summary>diff{{' (cut)' if ap.get('diff_truncated') else ''}}</summary><pre>\\
+  % # hx-preserve: a diff being read stays open through live updates
+  <details class="diff" id="{{row}}-diff" hx-preserve><summary>diff{{' (cut)' if ap.get('diff_truncated') else ''}}</summary><pre>\\
 % for line in ap['diff'].splitlines():
 <span class="{{h.diff_class(line)}}">{{line}}</span>
 % end
@@ -29,7 +30,7 @@
     % else:
     <form method="post" action="/approve/{{ap['id']}}" data-async><button type="submit" class="go">◆ APPR0VE</button></form>
     % end
-    <form method="post" action="/deny/{{ap['id']}}" data-async data-prompt="deny #{{ap['id']}}: why? (optional note)" data-prompt-field="note">
+    <form method="post" action="/deny/{{ap['id']}}" id="{{row}}-deny" hx-preserve data-async data-prompt="deny #{{ap['id']}}: why? (optional note)" data-prompt-field="note">
       <input type="text" name="note" placeholder="note (optional)" autocomplete="off">
       <button type="submit" class="danger">DENY</button>
     </form>

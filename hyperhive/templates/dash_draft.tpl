@@ -1,4 +1,4 @@
-<li class="draft" id="draft-{{d['name']}}" data-name="{{d['name']}}">
+<li class="draft{{' is-new' if get('new') else ''}}" id="{{row}}" data-name="{{d['name']}}">
   <div class="agent-line">
     <span class="glyph">◆</span> <span class="agent-name">{{d['name']}}</span>
     <span class="badges">
@@ -9,7 +9,7 @@
       <span class="badge b-by">by {{d['by']}}</span>
       % end
       % if d.get('created_at'):
-      <span class="badge b-last">drafted <span data-since="{{d['created_at']}}">{{h.age(d['created_at'])}}</span> ago</span>
+      <span class="badge b-last">drafted {{!h.since(row, 'age', d['created_at'])}} ago</span>
       % end
     </span>
   </div>

@@ -1,8 +1,8 @@
-<li class="flow-row{{' is-delivered' if m.get('delivered_at') else ''}}{{' is-acked' if m.get('acked_at') else ''}}" id="flow-{{m['id']}}" data-id="{{m['id']}}">
+<li class="flow-row{{' is-new' if get('new') else ''}}" id="{{row}}" data-id="{{m['id']}}">
   <span class="muted t">{{h.clock(m['sent_at'])}}</span>
   <span class="muted">#{{m['id']}}</span>
   <b class="who">{{m['from']}}</b> <span class="arrow">→</span> <b class="to">{{m['to']}}</b>
-  <span class="mark" title="sent · delivered ✓ · handled ✓✓">{{'✓✓' if m.get('acked_at') else ('✓' if m.get('delivered_at') else '·')}}</span>
+  {{!h.mark(m)}}
   % if m.get('in_reply_to'):
   <span class="thread">↳ #{{m['in_reply_to']}}</span>
   % end

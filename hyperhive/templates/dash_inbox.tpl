@@ -1,7 +1,7 @@
-<li class="msg" id="inbox-{{m['id']}}" data-id="{{m['id']}}">
+<li class="msg{{' is-new' if get('new') else ''}}" id="{{row}}" data-id="{{m['id']}}">
   <div class="msg-head">
     <span class="muted">#{{m['id']}}</span> <b class="who">{{m['from']}}</b>
-    <span class="muted" title="{{h.clock(m['sent_at'])}}"><span data-since="{{m['sent_at']}}">{{h.age(m['sent_at'])}}</span> ago</span>
+    <span class="muted" title="{{h.clock(m['sent_at'])}}">{{!h.since(row, 'age', m['sent_at'])}} ago</span>
     % if m.get('in_reply_to'):
     <span class="thread">↳ #{{m['in_reply_to']}}</span>
     % end
@@ -10,8 +10,9 @@
     % end
   </div>
   <pre class="body">{{m['body']}}</pre>
-  % if reply_ok:
-  <details class="reply">
+  % if m['from'] in agent_names:
+  % # hx-preserve: a half-written reply survives the page opening its stream
+  <details class="reply" id="{{row}}-reply" hx-preserve>
     <summary>↳ reply</summary>
     <form method="post" action="/send" data-async data-reset>
       <input type="hidden" name="to" value="{{m['from']}}">

@@ -1,15 +1,16 @@
 % peer = q.get('target') is not None
-<li class="question{{' is-peer' if peer else ''}}" id="q-{{q['id']}}" data-id="{{q['id']}}">
+<li class="question{{' is-peer' if peer else ''}}{{' is-new' if get('new') else ''}}" id="{{row}}" data-id="{{q['id']}}">
   <div class="q-head">
     <span class="glyph">◆</span> <b class="who">{{q['asker']}}</b> <span class="muted">→</span>
     <span class="target">@{{q['target'] or 'operator'}}</span>
-    <span class="muted">#{{q['id']}} · <span data-since="{{q['asked_at']}}">{{h.age(q['asked_at'])}}</span> ago</span>
+    <span class="muted">#{{q['id']}} · {{!h.since(row, 'age', q['asked_at'])}} ago</span>
     % if q.get('deadline_at'):
-    <span class="badge b-ttl" data-deadline="{{q['deadline_at']}}" title="expires at {{h.clock(q['deadline_at'])}}">⏳ {{h.ttl(q['deadline_at'])}}</span>
+    <span class="badge b-ttl" title="expires at {{h.clock(q['deadline_at'])}}">⏳ {{!h.left(row, 'ttl', q['deadline_at'])}}</span>
     % end
   </div>
   <p class="q-text">{{q['question']}}</p>
-  <form method="post" action="/answer/{{q['id']}}" data-async class="q-answer">
+  % # hx-preserve: a live update of the list keeps a half-written answer
+  <form method="post" action="/answer/{{q['id']}}" id="{{row}}-answer" hx-preserve data-async class="q-answer">
     % if q.get('options'):
     <div class="options">
       % for opt in q['options']:

@@ -1,0 +1,1 @@
+<p class="banner warn" id="disk-full"{{'' if full else ' hidden'}}{{!' hx-swap-oob="true"' if oob else ''}}>the hive's disk is full: sends, acks and every other change are refused until space is freed on it. Nothing acknowledged is lost, and the hive goes on by itself once there is room.</p>
