@@ -16,6 +16,13 @@ import pytest
 from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
 from journald import entries
 
+from hyperhive import dashview, sse
+from hyperhive.broker import Broker
+from hyperhive.dashlive import Live
+from hyperhive.names import OPERATOR
+from hyperhive.paths import Places
+from hyperhive.store import Store
+
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -80,10 +87,13 @@ class Dash:
 class SSE:
     """A raw-socket SSE client: one HTTP/1.1 request, then chunked frames parsed as they come.
 
-    `dash` is the Dash (or agent Page) whose port and session cookie it uses."""
+    `dash` is the Dash (or agent Page) whose port and session cookie it uses; a `path`
+    other than /events is a page's stream, whose data is html rather than JSON."""
 
-    def __init__(self, dash, query="", last_event_id=None, rcvbuf=None, send=True):
+    def __init__(self, dash, query="", last_event_id=None, rcvbuf=None, send=True,
+                 path="/events"):
         port = dash.port
+        self.json = path == "/events"
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -95,7 +105,7 @@ class SSE:
         self.comments = []
         self.retry = None
         self.ended = False
-        headers = [f"GET /events{query} HTTP/1.1", f"Host: 127.0.0.1:{port}",
+        headers = [f"GET {path}{query} HTTP/1.1", f"Host: 127.0.0.1:{port}",
                    "Accept: text/event-stream"]
         if last_event_id is not None:
             headers.append(f"Last-Event-ID: {last_event_id}")
@@ -136,12 +146,14 @@ class SSE:
                     self.comments.append(line[1:].strip())
                 elif line.startswith("retry: "):
                     self.retry = int(line[len("retry: "):])
+                elif line.startswith("data: ") and "data" in event:
+                    event["data"] += "\n" + line[len("data: "):]
                 elif ": " in line:
                     key, value = line.split(": ", 1)
                     event[key] = value
             if "event" in event:
-                event["data"] = json.loads(event["data"])
-                event["id"] = int(event["id"])
+                event["data"] = json.loads(event["data"]) if self.json else event["data"]
+                event["id"] = int(event["id"]) if "id" in event else None
                 self.events.append(event)
 
     def pump(self, timeout):
@@ -750,6 +762,31 @@ def test_keepalive_comments_keep_an_idle_stream_open():
         shutil.rmtree(h.root, ignore_errors=True)
 
 
+def test_the_page_stream_opens_with_the_lists_then_sends_fragments_and_ticks(quiet):
+    h, dash = quiet
+    qid = h.agent("manager", "ask", question="tick tock", ttl_seconds=600)["id"]
+    page = SSE(dash, path="/events/page", last_event_id=1)
+    try:
+        page.wait(lambda s: any(e["event"] == "flow" for e in s.events), what="the hello")
+        hello = {e["event"]: e for e in page.events}
+        assert list(hello) == ["agents", "kept", "drafts", "questions", "approvals", "inbox",
+                               "flow", "oob"]
+        # the hello stands for the seq it was read at, whatever the browser's last id was
+        assert hello["oob"]["id"] == dash.state()["seq"]
+        assert f'id="q-{qid}"' in hello["questions"]["data"]
+        page.wait(lambda s: any(e["event"] == "tick" for e in s.events), timeout=5,
+                  what="a tick")
+        tick = next(e for e in page.events if e["event"] == "tick")
+        assert f'<span id="q-{qid}-ttl" hx-swap-oob="true">' in tick["data"]
+        sent = h.admin("send", to="manager", body="line one\nline two")["id"]
+        page.wait(lambda s: any(f"flow-{sent}" in e["data"] for e in s.events))
+        row = next(e for e in page.events if f"flow-{sent}" in e["data"])
+        assert row["event"] == "oob" and "line one" in row["data"]
+    finally:
+        page.close()
+        h.admin("cancel_question", id=qid)
+
+
 def test_system_events_in_the_flow_read_as_their_name_and_fields(hive):
     h, dash = hive
     aid = h.admin("request_spawn", name="evt")["id"]
@@ -779,3 +816,166 @@ def test_a_session_outlives_a_host_restart_and_ctl_prints_a_link():
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
+
+
+# -- the page's fragments, rendered in-process -------------------------------------------------
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A broker on a real sqlite file, on a clock the test moves (the page's clock too)."""
+    places = Places.from_root(tmp_path)
+    places.ensure()
+    store = Store(places.db)
+    b = Broker(store, places, clock=Clock())
+    b.register_agent("alice")
+    yield b
+    b.stop()
+    store.close()
+
+
+def live_page(broker):
+    """A page's stream state after its hello, and the seq the hello stands for."""
+    live = Live(broker, "127.0.0.1", clock=broker.clock)
+    seq = broker.last_seq()
+    return live, dict(live.hello()), seq
+
+
+def rendered(broker, live, since):
+    """Every event after `since`, rendered: [(kind, {target: html})]."""
+    return [(e["kind"], dict(live.render(e))) for e in broker.events_after(since)]
+
+
+def test_the_hello_renders_every_list_from_the_same_templates_as_the_page(broker):
+    broker.send("alice", OPERATOR, XSS)
+    broker.ask("alice", "for you?")
+    _, hello, _ = live_page(broker)
+    assert set(hello) == {"agents", "kept", "drafts", "questions", "approvals", "inbox", "flow",
+                          "oob"}
+    assert 'id="agent-alice"' in hello["agents"]
+    assert '<option value="alice">@alice</option>' in hello["agents"]      # the composer's
+    assert 'id="agents-count" hx-swap-oob="true">1<' in hello["agents"]
+    assert XSS not in hello["inbox"] and ESCAPED in hello["inbox"] and ESCAPED in hello["flow"]
+    assert 'id="inbox-count" hx-swap-oob="true">1<' in hello["inbox"]
+    assert 'id="disk-full" hidden hx-swap-oob="true"' in hello["oob"]
+    # what the operator types or opens lives in elements a swap keeps
+    assert re.search(r'<form [^>]*id="q-\d+-answer" hx-preserve', hello["questions"])
+    assert re.search(r'<details class="journal" id="agent-alice-journal" hx-preserve',
+                     hello["agents"])
+    assert re.search(r'<details class="reply" id="inbox-\d+-reply" hx-preserve', hello["inbox"])
+    assert "is-new" not in "".join(hello.values())
+
+
+def test_a_message_is_one_row_on_top_once_and_its_marks_follow(broker):
+    live, hello, seq = live_page(broker)
+    to_alice = broker.send(OPERATOR, "alice", "hi alice")["id"]
+    to_me = broker.send("alice", OPERATOR, "hi operator")["id"]
+    events = rendered(broker, live, seq)
+    assert [kind for kind, _ in events] == ["sent", "sent"]
+    first, second = (frags for _, frags in events)
+    assert first["oob"].startswith('<div hx-swap-oob="afterbegin:#flow-list"><li class="flow-row '
+                                   f'is-new" id="flow-{to_alice}"')
+    assert "inbox-list" not in first["oob"] and "notify" not in first
+    assert "✉ 1 unread" in first["agents"]          # the recipient's row is read again
+    assert f'afterbegin:#inbox-list"><li class="msg is-new" id="inbox-{to_me}"' in second["oob"]
+    assert 'id="inbox-count" hx-swap-oob="true">1<' in second["oob"]
+    assert second["notify"] == (f'<p data-tag="message-{to_me}" data-title="message from alice" '
+                                f'data-body="hi operator" data-row="inbox-{to_me}"></p>')
+    # a row already in the hello (the page reads its lists after their seq) is not added again
+    again = Live(broker, "127.0.0.1")
+    again.hello()
+    assert "oob" not in dict(again.render(broker.events_after(seq)[0]))
+
+    seq = broker.last_seq()
+    taken = broker.recv("alice", max=10)["messages"]
+    broker.ack("alice", [m["id"] for m in taken])
+    (_, delivered), (_, acked) = rendered(broker, live, seq)
+    assert f'<span class="mark is-delivered" id="mark-{to_alice}"' in delivered["oob"]
+    assert "✉" not in delivered["agents"]
+    assert f'<span class="mark is-delivered is-acked" id="mark-{to_alice}"' in acked["oob"]
+    assert 'hx-swap-oob="true">✓✓</span>' in acked["oob"]
+
+
+def test_the_flow_keeps_its_length_by_dropping_the_oldest_row(broker):
+    first = broker.send(OPERATOR, "alice", "the oldest")["id"]
+    for n in range(dashview.FLOW_LIMIT - 1):
+        broker.send(OPERATOR, "alice", f"filler {n}")
+    live, hello, seq = live_page(broker)
+    assert hello["flow"].count('<li class="flow-row') == dashview.FLOW_LIMIT
+    broker.send(OPERATOR, "alice", "one more")
+    [(_, frags)] = rendered(broker, live, seq)
+    assert frags["oob"].endswith(f'<li id="flow-{first}" hx-swap-oob="delete"></li>')
+
+
+def test_questions_render_whole_and_only_the_operators_call_for_a_notification(broker):
+    broker.register_agent("bob")
+    live, _, seq = live_page(broker)
+    mine = broker.ask("alice", "left or right?", options=["left", XSS], ttl_seconds=90)["id"]
+    [(_, asked)] = [e for e in rendered(broker, live, seq) if e[0] == "question_added"]
+    seq = broker.last_seq()
+    peer = broker.ask("alice", "bob, a word", to="bob")["id"]
+    [(_, asked_peer)] = [e for e in rendered(broker, live, seq) if e[0] == "question_added"]
+    assert asked["notify"] == (f'<p data-tag="question-{mine}" data-title="question from alice" '
+                               f'data-body="left or right?" data-row="q-{mine}"></p>')
+    assert "notify" not in asked_peer
+    # live, the list holds every question (the chips only hide rows in the browser)
+    rows = re.findall(r'<li class="question([^"]*)" id="q-(\d+)"', asked_peer["questions"])
+    assert rows == [("", str(mine)), (" is-peer is-new", str(peer))]
+    assert f'value="{ESCAPED}"' in asked_peer["questions"]
+    for key, n in (("all", 2), ("operator", 1), ("peer", 1)):
+        assert f'id="questions-count-{key}" hx-swap-oob="true">{n}<' in asked_peer["questions"]
+    assert f'⏳ <span id="q-{mine}-ttl">1m 30s</span>' in asked_peer["questions"]
+
+
+def test_the_operators_own_approvals_call_for_no_notification(broker):
+    live, _, seq = live_page(broker)
+    broker.request_spawn(OPERATOR, "gina", "checks the docs")
+    aid = broker.request_spawn("alice", "hank", "reads the logs")["id"]
+    events = rendered(broker, live, seq)
+    assert [("notify" in frags) for _, frags in events] == [False, True]
+    assert events[1][1]["notify"] == (f'<p data-tag="approval-{aid}" data-title="approval #{aid}: '
+                                      f'spawn hank" data-body="reads the logs" '
+                                      f'data-row="approval-{aid}"></p>')
+    assert 'id="approvals-count" hx-swap-oob="true">2<' in events[1][1]["approvals"]
+
+
+def test_ages_and_countdowns_tick_as_the_clock_moves_and_only_when_their_text_does(broker):
+    qid = broker.ask("alice", "soon?", ttl_seconds=65)["id"]
+    live, hello, _ = live_page(broker)
+    assert f'<span id="q-{qid}-age">0s</span>' in hello["questions"]
+    assert live.tick() == []
+    live.clock.now += 2
+    assert live.tick() == [("tick", f'<span id="q-{qid}-age" hx-swap-oob="true">2s</span>'
+                                    f'<span id="q-{qid}-ttl" hx-swap-oob="true">1m 03s</span>')]
+    assert live.tick() == []
+    live.clock.now += 70
+    [(_, html)] = live.tick()
+    assert ">1m</span>" in html and ">expired</span>" in html
+    # a row that is gone stops ticking
+    seq = broker.last_seq()
+    broker.cancel_question(OPERATOR, qid)
+    rendered(broker, live, seq)
+    live.clock.now += 60
+    assert live.tick() == []
+
+
+def test_a_full_disk_shows_its_banner_live(broker):
+    live, _, _ = live_page(broker)
+    [(target, html)] = live.render({"seq": None, "kind": "disk_changed", "at": time.time(),
+                                    "data": {"full": True, "since": time.time()}})
+    assert target == "oob" and html.startswith('<p class="banner warn" id="disk-full" '
+                                               'hx-swap-oob="true">')
+
+
+def test_a_carriage_return_cannot_split_a_fragment_frame():
+    frames = sse.fragment_frames(7, [("inbox", "<pre>a\r\nevent: x\rid: 99</pre>")]).decode()
+    assert frames == "id: 7\nevent: inbox\ndata: <pre>a&#13;\ndata: event: x&#13;id: 99</pre>\n\n"
