@@ -15,10 +15,9 @@ import time
 import urllib.parse
 
 import pytest
-
 from hive import COOKIE, HostProcess, free_port, open_link, wait_for
 from test_agent_page import Page
-from test_dashboard import Dash, SSE
+from test_dashboard import SSE, Dash
 from test_e2e import row
 from test_terminal import Stream, b64, gone, up
 
@@ -116,11 +115,12 @@ def test_answering_the_operators_question_without_a_session_is_refused(hive):
 
 
 def test_no_page_stream_or_api_answers_without_a_session(hive):
-    h, dash, alice = hive
+    _, dash, alice = hive
     for page in (dash, alice):
         nobody = anonymous(page)
-        for path in ("/", "/api/state", "/events", "/stats", "/terminal", "/terminal/stream",
-                     "/api/journal/alice", "/api/open-threads", "/api/stats?window=1h"):
+        for path in ("/", "/api/state", "/events", "/events/page", "/stats", "/terminal",
+                     "/terminal/stream", "/api/journal/alice", "/api/open-threads",
+                     "/api/stats?window=1h"):
             status, _, body = nobody.request("GET", path, headers={"Accept": "application/json"})
             refused(status, body)
             assert '"agents"' not in body and '"inbox"' not in body
@@ -217,7 +217,7 @@ def test_two_redeems_of_one_link_cannot_both_win(hive):
 
 
 def test_a_forged_or_expired_login_link_is_refused(hive):
-    h, dash, _ = hive
+    h, _, _ = hive
     base = f"http://127.0.0.1:{h.dashboard_port}/login/"
     for token in ("A" * 43, "x" * 16, "not-a-token-at-all-but-long-enough"):
         status, set_cookie, body = open_raw(base + token)
@@ -437,7 +437,7 @@ def test_a_request_body_over_one_mib_is_refused_before_the_harness(hive):
 
 
 def test_a_stream_through_the_host_ends_when_the_browser_hangs_up(hive):
-    h, _, alice = hive
+    _, _, alice = hive
     baseline = alice.state()["streams"]
     streams = [SSE(alice) for _ in range(5)]
     try:

@@ -12,7 +12,6 @@ import urllib.parse
 import uuid
 
 import pytest
-
 from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
 from journald import entries
 
@@ -337,7 +336,7 @@ def test_destroy_revive_and_purge_ask_first(hive):
     if "bob" not in h.admin("list")["agents"]:
         assert h.admin("spawn", name="bob")["ok"]
     # without JavaScript the first POST only asks
-    status, headers, page = dash.post("/destroy/bob")
+    status, _, page = dash.post("/destroy/bob")
     assert status == 200 and 'name="confirm" value="yes"' in page and "bob" in page
     assert "bob" in h.admin("list")["agents"]
     status, reply = dash.post("/destroy/bob", as_json=True)
@@ -446,7 +445,7 @@ def test_question_chips_filter_on_the_server(hive):
 
 
 def test_send_from_the_composer(hive):
-    h, dash = hive
+    _, dash = hive
     flash = dash.form("/send", {"to": "alice", "body": "hello from the form"})
     assert "alice" in flash["ok"][0]
     reply = dash.act("/send", {"to": "", "body": "@alice via at-name"})
@@ -876,7 +875,7 @@ def test_the_hello_renders_every_list_from_the_same_templates_as_the_page(broker
 
 
 def test_a_message_is_one_row_on_top_once_and_its_marks_follow(broker):
-    live, hello, seq = live_page(broker)
+    live, _, seq = live_page(broker)
     to_alice = broker.send(OPERATOR, "alice", "hi alice")["id"]
     to_me = broker.send("alice", OPERATOR, "hi operator")["id"]
     events = rendered(broker, live, seq)

@@ -5,10 +5,9 @@ import re
 import shutil
 
 import pytest
-from playwright.sync_api import expect
-
 from browser import ARTIFACTS
 from hive import HostProcess, free_port, wait_for
+from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_inbox_row_appears_live(page, hive):
 
 
 def test_request_spawn_and_approve_from_the_page(page, hive):
-    h, url = hive
+    h, _ = hive
     form = page.locator("form.spawn-form")
     form.locator("input[name=name]").fill("gina")
     form.locator("input[name=description]").fill("checks the docs")
