@@ -233,6 +233,47 @@ def test_question_chips_filter_in_place(page, hive):
         cancel(h, mine, peer, *([live] if live else []))    # again is refused, harmlessly
 
 
+def test_live_updates_keep_what_the_operator_typed_or_opened(page, hive):
+    h, _ = hive
+    first = ask(h, "keep my half answer?")
+    second = None
+    try:
+        card = page.locator(f"#q-{first}")
+        expect(card).to_be_visible(timeout=5_000)
+        card.locator("input[name=answer]").fill("half an ans")
+        row = page.locator("#agent-alice")
+        row.locator("details.journal summary").click()
+        row.locator("input[name=purge]").check()
+        # both lists are rendered again on the server and swapped in
+        second = ask(h, "another one arrives")
+        h.agent("alice", "set_status", text="typing is safe")
+        expect(page.locator(f"#q-{second}")).to_be_visible(timeout=5_000)
+        expect(row.locator(".status-text")).to_have_text("typing is safe", timeout=5_000)
+        expect(card.locator("input[name=answer]")).to_have_value("half an ans")
+        expect(row.locator("details.journal")).to_have_attribute("open", "")
+        expect(row.locator("input[name=purge]")).to_be_checked()
+        assert still_same_page(page)
+    finally:
+        cancel(h, first, *([second] if second else []))
+        h.agent("alice", "set_status", text="")
+
+
+def test_ages_and_countdowns_tick_from_the_server(page, hive):
+    h, _ = hive
+    qid = h.agent("alice", "ask", question="how long?", ttl_seconds=600)["id"]
+    try:
+        age = page.locator(f"#q-{qid}-age")
+        expect(age).to_have_text(re.compile(r"^\d+s$"), timeout=5_000)
+        expect(age).not_to_have_text(age.inner_text(), timeout=5_000)
+        left = page.locator(f"#q-{qid}-ttl")
+        expect(left).to_have_text(re.compile(r"^9m \d\ds$"))
+        expect(left).not_to_have_text(left.inner_text(), timeout=5_000)
+        # the page has no formatter of its own: the text is the server's
+        assert page.evaluate("typeof window.hive.duration") == "undefined"
+    finally:
+        cancel(h, qid)
+
+
 # Keeps the real Notification and notes down every one made; the tab says it is hidden
 # until a test sets window.__tabHidden = false.
 RECORD_NOTIFICATIONS = """
