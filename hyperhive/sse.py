@@ -10,12 +10,12 @@ when the caller passes `render`, as the page fragments that event changes:
 `render(event)` returns `[(target, html), ...]` and each becomes a frame whose
 event name is the target, so an element with `sse-swap="<target>"` swaps the
 html in. Only the event's last frame carries its id: a reconnect in the middle
-of one event replays the whole of it.
-
-A page stream may also open with `hello()`, the whole page's fragments as they
-are now (it then replays only what comes after them, whatever id the browser
-sends), and call `tick()` every TICK_SECONDS for fragments that change with the
-clock alone (ages, countdowns).
+of one event replays the whole of it. With `tick` as well, `tick()` is called
+about once a second while the stream is open, and the fragments it returns go
+out with no id: what changes with time alone (ages, countdowns), so the browser
+needs no formatter of its own. With `hello`, a stream opens with `hello()`, the
+whole page's fragments as they are now, and then replays only what comes after
+them, whatever id the browser sends.
 """
 
 import contextlib
@@ -31,9 +31,9 @@ import gevent.socket
 
 KEEPALIVE_SECONDS = 15
 RETRY_MS = 3000
+TICK_SECONDS = 1.0
 SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
 SOCKET_KEY = "hyperhive.socket"
-TICK_SECONDS = 1
 
 
 class Gauge:
@@ -96,7 +96,7 @@ def keepalive_seconds():
         return KEEPALIVE_SECONDS
 
 
-def stream(source, gauge=None, keepalive=None, render=None, hello=None, tick=None):
+def stream(source, gauge=None, keepalive=None, render=None, tick=None, hello=None):
     """The response to an events request: set the headers and return the stream.
 
     Skips live events the replay already carried. A stream ends when the client
@@ -107,8 +107,9 @@ def stream(source, gauge=None, keepalive=None, render=None, hello=None, tick=Non
     kinds = kinds_filter()
     stream_headers()
     encode = frame if render is None else _fragments(render)
+    ticks = None if tick is None else _ticks(tick)
     return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
-                   keepalive or keepalive_seconds(), encode, hello, tick)
+                   keepalive or keepalive_seconds(), encode, ticks, hello)
 
 
 def fragment_frames(seq, fragments):
@@ -127,6 +128,13 @@ def fragment_frames(seq, fragments):
 def _fragments(render):
     def encode(event):
         return fragment_frames(event["seq"], render(event))
+    return encode
+
+
+def _ticks(tick):
+    def encode():
+        fragments = tick()
+        return fragment_frames(None, fragments) if fragments else None
     return encode
 
 
@@ -174,25 +182,25 @@ def on_hangup(sock, callback):
                 pass
 
 
-def _stream(source, last, kinds, sock, gauge, keepalive, encode=None, hello=None, tick=None):
+def _stream(source, last, kinds, sock, gauge, keepalive, encode=None, ticks=None, hello=None):
     sub = source.fanout.subscribe(kinds)
     if gauge is not None:
         gauge.value += 1
     try:
         with watched(sock, sub):
-            yield from _events(source, sub, last, kinds, keepalive, encode or frame,
-                               hello, tick)
+            yield from _events(source, sub, last, kinds, keepalive, encode or frame, ticks,
+                               hello)
     finally:
         if gauge is not None:
             gauge.value -= 1
 
 
-def _events(source, sub, last, kinds, keepalive, encode, hello=None, tick=None):
+def _events(source, sub, last, kinds, keepalive, encode, ticks=None, hello=None):
     yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
     seen = -1
     if hello is not None:
-        # read before the page: events after it may already show in the page, so the
-        # renderer must take them again without harm
+        # read before the page: events after it may already show in it, so the renderer
+        # must take them again without harm
         last = source.last_seq()
         yield fragment_frames(last, hello())
     if last is not None and last > source.last_seq():
@@ -202,59 +210,58 @@ def _events(source, sub, last, kinds, keepalive, encode, hello=None, tick=None):
         for event in source.events_after(last, kinds):
             seen = max(seen, event["seq"])
             yield encode(event)
-    clock = _Clock(keepalive, tick)
+    clock = _Clock(keepalive, ticks is not None)
     while True:
-        yield clock.ticked()
+        if clock.tick_due():
+            ticked = ticks()
+            if ticked:
+                clock.sent()
+                yield ticked
         event = sub.get(timeout=clock.wait())
         if event is GONE:
             return
         if event is None:
             if sub.overflowed:
                 return
-            yield clock.keepalive()
+            if clock.quiet():
+                clock.sent()
+                yield b": keepalive\n\n"
             continue
         if event["seq"] is not None:
             if event["seq"] <= seen:
                 continue
             seen = event["seq"]
-        clock.wrote()
+        clock.sent()
         yield encode(event)
 
 
 class _Clock:
-    """When a stream next ticks, and whether it has been quiet long enough for a keepalive."""
+    """When a stream sends a keepalive (after `keepalive` seconds with nothing sent) and,
+    if it ticks, when the next tick is due."""
 
-    def __init__(self, keepalive, tick):
-        self.keepalive_every = keepalive
-        self.tick = tick
-        self.last_write = self.next_tick = time.monotonic()
+    def __init__(self, keepalive, ticking):
+        self.keepalive = keepalive
+        self.ticking = ticking
+        self.next_tick = time.monotonic()
+        self.last_sent = time.monotonic()
+
+    def tick_due(self):
+        if not self.ticking or time.monotonic() < self.next_tick:
+            return False
+        self.next_tick = time.monotonic() + TICK_SECONDS
+        return True
 
     def wait(self):
-        now = time.monotonic()
-        wait = self.last_write + self.keepalive_every - now
-        if self.tick is not None:
-            wait = min(wait, self.next_tick - now)
-        return max(0.0, wait)
+        until = self.last_sent + self.keepalive
+        if self.ticking:
+            until = min(until, self.next_tick)
+        return max(0.0, until - time.monotonic())
 
-    def wrote(self):
-        self.last_write = time.monotonic()
+    def quiet(self):
+        return time.monotonic() - self.last_sent >= self.keepalive
 
-    def ticked(self):
-        """The tick's fragments when one is due (b"" otherwise)."""
-        now = time.monotonic()
-        if self.tick is None or now < self.next_tick:
-            return b""
-        self.next_tick = now + TICK_SECONDS
-        fragments = self.tick()
-        if fragments:
-            self.last_write = now
-        return fragment_frames(None, fragments)
-
-    def keepalive(self):
-        if time.monotonic() - self.last_write < self.keepalive_every:
-            return b""
-        self.wrote()
-        return b": keepalive\n\n"
+    def sent(self):
+        self.last_sent = time.monotonic()
 
 
 def _watch_hangup(sock, callback):
