@@ -12,15 +12,15 @@ import urllib.parse
 import uuid
 
 import pytest
-from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
-from journald import entries
 
+from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
 from hyperhive import dashview, sse
 from hyperhive.broker import Broker
 from hyperhive.dashlive import Live
 from hyperhive.names import OPERATOR
 from hyperhive.paths import Places
 from hyperhive.store import Store
+from journald import entries
 
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -5,9 +5,10 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
+
 from browser import ARTIFACTS
 from hive import HostProcess, free_port, wait_for
-from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")

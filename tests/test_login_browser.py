@@ -8,9 +8,10 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
+
 from browser import ARTIFACTS
 from hive import COOKIE, HostProcess, free_port, wait_for
-from playwright.sync_api import expect
 from test_e2e import row
 from test_terminal_browser import screen
 
