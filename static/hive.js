@@ -1,10 +1,9 @@
 /* hyperhive pages: the little that has to run in the browser.
  *
- * The server renders every part of a page, on load and for each live update: htmx and
- * its SSE extension swap the fragments of the page's stream in. This file only posts
- * forms marked data-async in the background (a spinner, then a toast with the answer),
- * shows whether the stream is up in #live, and keeps what lives in the browser alone:
- * an opened journal, the question chips, the composer's recipient and notifications.
+ * The server renders every part of a page, on load and for each live update (htmx swaps
+ * in the fragments of the page's stream). This posts forms marked data-async in the
+ * background with a toast for the answer, marks #live, and keeps what only the browser
+ * knows: an opened journal, the question chip, the composer's recipient, notifications.
  * window.hive exports toast, postData and submitAsync.
  */
 (function () {
@@ -31,15 +30,9 @@
 
   // -- forms ---------------------------------------------------------------------------
 
-  class HiveError extends Error {
-    constructor(message, code, status) {
-      super(message);
-      this.code = code;
-      this.status = status;
-    }
-  }
+  const failure = (message, code, status) => Object.assign(new Error(message), { code, status });
 
-  /* POST urlencoded fields asking for JSON; resolves to the reply, throws a HiveError. */
+  /* POST urlencoded fields asking for JSON; resolves to the reply, throws an Error with its code. */
   async function postData(url, body) {
     const res = await fetch(url, {
       method: "POST",
@@ -51,9 +44,9 @@
     try {
       reply = await res.json();
     } catch (err) {
-      throw new HiveError(`${res.status} ${res.statusText}`.trim(), "internal", res.status);
+      throw failure(`${res.status} ${res.statusText}`.trim(), "internal", res.status);
     }
-    if (!res.ok || !reply.ok) throw new HiveError(reply.error || res.statusText, reply.code, res.status);
+    if (!res.ok || !reply.ok) throw failure(reply.error || res.statusText, reply.code, res.status);
     return reply;
   }
 
@@ -134,7 +127,7 @@
       .catch((err) => { pre.textContent = "could not load the journal: " + err.message; });
   }, true);
 
-  window.hive = { toast, postData, submitAsync, HiveError };
+  window.hive = { toast, postData, submitAsync };
 
   if (document.body && document.body.dataset.page === "dashboard") dashboard();
 
@@ -235,12 +228,8 @@
       button.disabled = state === "missing";
       if (TITLES[state]) button.title = TITLES[state];
     }
-
-    function stored() {
-      if (!api) return "missing";
-      if (api.permission === "denied") return "denied";
-      return api.permission === "granted" && localStorage.getItem(KEY) === "on" ? "on" : "off";
-    }
+    const stored = () => (!api ? "missing" : api.permission === "denied" ? "denied"
+      : api.permission === "granted" && localStorage.getItem(KEY) === "on" ? "on" : "off");
 
     // browsers only ask for the permission inside a click, so this is where it happens
     button.addEventListener("click", async () => {
@@ -263,17 +252,16 @@
       if (!on || !document.hidden) return;
       if (api.permission !== "granted") return show(stored());     // revoked meanwhile
       const { tag, title, body, row } = notice.dataset;
-      let shown;
       try {
-        shown = new api(title, { body, tag });
+        const shown = new api(title, { body, tag });
+        shown.onclick = () => {
+          window.focus();
+          reveal(row);
+          shown.close();
+        };
       } catch (err) {
-        return;       // Chrome on Android only lets a service worker show one
+        // Chrome on Android only lets a service worker show one
       }
-      shown.onclick = () => {
-        window.focus();
-        reveal(row);
-        shown.close();
-      };
     };
   }
 })();
