@@ -20,8 +20,8 @@ from .names import OPERATOR
 
 log = logging.getLogger(__name__)
 
-# The sections an event makes stale, in the order the page reads them.
-SECTIONS = tuple(dashview.SECTION_READS)
+SECTIONS = tuple(dashview.SECTION_READS)       # read again and rendered whole, in this order
+# The sections each kind of event makes stale.
 STALE = {
     "agent_changed": {"agents"},
     "agent_removed": {"agents", "kept"},
