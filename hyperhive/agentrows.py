@@ -55,13 +55,6 @@ class AgentRows:
             "FROM approvals WHERE agent = ? AND kind = 'spawn' AND status = 'pending')",
             (name, name)).rowcount
 
-    def take_draft(self, name):
-        """A draft boots: 1 when this call turned it into a live agent's dirs."""
-        return (AgentDir.update(draft=False)
-                .where((AgentDir.name == name) & AgentDir.draft).execute())
-
-    # -- uid slots --------------------------------------------------------
-
     def agent_slot(self, name, slots, usable=lambda slot: True):
         """The agent's slot, allocated now (the lowest free, `usable` one below `slots`) if
         it has none or its own is not usable any more. None when every slot is taken."""

@@ -34,14 +34,17 @@ class ThreadRows:
 
     def add_spawn_approval(self, agent, now, commit_ref="", description=None,
                            fetched_sha=None, diff=None, diff_stat=None):
-        """A spawn approval unless one for `agent` is pending already: its id, or None.
-        One INSERT ... WHERE NOT EXISTS, so of racing requests only one is queued."""
+        """A spawn approval unless one for `agent` is pending already (and, for a draft's
+        commit, a `fetched_sha`, only while the draft is there): its id, or None. One
+        INSERT ... WHERE, so of racing requests (and a discard) only one wins."""
         cursor = self._conn.execute(
             "INSERT INTO approvals (agent, kind, commit_ref, fetched_sha, description, diff, "
             "diff_stat, requested_at, status) SELECT ?, 'spawn', ?, ?, ?, ?, ?, ?, 'pending' "
             "WHERE NOT EXISTS (SELECT 1 FROM approvals WHERE agent = ? AND kind = 'spawn' "
-            "AND status = 'pending')",
-            (agent, commit_ref, fetched_sha, description, diff, diff_stat, now, agent))
+            "AND status = 'pending') AND (? IS NULL OR EXISTS (SELECT 1 FROM agent_dirs "
+            "WHERE name = ? AND draft = 1))",
+            (agent, commit_ref, fetched_sha, description, diff, diff_stat, now, agent,
+             fetched_sha, agent))
         return cursor.lastrowid if cursor.rowcount else None
 
     def spawn_waiting(self, agent):
