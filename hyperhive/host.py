@@ -167,7 +167,7 @@ class Host:
             self.web.stop(timeout=1)
         self.sockets.close_all()
         self.broker.writer.drain()
-        self.broker.operations.stop_host()
+        self.broker.lifecycle.stop_all()
         self.broker.stop()
         self.store.close()
 

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 
-from . import names, safefs
+from . import names, repos, safefs
 from .errors import BadArgs, Conflict, HiveError
 from .names import MANAGER
 
@@ -43,6 +43,14 @@ def kept_info(places, name):
     return {"name": name, "size_bytes": size, "modified_at": newest or None,
             "has_credentials": (creds.is_dir() and not creds.is_symlink()
                                 and any(creds.iterdir()))}
+
+
+def draft_info(places, row, name, port):
+    config = places.config_repo(name)
+    sha = repos.head(config, as_user=repos.owner(config)) or ""
+    return {"name": name, "description": row.get("description"),
+            "created_at": row.get("created_at"), "by": row.get("created_by"),
+            "config_sha": sha[:12] or None, "port": port}
 
 
 def remove_dirs(places, registry, name):

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 
-from . import commits, keptstate, repos, safefs
+from . import commits, keptstate, names, repos, safefs
 from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
 from .crashwatch import CrashWatch
 from .errors import Conflict, Unavailable
@@ -123,12 +123,8 @@ class Lifecycle:
                 if r["draft"] and not self.registry.exists(r["name"])]
 
     def draft_info(self, name):
-        row = self.registry.dir(name) or {}
-        config = self.places.config_repo(name)
-        sha = repos.head(config, as_user=repos.owner(config)) or ""
-        return {"name": name, "description": row.get("description"),
-                "created_at": row.get("created_at"), "by": row.get("created_by"),
-                "config_sha": sha[:12] or None, "port": self.port(name)}
+        return keptstate.draft_info(self.places, self.registry.dir(name) or {}, name,
+                                    self.port(name))
 
     def is_stopped(self, name):
         row = self.registry.dir(name)
@@ -165,6 +161,22 @@ class Lifecycle:
         self.configs.forget(name)
         self.own_dirs(name)
         log.info("prepared %s in %s", name, agent_dir, extra={"HIVE_AGENT": name})
+
+    def create_draft(self, name, description=None, by=None):
+        """Make the config repos and state dir of a future agent, with no container."""
+        names.check_new(name)
+        if self.registry.exists(name):
+            raise Conflict(f"an agent named {name!r} already exists")
+        if self.registry.dir(name):
+            raise Conflict(f"there is a draft named {name!r} already; commit to it or "
+                           "discard it" if self.is_draft(name) else
+                           f"there is kept state named {name!r} already; revive it or "
+                           "purge it first")
+        port = self.check_port(name)
+        self.prepare(name, port, draft=True, description=description, created_by=by)
+        self.own_dirs(name)            # the manager seeds its notes until it boots
+        return {"name": name, "port": port, "config_repo": str(self.places.config_repo(name)),
+                "state_dir": str(self.places.state_dir(name))}
 
     def own_dirs(self, name):
         self.owners.own_dirs(name, draft=self.is_draft(name), kept=self.kept_names())

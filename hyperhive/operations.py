@@ -28,6 +28,7 @@ class Operations:
         self.messages = broker.messages
         self.approvals = broker.approvals
         self.store = broker.bus.store
+        self.rollout_deployed = self.approvals.rollout_deployed     # for the lifecycle
         self.lifecycle = make_lifecycle(registry=broker.agents, configs=broker.configs,
                                         report=self)
 
@@ -169,23 +170,10 @@ class Operations:
         if caller != OPERATOR and drafts >= MAX_DRAFTS:
             raise Conflict(f"{drafts} drafts are waiting already, the most there may be; "
                            "commit or discard one before starting another")
-        names.check_new(name)
-        if self.agents.exists(name):
-            raise Conflict(f"an agent named {name!r} already exists")
-        if self.agents.dir(name):
-            raise Conflict(f"there is a draft named {name!r} already; commit to it or "
-                           "discard it" if life.is_draft(name) else
-                           f"there is kept state named {name!r} already; revive it or "
-                           "purge it first")
-        port = life.check_port(name)
-        life.prepare(name, port, draft=True, description=description or None,
-                     created_by=caller)
-        life.own_dirs(name)            # the manager seeds its notes until it boots
+        result = life.create_draft(name, description or None, by=caller)
         self.agents.bus.write(lambda: self.agents.bus.emit(
             "draft_added", name=name, description=description, by=caller))
-        return {"name": name, "port": port,
-                "config_repo": str(life.places.config_repo(name)),
-                "state_dir": str(life.places.state_dir(name))}
+        return result
 
     def request_spawn_commit(self, caller, name, commit_ref, description=None):
         """Ask the operator to boot a draft from one commit of its proposed repo."""
@@ -302,8 +290,7 @@ class Operations:
         self._tell("container_crash", agent=name, rc=rc, restarting=restarting)
 
     def restart_logged(self, name):
-        """Start it and say so; a failure is only logged (after a crash's back-off, at the
-        host's start, after a failed config is rolled back)."""
+        """Start it and say so; a failure is only logged (after a back-off, say)."""
         try:
             self.lifecycle.start(name)
             self.changed(name, **self.lifecycle.state(name))
@@ -315,9 +302,6 @@ class Operations:
 
     def approval_kind(self, approval_id):
         return (self.store.approval(approval_id) or {}).get("kind")
-
-    def rollout_deployed(self, approval_id, name, sha, kind):
-        self.approvals.rollout_deployed(approval_id, name, sha, kind)
 
     def rollout_failed(self, approval_id, name, sha, kind, reason, rolled_back_to=None):
         built_on_it = commits.built_on(self.lifecycle.places, name, sha,
@@ -334,9 +318,6 @@ class Operations:
         if not self.agents.exists(MANAGER):
             self.spawn(OPERATOR, MANAGER)
         life.start_all(self.restart_logged)
-
-    def stop_host(self):
-        self.lifecycle.stop_all()
 
 
 class Unhosted:
