@@ -48,7 +48,7 @@ class Broker:
         self.approvals = Approvals(self.bus, self.agents, self.messages)
         self.sessions = sessions(self.bus.writer) if sessions else None
         self.operations = Operations(self, lifecycle) if lifecycle else Unhosted()
-        self.lifecycle = getattr(self.operations, "lifecycle", None)
+        self.lifecycle = self.operations.lifecycle if lifecycle else None
         self._pruner = None
 
     @property
