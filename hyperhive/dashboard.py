@@ -80,7 +80,7 @@ def make_app(broker, sessions, bind="127.0.0.1"):
             bottle.response.status = 400
             return "lines must be a number from 1 to 5000\n"
         try:
-            query = broker.journal_query(OPERATOR, name)
+            query = broker.operations.journal_query(OPERATOR, name)
         except HiveError as exc:
             bottle.response.status = HTTP_STATUS.get(exc.code, 500)
             return exc.message + "\n"
@@ -92,7 +92,7 @@ def make_app(broker, sessions, bind="127.0.0.1"):
     def whole_diff(id):
         """An approval with its whole diff and sha256, or a plain-text HTTP error."""
         try:
-            return broker.approval_diff(OPERATOR, web.int_arg(id))
+            return broker.approvals.diff(OPERATOR, web.int_arg(id))
         except HiveError as exc:
             raise bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
                                       headers={"Content-Type": "text/plain; charset=utf-8"})
@@ -122,20 +122,20 @@ def _actions(app, broker):
     @post("/approve/<id>", back="/#approvals")
     def approve(form, id):
         digest = web.field(form, "diff_sha256", required=False, strip=True)
-        result = broker.approve(OPERATOR, web.int_arg(id), digest or None)
+        result = broker.operations.approve(OPERATOR, web.int_arg(id), digest or None)
         return {"flash": f"approved #{result['id']}", **result}
 
     @post("/deny/<id>", back="/#approvals")
     def deny(form, id):
         note = web.field(form, "note", required=False, strip=True)
-        result = broker.deny(OPERATOR, web.int_arg(id), note)
+        result = broker.operations.deny(OPERATOR, web.int_arg(id), note)
         return {"flash": f"denied #{result['id']}", **result}
 
     @post("/request-spawn", back="/#approvals")
     def request_spawn(form):
         name = web.field(form, "name", strip=True)
         description = web.field(form, "description", required=False, strip=True)
-        result = broker.request_spawn(OPERATOR, name, description)
+        result = broker.operations.request_spawn(OPERATOR, name, description)
         return {"flash": f"spawn of {name} is waiting for approval #{result['id']}", **result}
 
     # -- lifecycle ---------------------------------------------------------------
@@ -143,21 +143,21 @@ def _actions(app, broker):
     def lifecycle(verb, method, done):
         @post(f"/{verb}/<name>", back="/#containers")
         def handler(form, name):
-            result = getattr(broker, method)(OPERATOR, name) or {}
+            result = getattr(broker.operations, method)(OPERATOR, name) or {}
             return {"flash": f"{name} {done}", **result}
         handler.__name__ = verb
 
-    lifecycle("start", "start_agent", "started")
-    lifecycle("stop", "stop_agent", "stopped")
-    lifecycle("restart", "restart_agent", "restarted")
-    lifecycle("rebuild", "rebuild_agent", "rebuilt")
+    lifecycle("start", "start", "started")
+    lifecycle("stop", "stop", "stopped")
+    lifecycle("restart", "restart", "restarted")
+    lifecycle("rebuild", "rebuild", "rebuilt")
 
     @post("/destroy/<name>", back="/#containers")
     def destroy(form, name):
         purge = (form.get("purge") or "").lower() in _YES
         if (asked := _ask_first(form, "destroy", name, purge=purge)) is not None:
             return asked
-        result = broker.destroy_agent(OPERATOR, name, purge=purge)
+        result = broker.operations.destroy(OPERATOR, name, purge=purge)
         kept = "its state is purged" if purge else "its state is kept"
         return {"flash": f"{name} destroyed; {kept}", **result}
 
@@ -165,19 +165,19 @@ def _actions(app, broker):
     def purge(form, name):
         if (asked := _ask_first(form, "purge", name)) is not None:
             return asked
-        result = broker.purge_kept(OPERATOR, name)
+        result = broker.operations.purge(OPERATOR, name)
         return {"flash": f"kept state of {name} purged", **result}
 
     @post("/discard-draft/<name>", back="/#drafts")
     def discard_draft(form, name):
         if (asked := _ask_first(form, "discard-draft", name)) is not None:
             return asked
-        result = broker.discard_draft(OPERATOR, name)
+        result = broker.operations.discard_draft(OPERATOR, name)
         return {"flash": f"draft {name} discarded", **result}
 
     @post("/revive/<name>", back="/#containers")
     def revive(form, name):
-        result = broker.spawn(OPERATOR, name)
+        result = broker.operations.spawn(OPERATOR, name)
         return {"flash": f"{name} revived", **result}
 
     # -- questions ---------------------------------------------------------------
@@ -190,13 +190,13 @@ def _actions(app, broker):
         if not text:
             raise BadArgs("pick an option or type an answer")
         qid = web.int_arg(id)
-        broker.answer(OPERATOR, qid, text)
+        broker.questions.answer(OPERATOR, qid, text)
         return {"flash": f"answered #{qid}", "id": qid, "answer": text}
 
     @post("/cancel-question/<id>", back="/#questions")
     def cancel_question(form, id):
         qid = web.int_arg(id)
-        broker.cancel_question(OPERATOR, qid)
+        broker.questions.cancel(OPERATOR, qid)
         return {"flash": f"question #{qid} cancelled", "id": qid}
 
     # -- messages ------------------------------------------------------------------
@@ -214,7 +214,7 @@ def _actions(app, broker):
             raise BadArgs("the message is empty")
         raw_reply = web.field(form, "in_reply_to", required=False, strip=True)
         in_reply_to = web.int_arg(raw_reply, "in_reply_to") if raw_reply else None
-        result = broker.send(OPERATOR, to, body, in_reply_to)
+        result = broker.messages.send(OPERATOR, to, body, in_reply_to)
         shown = "everyone" if to == "*" else to
         return {"flash": f"sent #{result['id']} to {shown}", "to": to, **result}
 

@@ -115,7 +115,7 @@ class Live:
         fresh = self._fresh(name, map(dashview.ROW_IDS[name], items))
         sections = self._sections()
         if name == "agents":
-            return name, (sections.agents(items, self.broker.transients(), fresh)
+            return name, (sections.agents(items, self.broker.agents.transients(), fresh)
                           + sections.agent_counts(items))
         if name == "questions":
             return name, (sections.questions(items, fresh)
@@ -142,7 +142,7 @@ class Live:
         out = self._prepend("flow", self.flow, FLOW_LIMIT, m["id"],
                             lambda fresh: sections.flow([m], fresh))
         if m["to"] == OPERATOR:
-            names = set(self.broker.agent_names())
+            names = set(self.broker.agents.names())
             out += self._prepend("inbox", self.inbox, INBOX_LIMIT, m["id"],
                                  lambda fresh: sections.inbox([m], names, fresh))
             out += span("inbox-count", len(self.inbox), "count", oob=True)

@@ -32,10 +32,10 @@ TICK_RULES = {"ago": lambda ts, now: formats.duration(now - ts),
 # How each live list is read from the broker.
 SECTION_READS = {
     "agents": lambda b: b.status_rows(),
-    "kept": lambda b: b.kept_state(),
-    "drafts": lambda b: b.drafts()["drafts"],
-    "questions": lambda b: b.questions()["questions"],
-    "approvals": lambda b: b.pending()["approvals"],
+    "kept": lambda b: b.operations.kept_state(),
+    "drafts": lambda b: b.operations.drafts()["drafts"],
+    "questions": lambda b: b.questions.open()["questions"],
+    "approvals": lambda b: b.approvals.pending()["approvals"],
 }
 NEED_LIFECYCLE = ("kept", "drafts")
 
@@ -56,9 +56,9 @@ def snapshot(broker, streams=None):
         "seq": seq,
         "now": time.time(),
         **{name: read_section(broker, name) for name in SECTION_READS},
-        "inbox": broker.inbox(INBOX_LIMIT)["messages"],
-        "flow": broker.message_flow(FLOW_LIMIT),
-        "transients": broker.transients(),
+        "inbox": broker.messages.inbox(INBOX_LIMIT)["messages"],
+        "flow": broker.messages.flow(FLOW_LIMIT),
+        "transients": broker.agents.transients(),
         "streams": int(streams) if streams is not None else 0,
         "isolated": bool(getattr(broker.lifecycle, "isolated", False)),
         "disk": broker.disk_state(),

@@ -40,7 +40,7 @@ class AgentSockets:
         self.pages = pages
         self._servers = {}
 
-    def open(self, name):
+    def open(self, name, port):
         old = self._servers.pop(name, None)
         if old:
             old.stop()
@@ -52,7 +52,7 @@ class AgentSockets:
         server.start()
         self._servers[name] = server
         if self.pages is not None:
-            self.pages.open(name, self.broker.lifecycle.port(name))
+            self.pages.open(name, port)
 
     def close(self, name):
         server = self._servers.pop(name, None)
@@ -94,34 +94,42 @@ class Host:
         self.store = Store(self.places.db)
         for path in self.places.lib.glob(self.places.db.name + "*"):
             os.chmod(path, 0o600)
-        self.broker = Broker(self.store, self.places,
-                             retention_days=retention.days_from_env())
         # Login links point at the dashboard, or at the manager's page when there is none.
         link_port = (options.dashboard_port if options.dashboard_port > 0
                      else options.agent_port_base)
-        self.sessions = Sessions(self.store, self.broker.writer,
-                                 f"http://{_url_host(options.bind)}:{link_port}")
-        self.broker.sessions = self.sessions       # for the admin socket's `login_url`
-        pages = Pages(self.broker, self.sessions, self.places, options.bind)
-        self.sockets = AgentSockets(self.places, self.broker, pages)
+        link_base = f"http://{_url_host(options.bind)}:{link_port}"
         dashboard_url = (f"http://{_url_host(options.bind)}:{options.dashboard_port}/"
                          if options.dashboard_port > 0 else None)
-        self.broker.lifecycle = Lifecycle(
-            self.places, self.broker, self.sockets, backend=options.backend, bind=options.bind,
-            port_base=options.agent_port_base, claude_bin=options.claude_bin,
-            dashboard_url=dashboard_url, agent_defaults=agent_defaults)
+        # In order: the broker (its parts, its sessions, and its operations, which build
+        # the lifecycle), then the sockets and pages that answer with it.
+        self.broker = Broker(
+            self.store, self.places, retention_days=retention.days_from_env(),
+            sessions=lambda writer: Sessions(self.store, writer, link_base),
+            lifecycle=lambda **parts: Lifecycle(
+                self.places, open_socket=self._open_sockets, close_socket=self._close_sockets,
+                backend=options.backend, bind=options.bind, port_base=options.agent_port_base,
+                claude_bin=options.claude_bin, dashboard_url=dashboard_url,
+                agent_defaults=agent_defaults, **parts))
+        self.sessions = self.broker.sessions
+        pages = Pages(self.broker, self.sessions, self.places, options.bind)
+        self.sockets = AgentSockets(self.places, self.broker, pages)
         self.admin = SocketServer(self.places.host_sock,
                                   BrokerEndpoint(self.broker, "admin", "operator"),
                                   group=_admin_group(), max_connections=ADMIN_CONNECTIONS)
         self.web = None
         self._stop = Event()
 
+    # The lifecycle opens and closes an agent's listeners through these; they are
+    # called only once the host is built (at its start, on a spawn or a destroy).
+    def _open_sockets(self, name, port):
+        self.sockets.open(name, port)
+
+    def _close_sockets(self, name):
+        self.sockets.close(name)
+
     def start(self):
         self.broker.start()
-        life = self.broker.lifecycle
-        life.adopt_marker_files()
-        life.ensure_manager()
-        life.start_all()
+        self.broker.operations.start_host()
         # The admin socket answers last, so a client that sees it sees a whole hive.
         self.admin.start()
         self._start_web()
@@ -145,7 +153,7 @@ class Host:
         for sig in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(sig, self._stop.set)
         stop_watchdog = journal.start_watchdog()
-        journal.notify("READY=1", f"STATUS=serving {len(self.broker.agent_names())} agents")
+        journal.notify("READY=1", f"STATUS=serving {len(self.broker.agents.names())} agents")
         log.info("host ready: admin socket %s", self.places.host_sock)
         self._stop.wait()
         journal.notify("STOPPING=1", "STATUS=stopping")

@@ -4,7 +4,7 @@ A browser sends the operator's cookie to every port of this machine, and a
 harness's process tree includes claude, so a harness never receives the
 operator's requests as they come. The host listens on each agent's page port
 (8000, 8100-8999) instead: it checks the operator's session there (web.install),
-carries out the operator's own action itself (POST /send is `broker.send` as
+carries out the operator's own action itself (POST /send is `broker.messages.send` as
 the operator), and passes everything else, without Cookie and Authorization,
 to the page the harness serves on its unix socket (`Places.page_sock`).
 Streams (/events, /terminal/stream) are relayed as they come and end when the
@@ -77,7 +77,7 @@ def make_app(broker, sessions, name, page_sock, bind="127.0.0.1"):
     @web.action(app, "/send", back="/#composer")
     def send(form):
         body = web.field(form, "body")       # the broker bounds it, as for any send
-        reply = broker.send(OPERATOR, name, body)
+        reply = broker.messages.send(OPERATOR, name, body)
         return {"flash": f"sent #{reply['id']} to {name}", "id": reply["id"], "body": body,
                 "at": time.time()}
 

@@ -23,12 +23,9 @@ settles it: after a host restart, after a stop and start, after a rebuild.
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 
-import gevent
-
-from . import repos, settings
+from . import commits, repos, settings
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +64,13 @@ class Rollout:
 
 
 class Rollouts:
-    def __init__(self, lifecycle, settle=None):
+    """The lifecycle's settling configs. Outcomes go to `report` (rollout_deployed,
+    rollout_failed, changed, step); `timers` gives the clock and the settle timers."""
+
+    def __init__(self, lifecycle, report, timers, settle=None):
         self.life = lifecycle
+        self.report = report
+        self.timers = timers
         self.settle = settle_from_env() if settle is None else settle
         self._active = {}
 
@@ -111,17 +113,16 @@ class Rollouts:
         aid = open_rollout[0]
         rollout = self._active.get(name)
         if rollout is None or rollout.approval_id != aid or rollout.sha != sha:
-            approval = self.life.broker.store.approval(aid) or {}
             rollout = self._active[name] = Rollout(
                 agent=name, approval_id=aid, sha=sha, previous=repos.last_deployed(applied),
-                kind=approval.get("kind") or "apply_commit")
+                kind=self.report.approval_kind(aid) or "apply_commit")
             log.info("%s: settling approval #%s (%s)", name, aid, sha[:12],
                      extra={"HIVE_AGENT": name})
         rollout.starts += 1
-        rollout.started_at = time.time()
+        rollout.started_at = self.timers.clock()
         rollout.first_started_at = rollout.first_started_at or rollout.started_at
         rollout.ready_at = None
-        gevent.spawn_later(READY_TIMEOUT, self._check_up, rollout, rollout.starts)
+        self.timers.later(READY_TIMEOUT, self._check_up, rollout, rollout.starts)
 
     def reported(self, name, fields):
         """A report from the agent's harness; only one about this very commit counts."""
@@ -134,9 +135,9 @@ class Rollouts:
         if fields.get("config_error"):
             rollout.refusal = fields["config_error"]
         if fields.get("status") in READY_STATUSES and rollout.ready_at is None:
-            rollout.ready_at = time.time()
-            gevent.spawn_later(self.settle, self._check_settled, rollout, rollout.starts)
-            self.life.broker.agent_changed(name, rollout=rollout.public(self.settle))
+            rollout.ready_at = self.timers.clock()
+            self.timers.later(self.settle, self._check_settled, rollout, rollout.starts)
+            self.report.changed(name, rollout=rollout.public(self.settle))
 
     def exited(self, name, rc):
         """The harness exited unasked; True when that ends the rollout (a rollback follows
@@ -145,7 +146,7 @@ class Rollouts:
         if rollout is None or rollout.ending:
             return False
         if rollout.ready_at is not None:
-            up = time.time() - rollout.ready_at
+            up = self.timers.clock() - rollout.ready_at
             reason = (f"the harness exited (code {rc}) {up:.0f} s after it came up on this "
                       f"config, inside the {self.settle:g} s settle time")
         elif rollout.refusal:
@@ -154,7 +155,7 @@ class Rollouts:
             rollout.exits.append(rc)
             if len(rollout.exits) < BOOT_TRIES:
                 return False
-            span = time.time() - rollout.first_started_at
+            span = self.timers.clock() - rollout.first_started_at
             codes = ", ".join(str(c) for c in rollout.exits)
             reason = (f"the harness exited {len(rollout.exits)} times within {span:.0f} s of "
                       f"starting on this config without coming up (exit codes {codes})")
@@ -178,16 +179,8 @@ class Rollouts:
         except repos.GitError:
             log.exception("could not tag deployed/%s", aid, extra={"HIVE_AGENT": name})
         log.info("%s: approval #%s deployed", name, aid, extra={"HIVE_AGENT": name})
-        self.life.broker.rollout_deployed(aid, name, rollout.sha, rollout.kind)
-        self.life.broker.agent_changed(name, rollout=None)
-
-    def _built_on(self, name, sha):
-        """Pending config approvals of `name` that contain the failed commit: each one's
-        diff was taken against it, so approving it now would bring back changes the
-        operator was never shown."""
-        applied = self.life.places.applied_repo(name)
-        return [a["id"] for a in self.life.broker.store.approvals("pending", agent=name)
-                if a["fetched_sha"] and repos.is_ancestor(applied, sha, a["fetched_sha"])]
+        self.report.rollout_deployed(aid, name, rollout.sha, rollout.kind)
+        self.report.changed(name, rollout=None)
 
     def _current(self, rollout, starts):
         return (self._active.get(rollout.agent) is rollout and not rollout.ending
@@ -195,26 +188,24 @@ class Rollouts:
 
     def _fail(self, rollout, reason):
         rollout.ending = True
-        gevent.spawn(self._roll_back, rollout, reason)
+        self.timers.now(self._roll_back, rollout, reason)
 
     def _roll_back(self, rollout, reason):
-        life, name, aid = self.life, rollout.agent, rollout.approval_id
-        applied = life.places.applied_repo(name)
+        name, aid = rollout.agent, rollout.approval_id
         log.warning("%s: approval #%s failed: %s", name, aid, reason,
                     extra={"HIVE_AGENT": name})
-        life.broker.set_transient(name, "rolling back")
-        try:
-            life.backend.stop(name)          # still up when it never came up in time
-            repos.tag(applied, f"failed/{aid}", rollout.sha, message=reason)
-            if rollout.previous:
-                repos.roll_back(applied, rollout.previous)
-            self._active.pop(name, None)
-            life.config_rolled_back(name, start=rollout.kind != "spawn")
-        except Exception:
-            log.exception("the rollback of approval #%s failed", aid, extra={"HIVE_AGENT": name})
-        finally:
-            life.broker.clear_transient(name)
-        life.broker.rollout_failed(aid, name, rollout.sha, rollout.kind, reason,
-                                   rolled_back_to=rollout.previous,
-                                   built_on_it=self._built_on(name, rollout.sha))
-        life.broker.agent_changed(name, rollout=None, **life.state(name))
+
+        def roll_back(name):
+            try:
+                self.life.backend.stop(name)      # still up when it never came up in time
+                commits.failed(self.life.places, {"agent": name, "id": aid,
+                                                  "fetched_sha": rollout.sha},
+                               reason, back_to=rollout.previous)
+                self._active.pop(name, None)
+                self.life.config_rolled_back(name, start=rollout.kind != "spawn")
+            except Exception:
+                log.exception("the rollback of approval #%s failed", aid,
+                              extra={"HIVE_AGENT": name})
+        self.report.step(name, "rolling back", roll_back)
+        self.report.rollout_failed(aid, name, rollout.sha, rollout.kind, reason,
+                                   rolled_back_to=rollout.previous)

@@ -159,25 +159,33 @@ class Verb:
         return self.handler(broker, caller, **args) or {}
 
 
+def _method(broker, path):
+    """A broker method by its path from the broker, such as "messages.send"."""
+    target = broker
+    for part in path.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def _b(method):
     """A handler that calls a broker method with the caller as first argument."""
-    return lambda broker, caller, **args: getattr(broker, method)(caller, **args)
+    return lambda broker, caller, **args: _method(broker, method)(caller, **args)
 
 
 def _no_caller(method):
-    return lambda broker, caller, **args: getattr(broker, method)(**args)
+    return lambda broker, caller, **args: _method(broker, method)(**args)
 
 
 def _manager_lifecycle(method):
     def handler(broker, caller, name):
         if name == caller:
             raise Forbidden("the manager cannot run lifecycle verbs on itself")
-        return getattr(broker, method)(caller, name)
+        return _method(broker, method)(caller, name)
     return handler
 
 
 def _agents_list(broker, caller):
-    return {"agents": broker.agent_names()}
+    return {"agents": broker.agents.names()}
 
 
 def _status_rows(broker, caller):
@@ -185,39 +193,39 @@ def _status_rows(broker, caller):
 
 
 def _wake(broker, caller, body, **args):
-    return broker.wake(caller, args["from"], body)
+    return broker.messages.wake(caller, args["from"], body)
 
 
 def _operator_send(broker, caller, to, body, in_reply_to=None):
-    return broker.send(OPERATOR, to, body, in_reply_to)
+    return broker.messages.send(OPERATOR, to, body, in_reply_to)
 
 
 AGENT_VERBS = {
-    "send": Verb(_b("send"), {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT},
+    "send": Verb(_b("messages.send"), {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT},
                  "send a message; `to` is an agent, 'manager', 'operator' or '*'"),
-    "recv": Verb(_b("recv"), {}, {"wait_seconds": NUM, "max": INT},
+    "recv": Verb(_b("messages.recv"), {}, {"wait_seconds": NUM, "max": INT},
                  "take waiting messages; wait up to wait_seconds (max 180) for one"),
-    "ack": Verb(_b("ack"), {"ids": IDS}, {}, "mark received messages handled"),
-    "requeue": Verb(_b("requeue"), {}, {}, "make delivered-but-unacked messages deliverable again"),
-    "undeliver": Verb(lambda b, caller, ids: b.undeliver(ids, recipient=caller),
+    "ack": Verb(_b("messages.ack"), {"ids": IDS}, {}, "mark received messages handled"),
+    "requeue": Verb(_b("messages.requeue"), {}, {}, "make delivered-but-unacked messages deliverable again"),
+    "undeliver": Verb(lambda b, caller, ids: b.messages.undeliver(ids, recipient=caller),
                       {"ids": IDS}, {}, "put back messages a reply never brought to their reader"),
-    "status": Verb(_b("status"), {}, {}, "unread, pending reminders, open threads"),
-    "recent": Verb(_b("recent"), {}, {"limit": INT}, "the last messages to me, read or not"),
+    "status": Verb(_b("messages.status"), {}, {}, "unread, pending reminders, open threads"),
+    "recent": Verb(_b("messages.recent"), {}, {"limit": INT}, "the last messages to me, read or not"),
     "wake": Verb(_wake, {"from": SHORT, "body": Text(MAX_BODY)}, {},
                  "put a message into my own inbox, from wake:<label>"),
-    "ask": Verb(_b("ask"), {"question": Text(MAX_QUESTION)},
+    "ask": Verb(_b("questions.ask"), {"question": Text(MAX_QUESTION)},
                 # 4 bytes is the most one character takes in UTF-8.
                 {"options": ListOf(Text(4 * MAX_OPTION), MAX_OPTIONS), "multi": BOOL,
                  "ttl_seconds": NUM, "to": SHORT},
                 "ask the operator (or an agent) a question; the answer comes later"),
-    "answer": Verb(_b("answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
+    "answer": Verb(_b("questions.answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
                    "answer a question asked of me"),
-    "remind": Verb(_b("remind"), {"message": Text(MAX_BODY)},
+    "remind": Verb(_b("reminders.remind"), {"message": Text(MAX_BODY)},
                    {"delay_seconds": NUM, "at": NUM, "file_path": Text(MAX_REMINDER_PATH)},
                    "schedule a message to myself"),
-    "set_status": Verb(_b("set_status"), {"text": Text(MAX_STATUS_TEXT)}, {},
+    "set_status": Verb(_b("agents.set_status"), {"text": Text(MAX_STATUS_TEXT)}, {},
                        "free text shown on the dashboard"),
-    "open_threads": Verb(_b("open_threads"), {}, {}, "approvals and questions involving me"),
+    "open_threads": Verb(_b("messages.open_threads"), {}, {}, "approvals and questions involving me"),
     "report": Verb(_b("report"), {}, {
         "turn_state": OneOf(tuple(s.value for s in TurnState)),
         "turn_state_since": TIME, "turn_state_until": TIME, "last_turn_at": TIME,
@@ -227,7 +235,7 @@ AGENT_VERBS = {
         "config_sha": Matches(re.compile(r"[0-9a-f]{40}"), "a commit's 40-hex sha"),
         "config_error": Text(MAX_CONFIG_ERROR)},
         "the harness reports its live state"),
-    "notify_manager": Verb(_b("notify_manager"), {"event": SHORT},
+    "notify_manager": Verb(_b("messages.notify_manager"), {"event": SHORT},
                            {"detail": Detail(MAX_DETAIL_KEYS, MAX_DETAIL_ITEMS, MAX_DETAIL)},
                            "tell the manager about a failure of mine (a system message)"),
 }
@@ -235,21 +243,21 @@ AGENT_VERBS = {
 _DESCRIPTION = {"description": Text(MAX_DESCRIPTION)}
 MANAGER_VERBS = {
     **AGENT_VERBS,
-    "request_spawn": Verb(_b("request_spawn"), {"name": SHORT}, _DESCRIPTION,
+    "request_spawn": Verb(_b("operations.request_spawn"), {"name": SHORT}, _DESCRIPTION,
                           "ask the operator to approve a new agent"),
-    "request_apply_commit": Verb(_b("request_apply_commit"), {"agent": SHORT, "commit_ref": SHORT},
+    "request_apply_commit": Verb(_b("operations.request_apply_commit"), {"agent": SHORT, "commit_ref": SHORT},
                                  _DESCRIPTION, "ask the operator to approve a config commit"),
-    "request_spawn_draft": Verb(_b("request_spawn_draft"), {"name": SHORT}, _DESCRIPTION,
+    "request_spawn_draft": Verb(_b("operations.request_spawn_draft"), {"name": SHORT}, _DESCRIPTION,
                                 "create a future agent's config repo and state dir to edit"),
-    "request_spawn_commit": Verb(_b("request_spawn_commit"), {"name": SHORT, "commit_ref": SHORT},
+    "request_spawn_commit": Verb(_b("operations.request_spawn_commit"), {"name": SHORT, "commit_ref": SHORT},
                                  _DESCRIPTION,
                                  "ask the operator to boot a draft from one of its commits"),
-    "drafts": Verb(lambda b, c: b.drafts(), {}, {}, "drafts waiting for their first boot"),
-    "discard_draft": Verb(_b("discard_draft"), {"name": SHORT}, {}, "delete a draft"),
-    "start": Verb(_manager_lifecycle("start_agent"), {"name": SHORT}, {}, "start an agent"),
-    "stop": Verb(_manager_lifecycle("stop_agent"), {"name": SHORT}, {}, "stop an agent"),
-    "restart": Verb(_manager_lifecycle("restart_agent"), {"name": SHORT}, {}, "restart an agent"),
-    "rebuild": Verb(_manager_lifecycle("rebuild_agent"), {"name": SHORT}, {},
+    "drafts": Verb(lambda b, c: b.operations.drafts(), {}, {}, "drafts waiting for their first boot"),
+    "discard_draft": Verb(_b("operations.discard_draft"), {"name": SHORT}, {}, "delete a draft"),
+    "start": Verb(_manager_lifecycle("operations.start"), {"name": SHORT}, {}, "start an agent"),
+    "stop": Verb(_manager_lifecycle("operations.stop"), {"name": SHORT}, {}, "stop an agent"),
+    "restart": Verb(_manager_lifecycle("operations.restart"), {"name": SHORT}, {}, "restart an agent"),
+    "rebuild": Verb(_manager_lifecycle("operations.rebuild"), {"name": SHORT}, {},
                     "re-apply an agent's config and restart it"),
     "list": Verb(_agents_list, {}, {}, "agent names"),
     "status_all": Verb(_status_rows, {}, {}, "status rows of every agent"),
@@ -258,37 +266,37 @@ MANAGER_VERBS = {
 ADMIN_VERBS = {
     "list": Verb(_agents_list, {}, {}, "agent names"),
     "status": Verb(_status_rows, {}, {}, "status rows of every agent"),
-    "spawn": Verb(_b("spawn"), {"name": SHORT}, {}, "create and start an agent, no approval"),
-    "request_spawn": Verb(_b("request_spawn"), {"name": SHORT}, _DESCRIPTION,
+    "spawn": Verb(_b("operations.spawn"), {"name": SHORT}, {}, "create and start an agent, no approval"),
+    "request_spawn": Verb(_b("operations.request_spawn"), {"name": SHORT}, _DESCRIPTION,
                           "queue a spawn for approval"),
-    "start": Verb(_b("start_agent"), {"name": SHORT}, {}, "start an agent"),
-    "stop": Verb(_b("stop_agent"), {"name": SHORT}, {}, "stop an agent"),
-    "restart": Verb(_b("restart_agent"), {"name": SHORT}, {}, "restart an agent"),
-    "rebuild": Verb(_b("rebuild_agent"), {"name": SHORT}, {}, "re-apply config and restart"),
-    "destroy": Verb(_b("destroy_agent"), {"name": SHORT}, {"purge": BOOL},
+    "start": Verb(_b("operations.start"), {"name": SHORT}, {}, "start an agent"),
+    "stop": Verb(_b("operations.stop"), {"name": SHORT}, {}, "stop an agent"),
+    "restart": Verb(_b("operations.restart"), {"name": SHORT}, {}, "restart an agent"),
+    "rebuild": Verb(_b("operations.rebuild"), {"name": SHORT}, {}, "re-apply config and restart"),
+    "destroy": Verb(_b("operations.destroy"), {"name": SHORT}, {"purge": BOOL},
                     "remove an agent; its state is kept unless purge"),
-    "purge": Verb(_b("purge_kept"), {"name": SHORT}, {},
+    "purge": Verb(_b("operations.purge"), {"name": SHORT}, {},
                   "delete the kept state of a destroyed agent"),
-    "drafts": Verb(lambda b, c: b.drafts(), {}, {}, "drafts waiting for their first boot"),
-    "discard_draft": Verb(_b("discard_draft"), {"name": SHORT}, {}, "delete a draft"),
-    "set_paused": Verb(lambda b, c, name, paused: b.set_paused(name, paused),
+    "drafts": Verb(lambda b, c: b.operations.drafts(), {}, {}, "drafts waiting for their first boot"),
+    "discard_draft": Verb(_b("operations.discard_draft"), {"name": SHORT}, {}, "delete a draft"),
+    "set_paused": Verb(lambda b, c, name, paused: b.agents.set_paused(name, paused),
                        {"name": SHORT, "paused": BOOL}, {}, "pause or resume an agent"),
-    "pending": Verb(lambda b, c: b.pending(), {}, {}, "pending approvals"),
-    "approve": Verb(_b("approve"), {"id": INT}, {"diff_sha256": SHORT},
+    "pending": Verb(lambda b, c: b.approvals.pending(), {}, {}, "pending approvals"),
+    "approve": Verb(_b("operations.approve"), {"id": INT}, {"diff_sha256": SHORT},
                     "approve and apply; a diff longer than pages show needs its sha256"),
-    "approval_diff": Verb(_b("approval_diff"), {"id": INT}, {},
+    "approval_diff": Verb(_b("approvals.diff"), {"id": INT}, {},
                           "the whole diff of an approval, and its sha256"),
-    "deny": Verb(_b("deny"), {"id": INT}, {"note": Text(MAX_DESCRIPTION)},
+    "deny": Verb(_b("operations.deny"), {"id": INT}, {"note": Text(MAX_DESCRIPTION)},
                  "deny, with an optional note"),
     "send": Verb(_operator_send, {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT},
                  "send a message as the operator"),
-    "inbox": Verb(lambda b, c, limit=50: b.inbox(limit), {}, {"limit": INT},
+    "inbox": Verb(lambda b, c, limit=50: b.messages.inbox(limit), {}, {"limit": INT},
                   "messages to the operator"),
-    "questions": Verb(lambda b, c: b.questions(), {}, {}, "open questions"),
-    "answer": Verb(_b("answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
+    "questions": Verb(lambda b, c: b.questions.open(), {}, {}, "open questions"),
+    "answer": Verb(_b("questions.answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
                    "answer a question"),
-    "cancel_question": Verb(_b("cancel_question"), {"id": INT}, {}, "cancel a question"),
-    "logs": Verb(_b("journal_query"), {"name": SHORT}, {},
+    "cancel_question": Verb(_b("questions.cancel"), {"id": INT}, {}, "cancel a question"),
+    "logs": Verb(_b("operations.journal_query"), {"name": SHORT}, {},
                  "where an agent's journal is: {machine, directory, matches} for journalctl"),
     "login_url": Verb(lambda b, c: b.sessions.login_url(), {}, {},
                       "a one-time link that logs a browser in as the operator"),
@@ -299,7 +307,7 @@ ADMIN_VERBS = {
 # rows are `status_all` there. SPEC §3.2 lists `status` for the manager too: a
 # manager `status` request answers both.
 def _manager_status(broker, caller):
-    return {**broker.status(caller), "agent_statuses": broker.status_rows()}
+    return {**broker.messages.status(caller), "agent_statuses": broker.status_rows()}
 
 
 MANAGER_VERBS["status"] = Verb(_manager_status, {}, {}, "my inbox status and every agent's row")

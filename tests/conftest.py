@@ -2,7 +2,9 @@ import shutil
 
 import pytest
 
-# Shared fixtures of their own modules: a real journald, a headless Chromium.
+# Shared fixtures of their own modules: an in-process broker with a hand-moved clock,
+# a headless Chromium, a real journald.
+from brokers import broker, clock  # noqa: F401
 from browser import browser, context  # noqa: F401
 from hive import HostProcess
 from journald import journald  # noqa: F401

@@ -1,10 +1,13 @@
-"""Messaging semantics through a real host's real sockets."""
+"""Messaging through a real host's real sockets: what crosses a process (long-poll over
+the wire, identity from the socket, restarts, lifecycle verbs). The broker's own rules are
+tested in process in test_broker_messaging.py, test_broker_questions.py and
+test_broker_reminders.py."""
 
 import json
 import threading
 import time
 
-from hive import HostProcess, request, wait_for
+from hive import HostProcess, request
 
 
 def send_as_operator(host, to, body, **fields):
@@ -21,17 +24,6 @@ def recv(host, name, **fields):
 
 def system_events(messages):
     return [json.loads(m["body"]) for m in messages if m["from"] == "system"]
-
-
-def test_messages_arrive_in_order_with_max(host_with_alice):
-    h = host_with_alice
-    ids = [send_as_operator(h, "alice", f"m{i}") for i in range(5)]
-    first = recv(h, "alice", max=2)
-    rest = recv(h, "alice", max=32)
-    assert [m["id"] for m in first + rest] == ids
-    assert [m["body"] for m in first + rest] == [f"m{i}" for i in range(5)]
-    assert all(m["from"] == "operator" and not m["redelivered"] for m in first + rest)
-    assert recv(h, "alice") == []
 
 
 def test_peek_returns_at_once(host_with_alice):
@@ -66,32 +58,6 @@ def test_parked_recv_times_out_empty(host_with_alice):
     assert 0.4 < time.monotonic() - started < 3
 
 
-def test_unacked_messages_come_back_flagged_after_requeue(host_with_alice):
-    h = host_with_alice
-    a = send_as_operator(h, "alice", "first")
-    b = send_as_operator(h, "alice", "second")
-    assert [m["id"] for m in recv(h, "alice", max=2)] == [a, b]
-    assert h.agent("alice", "ack", ids=[a])["acked"] == 1
-    assert h.agent("alice", "requeue")["requeued"] == 1
-    again = recv(h, "alice", max=5)
-    assert [(m["id"], m["redelivered"]) for m in again] == [(b, True)]
-    assert h.agent("alice", "ack", ids=[b])["acked"] == 1
-    assert h.agent("alice", "requeue")["requeued"] == 0
-    assert recv(h, "alice") == []
-
-
-def test_broadcast_reaches_every_other_agent(host_with_alice):
-    h = host_with_alice
-    assert h.admin("spawn", name="bob")["ok"]
-    reply = h.agent("alice", "send", to="*", body="all hands")
-    assert reply["ok"] and sorted(reply["recipients"]) == ["bob", "manager"]
-    for name in ("bob", "manager"):
-        got = [m for m in recv(h, name, max=32) if m["body"] == "all hands"]
-        assert len(got) == 1 and got[0]["from"] == "alice" and got[0]["broadcast"]
-        assert "may not need any action" in got[0]["hint"]
-    assert recv(h, "alice") == []
-
-
 def test_identity_comes_from_the_socket(host_with_alice):
     h = host_with_alice
     hello = h.agent("alice", "hello")
@@ -104,96 +70,6 @@ def test_identity_comes_from_the_socket(host_with_alice):
     assert inbox[0]["from"] == "alice" and inbox[0]["body"] == "hi"
     refused = h.agent("alice", "approve", id=1)
     assert refused["code"] == "unknown_cmd"
-
-
-def test_sending_to_unknown_agent_is_not_found(host_with_alice):
-    reply = host_with_alice.agent("alice", "send", to="ghost", body="x")
-    assert reply["code"] == "not_found" and "ghost" in reply["error"]
-
-
-def test_reply_threading(host_with_alice):
-    h = host_with_alice
-    first = send_as_operator(h, "alice", "question?")
-    reply = h.agent("alice", "send", to="operator", body="answer", in_reply_to=first)
-    assert reply["ok"]
-    assert h.admin("inbox")["messages"][0]["in_reply_to"] == first
-    bad = h.agent("alice", "send", to="operator", body="x", in_reply_to=999999)
-    assert bad["code"] == "not_found"
-
-
-def test_question_to_operator_answered(host_with_alice):
-    h = host_with_alice
-    qid = h.agent("alice", "ask", question="deploy now?", options=["yes", "no"])["id"]
-    open_qs = h.admin("questions")["questions"]
-    assert [(q["id"], q["asker"], q["options"]) for q in open_qs] == [(qid, "alice", ["yes", "no"])]
-    assert h.agent("alice", "open_threads")["threads"][0]["id"] == qid
-    assert h.admin("answer", id=qid, answer="yes")["ok"]
-    events = system_events(recv(h, "alice", max=10))
-    assert events == [{"event": "question_answered", "id": qid, "question": "deploy now?",
-                       "answer": "yes", "answerer": "operator"}]
-    assert h.admin("answer", id=qid, answer="no")["code"] == "conflict"
-    assert h.admin("questions")["questions"] == []
-
-
-def test_question_expires_and_cancels(host_with_alice):
-    h = host_with_alice
-    expiring = h.agent("alice", "ask", question="quick?", ttl_seconds=1)["id"]
-    cancelled = h.agent("alice", "ask", question="later?")["id"]
-    assert h.admin("cancel_question", id=cancelled)["ok"]
-    answers = {}
-
-    def collect():
-        for e in system_events(recv(h, "alice", max=10, wait_seconds=1)):
-            answers[e["id"]] = e["answer"]
-        return len(answers) == 2
-    wait_for(collect, timeout=10, what="both question outcomes")
-    assert answers == {expiring: "[expired]", cancelled: "[cancelled]"}
-
-
-def test_peer_question(host_with_alice):
-    h = host_with_alice
-    assert h.admin("spawn", name="bob")["ok"]
-    qid = h.agent("alice", "ask", question="which branch?", to="bob", multi=True,
-                  options=["main", "dev"])["id"]
-    asked = system_events(recv(h, "bob", max=10))
-    assert asked[0]["event"] == "question_asked" and asked[0]["asker"] == "alice"
-    assert h.agent("alice", "answer", id=qid, answer="main")["code"] == "forbidden"
-    assert h.agent("bob", "answer", id=qid, answer="main, dev")["ok"]
-    answered = system_events(recv(h, "alice", max=10))
-    assert answered[0]["answer"] == "main, dev" and answered[0]["answerer"] == "bob"
-    assert h.agent("alice", "ask", question="me?", to="alice")["code"] == "bad_args"
-
-
-def test_reminder_delivered_once_when_due(host_with_alice):
-    h = host_with_alice
-    reply = h.agent("alice", "remind", message="check the build", delay_seconds=1)
-    assert reply["ok"]
-    assert h.agent("alice", "status")["pending_reminders"] == 1
-    got = recv(h, "alice", wait_seconds=10)
-    assert [(m["from"], m["body"]) for m in got] == [("reminder", "check the build")]
-    assert h.agent("alice", "status")["pending_reminders"] == 0
-    assert recv(h, "alice", wait_seconds=1.5) == []
-
-
-def test_reminder_needs_exactly_one_time(host_with_alice):
-    h = host_with_alice
-    assert h.agent("alice", "remind", message="x")["code"] == "bad_args"
-    assert h.agent("alice", "remind", message="x", delay_seconds=1, at=1)["code"] == "bad_args"
-    long = h.agent("alice", "remind", message="x" * 5000, delay_seconds=1)
-    assert long["code"] == "bad_args" and "file_path" in long["error"]
-
-
-def test_reminder_with_file_path_writes_the_text(host_with_alice):
-    h = host_with_alice
-    text = "y" * 6000
-    assert h.agent("alice", "remind", message=text, delay_seconds=0,
-                   file_path="/state/reminders/r1.txt")["ok"]
-    got = recv(h, "alice", wait_seconds=10)
-    assert "/state/reminders/r1.txt" in got[0]["body"]
-    written = h.root / "lib" / "agents" / "alice" / "state" / "reminders" / "r1.txt"
-    assert written.read_text() == text
-    assert h.agent("alice", "remind", message="x", delay_seconds=1,
-                   file_path="/etc/passwd")["code"] == "bad_args"
 
 
 def test_reminder_survives_a_host_restart():
@@ -229,13 +105,6 @@ def test_allowed_recipients_enforced_by_the_host(host_with_alice):
     assert h.agent("bob", "send", to="alice", body="bob is unrestricted")["ok"]
 
 
-def test_wake_labels_the_sender(host_with_alice):
-    h = host_with_alice
-    assert h.agent("alice", "wake", **{"from": "webhook: deploy", "body": "done"})["ok"]
-    got = recv(h, "alice")
-    assert [(m["from"], m["body"]) for m in got] == [("wake:webhook: deploy", "done")]
-
-
 def test_status_rows_have_real_values(host_with_alice):
     h = host_with_alice
     send_as_operator(h, "alice", "one")
@@ -250,16 +119,6 @@ def test_status_rows_have_real_values(host_with_alice):
                   "turn_state", "model", "port", "unread", "pending_reminders", "deployed_sha",
                   "status_text", "status_set_at", "last_turn_at"):
         assert field in alice
-
-
-def test_paused_agent_keeps_its_messages(host_with_alice):
-    h = host_with_alice
-    assert h.admin("set_paused", name="alice", paused=True)["ok"]
-    send_as_operator(h, "alice", "while paused")
-    assert recv(h, "alice") == []
-    assert h.admin("status")["agent_statuses"][1]["paused"] is True
-    assert h.admin("set_paused", name="alice", paused=False)["ok"]
-    assert [m["body"] for m in recv(h, "alice")] == ["while paused"]
 
 
 def test_spawn_approval_flow_tells_the_manager(host):

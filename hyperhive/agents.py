@@ -1,0 +1,181 @@
+"""The agent registry: who the agents are, their paused flags and status text, what their
+harnesses last reported, the lifecycle step each is in, and the host's records of their
+dirs and uid slots. The dashboard's status rows are read from here.
+"""
+
+from collections import defaultdict
+
+from . import bounds, names
+from .errors import BadArgs, NotFound
+from .names import MANAGER
+
+# What a harness may report about itself; the rest of a report is for the rollout.
+REPORTED = ("turn_state", "turn_state_since", "turn_state_until", "model", "needs_login",
+            "last_turn_at", "status", "port")
+
+
+class Agents:
+    def __init__(self, bus):
+        self.bus = bus
+        self.store = bus.store
+        # The only writer of agents: their names and paused flags are kept in memory
+        # rather than asked of sqlite on every message.
+        self._paused = {a["name"]: bool(a["paused"]) for a in self.store.agents()}
+        self._runtime = defaultdict(dict)   # what each harness last reported
+        self._transients = {}               # name -> lifecycle step in flight
+
+    # -- who is an agent ------------------------------------------------------
+
+    def exists(self, name):
+        return name in self._paused
+
+    def names(self):
+        return list(self._paused)
+
+    def need(self, name):
+        names.check(name)
+        if not self.exists(name):
+            raise NotFound(f"there is no agent named {name!r}")
+        return name
+
+    def register(self, name):
+        def write():
+            self.store.add_agent(name, self.bus.clock())
+            self.bus.emit("agent_changed", name=name, added=True)
+        self.bus.write(write)
+        self._paused.setdefault(name, False)
+
+    def unregister(self, name):
+        """The agent is gone, and so are the approvals that waited on it."""
+        def write():
+            self.store.remove_agent(name)
+            for a in self.store.approvals("pending", agent=name):
+                self.store.set_approval(a["id"], self.bus.clock(), status="cancelled",
+                                        note="agent destroyed")
+                self.bus.emit("approval_resolved", id=a["id"], status="cancelled")
+            self.bus.emit("agent_removed", name=name)
+        self.bus.write(write)
+        self._paused.pop(name, None)
+        self.forget_runtime(name)
+
+    def changed(self, name, **fields):
+        """Pages hear that something about an agent changed."""
+        self.bus.write_relaxed(lambda: self.bus.emit("agent_changed", name=name, **fields))
+
+    # -- paused and status text -------------------------------------------------
+
+    def paused(self, name):
+        return self._paused.get(name, False)
+
+    def set_paused(self, name, paused):
+        self.need(name)
+        if not isinstance(paused, bool):
+            raise BadArgs("`paused` must be true or false")
+
+        def write():
+            self.store.set_agent(name, paused=paused)
+            self.bus.emit("agent_changed", name=name, paused=paused)
+        self.bus.write(write)
+        self._paused[name] = paused
+        if not paused:
+            self.bus.ring(name)
+        return {"name": name, "paused": paused}
+
+    def set_status(self, caller, text):
+        bounds.text(text, "text", limit=bounds.MAX_STATUS_TEXT, empty_ok=True)
+        now = self.bus.clock()
+
+        def write():
+            self.store.set_agent(caller, status_text=text or None, status_set_at=now)
+            self.bus.emit("agent_changed", name=caller, status_text=text)
+        self.bus.write(write)
+        return {}
+
+    # -- what harnesses report ----------------------------------------------------
+
+    def report(self, caller, fields):
+        changed = {k: v for k, v in fields.items() if k in REPORTED}
+        self._runtime[caller].update(changed)
+        self.changed(caller, **changed)
+
+    def runtime(self, name):
+        return dict(self._runtime.get(name, {}))
+
+    def forget_runtime(self, name):
+        self._runtime.pop(name, None)
+
+    # -- lifecycle steps in flight ---------------------------------------------------
+
+    def set_transient(self, name, step):
+        self._transients[name] = step
+        self.bus.write_relaxed(lambda: self.bus.emit("transient_set", name=name, step=step))
+
+    def clear_transient(self, name):
+        if self._transients.pop(name, None) is not None:
+            self.bus.write_relaxed(lambda: self.bus.emit("transient_cleared", name=name))
+
+    def transients(self):
+        return dict(self._transients)
+
+    # -- the host's records of agent dirs and uid slots -----------------------------------
+
+    def dir(self, name):
+        return self.store.agent_dir(name)
+
+    def dirs(self):
+        return self.store.agent_dirs()
+
+    def record_dir(self, name, port, created_at=None, **fields):
+        self.bus.write(lambda: self.store.add_agent_dir(
+            name, port, created_at or self.bus.clock(), **fields))
+
+    def update_dir(self, name, **fields):
+        self.bus.write(lambda: self.store.set_agent_dir(name, **fields))
+
+    def forget_dir(self, name):
+        self.bus.write(lambda: self.store.remove_agent_dir(name))
+
+    def forget_draft(self, name):
+        """True when this call discarded the draft's record (see store.remove_draft)."""
+        return bool(self.bus.write(lambda: self.store.remove_draft(name)))
+
+    def slot(self, name, slots, usable):
+        return self.bus.write(lambda: self.store.agent_slot(name, slots, usable=usable))
+
+    def free_slot(self, name):
+        self.bus.write(lambda: self.store.free_slot(name))
+
+    # -- the dashboard's rows ---------------------------------------------------------------
+
+    def status_rows(self, machine=lambda name: {}):
+        """One row per agent; `machine(name)` is what its lifecycle knows (running, port...)."""
+        unread = self.store.unread_counts()
+        reminders = self.store.pending_reminder_counts()
+        return [self._status_row(a, machine(a["name"]), unread, reminders)
+                for a in self.store.agents()]
+
+    def _status_row(self, agent, life, unread, reminders):
+        name = agent["name"]
+        rt = self._runtime.get(name, {})
+        return {
+            "name": name,
+            "running": life.get("running", False),
+            "failed": life.get("failed", False),
+            "paused": bool(agent["paused"]),
+            "needs_login": bool(rt.get("needs_login", False)),
+            "needs_update": life.get("needs_update", False),
+            "turn_state": rt.get("turn_state") if life.get("running") else None,
+            "turn_state_since": rt.get("turn_state_since"),
+            "turn_state_until": rt.get("turn_state_until"),
+            "model": rt.get("model") or life.get("model"),
+            "port": life.get("port"),
+            "unread": unread.get(name, 0),
+            "pending_reminders": reminders.get(name, 0),
+            "deployed_sha": life.get("deployed_sha"),
+            "rollout": life.get("rollout"),
+            "status_text": agent["status_text"],
+            "status_set_at": agent["status_set_at"],
+            "last_turn_at": rt.get("last_turn_at"),
+            "transient": self._transients.get(name),
+            "is_manager": name == MANAGER,
+        }

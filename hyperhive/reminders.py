@@ -1,0 +1,131 @@
+"""Reminders, and the timers that deliver them and expire questions at their deadlines.
+
+One greenlet sleeps until the next due time; a new reminder or question deadline rings
+`bus.timer_bell`. `run_due()` is one pass of it, callable directly (tests drive it with
+an injected clock, with no real sleep).
+"""
+
+import logging
+import os
+
+import gevent
+
+from . import bounds, safefs
+from .errors import BadArgs, Conflict, DiskFull, HiveError
+
+log = logging.getLogger(__name__)
+
+# How long the timers wait before trying a due reminder again on a full disk.
+DISK_RETRY_SECONDS = 30
+SENDER = "reminder"
+
+
+class Reminders:
+    def __init__(self, bus, questions):
+        self.bus = bus
+        self.store = bus.store
+        self.questions = questions
+        self._greenlet = None
+
+    def remind(self, caller, message, delay_seconds=None, at=None, file_path=None):
+        if (delay_seconds is None) == (at is None):
+            raise BadArgs("give exactly one of `delay_seconds` and `at`")
+        limit = bounds.MAX_BODY if file_path else bounds.MAX_REMINDER_TEXT
+        if not file_path and isinstance(message, str) and len(message.encode()) > limit:
+            raise BadArgs(f"a reminder message over {limit} bytes needs `file_path`: the text "
+                          "is written there and the reminder points at it")
+        bounds.text(message, "message", limit=limit)
+        now = self.bus.clock()
+        due = _due(now, delay_seconds, at)
+        if file_path is not None:
+            bounds.reminder_path(file_path)   # its shape now; the file is written when due
+
+        def write():
+            self._check_pending(caller)       # in the write: a burst cannot slip past
+            return self.store.add_reminder(caller, message, due, now, file_path)
+        rid = self.bus.write(write)
+        self.bus.timer_bell.set()
+        return {"id": rid, "due_at": due}
+
+    def _check_pending(self, caller):
+        pending = self.store.pending_reminders(caller)
+        if pending >= bounds.MAX_PENDING_REMINDERS:
+            raise Conflict(f"you have {pending} pending reminders, the most one agent may "
+                           "have; wait for some to come due before setting more")
+
+    # -- timers ----------------------------------------------------------------
+
+    def start(self):
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self):
+        if self._greenlet:
+            self._greenlet.kill()
+
+    def run_due(self):
+        """Deliver what is due and expire what is past its deadline, now; the next due
+        time (None: nothing waits)."""
+        now = self.bus.clock()
+        for r in self.store.due_reminders(now):
+            self._deliver(r)
+        self.questions.expire_due(now)
+        due = [t for t in (self.store.next_reminder_due(), self.store.next_question_deadline())
+               if t is not None]
+        return min(due) if due else None
+
+    def _run(self):
+        bell = self.bus.timer_bell
+        while True:
+            bell.clear()
+            try:
+                nxt = self.run_due()
+            except DiskFull:
+                # Logged once by the writer; what is due stays due, tried again later.
+                bell.wait(DISK_RETRY_SECONDS)
+                continue
+            except Exception:
+                log.exception("timer pass failed")
+                nxt = None
+            # Sleep until the next due time; a new reminder or question rings the bell.
+            bell.wait(max(0.0, nxt - self.bus.clock()) if nxt is not None else None)
+
+    def _deliver(self, r):
+        body = r["message"]
+        if r["file_path"]:
+            try:
+                self._write_file(r["agent"], r["file_path"], body)
+                body = f"reminder: the text is in {r['file_path']}"
+            except (OSError, HiveError) as exc:
+                reason = getattr(exc, "message", None) or exc.args[-1]
+                body = f"{body}\n(the text was not written to {r['file_path']}: {reason})"
+
+        def write():
+            msg_id = self.bus.post(SENDER, r["agent"], body)
+            if not self.store.mark_reminder(r["id"], msg_id, self.bus.clock()):
+                raise Conflict("reminder already delivered")   # rolls back the message
+        try:
+            self.bus.write(write)
+        except Conflict:
+            return
+        self.bus.ring(r["agent"])
+
+    def _write_file(self, agent, file_path, text):
+        """Through the agent's own tree, never a link it planted there (SPEC §12)."""
+        why = "reminders are written only to regular files under /state"
+        state = safefs.open_dir(self.bus.places.lib / "agents", f"{agent}/state")
+        try:
+            safefs.write_text(state, bounds.reminder_path(file_path), text, create_dirs=True,
+                              shown="/state", why=why)
+        finally:
+            os.close(state)
+
+
+def _due(now, delay_seconds, at):
+    if delay_seconds is not None:
+        if not isinstance(delay_seconds, (int, float)) \
+                or not 0 <= delay_seconds <= bounds.MAX_DELAY:
+            raise BadArgs("`delay_seconds` must be between 0 and a year")
+        return now + delay_seconds
+    if not isinstance(at, (int, float)) or at > now + bounds.MAX_DELAY:
+        raise BadArgs("`at` must be a unix time within the next year")
+    return at
