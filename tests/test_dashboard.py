@@ -836,7 +836,7 @@ def broker(tmp_path):
     places.ensure()
     store = Store(places.db)
     b = Broker(store, places, clock=Clock())
-    b.register_agent("alice")
+    b.agents.register("alice")
     yield b
     b.stop()
     store.close()
@@ -855,8 +855,8 @@ def rendered(broker, live, since):
 
 
 def test_the_hello_renders_every_list_from_the_same_templates_as_the_page(broker):
-    broker.send("alice", OPERATOR, XSS)
-    broker.ask("alice", "for you?")
+    broker.messages.send("alice", OPERATOR, XSS)
+    broker.questions.ask("alice", "for you?")
     _, hello, _ = live_page(broker)
     assert set(hello) == {"agents", "kept", "drafts", "questions", "approvals", "inbox", "flow",
                           "oob"}
@@ -876,8 +876,8 @@ def test_the_hello_renders_every_list_from_the_same_templates_as_the_page(broker
 
 def test_a_message_is_one_row_on_top_once_and_its_marks_follow(broker):
     live, _, seq = live_page(broker)
-    to_alice = broker.send(OPERATOR, "alice", "hi alice")["id"]
-    to_me = broker.send("alice", OPERATOR, "hi operator")["id"]
+    to_alice = broker.messages.send(OPERATOR, "alice", "hi alice")["id"]
+    to_me = broker.messages.send("alice", OPERATOR, "hi operator")["id"]
     events = rendered(broker, live, seq)
     assert [kind for kind, _ in events] == ["sent", "sent"]
     first, second = (frags for _, frags in events)
@@ -895,8 +895,8 @@ def test_a_message_is_one_row_on_top_once_and_its_marks_follow(broker):
     assert "oob" not in dict(again.render(broker.events_after(seq)[0]))
 
     seq = broker.last_seq()
-    taken = broker.recv("alice", max=10)["messages"]
-    broker.ack("alice", [m["id"] for m in taken])
+    taken = broker.messages.recv("alice", max=10)["messages"]
+    broker.messages.ack("alice", [m["id"] for m in taken])
     (_, delivered), (_, acked) = rendered(broker, live, seq)
     assert f'<span class="mark is-delivered" id="mark-{to_alice}"' in delivered["oob"]
     assert "✉" not in delivered["agents"]
@@ -905,23 +905,23 @@ def test_a_message_is_one_row_on_top_once_and_its_marks_follow(broker):
 
 
 def test_the_flow_keeps_its_length_by_dropping_the_oldest_row(broker):
-    first = broker.send(OPERATOR, "alice", "the oldest")["id"]
+    first = broker.messages.send(OPERATOR, "alice", "the oldest")["id"]
     for n in range(dashview.FLOW_LIMIT - 1):
-        broker.send(OPERATOR, "alice", f"filler {n}")
+        broker.messages.send(OPERATOR, "alice", f"filler {n}")
     live, hello, seq = live_page(broker)
     assert hello["flow"].count('<li class="flow-row') == dashview.FLOW_LIMIT
-    broker.send(OPERATOR, "alice", "one more")
+    broker.messages.send(OPERATOR, "alice", "one more")
     [(_, frags)] = rendered(broker, live, seq)
     assert frags["oob"].endswith(f'<li id="flow-{first}" hx-swap-oob="delete"></li>')
 
 
 def test_questions_render_whole_and_only_the_operators_call_for_a_notification(broker):
-    broker.register_agent("bob")
+    broker.agents.register("bob")
     live, _, seq = live_page(broker)
-    mine = broker.ask("alice", "left or right?", options=["left", XSS], ttl_seconds=90)["id"]
+    mine = broker.questions.ask("alice", "left or right?", options=["left", XSS], ttl_seconds=90)["id"]
     [(_, asked)] = [e for e in rendered(broker, live, seq) if e[0] == "question_added"]
     seq = broker.last_seq()
-    peer = broker.ask("alice", "bob, a word", to="bob")["id"]
+    peer = broker.questions.ask("alice", "bob, a word", to="bob")["id"]
     [(_, asked_peer)] = [e for e in rendered(broker, live, seq) if e[0] == "question_added"]
     assert asked["notify"] == (f'<p data-tag="question-{mine}" data-title="question from alice" '
                                f'data-body="left or right?" data-row="q-{mine}"></p>')
@@ -937,8 +937,8 @@ def test_questions_render_whole_and_only_the_operators_call_for_a_notification(b
 
 def test_the_operators_own_approvals_call_for_no_notification(broker):
     live, _, seq = live_page(broker)
-    broker.request_spawn(OPERATOR, "gina", "checks the docs")
-    aid = broker.request_spawn("alice", "hank", "reads the logs")["id"]
+    broker.approvals.request_spawn(OPERATOR, "gina", "checks the docs")
+    aid = broker.approvals.request_spawn("alice", "hank", "reads the logs")["id"]
     events = rendered(broker, live, seq)
     assert [("notify" in frags) for _, frags in events] == [False, True]
     assert events[1][1]["notify"] == (f'<p data-tag="approval-{aid}" data-title="approval #{aid}: '
@@ -948,7 +948,7 @@ def test_the_operators_own_approvals_call_for_no_notification(broker):
 
 
 def test_ages_and_countdowns_tick_as_the_clock_moves_and_only_when_their_text_does(broker):
-    qid = broker.ask("alice", "soon?", ttl_seconds=65)["id"]
+    qid = broker.questions.ask("alice", "soon?", ttl_seconds=65)["id"]
     live, hello, _ = live_page(broker)
     assert f'<span id="q-{qid}-age">0s</span>' in hello["questions"]
     assert live.tick() == []
@@ -961,7 +961,7 @@ def test_ages_and_countdowns_tick_as_the_clock_moves_and_only_when_their_text_do
     assert ">1m</span>" in html and ">expired</span>" in html
     # a row that is gone stops ticking
     seq = broker.last_seq()
-    broker.cancel_question(OPERATOR, qid)
+    broker.questions.cancel(OPERATOR, qid)
     rendered(broker, live, seq)
     live.clock.now += 60
     assert live.tick() == []
