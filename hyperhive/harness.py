@@ -83,8 +83,6 @@ class Harness:
         self.model = (model if model and MODEL_RE.match(model) else None) \
             or self.config.get("model") or "haiku"
         self.session_id = self.files.read("hyperhive-session")
-        self.usage = {}
-        self.last_turn = None
         self.naps = Naps(self, self.files)
         self.turns = TurnDriver(self)
 
@@ -167,8 +165,8 @@ class Harness:
         return {"name": self.name, "manager": self.is_manager, "status": self.status,
                 "turn_state": self.state.value, "turn_state_since": self.state_since,
                 "nap_until": self.naps.until if self.state == TurnState.NAPPING else None,
-                "model": self.model, "session_id": self.session_id, "usage": self.usage,
-                "last_turn": self.last_turn, "login": self.login.snapshot(),
+                "model": self.model, "session_id": self.session_id, "usage": self.turns.usage,
+                "last_turn": self.turns.last_turn, "login": self.login.snapshot(),
                 "seq": self.bus.last_seq()}
 
     # -- what the turn took from the inbox -----------------------------------------------
@@ -272,12 +270,7 @@ def run(options):
         return harness.refuse_config(problem)
     harness.setup.write_files()
     endpoint = HarnessEndpoint(harness)
-    mcp = SocketServer(harness.hive_dir / "mcp.sock", endpoint, mode=0o600)
-    if harness.claude_ids is not None:
-        # claude's `hyperhive mcp` and `hyperhive wake` connect here, as its group.
-        os.chown(mcp.path, os.geteuid(), harness.claude_ids[1])
-        os.chmod(mcp.path, 0o660)
-    mcp.start()
+    mcp = _serve_mcp(harness, endpoint)
     web = None
     if options.web:
         from . import agentweb
@@ -286,24 +279,17 @@ def run(options):
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stop.set)
     loop = gevent.spawn(harness.serve)
-    pruner = gevent.spawn(retention.daily, harness.prune, "the events and turn stats")
+    helpers = [gevent.spawn(retention.daily, harness.prune, "the events and turn stats")]
     spool = wakespool.WakeSpool(harness.state_dir, endpoint.dispatch)
-    spooler = gevent.spawn(spool.serve) if spool.opened() else None
+    if spool.opened():
+        helpers.append(gevent.spawn(spool.serve))
     loop.link(lambda g: stop.set())
     stop_watchdog = journal.start_watchdog()
     journal.notify("READY=1", f"STATUS={harness.status}")
     log.info("harness for %s ready (model %s)", harness.name, harness.model)
     stop.wait()
     journal.notify("STOPPING=1")
-    harness.stop()
-    # A running turn gets a moment to end on its SIGINT; a parked recv is simply dropped.
-    loop.join(timeout=8 if harness.turns.turn is not None else 0.5)
-    loop.kill()
-    pruner.kill()
-    if spooler is not None:
-        spooler.kill()
-    spool.close()
-    harness.link.flush_acks(timeout=5)
+    _shut_down(harness, loop, helpers, spool)
     mcp.stop()
     if web is not None:
         web.stop(timeout=1)
@@ -313,3 +299,24 @@ def run(options):
         log.error("the serve loop died: %r", loop.exception)
         return 1
     return 0
+
+
+def _serve_mcp(harness, endpoint):
+    mcp = SocketServer(harness.hive_dir / "mcp.sock", endpoint, mode=0o600)
+    if harness.claude_ids is not None:
+        # claude's `hyperhive mcp` and `hyperhive wake` connect here, as its group.
+        os.chown(mcp.path, os.geteuid(), harness.claude_ids[1])
+        os.chmod(mcp.path, 0o660)
+    mcp.start()
+    return mcp
+
+
+def _shut_down(harness, loop, helpers, spool):
+    harness.stop()
+    # A running turn gets a moment to end on its SIGINT; a parked recv is simply dropped.
+    loop.join(timeout=8 if harness.turns.turn is not None else 0.5)
+    loop.kill()
+    for helper in helpers:
+        helper.kill()
+    spool.close()
+    harness.link.flush_acks(timeout=5)

@@ -23,6 +23,8 @@ class TurnDriver:
         self.turn = None            # the running claude, for a stop or the operator's cancel
         self.inflight = set()       # what the turn took from the inbox: acked when it ends well
         self.operator_cancel = False
+        self.usage = {}             # the last turn's tokens and cost, for the page
+        self.last_turn = None
         # One claude at a time on the session: a turn waits for an operator's compaction.
         # Harness.handle holds it around take().
         self.session_lock = gevent.lock.BoundedSemaphore()
@@ -208,14 +210,14 @@ class TurnDriver:
         ended = time.time()
         usage = result.usage or {}
         cost = self._turn_cost(result)
-        harness.usage = {"ctx": result.ctx_tokens, "input": usage.get("input_tokens", 0),
-                         "output": usage.get("output_tokens", 0),
-                         "cache_read": usage.get("cache_read_input_tokens", 0),
-                         "cache_write": usage.get("cache_creation_input_tokens", 0),
-                         "cost_usd": cost}
-        harness.bus.emit("token_usage_changed", **harness.usage)
-        harness.last_turn = {"at": ended, "duration_ms": result.duration_ms,
-                             "outcome": result.outcome}
+        self.usage = {"ctx": result.ctx_tokens, "input": usage.get("input_tokens", 0),
+                      "output": usage.get("output_tokens", 0),
+                      "cache_read": usage.get("cache_read_input_tokens", 0),
+                      "cache_write": usage.get("cache_creation_input_tokens", 0),
+                      "cost_usd": cost}
+        harness.bus.emit("token_usage_changed", **self.usage)
+        self.last_turn = {"at": ended, "duration_ms": result.duration_ms,
+                          "outcome": result.outcome}
         harness.bus.emit("turn_end", outcome=result.outcome, duration_ms=result.duration_ms,
                          note=result.note or "")
         journal.event(log, "turn_end", f"turn {result.outcome} in {result.duration_ms} ms",
