@@ -101,6 +101,16 @@ def test_claudes_env_drops_the_harnesss_channels_and_puts_our_command_first():
     assert claudeconfig.claude_env({}, "alice", "/h", "/s")["USER"] == "alice"
 
 
+def test_a_turns_argv_carries_exactly_the_rules_of_agent_json():
+    config = {"allowed_bash_patterns": ["make:*"], "extra_mcp_servers": {"fetch": FETCH}}
+    argv = claude.build_argv("claude", "sonnet", "abc", hive_dir="/run/hive",
+                             allowed=claudeconfig.allowed_rules(config, ["/s"]))
+    assert argv[argv.index("--allowedTools") + 1] == \
+        "Bash(make:*),Read(//s/**),Edit(//s/**),mcp__hyperhive,mcp__fetch"
+    assert argv[argv.index("--tools") + 1] == ",".join(claudeconfig.BUILTINS)
+    assert "--resume=abc" in argv
+
+
 def test_claudes_argv_runs_as_its_uid_when_it_has_one():
     assert claudeconfig.as_claude(["claude", "-p"], None) == ["claude", "-p"]
     assert claudeconfig.as_claude(["claude"], (1000, 1001)) == [
