@@ -108,9 +108,10 @@ class LoginFlow:
             raise Conflict("a login is already running")
         self.output, self.url, self.finished, self.exit_note = "", None, False, None
         # As claude's uid: the credentials it writes are claude's to read.
-        self.proc = subprocess.Popen(self.harness.as_claude(self.command()),
+        setup = self.harness.setup
+        self.proc = subprocess.Popen(setup.as_claude(self.command()),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=self.harness.claude_env(),
+                                     stderr=subprocess.STDOUT, env=setup.claude_env(),
                                      cwd=str(self.harness.state_dir))
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         self.harness.set_status("needs_login_in_progress")
@@ -128,7 +129,7 @@ class LoginFlow:
         self.finished = True
         self.exit_note = "logged in" if rc == 0 else f"login exited with code {rc}"
         self.harness.bus.emit("note", text=self.exit_note, level="login")
-        self.harness._wakeup.set()
+        self.harness.interrupt_wait()
         if rc != 0:
             self.harness.set_status("needs_login_idle")
 

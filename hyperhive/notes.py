@@ -82,7 +82,7 @@ def compaction_prompt(path, size, limit):
 def compaction_argv(claude_bin, model, hive_dir, allowed=None):
     """A fresh session (never the agent's own) with only the file tools and no MCP server.
 
-    `allowed`: the agent's own rules for TOOLS (Harness.allowed_rules(TOOLS)), which hold
+    `allowed`: the agent's own rules for TOOLS (ClaudeSetup.allowed_rules(TOOLS)), which hold
     the file tools to its dirs.
     """
     argv = claude.build_argv(claude_bin, model, hive_dir=hive_dir, builtins=TOOLS,

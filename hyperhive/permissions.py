@@ -134,7 +134,7 @@ def mcp_rules(extra_servers):
     servers = extra_servers if isinstance(extra_servers, dict) else {}
     for key, spec in servers.items():
         if key == "hyperhive" or not isinstance(spec, dict) or "command" not in spec:
-            continue   # not started either (Harness.mcp_config)
+            continue   # not started either (claudeconfig.mcp_config)
         tools = spec.get("allowed_tools") or spec.get("allowedTools") or ["*"]
         rules += [f"mcp__{key}" if t == "*" else f"mcp__{key}__{t}" for t in tools]
     return rules

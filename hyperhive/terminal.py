@@ -318,9 +318,7 @@ def _frames(term, last, sock, keepalive):
 
 def install(app, harness):
     """Add the terminal's page, stream and actions to the agent page's app."""
-    term = getattr(harness, "terminal", None) or Terminal(
-        harness.state_dir, harness.claude_env, harness.as_claude, harness.claude_ids)
-    harness.terminal = term         # so the harness's stop ends the shell
+    term = harness.terminal         # the harness's own: its stop ends the shell
 
     @app.get("/terminal")
     def page():

@@ -75,7 +75,7 @@ def test_a_missing_defaults_file_stops_the_host(workdir):
 def test_defaults_are_checked_like_an_agent_json(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps({"allowed_domains": ["127.0.0.1"]}))
-    with pytest.raises(ValueError, match="d.json"):
+    with pytest.raises(ValueError, match=r"d\.json"):
         agentconfig.load_defaults(path)
     path.write_text(json.dumps(DEFAULTS))
     assert agentconfig.load_defaults(path) == DEFAULTS

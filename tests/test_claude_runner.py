@@ -132,7 +132,7 @@ def test_ok_turn_with_tool_counts_usage_and_cost(fake):
     assert result.result_text == "Done."
     assert result.mcp_connected
     assert result.stderr_tail == []
-    assert [e["type"] for e in events][0] == "system" and events[-1]["type"] == "result"
+    assert events[0]["type"] == "system" and events[-1]["type"] == "result"
     (call,) = fake.invocations()
     assert call["argv"] == fake.argv()[1:]
     assert call["prompt"] == "wake up"

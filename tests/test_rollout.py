@@ -13,7 +13,7 @@ from hive import HostProcess, clean_env, free_port, wait_for
 from test_apply_commit import commit_config, git, manager_events, tags
 from test_dashboard import Dash
 
-from hyperhive.harness import config_problem
+from hyperhive.bootconfig import config_problem
 
 SETTLE = 3
 # A real way for agent.json to bring its harness down: an extra MCP server whose command

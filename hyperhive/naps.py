@@ -1,0 +1,99 @@
+"""Every wait of the serve loop between turns: a nap claude asked for, a rest after a
+rate limit, and the waits for a login. The operator's cancel, a finished login or a
+stop cuts any of them short.
+"""
+
+import time
+
+from gevent.event import Event
+
+from .errors import BadArgs
+from .login import has_credentials, wait_for_credentials
+from .states import TurnState
+
+MAX_NAP = 24 * 3600
+NAP_FILE = "hyperhive-nap"
+
+
+class Naps:
+    def __init__(self, harness, files):
+        self.harness = harness
+        self.files = files
+        self.until = files.read_float(NAP_FILE)
+        self._wakeup = Event()
+
+    def interrupt(self):
+        """End the current wait now (the loop then looks at why it was woken)."""
+        self._wakeup.set()
+
+    def nap(self, seconds):
+        if not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_NAP:
+            raise BadArgs(f"`seconds` must be between 0 and {MAX_NAP}")
+        self.until = time.time() + seconds
+        self.files.write(NAP_FILE, self.until)
+        until = time.strftime("%H:%M:%S", time.localtime(self.until))
+        return {"until": self.until,
+                "text": f"napping until {until} ({int(seconds)}s): finish this turn; new "
+                        "messages wait in the inbox until then (the operator can wake you)"}
+
+    def cancel(self):
+        """The operator ends the nap; False when there is none."""
+        if not self.until:
+            return False
+        self.until = None
+        self.files.write(NAP_FILE, None)
+        self._wakeup.set()
+        return True
+
+    def sleep_out(self):
+        harness = self.harness
+        if not self.until or self.until <= time.time():
+            self._clear()
+            return
+        if harness.state != TurnState.NAPPING:
+            harness.set_state(TurnState.NAPPING, until=self.until)
+        self._wakeup.clear()
+        self._wakeup.wait(max(0, self.until - time.time()))
+        cut_short = self.until is None
+        self._clear()
+        if not harness.stopping.is_set():
+            harness.bus.emit("note", level="info", text="nap ended by the operator" if cut_short
+                             else "nap over: taking messages again")
+
+    def _clear(self):
+        if self.until is not None:
+            self.until = None
+            self.files.write(NAP_FILE, None)
+        if self.harness.state == TurnState.NAPPING:
+            self.harness.set_state(TurnState.IDLE)
+
+    def park(self, status, seconds):
+        """Stop taking messages for a while; the unfinished one comes back afterwards."""
+        self.harness.set_status(status)
+        self.harness.bus.emit("note", text=f"{status}: resting {int(seconds)}s before retrying",
+                              level="warn")
+        self._wakeup.clear()
+        self._wakeup.wait(seconds)
+        self._back_online()
+
+    def park_for_login(self):
+        self.harness.set_status("needs_login_idle")
+        self.harness.link.tell_manager("needs_login")
+        self._wakeup.clear()
+        wait_for_credentials(self._wakeup, require_change=True)
+        self._back_online()
+
+    def _back_online(self):
+        if self.harness.stopping.is_set():
+            return
+        self.harness.link.requeue()
+        self.harness.set_status("online")
+
+    def wait_for_login(self):
+        if has_credentials():
+            return
+        self.harness.set_status("needs_login_idle")
+        self.harness.link.tell_manager("needs_login")
+        while not has_credentials() and not self.harness.stopping.is_set():
+            wait_for_credentials(self._wakeup)
+            self._wakeup.clear()
