@@ -20,6 +20,22 @@ import gevent
 from gevent.event import Event
 
 from . import names, repos, retention, safefs
+from .bounds import (
+    MAX_ANSWER,
+    MAX_BATCH,
+    MAX_BODY,
+    MAX_DELAY,
+    MAX_DESCRIPTION,
+    MAX_OPTION,
+    MAX_OPTIONS,
+    MAX_QUESTION,
+    MAX_REMINDER_PATH,
+    MAX_REMINDER_TEXT,
+    MAX_STATUS_TEXT,
+    MAX_TTL,
+    MAX_WAIT,
+    MAX_WAKE_LABEL,
+)
 from .disk import DiskState
 from .errors import BadArgs, Conflict, DiskFull, Forbidden, HiveError, NotFound, Unavailable
 from .fanout import Fanout
@@ -28,28 +44,6 @@ from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
 log = logging.getLogger(__name__)
 
-# Bounds on what a caller sends. The verb table (verbs.py) carries the byte and
-# count bounds to the wire; the broker checks meaning (empty, characters, ranges).
-MAX_WAIT = 180
-MAX_BATCH = 32
-MAX_IDS = 1000                     # message ids in one ack / undeliver
-MAX_BODY = 256 * 1024              # bytes of a message
-MAX_REMINDER_TEXT = 4096           # bytes of a reminder without a file_path
-MAX_QUESTION = 16384               # bytes of a question
-MAX_OPTIONS = 32                   # options of one question...
-MAX_OPTION = 200                   # ...of at most this many characters each
-MAX_ANSWER = 65536                 # bytes of an answer
-MAX_STATUS_TEXT = 2000             # bytes of set_status text
-MAX_CONFIG_ERROR = 2000            # bytes of why a harness refused its config (report)
-MAX_DESCRIPTION = 8192             # bytes of an approval's description or a deny note
-MAX_WAKE_LABEL = 64                # characters of a wake label
-MAX_DETAIL_KEYS = 16               # notify_manager detail: keys, items of a list value
-MAX_DETAIL_ITEMS = 32              # (the harness sends stderr's last 20 lines)...
-MAX_DETAIL = 32 * 1024             # ...and bytes of it all as JSON
-MAX_SHORT = 256                    # bytes of any other string: names, refs, events, enums
-MAX_TTL = 6 * 3600
-MAX_DELAY = 366 * 24 * 3600
-MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
 # Resources one agent may hold at once; at the bound the verb answers `conflict`.
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100

@@ -12,9 +12,22 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .broker import (MAX_ANSWER, MAX_BODY, MAX_CONFIG_ERROR, MAX_DESCRIPTION, MAX_DETAIL,
-                     MAX_DETAIL_ITEMS, MAX_DETAIL_KEYS, MAX_IDS, MAX_OPTION, MAX_OPTIONS,
-                     MAX_QUESTION, MAX_REMINDER_PATH, MAX_SHORT, MAX_STATUS_TEXT)
+from .bounds import (
+    MAX_ANSWER,
+    MAX_BODY,
+    MAX_CONFIG_ERROR,
+    MAX_DESCRIPTION,
+    MAX_DETAIL,
+    MAX_DETAIL_ITEMS,
+    MAX_DETAIL_KEYS,
+    MAX_IDS,
+    MAX_OPTION,
+    MAX_OPTIONS,
+    MAX_QUESTION,
+    MAX_REMINDER_PATH,
+    MAX_SHORT,
+    MAX_STATUS_TEXT,
+)
 from .errors import BadArgs, Forbidden, UnknownCmd
 from .names import OPERATOR
 from .states import MODEL_RE, STATUSES, TurnState

@@ -1,0 +1,27 @@
+"""Bounds on what a caller sends (SPEC §12: every value an agent sends is bounded).
+
+The verb table (verbs.py) carries the byte and count bounds to the wire; the broker
+checks meaning (empty, characters, ranges). They live here, apart from both, because
+the table and the MCP tool texts must load with the standard library alone.
+"""
+
+MAX_WAIT = 180                     # seconds a `recv` may park
+MAX_BATCH = 32                     # messages one `recv` takes at most
+MAX_IDS = 1000                     # message ids in one ack / undeliver
+MAX_BODY = 256 * 1024              # bytes of a message
+MAX_REMINDER_TEXT = 4096           # bytes of a reminder without a file_path
+MAX_QUESTION = 16384               # bytes of a question
+MAX_OPTIONS = 32                   # options of one question...
+MAX_OPTION = 200                   # ...of at most this many characters each
+MAX_ANSWER = 65536                 # bytes of an answer
+MAX_STATUS_TEXT = 2000             # bytes of set_status text
+MAX_CONFIG_ERROR = 2000            # bytes of why a harness refused its config (report)
+MAX_DESCRIPTION = 8192             # bytes of an approval's description or a deny note
+MAX_WAKE_LABEL = 64                # characters of a wake label
+MAX_DETAIL_KEYS = 16               # notify_manager detail: keys, items of a list value
+MAX_DETAIL_ITEMS = 32              # (the harness sends stderr's last 20 lines)...
+MAX_DETAIL = 32 * 1024             # ...and bytes of it all as JSON
+MAX_SHORT = 256                    # bytes of any other string: names, refs, events, enums
+MAX_TTL = 6 * 3600                 # seconds a question may live
+MAX_DELAY = 366 * 24 * 3600        # seconds ahead a reminder may be due
+MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
