@@ -24,7 +24,7 @@ import gevent.queue
 from gevent.event import Event
 
 from . import (claude, isolation, journal, launch, notes, permissions, prompts, repos,
-               retention, wakespool)
+               retention, verbs, wakespool)
 from .client import Client, RemoteError
 from .disk import DiskState
 from .errors import BadArgs, Conflict, Unavailable, UnknownCmd, from_code
@@ -765,11 +765,8 @@ class Harness:
 class HarnessEndpoint:
     """mcp.sock: broker verbs go to the host as they are; nap and whoami stay here."""
 
-    FORWARD = ("send", "recv", "status", "recent", "ask", "answer", "remind", "set_status",
-               "open_threads", "wake")
-    MANAGER_FORWARD = ("request_spawn", "request_apply_commit", "request_spawn_draft",
-                       "request_spawn_commit", "drafts", "discard_draft", "start", "stop",
-                       "restart", "rebuild", "list")
+    FORWARD = verbs.forwarded("agent")
+    MANAGER_FORWARD = verbs.forwarded("manager")
 
     def __init__(self, harness):
         self.harness = harness
