@@ -1,6 +1,6 @@
 """`hyperhive mcp`: the stdio MCP server claude starts for its hive tools (SPEC §5).
 
-Each tool is a plain `def`: the SDK runs it in a worker thread, where it opens a
+Each tool is a plain function: the SDK runs it in a worker thread, where it opens a
 fresh connection to the harness socket (`$HYPERHIVE_SOCK`, else
 `<hive-dir>/mcp.sock`), sends one request `{"cmd": <tool>, ...args}` and turns
 the reply into plain text for the model:

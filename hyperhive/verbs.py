@@ -83,6 +83,7 @@ class Ctl:
 
 @dataclass(frozen=True)
 class Verb:
+    """One cmd: what it takes, where it is offered and how, its tool and its ctl forms."""
     cmd: str
     doc: str
     on: dict                        # socket role -> handler: a Call, its method's name, or
@@ -118,13 +119,12 @@ class Verb:
 
 @dataclass(frozen=True)
 class Offer:
-    """A verb as one socket offers it."""
+    """A verb as one socket offers it, with that socket's handler."""
     verb: Verb
-    handler: object
+    handler: object                 # (broker, caller, **args) -> dict
 
     def call(self, broker, caller, request):
-        handler = Call(self.handler) if isinstance(self.handler, str) else self.handler
-        return handler(broker, caller, **self.verb.check(request)) or {}
+        return self.handler(broker, caller, **self.verb.check(request)) or {}
 
 
 def on(handler, *roles, **others):
@@ -407,12 +407,11 @@ BY_CMD = {verb.cmd: verb for verb in VERBS}
 # What the table gives the sockets, the harness, the MCP server and ctl ########
 
 def _socket_table(role):
-    return {v.cmd: Offer(v, v.on[role]) for v in VERBS
-            if role in v.on and v.on[role] is not SERVER}
+    return {v.cmd: Offer(v, Call(v.on[role]) if isinstance(v.on[role], str) else v.on[role])
+            for v in VERBS if role in v.on and v.on[role] is not SERVER}
 
 
 TABLES = {role: _socket_table(role) for role in ROLES}
-AGENT_VERBS, MANAGER_VERBS, ADMIN_VERBS = TABLES[AGENT], TABLES[MANAGER], TABLES[ADMIN]
 
 
 def table(role):

@@ -144,8 +144,7 @@ def broker(tmp_path):
 
 def test_every_handler_named_by_string_is_a_method_of_the_broker(broker):
     for role, cmd, offer in offers():
-        handler = offer.handler
-        method = handler if isinstance(handler, str) else getattr(handler, "method", None)
+        method = getattr(offer.handler, "method", None)
         if method is not None:
             assert callable(handlers.broker_method(broker, method)), (role, cmd, method)
 
