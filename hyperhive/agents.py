@@ -5,7 +5,7 @@ dirs and uid slots. The dashboard's status rows are read from here.
 
 from collections import defaultdict
 
-from . import bounds, names
+from . import bounds, checks, names
 from .errors import BadArgs, NotFound
 from .names import MANAGER
 
@@ -82,7 +82,7 @@ class Agents:
         return {"name": name, "paused": paused}
 
     def set_status(self, caller, text):
-        bounds.text(text, "text", limit=bounds.MAX_STATUS_TEXT, empty_ok=True)
+        checks.text(text, "text", limit=bounds.MAX_STATUS_TEXT, empty_ok=True)
         now = self.bus.clock()
 
         def write():

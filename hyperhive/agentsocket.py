@@ -3,6 +3,7 @@
 Broker verbs go to the host as they are; nap and whoami are answered here.
 """
 
+from . import verbs
 from .client import RemoteError
 from .errors import Unavailable, UnknownCmd, from_code
 from .hostlink import LINK_ERRORS
@@ -11,16 +12,9 @@ from .hostlink import LINK_ERRORS
 class HarnessEndpoint:
     """mcp.sock: broker verbs go to the host as they are; nap and whoami stay here."""
 
-    FORWARD = ("send", "recv", "status", "recent", "ask", "answer", "remind", "set_status",
-               "open_threads", "wake")
-    MANAGER_FORWARD = ("request_spawn", "request_apply_commit", "request_spawn_draft",
-                       "request_spawn_commit", "drafts", "discard_draft", "start", "stop",
-                       "restart", "rebuild", "list")
-
     def __init__(self, harness):
         self.harness = harness
-        self.forward = set(self.FORWARD) | (set(self.MANAGER_FORWARD)
-                                            if harness.is_manager else set())
+        self.forward = set(verbs.forwarded("manager" if harness.is_manager else "agent"))
 
     def hello(self):
         return {"role": "harness", "name": self.harness.name,

@@ -5,7 +5,7 @@ Carrying an approval out (booting the agent, applying the commit) is the lifecyc
 operations.py sequences the two.
 """
 
-from . import bounds, names, repos
+from . import bounds, checks, names, repos
 from .errors import Conflict, NotFound
 from .names import MANAGER, OPERATOR
 
@@ -25,7 +25,7 @@ def check_diff_read(approval, diff_sha256):
     diff = approval.get("diff")
     aid = approval["id"]
     if diff_sha256 is not None:
-        bounds.text(diff_sha256, "diff_sha256", limit=64)
+        checks.text(diff_sha256, "diff_sha256", limit=64)
         if diff is None or diff_sha256.strip().lower() != repos.diff_digest(diff):
             raise Conflict(f"diff_sha256 is not the sha256 of approval #{aid}'s diff; read "
                            f"it again with `hyperhive ctl diff {aid}` or at "
@@ -40,7 +40,7 @@ def check_diff_read(approval, diff_sha256):
 
 def check_description(description):
     if description is not None:
-        bounds.text(description, "description", limit=bounds.MAX_DESCRIPTION, empty_ok=True)
+        checks.text(description, "description", limit=bounds.MAX_DESCRIPTION, empty_ok=True)
 
 
 class Approvals:

@@ -21,7 +21,6 @@ import gevent
 from . import retention
 from .agents import Agents
 from .approvals import Approvals
-from .bounds import *  # noqa: F403  (verbs.py and wake.py read the bounds from here)
 from .bus import Bus
 from .configs import Configs
 from .messages import Messages

@@ -5,7 +5,7 @@ Long-poll receivers park on a per-recipient doorbell that a send rings after its
 commit; nothing here polls.
 """
 
-from . import bounds
+from . import bounds, checks
 from .errors import BadArgs, Forbidden, NotFound
 from .names import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
@@ -59,7 +59,7 @@ class Messages:
     # -- sending ------------------------------------------------------------------
 
     def send(self, caller, to, body, in_reply_to=None):
-        bounds.text(body, "body")
+        checks.text(body, "body")
         if not isinstance(to, str) or not to:
             raise BadArgs("`to` must name an agent, 'manager', 'operator' or '*'")
         if in_reply_to is not None and self.store.message(in_reply_to) is None:
@@ -105,7 +105,7 @@ class Messages:
     def wake(self, caller, label, body):
         """A script inside the agent wakes it. The sender is `wake:<label>`, so no label
         can pass for the operator, the system, the manager or another agent."""
-        bounds.check_wake(label, body)
+        checks.check_wake(label, body)
         msg_id = self.bus.write(lambda: self.bus.post(f"wake:{label}", caller, body))
         self.bus.ring(caller)
         return {"id": msg_id}

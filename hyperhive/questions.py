@@ -1,7 +1,7 @@
 """Questions: an agent asks the operator (or another agent); the answer, a cancel or the
 deadline closes it, once, and the asker hears how as a system message."""
 
-from . import bounds
+from . import bounds, checks
 from .errors import BadArgs, Conflict, Forbidden, NotFound
 from .names import OPERATOR
 
@@ -18,7 +18,7 @@ class Questions:
         self.messages = messages
 
     def ask(self, caller, question, options=None, multi=False, ttl_seconds=None, to=None):
-        bounds.text(question, "question", limit=bounds.MAX_QUESTION)
+        checks.text(question, "question", limit=bounds.MAX_QUESTION)
         options = _options(options)
         if not isinstance(multi, bool):
             raise BadArgs("`multi` must be true or false")
@@ -65,7 +65,7 @@ class Questions:
                            "longer need")
 
     def answer(self, caller, id, answer):
-        bounds.text(answer, "answer", limit=bounds.MAX_ANSWER)
+        checks.text(answer, "answer", limit=bounds.MAX_ANSWER)
         q = self.store.question(id) if isinstance(id, int) else None
         if q is None:
             raise NotFound(f"there is no question #{id}")

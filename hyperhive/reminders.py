@@ -10,7 +10,7 @@ import os
 
 import gevent
 
-from . import bounds, safefs
+from . import bounds, checks, safefs
 from .errors import BadArgs, Conflict, DiskFull, HiveError
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ class Reminders:
         if not file_path and isinstance(message, str) and len(message.encode()) > limit:
             raise BadArgs(f"a reminder message over {limit} bytes needs `file_path`: the text "
                           "is written there and the reminder points at it")
-        bounds.text(message, "message", limit=limit)
+        checks.text(message, "message", limit=limit)
         now = self.bus.clock()
         due = _due(now, delay_seconds, at)
         if file_path is not None:
-            bounds.reminder_path(file_path)   # its shape now; the file is written when due
+            checks.reminder_path(file_path)   # its shape now; the file is written when due
 
         def write():
             self._check_pending(caller)       # in the write: a burst cannot slip past
@@ -114,7 +114,7 @@ class Reminders:
         why = "reminders are written only to regular files under /state"
         state = safefs.open_dir(self.bus.places.lib / "agents", f"{agent}/state")
         try:
-            safefs.write_text(state, bounds.reminder_path(file_path), text, create_dirs=True,
+            safefs.write_text(state, checks.reminder_path(file_path), text, create_dirs=True,
                               shown="/state", why=why)
         finally:
             os.close(state)

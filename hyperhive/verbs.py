@@ -1,153 +1,108 @@
-"""The socket verbs of SPEC §3.1 and §3.2: argument checks, then one broker call.
+"""Every verb, declared once: its fields, the sockets that offer it, and its forms.
 
-Each table maps a `cmd` to a Verb. A Verb names its fields and what each may
-hold: a type, and for every string, list and object a bound (SPEC §12: every
-value an agent sends is bounded). `call()` checks the request against them and
-passes the caller's identity (taken from the socket, never from the request)
-to the broker, which checks what the values mean.
+One `Verb` entry says what a `cmd` takes (the field specs of fields.py), which host
+sockets offer it and with which handler (`on`: admin, agent, manager), whether the
+harness forwards it from mcp.sock to the host, its MCP tool and its `ctl` forms. From
+this table come the sockets' dispatch tables, the harness's forward sets, the MCP
+server's tools and ctl's subcommands. Where one cmd means different things on
+different sockets (`send` is the operator's on admin; `status` is the manager's own
+plus every row), its entry has one handler per socket.
+
+A handler names a broker method as a string, resolved on the broker at call time:
+this module, like the field specs and the reply texts, uses the standard library
+alone, so `hyperhive mcp` can load it without the host's dependencies. `dispatch()`
+checks a request against the fields and passes the caller's identity (taken from
+the socket, never from the request) to the broker, which checks what values mean.
 """
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 
-from .broker import (MAX_ANSWER, MAX_BODY, MAX_CONFIG_ERROR, MAX_DESCRIPTION, MAX_DETAIL,
-                     MAX_DETAIL_ITEMS, MAX_DETAIL_KEYS, MAX_IDS, MAX_OPTION, MAX_OPTIONS,
-                     MAX_QUESTION, MAX_REMINDER_PATH, MAX_SHORT, MAX_STATUS_TEXT)
-from .errors import BadArgs, Forbidden, UnknownCmd
-from .names import OPERATOR
+from . import handlers, printouts
+from . import replies as say
+from .bounds import (
+    MAX_ANSWER,
+    MAX_BATCH,
+    MAX_BODY,
+    MAX_CONFIG_ERROR,
+    MAX_DESCRIPTION,
+    MAX_DETAIL,
+    MAX_DETAIL_ITEMS,
+    MAX_DETAIL_KEYS,
+    MAX_OPTION,
+    MAX_OPTIONS,
+    MAX_QUESTION,
+    MAX_REMINDER_PATH,
+    MAX_STATUS_TEXT,
+    MAX_WAIT,
+)
+from .errors import BadArgs, UnknownCmd
+from .fields import BOOL, IDS, INT, NUM, SHORT, TIME, Detail, ListOf, Matches, Num, OneOf, Text
+from .handlers import Call
 from .states import MODEL_RE, STATUSES, TurnState
 
+AGENT, MANAGER, ADMIN = "agent", "manager", "admin"
+ROLES = (AGENT, MANAGER, ADMIN)
+# No handler: the server answers these before any table (`hello`, `subscribe`).
+SERVER = None
+
+
+# Forms #######################################################################
 
 @dataclass(frozen=True)
-class Text:
-    """A string of at most `limit` bytes of UTF-8."""
-    limit: int
-
-    def check(self, name, value):
-        if not isinstance(value, str):
-            raise BadArgs(f"`{name}` must be a string")
-        # A character is 1 to 4 bytes: only a string near the limit needs encoding.
-        if len(value) > self.limit or (4 * len(value) > self.limit
-                                       and len(value.encode()) > self.limit):
-            raise BadArgs(f"`{name}` is over its {self.limit}-byte limit; send less")
-        return value
-
-
-@dataclass(frozen=True)
-class Num:
-    """A finite number in [lo, hi]; `integer` refuses fractions."""
-    lo: float
-    hi: float
-    integer: bool = False
-    what: str = ""
-
-    def check(self, name, value):
-        kinds = int if self.integer else (int, float)
-        # bool is an int in Python; a JSON `true` is never a valid id or count.
-        if isinstance(value, bool) or not isinstance(value, kinds) \
-                or not (isinstance(value, int) or math.isfinite(value)):
-            raise BadArgs(f"`{name}` must be {'an integer' if self.integer else 'a number'}")
-        if not self.lo <= value <= self.hi:
-            raise BadArgs(f"`{name}` must be {self.what or f'between {self.lo} and {self.hi}'}")
-        return value
+class Arg:
+    """One MCP tool parameter: what the model reads about it, and bounds its schema shows
+    (the field's spec still checks the value on the host)."""
+    description: str
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
 
 
 @dataclass(frozen=True)
-class OneOf:
-    values: tuple
-
-    def check(self, name, value):
-        if value not in self.values:
-            raise BadArgs(f"`{name}` must be one of {', '.join(self.values)}")
-        return value
-
-
-@dataclass(frozen=True)
-class Matches:
-    regex: re.Pattern
-    hint: str
-
-    def check(self, name, value):
-        if not isinstance(value, str) or not self.regex.fullmatch(value):
-            raise BadArgs(f"`{name}` must be {self.hint}")
-        return value
+class Tool:
+    """A verb's MCP tool, named as the verb: an Arg per field, and the text of the reply."""
+    description: str
+    args: dict = field(default_factory=dict)
+    reply: object = None            # replies.format_*: (reply, **args) -> text
+    parks: bool = False             # it may wait up to `wait_seconds` for its answer
 
 
 @dataclass(frozen=True)
-class ListOf:
-    item: object
-    max_items: int
-
-    def check(self, name, value):
-        if not isinstance(value, list):
-            raise BadArgs(f"`{name}` must be a list")
-        if len(value) > self.max_items:
-            raise BadArgs(f"`{name}` has {len(value)} items; at most {self.max_items} are allowed")
-        return [self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+class Ctl:
+    """A verb's `hyperhive ctl` subcommand: required fields become positional arguments,
+    optional ones `--flags` (a true/false one a switch, a list one comma-separated)."""
+    help: str
+    name: str = ""                  # the subcommand; the cmd with `-` for `_` by default
+    flags: dict = field(default_factory=dict)   # field -> argparse options ("flag": its name)
+    sets: dict = field(default_factory=dict)    # fields this form fixes (pause: paused=true)
+    stdin: str = ""                 # the field whose `-` means "read standard input"
+    render: object = printouts.plain    # (reply, args) -> text
+    run: str = ""                   # a runner of ctl's own instead of one request and render
 
 
 @dataclass(frozen=True)
-class Detail:
-    """A small flat object: short keys; strings, numbers, true/false, null or lists of strings."""
-    max_keys: int
-    max_items: int
-    max_bytes: int
-
-    def check(self, name, value):
-        if not isinstance(value, dict):
-            raise BadArgs(f"`{name}` must be an object")
-        if len(value) > self.max_keys:
-            raise BadArgs(f"`{name}` has {len(value)} keys; at most {self.max_keys} are allowed")
-        for key, item in value.items():
-            if not _KEY.fullmatch(key):
-                raise BadArgs(f"`{name}` keys must be short lowercase identifiers, "
-                              f"not {key[:40]!r}")
-            self._check_value(f"{name}.{key}", item)
-        if len(json.dumps(value, ensure_ascii=False).encode()) > self.max_bytes:
-            raise BadArgs(f"`{name}` is over its {self.max_bytes}-byte limit; send less")
-        return value
-
-    def _check_value(self, name, item):
-        if item is None or isinstance(item, (str, bool)):
-            return
-        if isinstance(item, (int, float)):
-            (INT if isinstance(item, int) else NUM).check(name, item)
-        elif isinstance(item, list):
-            ListOf(Text(self.max_bytes), self.max_items).check(name, item)
-        else:
-            raise BadArgs(f"`{name}` must be a string, a number, true/false, null or a list "
-                          "of strings")
-
-
-_KEY = re.compile(r"[a-z_][a-z0-9_]{0,31}")
-
-
-class _Bool:
-    def check(self, name, value):
-        if not isinstance(value, bool):
-            raise BadArgs(f"`{name}` must be true or false")
-        return value
-
-
-BOOL = _Bool()
-NUM = Num(-1e15, 1e15, what="a number of sane size")
-INT = Num(-(1 << 63), (1 << 63) - 1, integer=True, what="an integer that fits in 64 bits")
-SHORT = Text(MAX_SHORT)
-IDS = ListOf(INT, MAX_IDS)
-# 2000-01-01 to 2100-01-01: a harness's clock, not a guess.
-TIME = Num(946684800, 4102444800, what="a unix time in seconds")
-
-
-@dataclass
 class Verb:
-    handler: object                     # (broker, caller, **args) -> dict
-    required: dict = field(default_factory=dict)    # name -> spec with .check(name, value)
+    """One cmd: what it takes, where it is offered and how, its tool and its ctl forms."""
+    cmd: str
+    doc: str
+    on: dict                        # socket role -> handler: a Call, its method's name, or
+    #                                 a function (broker, caller, **args) -> dict
+    required: dict = field(default_factory=dict)    # field -> spec with .check(name, value)
     optional: dict = field(default_factory=dict)
-    doc: str = ""
+    forward: bool = False           # the harness passes it from mcp.sock to the host
+    local: bool = False             # the harness answers it on mcp.sock itself
+    tool: Tool | None = None
+    no_tool: str = ""               # why a forwarded verb has no tool
+    ctl: tuple = ()
+    no_ctl: str = ""                # why an admin verb has no ctl form
 
-    def call(self, broker, caller, request):
+    @property
+    def fields(self):
+        return {**self.required, **self.optional}
+
+    def check(self, request):
+        """The request's arguments, each checked by its field's spec."""
         args = {}
         for name, spec in self.required.items():
             if name not in request:
@@ -156,165 +111,332 @@ class Verb:
         for name, spec in self.optional.items():
             if request.get(name) is not None:
                 args[name] = spec.check(name, request[name])
-        return self.handler(broker, caller, **args) or {}
+        return args
+
+    def ctl_name(self, form):
+        return form.name or self.cmd.replace("_", "-")
 
 
-def _method(broker, path):
-    """A broker method by its path from the broker, such as "messages.send"."""
-    target = broker
-    for part in path.split("."):
-        target = getattr(target, part)
-    return target
+@dataclass(frozen=True)
+class Offer:
+    """A verb as one socket offers it, with that socket's handler."""
+    verb: Verb
+    handler: object                 # (broker, caller, **args) -> dict
+
+    def call(self, broker, caller, request):
+        return self.handler(broker, caller, **self.verb.check(request)) or {}
 
 
-def _b(method):
-    """A handler that calls a broker method with the caller as first argument."""
-    return lambda broker, caller, **args: _method(broker, method)(caller, **args)
+def on(handler, *roles, **others):
+    """`on=` for a verb with one handler on `roles` and others named by role."""
+    return {**dict.fromkeys(roles, handler), **others}
 
 
-def _no_caller(method):
-    return lambda broker, caller, **args: _method(broker, method)(**args)
+# The table ###################################################################
+
+_SHORT_NAME = {"name": SHORT}
+_DESCRIPTION = {"description": Text(MAX_DESCRIPTION)}
+_ID = {"id": INT}
+_AGENTS = (AGENT, MANAGER)          # the manager's socket offers all an agent's does
+_NOT_A_TOOL = ("SPEC §5 gives claude no tool for it; the harness socket still answers it "
+               "for the agent's own scripts")
 
 
-def _manager_lifecycle(method):
-    def handler(broker, caller, name):
-        if name == caller:
-            raise Forbidden("the manager cannot run lifecycle verbs on itself")
-        return _method(broker, method)(caller, name)
-    return handler
+def _lifecycle(cmd, method, doc, past, description, ctl_help):
+    """start, stop, restart, rebuild: the operator's on any agent, the manager's on others."""
+    return Verb(cmd, doc, on(method, ADMIN, manager=handlers.refusing_self(method)),
+                _SHORT_NAME, forward=True, ctl=(Ctl(ctl_help),),
+                tool=Tool(description, {"name": Arg("the agent's name")}, say.format_done(past)))
 
 
-def _agents_list(broker, caller):
-    return {"agents": broker.agents.names()}
-
-
-def _status_rows(broker, caller):
-    return {"agent_statuses": broker.status_rows()}
-
-
-def _wake(broker, caller, body, **args):
-    return broker.messages.wake(caller, args["from"], body)
-
-
-def _operator_send(broker, caller, to, body, in_reply_to=None):
-    return broker.messages.send(OPERATOR, to, body, in_reply_to)
-
-
-AGENT_VERBS = {
-    "send": Verb(_b("messages.send"), {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT},
-                 "send a message; `to` is an agent, 'manager', 'operator' or '*'"),
-    "recv": Verb(_b("messages.recv"), {}, {"wait_seconds": NUM, "max": INT},
-                 "take waiting messages; wait up to wait_seconds (max 180) for one"),
-    "ack": Verb(_b("messages.ack"), {"ids": IDS}, {}, "mark received messages handled"),
-    "requeue": Verb(_b("messages.requeue"), {}, {}, "make delivered-but-unacked messages deliverable again"),
-    "undeliver": Verb(lambda b, caller, ids: b.messages.undeliver(ids, recipient=caller),
-                      {"ids": IDS}, {}, "put back messages a reply never brought to their reader"),
-    "status": Verb(_b("messages.status"), {}, {}, "unread, pending reminders, open threads"),
-    "recent": Verb(_b("messages.recent"), {}, {"limit": INT}, "the last messages to me, read or not"),
-    "wake": Verb(_wake, {"from": SHORT, "body": Text(MAX_BODY)}, {},
-                 "put a message into my own inbox, from wake:<label>"),
-    "ask": Verb(_b("questions.ask"), {"question": Text(MAX_QUESTION)},
-                # 4 bytes is the most one character takes in UTF-8.
-                {"options": ListOf(Text(4 * MAX_OPTION), MAX_OPTIONS), "multi": BOOL,
-                 "ttl_seconds": NUM, "to": SHORT},
-                "ask the operator (or an agent) a question; the answer comes later"),
-    "answer": Verb(_b("questions.answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
-                   "answer a question asked of me"),
-    "remind": Verb(_b("reminders.remind"), {"message": Text(MAX_BODY)},
-                   {"delay_seconds": NUM, "at": NUM, "file_path": Text(MAX_REMINDER_PATH)},
-                   "schedule a message to myself"),
-    "set_status": Verb(_b("agents.set_status"), {"text": Text(MAX_STATUS_TEXT)}, {},
-                       "free text shown on the dashboard"),
-    "open_threads": Verb(_b("messages.open_threads"), {}, {}, "approvals and questions involving me"),
-    "report": Verb(_b("report"), {}, {
+VERBS = (
+    Verb("hello", "the socket's role, the caller's name and the cmds it takes",
+         on(SERVER, *ROLES), local=True, ctl=(Ctl("what the socket offers"),)),
+    Verb("send", "send a message; `to` is an agent, 'manager', 'operator' or '*' (on the "
+         "admin socket, from the operator)",
+         on("messages.send", *_AGENTS, admin=handlers.as_operator),
+         {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT}, forward=True,
+         tool=Tool(
+             "Send a message to another participant. `to` is an agent's name, `manager` (the "
+             "agent that coordinates the others), `operator` (the human at the dashboard) or "
+             "`*` (every other agent; use sparingly). Use it to report results, hand work on, "
+             "or reply: pass `in_reply_to` with the message number you are answering so the "
+             "thread stays readable. Returns the new message's number. If your configuration "
+             "does not allow the recipient, the result says so; ask the manager to relay "
+             "instead.",
+             {"to": Arg("agent name, 'manager', 'operator' or '*'"),
+              "body": Arg("the message text"),
+              "in_reply_to": Arg("number of the message this answers, if any")},
+             say.format_sent),
+         ctl=(Ctl("send a message as the operator", stdin="body",
+                  flags={"body": {"help": "message text, or - to read stdin"},
+                         "in_reply_to": {"flag": "--reply-to"}}),)),
+    Verb("recv", "take waiting messages; wait up to wait_seconds (max 180) for one",
+         on("messages.recv", *_AGENTS), optional={"wait_seconds": NUM, "max": INT}, forward=True,
+         tool=Tool(
+             "Take messages from your inbox. Without `wait_seconds` (or with 0) it looks and "
+             "returns at once, with the waiting messages or '(no messages)'. With a positive "
+             f"`wait_seconds` it waits up to that long (at most {MAX_WAIT}) and returns as "
+             "soon as a message arrives. When you have nothing else useful to do this turn, a "
+             f"long wait (wait_seconds: {MAX_WAIT}) is the way to idle: incoming messages "
+             "wake you instantly, which is strictly better than a shell `sleep`. Messages "
+             "from `system` are hive events with a JSON body. A message marked as redelivered "
+             "may already have been handled before a restart: check before acting twice.",
+             {"wait_seconds": Arg("0 or absent: look and return at once; positive: wait up "
+                                  f"to this many seconds (max {MAX_WAIT}) for a message", ge=0),
+              "max": Arg(f"how many messages to take at most (1 to {MAX_BATCH}, default 1)",
+                         ge=1, le=MAX_BATCH)},
+             say.format_recv, parks=True)),
+    Verb("nap", "take no new message until `seconds` have passed (the harness's own)", {},
+         {"seconds": NUM}, local=True,
+         tool=Tool(
+             "Sleep for a while: after this turn ends you take no new messages until "
+             "`seconds` have passed (or the operator cancels the nap). Messages keep queueing "
+             "in your inbox meanwhile and the first one wakes you after the deadline. Use it "
+             "when you know nothing useful can happen for a while (waiting on a long build, a "
+             "rate limit, a scheduled time); for short waits that a message should cut short, "
+             "use recv with wait_seconds instead. Finish your turn after calling it.",
+             {"seconds": Arg("how long to nap, in seconds", gt=0)}, say.format_nap)),
+    Verb("ask", "ask the operator (or an agent) a question; the answer comes later",
+         on("questions.ask", *_AGENTS), {"question": Text(MAX_QUESTION)},
+         # 4 bytes is the most one character takes in UTF-8.
+         {"options": ListOf(Text(4 * MAX_OPTION), MAX_OPTIONS), "multi": BOOL,
+          "ttl_seconds": NUM, "to": SHORT}, forward=True,
+         tool=Tool(
+             "Ask the operator (default) or another agent (`to`) a question. It does not "
+             "block: you get the question number at once, and the answer arrives later in "
+             "your inbox as a system message (event question_answered). Do not wait for it "
+             "inline; carry on or end your turn. `options` are suggested answers (the "
+             "operator can still type their own), `multi` allows choosing several, "
+             "`ttl_seconds` makes the question expire with the answer '[expired]'.",
+             {"question": Arg("the question, self-contained"),
+              "options": Arg("suggested answers, if the choice is between a few"),
+              "multi": Arg("true if several options may be chosen together"),
+              "ttl_seconds": Arg("expire the question after this many seconds", gt=0),
+              "to": Arg("an agent's name to ask instead of the operator")},
+             say.format_question)),
+    Verb("answer", "answer a question asked of me (the operator: any question)",
+         on("questions.answer", *ROLES), {"id": INT, "answer": Text(MAX_ANSWER)}, forward=True,
+         tool=Tool(
+             "Answer a question another agent asked you (it reached you as a system message "
+             "with event question_asked and a question id). Only the agent asked may answer.",
+             {"id": Arg("the question's id"), "answer": Arg("your answer")},
+             say.format_answered),
+         ctl=(Ctl("answer a question"),)),
+    Verb("remind", "schedule a message to myself", on("reminders.remind", *_AGENTS),
+         {"message": Text(MAX_BODY)},
+         {"delay_seconds": NUM, "at": NUM, "file_path": Text(MAX_REMINDER_PATH)}, forward=True,
+         tool=Tool(
+             "Schedule a message to yourself: it lands in your inbox (from `reminder`) when "
+             "due and wakes you like any message. Give exactly one of `delay_seconds` or `at` "
+             "(unix seconds). Use it to come back to something later instead of waiting now. "
+             "A message over 4096 bytes needs `file_path` (under /state): the text is written "
+             "there and the reminder points at the file.",
+             {"message": Arg("what to tell your future self"),
+              "delay_seconds": Arg("deliver after this many seconds", ge=0),
+              "at": Arg("deliver at this time, in unix seconds"),
+              "file_path": Arg("for long texts: a path under /state to write the message to")},
+             say.format_reminder)),
+    Verb("set_status", "free text shown on the dashboard", on("agents.set_status", *_AGENTS),
+         {"text": Text(MAX_STATUS_TEXT)}, forward=True,
+         tool=Tool(
+             "Set the one-line status shown next to your name on the operator's dashboard, "
+             "e.g. what you are working on or waiting for. An empty text clears it. Keep it "
+             "current when your focus changes; it is not a message and wakes no one.",
+             {"text": Arg("a short status line, or '' to clear")}, say.format_status_set)),
+    Verb("open_threads", "approvals and questions involving me", on("messages.open_threads", *_AGENTS),
+         forward=True,
+         tool=Tool(
+             "List your loose ends: pending approvals and unanswered questions that involve "
+             "you (as asker or as the one asked). Check it before starting something that may "
+             "already be waiting on an answer.", reply=say.format_threads)),
+    Verb("whoami", "my name and role (the harness's own)", {}, local=True,
+         tool=Tool(
+             "Say who you are in the hive: your agent name and role. Use it when you need "
+             "your own name, e.g. to tell others how to reach you.", reply=say.format_whoami)),
+    Verb("status", "an agent: unread, pending reminders, open threads; the manager: also "
+         "every agent's row; the operator: a row per agent",
+         on("messages.status", AGENT, manager=handlers.manager_status, admin=handlers.STATUS_ROWS),
+         forward=True, no_tool=_NOT_A_TOOL,
+         ctl=(Ctl("a row per agent", render=printouts.status_table),)),
+    Verb("recent", "the last messages to me, read or not", on("messages.recent", *_AGENTS),
+         optional={"limit": INT}, forward=True, no_tool=_NOT_A_TOOL),
+    Verb("wake", "put a message into my own inbox, from wake:<label>",
+         on(handlers.wake, *_AGENTS),
+         {"from": SHORT, "body": Text(MAX_BODY)}, forward=True,
+         no_tool="`hyperhive wake` sends it from the agent's scripts, not claude"),
+    Verb("ack", "mark received messages handled", on("messages.ack", *_AGENTS), {"ids": IDS}),
+    Verb("requeue", "make delivered-but-unacked messages deliverable again",
+         on("messages.requeue", *_AGENTS)),
+    Verb("undeliver", "put back messages a reply never brought to their reader",
+         on(handlers.undeliver, *_AGENTS), {"ids": IDS}),
+    Verb("report", "the harness reports its live state", on("report", *_AGENTS), optional={
         "turn_state": OneOf(tuple(s.value for s in TurnState)),
         "turn_state_since": TIME, "turn_state_until": TIME, "last_turn_at": TIME,
         "model": Matches(MODEL_RE, "a model name like haiku, sonnet or a full model id"),
         "needs_login": BOOL, "status": OneOf(STATUSES),
         "port": Num(1, 65535, integer=True, what="a port number, 1 to 65535"),
         "config_sha": Matches(re.compile(r"[0-9a-f]{40}"), "a commit's 40-hex sha"),
-        "config_error": Text(MAX_CONFIG_ERROR)},
-        "the harness reports its live state"),
-    "notify_manager": Verb(_b("messages.notify_manager"), {"event": SHORT},
-                           {"detail": Detail(MAX_DETAIL_KEYS, MAX_DETAIL_ITEMS, MAX_DETAIL)},
-                           "tell the manager about a failure of mine (a system message)"),
-}
+        "config_error": Text(MAX_CONFIG_ERROR)}),
+    Verb("notify_manager", "tell the manager about a failure of mine (a system message)",
+         on("messages.notify_manager", *_AGENTS), {"event": SHORT},
+         {"detail": Detail(MAX_DETAIL_KEYS, MAX_DETAIL_ITEMS, MAX_DETAIL)}),
+    Verb("request_spawn", "ask the operator to approve a new agent (the operator: queue one)",
+         on("operations.request_spawn", MANAGER, ADMIN), _SHORT_NAME, _DESCRIPTION, forward=True,
+         tool=Tool(
+             "Ask the operator to approve a new agent. Names are 1 to 9 characters: a "
+             "lowercase letter, then lowercase letters, digits or '-'. Returns the approval "
+             "number at once; the outcome arrives later as an approval_resolved system "
+             "message (and spawned when it is running).",
+             {"name": Arg("the new agent's name"),
+              "description": Arg("what the agent is for, shown to the operator")},
+             say.format_spawn_request),
+         ctl=(Ctl("queue a spawn for approval"),)),
+    Verb("request_apply_commit", "ask the operator to approve a config commit",
+         on("operations.request_apply_commit", MANAGER), {"agent": SHORT, "commit_ref": SHORT},
+         _DESCRIPTION, forward=True,
+         tool=Tool(
+             "Submit a commit in an agent's proposed config repo for the operator's approval. "
+             "Commit the change first, then pass the agent and the commit (sha or ref). On "
+             "approval the host applies it and rebuilds the agent; either way you get an "
+             "approval_resolved system message.",
+             {"agent": Arg("the agent whose config changes"),
+              "commit_ref": Arg("commit sha or ref in its config repo"),
+              "description": Arg("why, shown to the operator next to the diff")},
+             say.format_commit_request)),
+    Verb("request_spawn_draft", "create a future agent's config repo and state dir to edit",
+         on("operations.request_spawn_draft", MANAGER), _SHORT_NAME, _DESCRIPTION, forward=True,
+         tool=Tool(
+             "Start a new agent in two steps, when it needs more than the default config: "
+             "this creates its config repo and state dir now, with no container and no "
+             "approval yet. Edit and commit its agent.json (and seed /state notes), then "
+             "submit the commit with request_spawn_commit; the operator sees the diff and "
+             "approves the first boot. For an agent that needs nothing special, request_spawn "
+             "is enough.",
+             {"name": Arg("the new agent's name (1-9 chars, a-z 0-9 -)"),
+              "description": Arg("what the agent is for, shown to the operator")},
+             say.format_draft)),
+    Verb("request_spawn_commit", "ask the operator to boot a draft from one of its commits",
+         on("operations.request_spawn_commit", MANAGER), {"name": SHORT, "commit_ref": SHORT},
+         _DESCRIPTION, forward=True,
+         tool=Tool(
+             "Ask the operator to boot a draft agent from a commit of its config repo (see "
+             "request_spawn_draft). Returns the approval number at once; the outcome arrives "
+             "as an approval_resolved system message, then spawned when it runs.",
+             {"name": Arg("the draft's name"),
+              "commit_ref": Arg("commit sha or ref in its config repo"),
+              "description": Arg("what changed from the defaults and why, shown with the "
+                                 "diff")},
+             say.format_spawn_request)),
+    Verb("drafts", "drafts waiting for their first boot",
+         on(Call("operations.drafts", caller=False), MANAGER, ADMIN), forward=True,
+         tool=Tool("List the drafts (agents created with request_spawn_draft that have not "
+                   "booted yet) and the commit each config is at.", reply=say.format_drafts),
+         ctl=(Ctl("agents drafted but not booted yet", render=printouts.drafts),)),
+    Verb("discard_draft", "delete a draft", on("operations.discard_draft", MANAGER, ADMIN), _SHORT_NAME,
+         forward=True,
+         tool=Tool("Delete a draft you no longer need: its config repo and state dir go. Not "
+                   "possible while its spawn waits for approval.",
+                   {"name": Arg("the agent's name")}, say.format_discarded),
+         ctl=(Ctl("delete a draft"),)),
+    _lifecycle("start", "operations.start", "start an agent", "started",
+               "Start a stopped agent. No approval needed; not on yourself.",
+               "start an agent"),
+    _lifecycle("stop", "operations.stop", "stop an agent", "stopped",
+               "Stop a running agent; its messages keep queueing. No approval needed; not on "
+               "yourself.", "stop an agent"),
+    _lifecycle("restart", "operations.restart", "restart an agent", "restarted",
+               "Restart an agent, e.g. when it is stuck. No approval needed; not on yourself.",
+               "restart an agent"),
+    _lifecycle("rebuild", "operations.rebuild", "re-apply an agent's config and restart it",
+               "rebuilt and restarted", "Re-apply an agent's current config and restart it. "
+               "No approval needed; not on yourself.", "rebuild an agent"),
+    Verb("list", "agent names", on(handlers.AGENT_NAMES, MANAGER, ADMIN), forward=True,
+         tool=Tool("List the names of every agent in the hive, yourself included.",
+                   reply=say.format_agents),
+         ctl=(Ctl("agent names", render=printouts.agent_list),)),
+    Verb("status_all", "status rows of every agent", on(handlers.STATUS_ROWS, MANAGER)),
+    Verb("spawn", "create and start an agent, no approval", on("operations.spawn", ADMIN), _SHORT_NAME,
+         ctl=(Ctl("spawn an agent"),)),
+    Verb("destroy", "remove an agent; its state is kept unless purge",
+         on("operations.destroy", ADMIN), _SHORT_NAME, {"purge": BOOL},
+         ctl=(Ctl("remove an agent (state is kept)",
+                  flags={"purge": {"help": "delete its state too"}}),)),
+    Verb("purge", "delete the kept state of a destroyed agent", on("operations.purge", ADMIN),
+         _SHORT_NAME, ctl=(Ctl("purge an agent"),)),
+    Verb("set_paused", "pause or resume an agent",
+         on(Call("agents.set_paused", caller=False), ADMIN),
+         {"name": SHORT, "paused": BOOL},
+         ctl=(Ctl("pause an agent", name="pause", sets={"paused": True}),
+              Ctl("resume an agent", name="resume", sets={"paused": False}))),
+    Verb("pending", "pending approvals", on(Call("approvals.pending", caller=False), ADMIN),
+         ctl=(Ctl("approvals waiting for you", render=printouts.pending),)),
+    Verb("approve", "approve and apply; a diff longer than pages show needs its sha256",
+         on("operations.approve", ADMIN), _ID, {"diff_sha256": SHORT},
+         ctl=(Ctl("approve and apply", flags={"diff_sha256": {
+             "help": "the sha256 `ctl diff ID` printed: needed when the diff is longer than "
+                     "pages show"}}),)),
+    Verb("approval_diff", "the whole diff of an approval, and its sha256",
+         on("approvals.diff", ADMIN), _ID,
+         ctl=(Ctl("the whole diff of an approval, and how to approve it", name="diff",
+                  render=printouts.diff),)),
+    Verb("deny", "deny, with an optional note", on("operations.deny", ADMIN), _ID,
+         {"note": Text(MAX_DESCRIPTION)}, ctl=(Ctl("deny an approval"),)),
+    Verb("inbox", "messages to the operator", on(Call("messages.inbox", caller=False), ADMIN),
+         optional={"limit": INT},
+         ctl=(Ctl("messages to the operator", flags={"limit": {"default": 20}},
+                  render=printouts.inbox),)),
+    Verb("questions", "open questions", on(Call("questions.open", caller=False), ADMIN),
+         ctl=(Ctl("open questions", render=printouts.questions),)),
+    Verb("cancel_question", "cancel a question", on("questions.cancel", ADMIN), _ID,
+         ctl=(Ctl("cancel a question"),)),
+    Verb("subscribe", "stream dashboard events, one JSON line each (the server checks "
+         "`kinds` itself)", on(SERVER, ADMIN), optional={"kinds": ListOf(SHORT, 64)},
+         ctl=(Ctl("print dashboard events as they happen",
+                  flags={"kinds": {"help": "comma-separated event kinds"}}, run="stream"),)),
+    Verb("logs", "where an agent's journal is: {machine, directory, matches} for journalctl",
+         on("operations.journal_query", ADMIN), _SHORT_NAME,
+         ctl=(Ctl("an agent's journal, through journalctl", run="journalctl"),)),
+    Verb("login_url", "a one-time link that logs a browser in as the operator",
+         on(Call("sessions.login_url", caller=False), ADMIN),
+         ctl=(Ctl("a one-time link that logs a browser in", render=printouts.login_url),)),
+)
+BY_CMD = {verb.cmd: verb for verb in VERBS}
 
-_DESCRIPTION = {"description": Text(MAX_DESCRIPTION)}
-MANAGER_VERBS = {
-    **AGENT_VERBS,
-    "request_spawn": Verb(_b("operations.request_spawn"), {"name": SHORT}, _DESCRIPTION,
-                          "ask the operator to approve a new agent"),
-    "request_apply_commit": Verb(_b("operations.request_apply_commit"), {"agent": SHORT, "commit_ref": SHORT},
-                                 _DESCRIPTION, "ask the operator to approve a config commit"),
-    "request_spawn_draft": Verb(_b("operations.request_spawn_draft"), {"name": SHORT}, _DESCRIPTION,
-                                "create a future agent's config repo and state dir to edit"),
-    "request_spawn_commit": Verb(_b("operations.request_spawn_commit"), {"name": SHORT, "commit_ref": SHORT},
-                                 _DESCRIPTION,
-                                 "ask the operator to boot a draft from one of its commits"),
-    "drafts": Verb(lambda b, c: b.operations.drafts(), {}, {}, "drafts waiting for their first boot"),
-    "discard_draft": Verb(_b("operations.discard_draft"), {"name": SHORT}, {}, "delete a draft"),
-    "start": Verb(_manager_lifecycle("operations.start"), {"name": SHORT}, {}, "start an agent"),
-    "stop": Verb(_manager_lifecycle("operations.stop"), {"name": SHORT}, {}, "stop an agent"),
-    "restart": Verb(_manager_lifecycle("operations.restart"), {"name": SHORT}, {}, "restart an agent"),
-    "rebuild": Verb(_manager_lifecycle("operations.rebuild"), {"name": SHORT}, {},
-                    "re-apply an agent's config and restart it"),
-    "list": Verb(_agents_list, {}, {}, "agent names"),
-    "status_all": Verb(_status_rows, {}, {}, "status rows of every agent"),
-}
 
-ADMIN_VERBS = {
-    "list": Verb(_agents_list, {}, {}, "agent names"),
-    "status": Verb(_status_rows, {}, {}, "status rows of every agent"),
-    "spawn": Verb(_b("operations.spawn"), {"name": SHORT}, {}, "create and start an agent, no approval"),
-    "request_spawn": Verb(_b("operations.request_spawn"), {"name": SHORT}, _DESCRIPTION,
-                          "queue a spawn for approval"),
-    "start": Verb(_b("operations.start"), {"name": SHORT}, {}, "start an agent"),
-    "stop": Verb(_b("operations.stop"), {"name": SHORT}, {}, "stop an agent"),
-    "restart": Verb(_b("operations.restart"), {"name": SHORT}, {}, "restart an agent"),
-    "rebuild": Verb(_b("operations.rebuild"), {"name": SHORT}, {}, "re-apply config and restart"),
-    "destroy": Verb(_b("operations.destroy"), {"name": SHORT}, {"purge": BOOL},
-                    "remove an agent; its state is kept unless purge"),
-    "purge": Verb(_b("operations.purge"), {"name": SHORT}, {},
-                  "delete the kept state of a destroyed agent"),
-    "drafts": Verb(lambda b, c: b.operations.drafts(), {}, {}, "drafts waiting for their first boot"),
-    "discard_draft": Verb(_b("operations.discard_draft"), {"name": SHORT}, {}, "delete a draft"),
-    "set_paused": Verb(lambda b, c, name, paused: b.agents.set_paused(name, paused),
-                       {"name": SHORT, "paused": BOOL}, {}, "pause or resume an agent"),
-    "pending": Verb(lambda b, c: b.approvals.pending(), {}, {}, "pending approvals"),
-    "approve": Verb(_b("operations.approve"), {"id": INT}, {"diff_sha256": SHORT},
-                    "approve and apply; a diff longer than pages show needs its sha256"),
-    "approval_diff": Verb(_b("approvals.diff"), {"id": INT}, {},
-                          "the whole diff of an approval, and its sha256"),
-    "deny": Verb(_b("operations.deny"), {"id": INT}, {"note": Text(MAX_DESCRIPTION)},
-                 "deny, with an optional note"),
-    "send": Verb(_operator_send, {"to": SHORT, "body": Text(MAX_BODY)}, {"in_reply_to": INT},
-                 "send a message as the operator"),
-    "inbox": Verb(lambda b, c, limit=50: b.messages.inbox(limit), {}, {"limit": INT},
-                  "messages to the operator"),
-    "questions": Verb(lambda b, c: b.questions.open(), {}, {}, "open questions"),
-    "answer": Verb(_b("questions.answer"), {"id": INT, "answer": Text(MAX_ANSWER)}, {},
-                   "answer a question"),
-    "cancel_question": Verb(_b("questions.cancel"), {"id": INT}, {}, "cancel a question"),
-    "logs": Verb(_b("operations.journal_query"), {"name": SHORT}, {},
-                 "where an agent's journal is: {machine, directory, matches} for journalctl"),
-    "login_url": Verb(lambda b, c: b.sessions.login_url(), {}, {},
-                      "a one-time link that logs a browser in as the operator"),
-    # `subscribe` is handled by the server itself: it turns the connection into a stream.
-}
+# What the table gives the sockets, the harness, the MCP server and ctl ########
 
-# The manager's `status` is its own inbox status like any agent's; the hive-wide
-# rows are `status_all` there. SPEC §3.2 lists `status` for the manager too: a
-# manager `status` request answers both.
-def _manager_status(broker, caller):
-    return {**broker.messages.status(caller), "agent_statuses": broker.status_rows()}
+def _socket_table(role):
+    return {v.cmd: Offer(v, Call(v.on[role]) if isinstance(v.on[role], str) else v.on[role])
+            for v in VERBS if role in v.on and v.on[role] is not SERVER}
 
 
-MANAGER_VERBS["status"] = Verb(_manager_status, {}, {}, "my inbox status and every agent's row")
+TABLES = {role: _socket_table(role) for role in ROLES}
 
 
 def table(role):
-    return {"admin": ADMIN_VERBS, "manager": MANAGER_VERBS, "agent": AGENT_VERBS}[role]
+    """cmd -> Offer for the verbs the host's `role` socket dispatches."""
+    return TABLES[role]
+
+
+def offered(role):
+    """Every cmd a host socket takes, `hello` and `subscribe` included."""
+    return sorted(v.cmd for v in VERBS if role in v.on)
+
+
+def forwarded(role):
+    """The cmds an agent's (or the manager's) harness passes from mcp.sock to the host."""
+    return tuple(v.cmd for v in VERBS if v.forward and role in v.on)
+
+
+def tools(role):
+    """The verbs with an MCP tool for an agent or the manager, in the order claude lists them."""
+    return [v for v in VERBS if v.tool and (v.local or role in v.on)]
+
+
+def ctl_forms():
+    """(subcommand, verb, form) for every ctl subcommand, in the order its help lists them."""
+    return [(verb.ctl_name(form), verb, form) for verb in VERBS for form in verb.ctl]
 
 
 def dispatch(verbs, broker, caller, request):
@@ -325,4 +447,3 @@ def dispatch(verbs, broker, caller, request):
     if verb is None:
         raise UnknownCmd(f"unknown cmd {cmd[:40]!r}; try `hello` for the list")
     return verb.call(broker, caller, request)
-

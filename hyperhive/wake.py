@@ -55,7 +55,7 @@ def leave_in_spool(spool, label, body):
         print("hyperhive wake: this shell may not open unix sockets and has no "
               "HYPERHIVE_WAKE_SPOOL to leave the message in", file=sys.stderr)
         return 2
-    from .broker import check_wake
+    from .checks import check_wake
     try:
         check_wake(label, body)
         listening = wakespool.leave(spool, label, body)

@@ -10,11 +10,36 @@ import uuid
 from hive import ENTRY, PYTHON, HostProcess, clean_env, short_tmpdir, wait_for
 from journald import STORE, entries
 
+from hyperhive import cli
+from hyperhive.ctl import request_for
+
 
 def ctl(*args, input=None, root=None):
     return subprocess.run([PYTHON, ENTRY, "ctl", *(["--root", str(root)] if root else []), *args],
                           input=input, capture_output=True, text=True, env=clean_env(),
                           timeout=30)
+
+
+def request_of(*argv):
+    return request_for(cli.parser().parse_args(["ctl", *argv]))
+
+
+def test_the_request_is_built_from_the_verbs_fields():
+    assert request_of("send", "alice", "hi", "--reply-to", "3") == {
+        "cmd": "send", "to": "alice", "body": "hi", "in_reply_to": 3}
+    assert request_of("pause", "bob") == {"cmd": "set_paused", "paused": True, "name": "bob"}
+    assert request_of("resume", "bob")["paused"] is False
+    assert request_of("inbox") == {"cmd": "inbox", "limit": 20}
+    assert request_of("destroy", "bob", "--purge") == {"cmd": "destroy", "name": "bob",
+                                                      "purge": True}
+    assert request_of("request-spawn", "bob") == {"cmd": "request_spawn", "name": "bob",
+                                                  "description": None}
+    assert request_of("subscribe", "--kinds", "sent,,delivered") == {
+        "cmd": "subscribe", "kinds": ["sent", "delivered"]}
+    assert request_of("subscribe")["kinds"] is None
+    assert request_of("diff", "4") == {"cmd": "approval_diff", "id": 4}
+    assert request_of("login-url") == {"cmd": "login_url"}
+    assert request_of("logs", "alice", "-f", "-n", "5") == {"cmd": "logs", "name": "alice"}
 
 
 def test_list_and_status_are_readable(host_with_alice):

@@ -2,7 +2,7 @@
 
 The harness forwards these verbs to the host unchanged, so pointing the server at an
 agent's broker.sock exercises the real path minus the harness. `nap` and `whoami` are
-the harness's own verbs; their texts are pinned through the pure formatters.
+the harness's own verbs; their texts are pinned through the pure formatters of replies.py.
 """
 
 import json
@@ -14,11 +14,12 @@ import time
 
 import anyio
 import pytest
+from hive import ENTRY, PYTHON, REPO, short_tmpdir, wait_for
 from mcp import Client, StdioServerParameters
 
-from hive import ENTRY, PYTHON, REPO, short_tmpdir, wait_for
-from hyperhive import mcp_server
-from hyperhive.mcp_server import REDELIVERED_BANNER, build_server
+from hyperhive import mcp_server, replies
+from hyperhive.mcp_server import build_server
+from hyperhive.replies import REDELIVERED_BANNER
 
 AGENT_TOOLS = {"send", "recv", "nap", "ask", "answer", "remind", "set_status", "open_threads",
                "whoami"}
@@ -123,8 +124,8 @@ def test_recv_blocks_and_redelivery_banner(host_with_alice):
     assert f"message #{c} from operator" in ok(server, "recv")
     assert h.agent("alice", "requeue")["requeued"] >= 1
     again = ok(server, "recv", max=32)
-    block = again.split("\n\n")[[i for i, part in enumerate(again.split("\n\n"))
-                                 if f"message #{c} " in part][0]]
+    block = again.split("\n\n")[next(i for i, part in enumerate(again.split("\n\n"))
+                                 if f"message #{c} " in part)]
     assert block.startswith(f"{REDELIVERED_BANNER}\nmessage #{c} from operator\n---\n")
 
 
@@ -261,38 +262,45 @@ def test_a_socket_that_never_answers():
 # Pure formatting #############################################################
 
 def test_format_nap_and_whoami():
-    assert mcp_server.format_nap({"ok": True, "text": "napping 10 min"}, 600) == "napping 10 min"
-    assert mcp_server.format_nap({"until": 1_800_000_000}, 60).startswith(
+    assert replies.format_nap({"ok": True, "text": "napping 10 min"}, 600) == "napping 10 min"
+    assert replies.format_nap({"until": 1_800_000_000}, 60).startswith(
         "napping until 2027-01-15 08:00:00 UTC: finish this turn")
-    assert mcp_server.format_nap({}, 60, now=1_800_000_000).startswith(
+    assert replies.format_nap({}, 60, now=1_800_000_000).startswith(
         "napping until 2027-01-15 08:01:00 UTC")
-    assert mcp_server.format_whoami({"ok": True, "v": 1, "name": "alice", "role": "agent"}) == \
+    assert replies.format_whoami({"ok": True, "v": 1, "name": "alice", "role": "agent"}) == \
         "you are alice, a hyperhive agent"
-    assert mcp_server.format_whoami({"name": "manager", "role": "manager", "port": 8000}) == \
+    assert replies.format_whoami({"name": "manager", "role": "manager", "port": 8000}) == \
         "you are manager, a hyperhive manager\nport: 8000"
 
 
 def test_format_messages_edge_cases():
     system = {"id": 4, "from": "system", "body": '{"event": "spawned", "agent": "bob"}',
               "in_reply_to": None, "redelivered": True}
-    text = mcp_server.format_messages([system], max_count=2)
+    text = replies.format_messages([system], max_count=2)
     assert text == (f"{REDELIVERED_BANNER}\nmessage #4 from system (hive system event "
                     "`spawned`; the JSON below describes it)\n---\n"
                     '{"event": "spawned", "agent": "bob"}\n---')
-    full = mcp_server.format_messages([{**system, "redelivered": False}])
+    full = replies.format_recv({"messages": [{**system, "redelivered": False}]})
     assert full.endswith("(there may be more waiting: call recv again to take them)")
-    notice = mcp_server.format_message({"id": 5, "from": "system", "body": "restarted"})
+    notice = replies.format_message({"id": 5, "from": "system", "body": "restarted"})
     assert notice.startswith("message #5 from system (hive system notice)")
-    assert mcp_server.format_sent("*", {"id": None, "ids": [], "recipients": []}).startswith(
+    assert replies.format_sent({"id": None, "ids": [], "recipients": []}, to="*").startswith(
         "there are no other agents")
-    assert mcp_server.with_retry_note("x", 0) == "x"
-    assert mcp_server.with_retry_note("x", 3) == \
+    assert replies.with_retry_note("x", 0) == "x"
+    assert replies.with_retry_note("x", 3) == \
         "x\n(the hive socket needed 3 retries; this result is complete)"
-    assert [mcp_server.span(s) for s in (5, 200, 7500, 90000)] == ["5s", "3m 20s", "2h 5m",
-                                                                   "1d 1h"]
-    assert mcp_server.format_threads({"threads": [
+    assert [replies.span(s) for s in (5, 200, 7500, 90000)] == ["5s", "3m 20s", "2h 5m",
+                                                                "1d 1h"]
+    assert replies.format_threads({"threads": [
         {"kind": "approval", "id": 7, "agent": "bob", "summary": "spawn bob"}]}) == \
         "approval #7 pending: spawn bob"
+
+
+def test_a_draft_names_where_to_edit_it():
+    text = replies.format_draft({"port": 8123}, name="ted", agents_dir="/srv/agents")
+    assert text.startswith("draft ted created: edit /srv/agents/ted/config/agent.json")
+    assert text.endswith("request_spawn_commit(name='ted', commit_ref=<sha>) to ask the "
+                         "operator to boot it. Its page will be on port 8123.")
 
 
 # The real process ############################################################

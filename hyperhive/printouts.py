@@ -1,0 +1,113 @@
+"""What `hyperhive ctl` prints for a reply: one renderer per verb that needs more
+than `ok  key=value`.
+
+Each takes the reply and ctl's parsed arguments (`_args` where it needs none), so
+the verb table names one per ctl form and ctl calls them all alike.
+"""
+
+import datetime
+import shlex
+
+
+def when(ts):
+    if not ts:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def plain(reply, _args):
+    """Any reply without a renderer of its own: `ok` and its fields."""
+    fields = {k: v for k, v in reply.items() if k not in ("ok", "v")}
+    return "ok" + ("".join(f"  {k}={v}" for k, v in fields.items()) if fields else "")
+
+
+def approve_command(args, reply):
+    """The exact command that approves what `ctl diff` just printed."""
+    where = [f"--{k} {shlex.quote(v)}" for k, v in (("root", args.root), ("socket", args.socket))
+             if v]
+    return " ".join(["hyperhive ctl", *where, "approve", str(reply["id"]),
+                     "--diff-sha256", reply["diff_sha256"]])
+
+
+def diff(reply, args):
+    """Stat, the whole diff, then the approve command (its sha256 proves all of it was read)."""
+    parts = [reply["diff_stat"].rstrip("\n"), reply["diff"].rstrip("\n")]
+    if reply["status"] == "pending":
+        last = (f"# the whole diff of approval #{reply['id']}; to approve it: "
+                f"{approve_command(args, reply)}")
+    else:
+        last = f"# approval #{reply['id']} is {reply['status']}"
+    return "\n".join(p for p in parts if p) + "\n" + last
+
+
+def agent_list(reply, _args):
+    return "\n".join(reply["agents"]) or "(no agents)"
+
+
+def status_table(reply, _args):
+    rows = reply["agent_statuses"]
+    if not rows:
+        return "(no agents)"
+    header = ("NAME", "RUNNING", "STATE", "FLAGS", "MODEL", "PORT", "UNREAD", "REMINDERS",
+              "STATUS")
+    lines = [header]
+    for r in rows:
+        running = "failed" if r["failed"] else ("yes" if r["running"] else "no")
+        flags = [f for f, on in (("needs-login", r["needs_login"]), ("paused", r["paused"]),
+                                 ("needs-update", r["needs_update"])) if on]
+        if r.get("rollout"):
+            flags.append(f"settling#{r['rollout']['id']}")
+        lines.append((r["name"], running, r["turn_state"] or "-", ",".join(flags) or "-",
+                      r["model"] or "-", str(r["port"] or "-"), str(r["unread"]),
+                      str(r["pending_reminders"]), (r["status_text"] or "")[:40]))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)
+
+
+def pending(reply, _args):
+    rows = reply["approvals"]
+    if not rows:
+        return "(nothing waiting)"
+    return "\n".join(f"#{a['id']}  {a['kind']:<12} {a['agent']:<10} {when(a['requested_at'])}"
+                     + (f"  {a['description']}" if a.get("description") else "")
+                     + (f"  [long diff: read it with `hyperhive ctl diff {a['id']}`]"
+                        if a.get("diff_truncated") else "") for a in rows)
+
+
+def login_url(reply, _args):
+    return reply["url"]
+
+
+def drafts(reply, _args):
+    rows = reply["drafts"]
+    if not rows:
+        return "(no drafts)"
+    return "\n".join(f"{d['name']:<10} config {d['config_sha'] or '-':<12} {when(d['created_at'])}"
+                     + (f"  {d['description']}" if d.get("description") else "") for d in rows)
+
+
+def inbox(reply, _args):
+    rows = reply["messages"]
+    if not rows:
+        return "(inbox empty)"
+    out = []
+    for m in reversed(rows):
+        reply_to = f" ↳ #{m['in_reply_to']}" if m.get("in_reply_to") else ""
+        out.append(f"#{m['id']}  from {m['from']}  {when(m['sent_at'])}{reply_to}")
+        out.extend("    " + line for line in m["body"].splitlines() or [""])
+    return "\n".join(out)
+
+
+def questions(reply, _args):
+    rows = reply["questions"]
+    if not rows:
+        return "(no open questions)"
+    out = []
+    for q in rows:
+        target = q["target"] or "operator"
+        ttl = f"  expires {when(q['deadline_at'])}" if q.get("deadline_at") else ""
+        out.append(f"#{q['id']}  {q['asker']} → {target}{ttl}: {q['question']}")
+        if q["options"]:
+            out.append("    options: " + " | ".join(q["options"])
+                       + ("  (several allowed)" if q["multi"] else ""))
+    return "\n".join(out)
