@@ -10,13 +10,17 @@ when the caller passes `render`, as the page fragments that event changes:
 `render(event)` returns `[(target, html), ...]` and each becomes a frame whose
 event name is the target, so an element with `sse-swap="<target>"` swaps the
 html in. Only the event's last frame carries its id: a reconnect in the middle
-of one event replays the whole of it.
+of one event replays the whole of it. With `tick` as well, `tick()` is called
+about once a second while the stream is open, and the fragments it returns go
+out with no id: what changes with time alone (ages, countdowns), so the browser
+needs no formatter of its own.
 """
 
 import contextlib
 import json
 import os
 import socket
+import time
 
 import bottle
 import gevent
@@ -25,6 +29,7 @@ import gevent.socket
 
 KEEPALIVE_SECONDS = 15
 RETRY_MS = 3000
+TICK_SECONDS = 1.0
 SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
 SOCKET_KEY = "hyperhive.socket"
 
@@ -89,7 +94,7 @@ def keepalive_seconds():
         return KEEPALIVE_SECONDS
 
 
-def stream(source, gauge=None, keepalive=None, render=None):
+def stream(source, gauge=None, keepalive=None, render=None, tick=None):
     """The response to an events request: set the headers and return the stream.
 
     Skips live events the replay already carried. A stream ends when the client
@@ -100,8 +105,9 @@ def stream(source, gauge=None, keepalive=None, render=None):
     kinds = kinds_filter()
     stream_headers()
     encode = frame if render is None else _fragments(render)
+    ticks = None if tick is None else _ticks(tick)
     return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
-                   keepalive or keepalive_seconds(), encode)
+                   keepalive or keepalive_seconds(), encode, ticks)
 
 
 def fragment_frames(seq, fragments):
@@ -118,6 +124,13 @@ def fragment_frames(seq, fragments):
 def _fragments(render):
     def encode(event):
         return fragment_frames(event["seq"], render(event))
+    return encode
+
+
+def _ticks(tick):
+    def encode():
+        fragments = tick()
+        return fragment_frames(None, fragments) if fragments else None
     return encode
 
 
@@ -165,19 +178,19 @@ def on_hangup(sock, callback):
                 pass
 
 
-def _stream(source, last, kinds, sock, gauge, keepalive, encode=None):
+def _stream(source, last, kinds, sock, gauge, keepalive, encode=None, ticks=None):
     sub = source.fanout.subscribe(kinds)
     if gauge is not None:
         gauge.value += 1
     try:
         with watched(sock, sub):
-            yield from _events(source, sub, last, kinds, keepalive, encode or frame)
+            yield from _events(source, sub, last, kinds, keepalive, encode or frame, ticks)
     finally:
         if gauge is not None:
             gauge.value -= 1
 
 
-def _events(source, sub, last, kinds, keepalive, encode):
+def _events(source, sub, last, kinds, keepalive, encode, ticks=None):
     yield f"retry: {RETRY_MS}\n: hyperhive events\n\n".encode()
     seen = -1
     if last is not None and last > source.last_seq():
@@ -187,20 +200,58 @@ def _events(source, sub, last, kinds, keepalive, encode):
         for event in source.events_after(last, kinds):
             seen = max(seen, event["seq"])
             yield encode(event)
+    clock = _Clock(keepalive, ticks is not None)
     while True:
-        event = sub.get(timeout=keepalive)
+        if clock.tick_due():
+            ticked = ticks()
+            if ticked:
+                clock.sent()
+                yield ticked
+        event = sub.get(timeout=clock.wait())
         if event is GONE:
             return
         if event is None:
             if sub.overflowed:
                 return
-            yield b": keepalive\n\n"
+            if clock.quiet():
+                clock.sent()
+                yield b": keepalive\n\n"
             continue
         if event["seq"] is not None:
             if event["seq"] <= seen:
                 continue
             seen = event["seq"]
+        clock.sent()
         yield encode(event)
+
+
+class _Clock:
+    """When a stream sends a keepalive (after `keepalive` seconds with nothing sent) and,
+    if it ticks, when the next tick is due."""
+
+    def __init__(self, keepalive, ticking):
+        self.keepalive = keepalive
+        self.ticking = ticking
+        self.next_tick = time.monotonic()
+        self.last_sent = time.monotonic()
+
+    def tick_due(self):
+        if not self.ticking or time.monotonic() < self.next_tick:
+            return False
+        self.next_tick = time.monotonic() + TICK_SECONDS
+        return True
+
+    def wait(self):
+        until = self.last_sent + self.keepalive
+        if self.ticking:
+            until = min(until, self.next_tick)
+        return max(0.0, until - time.monotonic())
+
+    def quiet(self):
+        return time.monotonic() - self.last_sent >= self.keepalive
+
+    def sent(self):
+        self.last_sent = time.monotonic()
 
 
 def _watch_hangup(sock, callback):

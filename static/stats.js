@@ -1,18 +1,14 @@
-/* hyperhive stats page: uPlot charts drawn from /api/stats, redrawn when a turn ends.
+/* hyperhive stats page: uPlot charts of the turn stats.
  *
- * The server renders the numbers and tables; without this file, or without the chart
- * library in static/vendor, they are the page. A turn_stats event on /events (the only
- * kind this page asks for; the harness emits it once a turn's row is written) fetches
- * the summary once and redraws; nothing polls.
+ * The server renders the numbers and tables, and puts the same summary as JSON in
+ * #stats-data; after each turn the page's event stream swaps in new ones (page.js). This
+ * draws the charts from that JSON, and again whenever it changes. Without this file, or
+ * without the chart library in static/vendor, the numbers and tables are the page.
  */
 (function () {
   "use strict";
-  const hive = window.hive;
-  if (!hive || !document.body || document.body.dataset.page !== "stats") return;
-  const { $, h } = hive;
-
-  const main = $(".stats-page");
-  const win = main.dataset.window;
+  if (!document.body || document.body.dataset.page !== "stats") return;
+  const main = document.querySelector(".stats-page");
   const charts = new Map();
   const plot = typeof window.uPlot === "function" ? window.uPlot : null;
   const css = (name, fallback) =>
@@ -31,16 +27,6 @@
   const SEND_COLOURS = { operator: C.amber, manager: C.mauve, peer: C.cyan, broadcast: C.green };
   const sendLabel = (k) => (k === "broadcast" ? "broadcast (*)" : k);
 
-  function size(n) {
-    if (n == null) return "—";
-    n = Number(n);
-    for (const unit of ["B", "KB", "MB"]) {
-      if (n < 1024 || unit === "MB") return unit === "B" ? `${Math.round(n)} B` : `${n.toFixed(1)} ${unit}`;
-      n /= 1024;
-    }
-    return "";
-  }
-  const num = (v) => (v == null ? "—" : String(v));
   // ticks on whole KB and MB, so the axis reads "8 KB", not "7.8 KB"
   const BYTE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500].flatMap((n) => [n, n * 1024, n * 1024 * 1024])
     .sort((a, b) => a - b);
@@ -52,7 +38,7 @@
     count: (u, v) => (v == null ? "—" : Number.isInteger(v) ? v.toLocaleString("en-US") : ""),
     secs: (u, v) => (v == null ? "—" : v.toFixed(1) + "s"),
     dec: (u, v) => (v == null ? "—" : String(v)),
-    bytes: (u, v) => size(v),
+    bytes: (u, v) => (v == null ? "—" : byteTick(v)),
   };
 
   function axis(extra) {
@@ -186,101 +172,18 @@
       outcomes.map(([k]) => OUTCOME_COLOURS[k] || C.muted));
   }
 
-  // the numbers and tables, for a summary fetched after the page was rendered
-  function tally(section, entries, zeroMuted) {
-    const table = section.querySelector("table.tally");
-    const rows = entries.map(([k, n]) => h("tr", { class: zeroMuted && !n ? "is-zero" : null }, h("th", {}, k), h("td", {}, String(n))));
-    if (table) table.replaceChildren(...rows);
-    else if (rows.length) section.append(h("table", { class: "tally" }, rows));
-    const hint = section.querySelector(".hint");
-    if (hint && rows.length) hint.remove();
-  }
-
-  const sum = (list) => list.reduce((a, b) => a + (b || 0), 0);
-  const setText = (id, text) => {
-    const el = document.getElementById(id);
-    if (el) el.textContent = text;
-  };
-
-  function sentText(s, i) {
-    const parts = Object.keys(s.sends).filter((k) => s.series["sends_" + k][i]).map((k) => `${s.series["sends_" + k][i]} ${k}`);
-    return parts.join(" · ") || "0";
-  }
-
-  function buckets(s) {
-    const d = s.series;
-    const rows = [];
-    for (let i = d.t.length - 1; i >= 0; i--) {
-      if (!d.turns[i]) continue;
-      rows.push(h("tr", {}, [
-        stamp(d.t[i], s.step >= 21600), String(d.turns[i]), hive.msText(d.p50_ms[i]), hive.msText(d.p95_ms[i]),
-        hive.full(d.input[i]), hive.full(d.output[i]), hive.full(d.cache_read[i]), hive.full(d.cache_write[i]),
-        String(d.tools_per_turn[i]), hive.money(d.cost_usd[i]), num(d.inbox_last[i]), num(d.inbox_max[i]),
-        sentText(s, i), size(d.notes_bytes[i]),
-      ].map((cell) => h("td", {}, cell))));
+  const summary = () => JSON.parse(document.getElementById("stats-data").textContent);
+  if (!plot) return;
+  main.classList.add("has-charts");
+  const observer = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const u = charts.get(entry.target.dataset.chart);
+      const width = Math.floor(entry.contentRect.width);
+      if (u && width > 0 && Math.max(220, width) !== u.width) u.setSize({ width: Math.max(220, width), height: u.height });
     }
-    $("#buckets-body").replaceChildren(...rows);
-    $(".buckets-table").hidden = !rows.length;
-    $("#buckets-empty").hidden = rows.length > 0;
-  }
-
-  function numbers(s) {
-    const d = s.series;
-    setText("n-turns", String(s.turns));
-    setText("n-tools", String(sum(Object.values(s.tools))));
-    setText("tools-count", String(Object.keys(s.tools).length));
-    setText("n-cost", hive.money(sum(d.cost_usd)));
-    for (const key of ["input", "output", "cache_read", "cache_write"]) {
-      setText("n-" + key.replace("_", "-"), hive.full(sum(d[key])));
-    }
-    buckets(s);
-    const big = $("#since-last-value");
-    if (big && s.since_last_turn_s != null) {
-      big.dataset.since = String(Date.now() / 1000 - s.since_last_turn_s);
-      big.classList.remove("muted");
-      big.parentElement.classList.remove("muted");
-      big.textContent = hive.duration(s.since_last_turn_s);
-    }
-    const depths = d.inbox_max.filter((v) => v != null);
-    setText("n-inbox", num(s.inbox_depth));
-    setText("n-inbox-max", depths.length ? String(Math.max(...depths)) : "—");
-    setText("n-notes", s.notes_bytes == null ? "no notes.md" : size(s.notes_bytes));
-    tally($("#sends"), Object.entries(s.sends).map(([k, n]) => [sendLabel(k), n]), true);
-    tally($("#outcomes"), Object.entries(s.outcomes), true);
-    tally($("#tools"), Object.entries(s.tools).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])), false);
-  }
-
-  let loading = null;
-  function load(andNumbers) {
-    if (loading) return loading;
-    loading = fetch(`/api/stats?window=${encodeURIComponent(win)}`, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then((res) => res.json())
-      .then((s) => {
-        if (plot) drawAll(s);
-        if (andNumbers) numbers(s);
-      })
-      .catch((err) => hive.toast("could not load the stats: " + err.message, "error"))
-      .finally(() => { loading = null; });
-    return loading;
-  }
-
-  if (plot) {
-    main.classList.add("has-charts");
-    if (window.ResizeObserver) {
-      const seen = new WeakMap();
-      const observer = new ResizeObserver((entries) => {
-        for (const entry of entries) {
-          const width = Math.floor(entry.contentRect.width);
-          if (seen.get(entry.target) === width) continue;
-          seen.set(entry.target, width);
-          const u = charts.get(entry.target.dataset.chart);
-          if (u && width > 0) u.setSize({ width: Math.max(220, width), height: u.height });
-        }
-      });
-      for (const box of main.querySelectorAll("[data-chart]")) observer.observe(box);
-    }
-  }
-  load(false);
-  hive.source = hive.connect("/events?kinds=turn_stats", { turn_stats: () => load(true) });
-  hive.stats = { charts, load };
+  });
+  for (const box of main.querySelectorAll("[data-chart]")) observer.observe(box);
+  drawAll(summary());
+  document.addEventListener("htmx:sseMessage", (e) => { if (e.detail.type === "stats") drawAll(summary()); });
+  window.hiveStats = { charts };
 })();

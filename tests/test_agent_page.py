@@ -200,13 +200,13 @@ def test_page_renders_badges_and_controls(alice):
     assert re.search(r'id="alive-badge" class="badge b-alive b-alive-online" title="[^"]+">'
                      r'● online</span>', html)
     assert re.search(r'id="state-badge" class="badge b-turn b-turn-idle" title="waiting for a '
-                     r'message since [0-9:]+">· idle · <span data-since="[0-9.]+">', html)
+                     r'message since [0-9:]+">· idle · <span id="turn-age">[0-9]+s</span>', html)
     assert re.search(r'id="model-chip" class="badge b-model" title="[^"]*/model NAME[^"]*">'
                      r'model · haiku</span>', html)
     for badge in ("ctx-badge", "cost-badge", "last-badge"):
         assert f'id="{badge}"' in html
-    assert re.search(r'<form method="post" action="/api/cancel" data-async id="cancel-form" '
-                     r'class="cancel-form" hidden>', html)
+    assert re.search(r'<form method="post" action="/api/cancel" hx-post="/api/cancel" '
+                     r'hx-swap="none" id="cancel-form" class="cancel-form" hidden>', html)
     assert '<section class="panel login-panel" id="login" hidden>' in html
     assert '<form method="post" action="/send" id="composer"' in html
     assert '<textarea id="composer-body" name="body"' in html
