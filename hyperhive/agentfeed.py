@@ -154,37 +154,15 @@ class Ticker:
         return [("tick", web.render("page_ticks", texts=changed))] if changed else []
 
 
-class Feed:
-    """The fragments one open agent page needs, event by event."""
+class TermRows:
+    """Where an event's rows go on the page: into its last turn group while that takes
+    rows, else into a new group at the end of the term."""
 
-    def __init__(self, harness, lists, seen=None):
-        self.harness = harness
-        self.lists = lists
-        history = harness.bus.history(HISTORY)
-        self.open = takes_rows([e for e in history if seen is None or e["seq"] <= seen])
-        self.ticker = Ticker()
+    def __init__(self, open_group=False):
+        self.open = open_group
 
-    def render(self, event):
-        kind, data = event["kind"], event["data"]
-        view = View(time.time())
-        out = self._term(event, view)
-        if kind in BADGE_KINDS:
-            s = badge_state(self.harness)
-            out.append(("badges", web.render("agent_badges", s=s, v=view)))
-            if kind == "model_changed":
-                out.append(("model", web.render("agent_model", model=s["model"], oob=True)))
-        if kind == "status_changed" or (kind == "note" and data.get("level") == "login"):
-            out.append(("login", web.render("agent_login", s=self.harness.snapshot(), oob=True)))
-        if kind == "turn_start":
-            out.append(("inbox", self._inbox(view, event["seq"], data.get("id"))))
-        if kind in ("turn_start", "turn_end"):
-            threads, error = self.lists.threads()
-            out.append(("threads", web.render("agent_threads", threads=threads, error=error,
-                                               name=self.harness.name, v=view, oob=True)))
-        return out
-
-    def _term(self, event, view):
-        """The event's rows: a new group at the end of the term, or rows for its last one."""
+    def render(self, event, view):
+        """[("term", html)] for the event, or [] when it shows no rows."""
         if event["kind"] == "turn_start":
             self.open = True
             return [("term", web.render("agent_turn", g=group(event), v=view, new=True))]
@@ -202,6 +180,36 @@ class Feed:
         if fresh:
             return "term", web.render("agent_turn", g=group(rows=rows), v=view, new=True)
         return "term", web.render("agent_rows", rows=rows, into=LAST_GROUP)
+
+
+class Feed:
+    """The fragments one open agent page needs, event by event."""
+
+    def __init__(self, harness, lists, seen=None):
+        self.harness = harness
+        self.lists = lists
+        history = harness.bus.history(HISTORY)
+        self.term = TermRows(takes_rows([e for e in history if seen is None or e["seq"] <= seen]))
+        self.ticker = Ticker()
+
+    def render(self, event):
+        kind, data = event["kind"], event["data"]
+        view = View(time.time())
+        out = self.term.render(event, view)
+        if kind in BADGE_KINDS:
+            s = badge_state(self.harness)
+            out.append(("badges", web.render("agent_badges", s=s, v=view)))
+            if kind == "model_changed":
+                out.append(("model", web.render("agent_model", model=s["model"], oob=True)))
+        if kind == "status_changed" or (kind == "note" and data.get("level") == "login"):
+            out.append(("login", web.render("agent_login", s=self.harness.snapshot(), oob=True)))
+        if kind == "turn_start":
+            out.append(("inbox", self._inbox(view, event["seq"], data.get("id"))))
+        if kind in ("turn_start", "turn_end"):
+            threads, error = self.lists.threads()
+            out.append(("threads", web.render("agent_threads", threads=threads, error=error,
+                                               name=self.harness.name, v=view, oob=True)))
+        return out
 
     def _inbox(self, view, seq, new_id=None):
         messages, error = self.lists.inbox(seq=seq)
