@@ -212,7 +212,7 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
 
     # without the chart library the numbers and tables are still there
     bare = context.new_page()
-    bare.route("**/static/vendor/**", lambda route: route.abort())
+    bare.route("**/static/vendor/uPlot*", lambda route: route.abort())
     bare.goto(agent_url + "stats?window=1h")
     expect(bare.locator("#live")).to_have_class("live is-live", timeout=10_000)
     expect(bare.locator("#charts-note")).to_be_visible()
