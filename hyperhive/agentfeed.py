@@ -17,6 +17,7 @@ import time
 
 from . import web
 from .agentview import View, dashboard_url, end_row, event_rows, group, takes_rows
+from .charts import charts
 from .client import RemoteError
 
 log = logging.getLogger(__name__)
@@ -255,5 +256,5 @@ class StatsFeed:
 
 
 def chart_data(summary):
-    """The summary as JSON to put in a page's <script type="application/json">."""
-    return json.dumps(summary, separators=(",", ":")).replace("</", "<\\/")
+    """The summary's charts as JSON to put in a page's <script type="application/json">."""
+    return json.dumps(charts(summary), separators=(",", ":")).replace("</", "<\\/")

@@ -4,11 +4,14 @@ These are the rules a row, a badge or a tick follows on the first render and on
 every live update alike; the browser tests only check that the page swaps them in.
 """
 
+import json
 import re
 
 from hyperhive import sse
 from hyperhive.agentfeed import LAST_GROUP, TermRows, Ticker, chart_data
 from hyperhive.agentview import View, end_row, stream_rows, takes_rows, tool_line, turn_groups
+from hyperhive.charts import charts
+from hyperhive.turnstats import TurnStats
 from hyperhive.web import render
 
 NOW = 1_800_000_000.0
@@ -114,8 +117,27 @@ def test_fragments_become_frames_named_by_target_with_the_id_on_the_last():
                                "id: 9\nevent: badges\ndata: <i>x</i>\n\n")
 
 
-def test_chart_data_cannot_end_its_script_element():
-    assert chart_data({"tools": {"</script><b>": 1}}) == '{"tools":{"<\\/script><b>":1}}'
+def test_charts_from_a_real_summary_and_their_json_cannot_end_its_script(tmp_path):
+    stats = TurnStats(tmp_path / "stats.sqlite")
+    at = NOW - 600
+    stats.record(started_at=at, ended_at=at + 2, duration_ms=2000, result_kind="ok",
+                 tool_calls={"</script><b>": 2, "mcp__hyperhive__send": 1}, tool_call_count=3,
+                 sends={"peer": 2, "operator": 1}, notes_bytes=900)
+    sm = stats.summary("1h", now=NOW)
+    sm["notes_limit"] = 2048
+    stats.db.close()
+    data = charts(sm)
+    by_name = {c["name"]: c for c in data["charts"]}
+    assert set(by_name) == {"turns", "durations", "tokens", "tools_per_turn", "inbox", "sends",
+                            "notes", "outcomes", "tools"}
+    assert by_name["tools"]["labels"] == ["</script><b>", "send"]
+    # the sends stack: the top layer reaches the total, each legend shows its own count
+    top, *_, bottom = by_name["sends"]["series"]
+    assert top["label"] == "→ broadcast (*)" and max(top["data"]) == 3 and max(top["shown"]) == 0
+    assert bottom["label"] == "→ operator" and max(bottom["data"]) == 1
+    assert [s["label"] for s in by_name["notes"]["series"]] == ["notes.md", "compacted past"]
+    text = chart_data(sm)
+    assert "</" not in text and json.loads(text) == data
 
 
 def test_an_end_row_colours_the_outcome():
