@@ -1,11 +1,7 @@
-/* hyperhive agent page: following the stream, and the composer.
- *
- * Rows, badges and panels come rendered from the server (page.js has the stream). Left
- * here is what only the browser can do: keep the stream pinned to its bottom as rows
- * arrive (or count them on the "↓ new" pill), open the threads panel for its first thread,
- * and the composer: Enter sends, and its slash commands (listed by the page's
- * #composer-help) post to the controls' endpoints.
- */
+/* hyperhive agent page: rows, badges and panels come rendered from the server (page.js). Left
+ * here is what only the browser can do: keep the stream pinned to its bottom as rows arrive (or
+ * count them on the "↓ new" pill), open the threads panel for its first thread, and the composer:
+ * Enter sends; its slash commands (listed in #composer-help) post to the controls' endpoints. */
 (function () {
   "use strict";
   const page = window.hivePage;
@@ -14,15 +10,11 @@
   const TERM_MAX = 400;           // turn groups kept in the view
   const term = $("#term");
   const pill = $("#term-pill");
-  let unseen = 0;
-  let stick = true;
-  let hadThreads = 0;
+  let unseen = 0, stick = true, hadThreads = 0;
 
   const atBottom = () => term.scrollHeight - term.scrollTop - term.clientHeight < 48;
   function toBottom() {
-    term.scrollTop = term.scrollHeight;
-    unseen = 0;
-    pill.hidden = true;
+    [term.scrollTop, unseen, pill.hidden] = [term.scrollHeight, 0, true];
   }
   const section = (className) => Object.assign(document.createElement("section"), { className });
   const lastOpen = () => {
@@ -46,8 +38,7 @@
   pill.addEventListener("click", toBottom);
   term.addEventListener("scroll", () => { if (atBottom()) toBottom(); });
 
-  // -- the composer -----------------------------------------------------------------------
-
+  // -- the composer --
   const composer = $("#composer");
   const box = $("#composer-body");
   const help = $("#composer-help").content;
@@ -55,29 +46,22 @@
 
   /* The command list, inside the running turn's group (the turn goes on below it) or on its own. */
   function showHelp() {
-    const group = lastOpen() || term.appendChild(section("turn is-local"));
-    group.append(help.cloneNode(true));
+    (lastOpen() || term.appendChild(section("turn is-local"))).append(help.cloneNode(true));
     toBottom();
+    return null;
   }
 
   const ACTIONS = { "/compact": "/api/compact", "/new-session": "/api/new-session", "/cancel": "/api/cancel" };
-
   async function command(text) {
     const [cmd, ...rest] = text.trim().split(/\s+/);
     const arg = rest.join(" ");
-    if (cmd === "/model") {
-      if (!arg) throw new Error("say which model: /model sonnet");
-      return page.post("/api/model", { model: arg });
-    }
+    if (cmd === "/model" && !arg) throw new Error("say which model: /model sonnet");
+    if (cmd === "/model") return page.post("/api/model", { model: arg });
     if (ACTIONS[cmd]) return page.post(ACTIONS[cmd]);
-    if (cmd === "/clear") {
-      // an open group stays, empty, so the running turn's next rows have somewhere to go
-      term.replaceChildren(...(lastOpen() ? [section("turn")] : []));
-    } else if (cmd === "/help" || cmd === "/?") {
-      showHelp();
-    } else {
-      throw new Error(`there is no command ${cmd}: /help lists them`);
-    }
+    if (cmd === "/help" || cmd === "/?") return showHelp();
+    if (cmd !== "/clear") throw new Error(`there is no command ${cmd}: /help lists them`);
+    // an open group stays, empty, so the running turn's next rows have somewhere to go
+    term.replaceChildren(...(lastOpen() ? [section("turn")] : []));
     return null;
   }
 
@@ -90,10 +74,9 @@
   composer.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = box.value;
-    if (composer.getAttribute("aria-busy") === "true" || !text.trim()) return;
+    if (composer.ariaBusy === "true" || !text.trim()) return;
     const button = composer.querySelector("button[type=submit]");
-    button.disabled = true;
-    composer.setAttribute("aria-busy", "true");
+    [button.disabled, composer.ariaBusy] = [true, "true"];
     try {
       const reply = /^\/[a-z?-]*(\s|$)/i.test(text.trim()) ? await command(text) : await send(text);
       if (reply) page.toast(reply.message || "done");
@@ -101,8 +84,7 @@
     } catch (err) {
       page.toast(err.message || String(err), "error");
     } finally {
-      button.disabled = false;
-      composer.removeAttribute("aria-busy");
+      [button.disabled, composer.ariaBusy] = [false, null];
       box.focus();
     }
   });

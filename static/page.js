@@ -1,11 +1,7 @@
-/* hyperhive agent pages (live page, stats, terminal): what the pages share in the browser.
- *
- * The server renders everything; htmx posts the forms (hx-post) and swaps in the fragments
- * the server renders on the page's event stream (hx-ext="sse"). This asks those posts for
- * JSON and shows the answer as a toast, marks the stream's state in the banner, and keeps
- * the stream's place in sse-connect so a reconnect the extension makes itself replays
- * only what the page missed.
- */
+/* hyperhive agent pages (live page, stats, terminal): htmx posts the forms (hx-post) and swaps
+ * in the fragments the server renders on the page's stream. This asks those posts for JSON and
+ * toasts the answer, marks the stream's state in the banner, and keeps the stream's place in
+ * sse-connect, so a reconnect the extension makes itself replays only what the page missed. */
 (function () {
   "use strict";
   const toast = (text, kind) => (window.hive && window.hive.toast ? window.hive.toast(text, kind) : null);
@@ -30,19 +26,13 @@
 
   document.addEventListener("htmx:configRequest", (e) => { e.detail.headers.Accept = "application/json"; });
   document.addEventListener("htmx:afterRequest", (e) => {
-    if (e.detail.requestConfig.verb !== "post") return;
-    let reply;
-    try {
-      reply = JSON.parse(e.detail.xhr.responseText);
-    } catch (err) {
-      reply = { error: `${e.detail.xhr.status} ${e.detail.xhr.statusText}` };
-    }
-    if (e.detail.successful && reply.ok) {
-      toast(reply.message || "done");
-      if (e.detail.elt.hasAttribute("data-reset")) e.detail.elt.reset();
-    } else {
-      toast(reply.error || "the request failed", "error");
-    }
+    const { xhr, elt, successful, requestConfig } = e.detail;
+    if (requestConfig.verb !== "post") return;
+    let reply = { error: `${xhr.status} ${xhr.statusText}` };
+    try { reply = JSON.parse(xhr.responseText); } catch (err) { /* not JSON: say the status */ }
+    if (!successful || !reply.ok) return toast(reply.error || "the request failed", "error");
+    toast(reply.message || "done");
+    if (elt.hasAttribute("data-reset")) elt.reset();
   });
   document.addEventListener("htmx:sseOpen", () => live(true));
   document.addEventListener("htmx:sseError", () => live(false));

@@ -1,10 +1,6 @@
-/* hyperhive stats page: uPlot charts of the turn stats.
- *
- * The server renders the numbers and tables, and the charts as data (hyperhive/charts.py)
- * in #stats-data; after each turn the page's event stream swaps in new ones. This hands
- * that data to uPlot, and again whenever it changes. Without this file, or without the
- * chart library in static/vendor, the numbers and tables are the page.
- */
+/* hyperhive stats page: the server renders the numbers and tables, and the charts as data
+ * (hyperhive/charts.py) in #stats-data, swapped in anew after each turn; this hands that data to
+ * uPlot. Without it, or without uPlot in static/vendor, the numbers and tables are the page. */
 (function () {
   "use strict";
   const plot = window.uPlot;
@@ -14,12 +10,6 @@
   const style = getComputedStyle(document.documentElement);
   const colour = (name) => style.getPropertyValue("--" + name).trim() || "#8a8197";
   const FONT = "11px " + (style.getPropertyValue("--mono").trim() || "monospace");
-  const pad = (n) => String(n).padStart(2, "0");
-  function stamp(ts, withDate) {
-    const d = new Date(ts * 1000);
-    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    return withDate ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}` : time;
-  }
   // axis and legend formats; bytes tick on whole KB and MB, so the axis reads "8 KB", not "7.8 KB"
   const BYTE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500].flatMap((n) => [n, n * 1024, n * 1024 * 1024]).sort((a, b) => a - b);
   const FORMATS = {
@@ -55,13 +45,11 @@
 
   function timeChart(c, t, step) {
     const end = t.length ? t[t.length - 1] + step : null;
-    const days = t.length && end - t[0] > 86400;
     const y = c.format === "bytes" ? { size: 64, incrs: BYTE_STEPS } : { size: 56 };
     draw(c.name, {
       scales: { x: { time: true, range: (u, min, max) => [t.length ? t[0] : min, end || max] }, y: { range: zeroBased } },
-      axes: [axis({ space: days ? 110 : 60, values: (u, splits) => splits.map((v) => stamp(v, days)) }),
-        axis(Object.assign(y, { values: (u, splits) => splits.map(show(c.format)) }))],
-      series: [{ label: "from", value: (u, v) => (v == null ? "—" : stamp(v, true)) }, ...c.series.map((s) => series(s, c.format))],
+      axes: [axis({ space: 60 }), axis(Object.assign(y, { values: (u, splits) => splits.map(show(c.format)) }))],
+      series: [{ label: "from" }, ...c.series.map((s) => series(s, c.format))],
     }, [t, ...c.series.map((s) => s.data)]);
   }
 

@@ -1,13 +1,7 @@
-/* hyperhive agent terminal: xterm.js on the shell the harness runs in a pty.
- *
- * Output follows /terminal/stream: `output` events carry base64 bytes, and their id is
- * the byte offset where they end, so the browser's own reconnect (with Last-Event-ID)
- * continues where it stopped; `reset` means the server sent its whole ring instead.
- * `start` and `exit` bring the shell badge rendered. Keystrokes go to /terminal/input in
- * the order typed, one POST at a time, with whatever piled up meanwhile in the next. The
- * terminal's size follows its box. A page that finds no shell ever started starts one;
- * after one ends, Enter or ▶ starts the next.
- */
+/* hyperhive agent terminal: xterm.js on the shell the harness runs in a pty. Output follows
+ * /terminal/stream (base64 bytes; the id is the byte offset, so a reconnect continues where it
+ * stopped; `start`/`exit` bring the shell badge rendered). Keystrokes go to /terminal/input in
+ * order, one POST at a time. A page that finds no shell ever started starts one. */
 (function () {
   "use strict";
   const page = window.hivePage;
@@ -19,7 +13,6 @@
   const startForm = $("#shell-start");
   const stopForm = $("#shell-stop");
 
-  // the terminal, in the page's palette
   const css = getComputedStyle(document.documentElement);
   const c = (name) => css.getPropertyValue("--" + name).trim();
   const theme = {
@@ -35,7 +28,7 @@
   term.open(box);
   $("#shell-note").hidden = true;
 
-  // input: in order, one request at a time
+  // input: in order, one request at a time, with what piled up meanwhile in the next
   const encoder = new TextEncoder();
   const toBase64 = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
   const fromBase64 = (text) => Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
@@ -53,18 +46,16 @@
     } catch (err) {
       queue = new Uint8Array(0);
       page.toast(err.message, "error");
-    } finally {
-      sending = false;
     }
+    sending = false;
   }
 
   function send(bytes) {
-    if (!bytes.length) return;
     const joined = new Uint8Array(queue.length + bytes.length);
     joined.set(queue);
     joined.set(bytes, queue.length);
     queue = joined;
-    if (!sending) drain();
+    if (!sending && queue.length) drain();
   }
 
   const running = () => startForm.hidden;
@@ -76,9 +67,10 @@
   term.onBinary((text) => send(Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 255)));   // X10 mouse reports
 
   let resizeTimer = null;
+  const resized = () => page.post("/terminal/resize", sizeFields()).catch((err) => page.toast(err.message, "error"));
   term.onResize(() => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => page.post("/terminal/resize", sizeFields()).catch((err) => page.toast(err.message, "error")), 120);
+    resizeTimer = setTimeout(resized, 120);
   });
   new ResizeObserver(() => fit.fit()).observe(box);
   fit.fit();
