@@ -147,6 +147,15 @@ def test_slash_commands_in_the_composer(agent, hive):
     box.fill("/help")
     box.press("Enter")
     expect(agent.locator("#term .row.r-help", has_text="/new-session")).to_be_visible()
+    # the state's age ticks, from the server, with no formatter in the page
+    age = agent.locator("#turn-age")
+    before = age.inner_text()
+    assert re.fullmatch(r"\d+[smhd]( \d+[smh])?", before), before
+    if before.endswith("s"):        # an age in seconds moves every second
+        expect(age).not_to_have_text(before, timeout=5_000)
+    box.fill("/clear")
+    box.press("Enter")
+    expect(agent.locator("#term .row")).to_have_count(0)
     box.fill("/mo")
     box.press("Tab")
     expect(box).to_have_value("/model ")
