@@ -10,8 +10,9 @@ into a 64 KiB ring and out to every open stream; every tab shows the same shell.
 - `GET /terminal/stream` — SSE. `output` carries base64 bytes; its id is the
   byte offset where they end, so a reconnect with Last-Event-ID gets only
   what it missed while that is still in the ring, and the whole ring (with
-  `reset`) otherwise. `start` and `exit` say when a shell begins and ends;
-  a new stream gets the current one of them after the replay.
+  `reset`) otherwise. `start` and `exit` say when a shell begins and ends,
+  with `html`, the page's shell badge as it now reads; a new stream gets the
+  current one of them after the replay.
 - `POST /terminal/input` (`data`: base64, at most 64 KiB), `/terminal/resize`
   (`rows`, `cols`), `/terminal/start` (optional `rows`, `cols`), `/terminal/stop`
   (SIGHUP to the shell's process group, SIGKILL after 3 s) — through web.action.
@@ -39,7 +40,8 @@ import gevent.os
 import gevent.subprocess
 from gevent.event import Event
 
-from . import sse, web
+from . import formats, sse, web
+from .agentview import dashboard_url
 from .errors import BadArgs, Conflict, TooLarge, Unavailable
 from .fanout import Fanout
 
@@ -274,6 +276,14 @@ def _frame(kind, data, event_id=None):
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+def _state_frame(term, kind, data):
+    """A start or exit event, with the shell badge rendered as the page shows it."""
+    shell = term.shell if kind == "start" else None
+    html = web.render("terminal_shell", pid=shell and shell.pid,
+                      started_at=shell and shell.started_at, clock=formats.clock)
+    return _frame(kind, {**data, "html": html})
+
+
 def _output_frame(end, data, reset=False):
     payload = {"data": base64.b64encode(data).decode()}
     if reset:
@@ -297,7 +307,7 @@ def _frames(term, last, sock, keepalive):
         data, reset = term.replay(last)
         seen, version, state = term.end, term.version, term.state()
         yield _output_frame(seen, data, reset)
-        yield _frame(*state)
+        yield _state_frame(term, *state)
         while True:
             event = sub.get(timeout=keepalive)
             if event is sse.GONE:
@@ -311,7 +321,7 @@ def _frames(term, last, sock, keepalive):
                     seen = event["end"]
                     yield _output_frame(seen, event["data"])
             elif event["data"]["version"] > version:
-                yield _frame(event["kind"], event["data"])
+                yield _state_frame(term, event["kind"], event["data"])
 
 
 # -- the routes ------------------------------------------------------------------------
@@ -322,14 +332,13 @@ def install(app, harness):
 
     @app.get("/terminal")
     def page():
-        # agentweb imports this module at its top, so this one imports agentweb here
-        from .agentweb import dashboard_url
         query = bottle.request.query
+        # a page that finds no shell ever started here starts one itself (terminal.js)
+        fresh = term.shell is None and term.version == 0
         return web.html(web.render(
             "terminal", name=harness.name, manager=harness.is_manager, shell=term.shell,
-            cwd=term.cwd, size=term.size, dashboard_url=dashboard_url(),
-            clock=lambda ts: time.strftime("%H:%M:%S", time.localtime(ts)),
-            flash_ok=query.getunicode("ok"), flash_error=query.getunicode("error")))
+            cwd=term.cwd, size=term.size, dashboard_url=dashboard_url(), clock=formats.clock,
+            fresh=fresh, flash_ok=query.getunicode("ok"), flash_error=query.getunicode("error")))
 
     @app.get("/terminal/stream")
     def follow():

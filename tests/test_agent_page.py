@@ -200,13 +200,13 @@ def test_page_renders_badges_and_controls(alice):
     assert re.search(r'id="alive-badge" class="badge b-alive b-alive-online" title="[^"]+">'
                      r'● online</span>', html)
     assert re.search(r'id="state-badge" class="badge b-turn b-turn-idle" title="waiting for a '
-                     r'message since [0-9:]+">· idle · <span data-since="[0-9.]+">', html)
+                     r'message since [0-9:]+">· idle · <span id="turn-age">[0-9]+s</span>', html)
     assert re.search(r'id="model-chip" class="badge b-model" title="[^"]*/model NAME[^"]*">'
                      r'model · haiku</span>', html)
     for badge in ("ctx-badge", "cost-badge", "last-badge"):
         assert f'id="{badge}"' in html
-    assert re.search(r'<form method="post" action="/api/cancel" data-async id="cancel-form" '
-                     r'class="cancel-form" hidden>', html)
+    assert re.search(r'<form method="post" action="/api/cancel" hx-post="/api/cancel" '
+                     r'hx-swap="none" id="cancel-form" class="cancel-form" hidden>', html)
     assert '<section class="panel login-panel" id="login" hidden>' in html
     assert '<form method="post" action="/send" id="composer"' in html
     assert '<textarea id="composer-body" name="body"' in html
@@ -341,29 +341,58 @@ def test_send_needs_a_body(alice):
     assert reply["code"] == "bad_args"
 
 
-def test_events_replay_and_filter(alice, turned):
-    def read_frames(query, last_event_id, until, timeout=10):
-        with socket.create_connection(("127.0.0.1", alice.port), timeout=timeout) as sock:
-            sock.sendall((f"GET /events{query} HTTP/1.1\r\nHost: 127.0.0.1:{alice.port}\r\n"
-                          f"Cookie: {alice.cookie}\r\n"
-                          f"Last-Event-ID: {last_event_id}\r\n\r\n").encode())
-            data = b""
-            deadline = time.monotonic() + timeout
-            while until not in data and time.monotonic() < deadline:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            return data.decode("utf-8", "replace")
+def read_frames(page, path, last_event_id, until, timeout=10):
+    """An event stream's first bytes, up to `until` (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", page.port), timeout=timeout) as sock:
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{page.port}\r\n"
+                      f"Cookie: {page.cookie}\r\n"
+                      f"Last-Event-ID: {last_event_id}\r\n\r\n").encode())
+        data = b""
+        deadline = time.monotonic() + timeout
+        while until not in data and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode("utf-8", "replace")
 
-    text = read_frames("", 0, b"event: turn_end")
+
+def test_events_replay_and_filter(alice, turned):
+    def read_frames_(query, last_event_id, until):
+        return read_frames(alice, "/events" + query, last_event_id, until)
+
+    text = read_frames_("", 0, b"event: turn_end")
     assert "Content-Type: text/event-stream" in text
     kinds = re.findall(r"^event: (\w+)", text, re.M)
     assert "turn_start" in kinds and "stream" in kinds and "turn_end" in kinds
     assert kinds.index("turn_start") < kinds.index("turn_end")
-    ends = read_frames("?kinds=turn_end", 0, b"event: turn_end")
+    ends = read_frames_("?kinds=turn_end", 0, b"event: turn_end")
     assert set(re.findall(r"^event: (\w+)", ends, re.M)) == {"turn_end"}
     assert '"outcome":"ok"' in ends
+
+
+def test_the_page_stream_replays_a_turn_as_rendered_fragments(alice, turned):
+    text = read_frames(alice, "/page/events", 0, b"event: tick")
+    assert "Content-Type: text/event-stream" in text
+    targets = re.findall(r"^event: (\w+)", text, re.M)
+    assert {"term", "badges", "inbox", "threads", "tick"} <= set(targets)
+    # the turn's rows come as the page's own markup, escaped, each event's id on its last frame
+    assert "data: <section class=\"turn is-new\">" in text
+    assert f"please read {ESCAPED} carefully" in text and XSS not in text
+    assert "send → operator: got &lt;b&gt;it&lt;/b&gt;" in text
+    assert 'data: <span id="turn-age" hx-swap-oob="innerHTML">' in text
+    ids = [int(i) for i in re.findall(r"^id: (\d+)", text, re.M)]
+    assert ids == sorted(ids) and len(ids) == len(set(ids))
+    # a stream that starts where the page was rendered replays nothing before it
+    seq = alice.state()["seq"]
+    later = read_frames(alice, f"/page/events?last_event_id={seq}", "", b"event: tick")
+    assert "event: term" not in later and "event: tick" in later
+
+
+def test_the_inbox_panel_alone(alice, turned):
+    html = alice.html("/inbox")
+    assert html.startswith('<section class="panel" id="inbox" hx-swap-oob="true">')
+    assert f'id="inbox-{turned}"' in html and ESCAPED in html
 
 
 def test_login_flow_from_the_page(stub):

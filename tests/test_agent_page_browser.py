@@ -147,6 +147,15 @@ def test_slash_commands_in_the_composer(agent, hive):
     box.fill("/help")
     box.press("Enter")
     expect(agent.locator("#term .row.r-help", has_text="/new-session")).to_be_visible()
+    # the state's age ticks, from the server, with no formatter in the page
+    age = agent.locator("#turn-age")
+    before = age.inner_text()
+    assert re.fullmatch(r"\d+[smhd]( \d+[smh])?", before), before
+    if before.endswith("s"):        # an age in seconds moves every second
+        expect(age).not_to_have_text(before, timeout=5_000)
+    box.fill("/clear")
+    box.press("Enter")
+    expect(agent.locator("#term .row")).to_have_count(0)
     box.fill("/mo")
     box.press("Tab")
     expect(box).to_have_value("/model ")
@@ -212,7 +221,7 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
 
     # without the chart library the numbers and tables are still there
     bare = context.new_page()
-    bare.route("**/static/vendor/**", lambda route: route.abort())
+    bare.route("**/static/vendor/uPlot*", lambda route: route.abort())
     bare.goto(agent_url + "stats?window=1h")
     expect(bare.locator("#live")).to_have_class("live is-live", timeout=10_000)
     expect(bare.locator("#charts-note")).to_be_visible()

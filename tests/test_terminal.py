@@ -147,7 +147,8 @@ def test_pages_link_and_explain_the_terminal(page):
     html = page.html("/terminal")
     assert '<a href="/terminal" class="is-here">⌨ terminal</a>' in html
     assert "the terminal needs javascript" in html
-    for src in ("/static/vendor/xterm.js", "/static/vendor/addon-fit.js", "/static/terminal.js"):
+    for src in ("/static/vendor/xterm.js", "/static/vendor/addon-fit.js", "/static/page.js",
+                "/static/terminal.js"):
         assert f'<script src="{src}" defer></script>' in html
     assert '<form method="post" action="/terminal/start"' in html
     assert '<div id="shell" class="shell"' in html
@@ -271,6 +272,9 @@ def test_stop_ends_the_shell_and_a_new_one_starts(page, shell):
     assert reply["pid"] == pid
     stream.until(lambda s: "exit" in s.kinds(), what="the exit event")
     assert "[the shell was killed by SIGHUP" in stream.text()
+    # each state event carries the badge as the page renders it
+    exit_event = [d for _, k, d in stream.events if k == "exit"][-1]
+    assert exit_event["html"].strip() == '<span id="shell-state" class="badge b-shell">○ no shell</span>'
     wait_for(lambda: gone(pid), 5, what="the shell to be gone")
     assert page.act("/terminal/stop", expect=409)["code"] == "conflict"
     reply = page.act("/terminal/input", {"data": b64("ls\r")}, expect=409)
@@ -283,6 +287,7 @@ def test_stop_ends_the_shell_and_a_new_one_starts(page, shell):
     stream.until(lambda s: s.kinds().count("start") == 2, what="the second start")
     second = [d for _, k, d in stream.events if k == "start"][-1]
     assert second["pid"] != pid and second["version"] > 1
+    assert f"● running · pid {second['pid']}</span>" in second["html"]
     assert f"● running · pid {second['pid']}" in page.html("/terminal")
     send(page, "echo back-$((3*3))\r")
     stream.until_text(r"back-9")

@@ -13,7 +13,7 @@ from hive import HostProcess, use_session, wait_for
 from test_terminal import agent_page, gone
 
 SCREEN = """() => {
-  const b = window.hive.terminal.term.buffer.active;
+  const b = window.hiveTerminal.term.buffer.active;
   const lines = [];
   for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
   return lines;
@@ -76,7 +76,7 @@ def test_typing_runs_in_the_shell_and_the_screen_survives_a_reload(context, agen
     expect(rows).to_contain_text("hi-there")
 
     # the shell has the size the page fit the terminal to
-    size = page.evaluate("[window.hive.terminal.term.rows, window.hive.terminal.term.cols]")
+    size = page.evaluate("[window.hiveTerminal.term.rows, window.hiveTerminal.term.cols]")
     assert size[0] > 10 and size[1] > 60, size
     page.keyboard.type("stty size")
     page.keyboard.press("Enter")

@@ -1,13 +1,12 @@
-<li class="msg" id="inbox-{{m['id']}}" data-id="{{m['id']}}">
-  <div class="msg-head">
-    <span class="muted">#{{m['id']}}</span> <b class="who">{{m['from']}}</b>
-    <span class="muted" title="{{v.clock(m.get('sent_at'))}}"><span data-since="{{m.get('sent_at')}}">{{v.age(m.get('sent_at'))}}</span> ago</span>
-    % if m.get('in_reply_to'):
-    <span class="thread">↳ reply to #{{m['in_reply_to']}}</span>
+% # the inbox panel; swapped whole (oob) when a turn starts
+<section class="panel" id="inbox"{{!' hx-swap-oob="true"' if get('oob') else ''}}>
+  <h2><span class="glyph">◆</span> 1NB0X <span class="glyph">◆</span> <span class="count" id="inbox-count">{{len(messages)}}</span></h2>
+  % if error:
+  <p class="hint is-error">{{error}}</p>
+  % end
+  <ul class="rows" id="inbox-list" data-empty="nothing in {{name}}'s inbox yet">
+    % for m in messages:
+    % include('agent_message.tpl', m=m, v=v, new_id=get('new_id'))
     % end
-    % if m.get('redelivered'):
-    <span class="badge b-paused">redelivered</span>
-    % end
-  </div>
-  <pre class="body">{{m['body']}}</pre>
-</li>
+  </ul>
+</section>

@@ -1,7 +1,8 @@
+% cls = r['cls'] + (' is-new' if get('new') else '')
 % if r.get('title'):
-<div class="row {{r['cls']}}" title="{{r['title']}}">\\
+<div class="row {{cls}}" title="{{r['title']}}">\\
 % else:
-<div class="row {{r['cls']}}">\\
+<div class="row {{cls}}">\\
 % end
 % if r['fold'] is not None:
 <details><summary><span class="g">{{r['glyph']}}</span> <span class="t">{{r['text']}}</span> <span class="n">{{len(r['fold'])}} chars</span></summary><pre>{{r['fold']}}</pre></details>\\

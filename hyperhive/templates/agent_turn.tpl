@@ -1,4 +1,4 @@
-<section class="turn{{' is-open' if g['end'] is None else ''}}">
+<section class="turn{{' is-new' if get('new') else ''}}">
   % st = g['start']
   % if st:
   <div class="turn-head" title="message #{{st.get('id')}} · {{v.clock(st['at'])}}"><span class="g">←</span> <b class="who">{{st.get('from')}}</b>: \\
@@ -15,9 +15,9 @@
 </div>
   % end
   % for r in g['rows']:
-  % include('agent_row.tpl', r=r)
+  % include('agent_row.tpl', r=r, new=get('new'))
   % end
   % if g['end']:
-  % include('agent_row.tpl', r=g['end'])
+  % include('agent_row.tpl', r=g['end'], new=get('new'))
   % end
 </section>
