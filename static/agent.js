@@ -1,10 +1,10 @@
-/* hyperhive agent page: rows, badges and panels come rendered from the server (page.js). Left
+/* hyperhive agent page: rows, badges and panels come rendered from the server (htmx swaps them in). Left
  * here is what only the browser can do: keep the stream pinned to its bottom as rows arrive (or
  * count them on the "↓ new" pill), open the threads panel for its first thread, and the composer:
  * Enter sends; its slash commands (listed in #composer-help) post to the controls' endpoints. */
 (function () {
   "use strict";
-  const page = window.hivePage;
+  const page = window.hive;
   if (!page || document.body.dataset.page !== "agent") return;
   const $ = (sel) => document.querySelector(sel);
   const TERM_MAX = 400;           // turn groups kept in the view
@@ -56,8 +56,8 @@
     const [cmd, ...rest] = text.trim().split(/\s+/);
     const arg = rest.join(" ");
     if (cmd === "/model" && !arg) throw new Error("say which model: /model sonnet");
-    if (cmd === "/model") return page.post("/api/model", { model: arg });
-    if (ACTIONS[cmd]) return page.post(ACTIONS[cmd]);
+    if (cmd === "/model") return page.postData("/api/model", { model: arg });
+    if (ACTIONS[cmd]) return page.postData(ACTIONS[cmd]);
     if (cmd === "/help" || cmd === "/?") return showHelp();
     if (cmd !== "/clear") throw new Error(`there is no command ${cmd}: /help lists them`);
     // an open group stays, empty, so the running turn's next rows have somewhere to go
@@ -66,7 +66,7 @@
   }
 
   async function send(text) {
-    const reply = await page.post("/send", { body: text });
+    const reply = await page.postData("/send", { body: text });
     window.htmx.ajax("GET", "/inbox", { target: "#inbox", swap: "none" });    // the inbox shows it
     return reply;
   }

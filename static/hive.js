@@ -4,7 +4,7 @@
  * in the fragments of the page's stream). This posts forms marked data-async in the
  * background with a toast for the answer, marks #live, and keeps what only the browser
  * knows: an opened journal, the question chip, the composer's recipient, notifications.
- * window.hive exports toast, postData and submitAsync.
+ * window.hive exports toast, postData, submitAsync and showLive.
  */
 (function () {
   "use strict";
@@ -111,6 +111,28 @@
   }
   document.addEventListener("htmx:sseOpen", () => showLive(true));
   document.addEventListener("htmx:sseError", () => showLive(false));
+  // The stream's place stays in sse-connect, so a reconnect the extension makes itself
+  // replays only what the page missed.
+  document.addEventListener("htmx:sseMessage", (e) => {
+    const id = e.detail.lastEventId;
+    const source = e.target.closest("[sse-connect]");
+    if (!id || !source) return;
+    const seq = $("#seq");
+    if (seq) seq.textContent = id;
+    source.setAttribute("sse-connect", source.getAttribute("sse-connect").replace(/last_event_id=\d*/, "last_event_id=" + id));
+  });
+
+  // Forms htmx posts (hx-post) ask for JSON; the answer is a toast.
+  document.addEventListener("htmx:configRequest", (e) => { e.detail.headers.Accept = "application/json"; });
+  document.addEventListener("htmx:afterRequest", (e) => {
+    const { xhr, elt, successful, requestConfig } = e.detail;
+    if (requestConfig.verb !== "post") return;
+    let reply = { error: `${xhr.status} ${xhr.statusText}` };
+    try { reply = JSON.parse(xhr.responseText); } catch (err) { /* not JSON: say the status */ }
+    if (!successful || !reply.ok) return toast(reply.error || "the request failed", "error");
+    toast(reply.message || "done");
+    if (elt.hasAttribute("data-reset")) elt.reset();
+  });
 
   // A journal loads when opened, as text (toggle does not bubble: listen while capturing).
   document.addEventListener("toggle", (event) => {
@@ -127,7 +149,7 @@
       .catch((err) => { pre.textContent = "could not load the journal: " + err.message; });
   }, true);
 
-  window.hive = { toast, postData, submitAsync };
+  window.hive = { toast, postData, submitAsync, showLive };
 
   if (document.body && document.body.dataset.page === "dashboard") dashboard();
 

@@ -4,7 +4,7 @@
  * order, one POST at a time. A page that finds no shell ever started starts one. */
 (function () {
   "use strict";
-  const page = window.hivePage;
+  const page = window.hive;
   if (!page || document.body.dataset.page !== "terminal") return;
   if (!window.Terminal || !window.FitAddon) return;     // the note on the page says why
   const $ = (sel) => document.querySelector(sel);
@@ -41,7 +41,7 @@
       while (queue.length) {
         const part = queue.subarray(0, MAX_POST);
         queue = queue.subarray(part.length);
-        await page.post("/terminal/input", { data: toBase64(part) });
+        await page.postData("/terminal/input", { data: toBase64(part) });
       }
     } catch (err) {
       queue = new Uint8Array(0);
@@ -67,7 +67,7 @@
   term.onBinary((text) => send(Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 255)));   // X10 mouse reports
 
   let resizeTimer = null;
-  const resized = () => page.post("/terminal/resize", sizeFields()).catch((err) => page.toast(err.message, "error"));
+  const resized = () => page.postData("/terminal/resize", sizeFields()).catch((err) => page.toast(err.message, "error"));
   term.onResize(() => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(resized, 120);
@@ -81,8 +81,8 @@
 
   // output, and the shell's state
   const source = new EventSource("/terminal/stream");
-  source.addEventListener("open", () => page.live(true));
-  source.addEventListener("error", () => page.live(false));
+  source.addEventListener("open", () => page.showLive(true));
+  source.addEventListener("error", () => page.showLive(false));
   source.addEventListener("output", (e) => {
     const d = JSON.parse(e.data);
     if (d.reset) term.reset();
@@ -96,7 +96,7 @@
     });
   }
   if ("fresh" in $(".terminal-page").dataset) {
-    page.post("/terminal/start", sizeFields()).catch((err) => err.code === "conflict" || page.toast(err.message, "error"));
+    page.postData("/terminal/start", sizeFields()).catch((err) => err.code === "conflict" || page.toast(err.message, "error"));
   }
 
   window.hiveTerminal = { term, fit, send };

@@ -147,7 +147,7 @@ def test_pages_link_and_explain_the_terminal(page):
     html = page.html("/terminal")
     assert '<a href="/terminal" class="is-here">⌨ terminal</a>' in html
     assert "the terminal needs javascript" in html
-    for src in ("/static/vendor/xterm.js", "/static/vendor/addon-fit.js", "/static/page.js",
+    for src in ("/static/vendor/xterm.js", "/static/vendor/addon-fit.js", "/static/hive.js",
                 "/static/terminal.js"):
         assert f'<script src="{src}" defer></script>' in html
     assert '<form method="post" action="/terminal/start"' in html

@@ -1,4 +1,4 @@
-% rebase('base.tpl', title=s['name'] + ' · hyperhive', page='agent', seq=s['seq'], banner=s['name'], subtitle=('m1nd' if s['manager'] else 'ag3nt') + ' · hyperhive', scripts=['/static/page.js', '/static/agent.js'], flash_ok=flash_ok, flash_error=flash_error)
+% rebase('base.tpl', title=s['name'] + ' · hyperhive', page='agent', seq=s['seq'], banner=s['name'], subtitle=('m1nd' if s['manager'] else 'ag3nt') + ' · hyperhive', scripts=['/static/agent.js'], flash_ok=flash_ok, flash_error=flash_error)
 % # The page follows its fragment stream from the seq it was rendered at: each event's
 % # fragments come already rendered from these same templates (agentfeed.py).
 <main class="agent-page" data-name="{{s['name']}}" hx-ext="sse" sse-connect="/page/events?last_event_id={{s['seq']}}">

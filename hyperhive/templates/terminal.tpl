@@ -1,4 +1,4 @@
-% rebase('base.tpl', title=name + ' · terminal · hyperhive', page='terminal', banner=name, subtitle='t3rm1n4l · ' + ('m1nd' if manager else 'ag3nt') + ' · hyperhive', scripts=['/static/vendor/xterm.js', '/static/vendor/addon-fit.js', '/static/page.js', '/static/terminal.js'], flash_ok=flash_ok, flash_error=flash_error)
+% rebase('base.tpl', title=name + ' · terminal · hyperhive', page='terminal', banner=name, subtitle='t3rm1n4l · ' + ('m1nd' if manager else 'ag3nt') + ' · hyperhive', scripts=['/static/vendor/xterm.js', '/static/vendor/addon-fit.js', '/static/terminal.js'], flash_ok=flash_ok, flash_error=flash_error)
 <link rel="stylesheet" href="/static/vendor/xterm.css">
 <main class="terminal-page" data-name="{{name}}"{{!' data-fresh' if fresh else ''}}>
   % include('agent_nav.tpl', name=name, manager=manager, dashboard_url=dashboard_url, here='terminal')
