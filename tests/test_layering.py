@@ -143,3 +143,43 @@ def test_no_class_is_over_300_lines():
                 if lines > MAX_CLASS_LINES:
                     over.append(f"{name}.{node.name}: {lines} lines")
     assert not over, f"classes over {MAX_CLASS_LINES} lines:\n" + "\n".join(over)
+
+
+STATIC_DIR = PACKAGE_DIR.parent / "static"
+MAX_OWN_SCRIPT_LINES = 600
+
+
+def test_our_own_scripts_stay_under_600_lines_in_all():
+    """The server renders every page; the browser runs only glue (vendored libraries aside)."""
+    scripts = {p.name: len(p.read_text().splitlines()) for p in sorted(STATIC_DIR.glob("*.js"))}
+    assert scripts and sum(scripts.values()) < MAX_OWN_SCRIPT_LINES, scripts
+
+
+def definitions(name):
+    """Where a function or constant called `name` is defined: in the package, a module's
+    function or constant or a class's method, by `ast`; in our scripts, by its `function name(` or `const name =`."""
+    found = []
+    for module, path in module_files().items():
+        tree = ast.parse(path.read_text())
+        methods = [n for c in tree.body if isinstance(c, ast.ClassDef) for n in c.body]
+        for node in [*tree.body, *methods]:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                found.append(module)
+            if node in tree.body and isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                found.append(module)
+    for path in STATIC_DIR.glob("*.js"):
+        text = path.read_text()
+        if f"function {name}(" in text or f"const {name} =" in text:
+            found.append(path.name)
+    return found
+
+
+def test_each_display_rule_is_defined_once():
+    for name in ("duration", "mmss", "ms_text", "compact", "money", "clock", "TURN_GLYPHS",
+                 "turn_glyph"):
+        assert definitions(name) == ["hyperhive.formats"], (name, definitions(name))
+    # The scripts hold no copy of a rule under another name either.
+    for path in STATIC_DIR.glob("*.js"):
+        text = path.read_text()
+        assert "🧠" not in text and "86400" not in text, path.name
