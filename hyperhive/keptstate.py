@@ -7,6 +7,7 @@ import os
 import shutil
 
 from . import names, repos, safefs
+from .bounds import MAX_DESCRIPTION
 from .errors import BadArgs, Conflict, HiveError
 from .names import MANAGER
 
@@ -15,7 +16,6 @@ log = logging.getLogger(__name__)
 KEPT_WALK_LIMIT = 20_000    # entries walked for a kept state's size; past it, a lower bound
 # Marker files of hives from before the agent_dirs table; read once, then deleted.
 OLD_MARKERS = ("port", "stopped", "draft")
-MAX_DESCRIPTION = 8192
 
 
 def kept_names(registry):

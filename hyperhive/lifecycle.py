@@ -12,10 +12,10 @@ import logging
 import os
 import shutil
 
-from . import commits, keptstate, names, repos, safefs
-from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
+from . import backends, commits, keptstate, names, repos, safefs
+from .backends import AgentSpec
 from .crashwatch import CrashWatch
-from .errors import Conflict, Unavailable
+from .errors import Conflict
 from .limits import Limits
 from .names import MANAGER
 from .ownership import Ownership
@@ -30,17 +30,6 @@ def fnv1a32(text):
     for byte in text.encode():
         h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return h
-
-
-def make_backend(kind, places, on_exit):
-    backends = {"process": ProcessBackend, "nspawn": NspawnBackend,
-                "nixos": lambda on_exit: NixosBackend(
-                    on_exit, places.lib / "nixos",
-                    conf_dir=os.environ.get("HYPERHIVE_NIXOS_CONF_DIR",
-                                            "/etc/nixos-containers"))}
-    if kind not in backends:
-        raise Unavailable(f"there is no {kind!r} backend; use process, nspawn or nixos")
-    return backends[kind](on_exit)
 
 
 class Lifecycle:
@@ -61,7 +50,7 @@ class Lifecycle:
         self.dashboard_url = dashboard_url
         self.agent_defaults = agent_defaults or {}      # a new agent's first agent.json
         self.timers = timers or Timers()
-        self.backend = make_backend(backend, places, self._exited)
+        self.backend = backends.make(backend, self._exited, places.lib)
         self.owners = Ownership(places, registry, self.backend.name)
         self.isolated = self.owners.isolated
         self.crashes = CrashWatch(self.timers.clock)

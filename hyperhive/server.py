@@ -20,7 +20,7 @@ import gevent
 from gevent.server import StreamServer
 
 from . import verbs, wire
-from .errors import BadArgs, DiskFull, HiveError, TooLarge, Unavailable, is_disk_full
+from .errors import DiskFull, HiveError, TooLarge, Unavailable, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class BrokerEndpoint:
 class Connection:
     """One client connection, and whether it is past a deadline (see LINE_SECONDS)."""
 
-    __slots__ = ("sock", "reader", "waiting_since", "sending_since")
+    __slots__ = ("reader", "sending_since", "sock", "waiting_since")
 
     def __init__(self, sock):
         self.sock = sock
@@ -274,10 +274,10 @@ class SocketServer:
         return True
 
     def _stream(self, conn, request):
-        kinds = request.get("kinds")
-        if kinds is not None and not (isinstance(kinds, list)
-                                      and all(isinstance(k, str) for k in kinds)):
-            conn.sendall(wire.encode(wire.error(BadArgs("`kinds` must be a list of strings"))))
+        try:
+            kinds = verbs.BY_CMD["subscribe"].check(request).get("kinds")
+        except HiveError as exc:
+            conn.sendall(wire.encode(wire.error(exc)))
             return
         sub, seq = self.endpoint.subscribe(kinds)
         with sub:

@@ -425,6 +425,21 @@ def test_a_thousand_stalled_connections_on_one_agent_socket_starve_only_that_age
     still_serving(h, "alice", "bob")
 
 
+def test_a_subscribe_with_too_many_or_too_long_kinds_is_refused_and_the_socket_goes_on(hive):
+    h = hive
+    for kinds, said in ((["sent"] * 65, "at most 64"), (["x" * 300], "byte limit"),
+                        ("sent", "must be a list")):
+        stream = connect(h.sock)
+        try:
+            reply = exchange(stream, json.dumps({"cmd": "subscribe", "kinds": kinds}).encode()
+                             + b"\n")
+        finally:
+            stream.close()
+        assert reply["ok"] is False and reply["code"] == "bad_args", reply
+        assert said in reply["error"], reply
+    assert h.admin("list")["ok"]
+
+
 def test_a_half_sent_line_is_cut_after_ten_seconds_but_parked_and_quiet_ones_are_not(hive):
     h = hive
     half = connect(h.agent_sock("alice"), timeout=30)
