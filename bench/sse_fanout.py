@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from hive import HostProcess, free_port  # noqa: E402
+from hive import HostProcess, free_port
 
 STREAMS = int(os.environ.get("STREAMS", 500))
 EVENTS = int(os.environ.get("EVENTS", 30))

@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from hive import HostProcess, wait_for  # noqa: E402
+from hive import HostProcess, wait_for
 
 TURNS = int(os.environ.get("TURNS", 10_000))
 REPEAT = int(os.environ.get("REPEAT", 20))

@@ -74,7 +74,7 @@ def api_state(url, cookie):
 
 
 def test_a_turn_shows_live_from_thinking_to_idle(agent, context, hive, stub):
-    h, dash_url, agent_url = hive
+    h, dash_url, _agent_url = hive
     stub.add_rule(r"hello from the dashboard", agent="alice", steps=[
         {"text": "Let me count first.", "tool": "Bash",
          "input": {"command": "printf 'line %s\\n' $(seq 1 40)", "description": "count"},

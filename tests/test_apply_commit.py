@@ -4,8 +4,8 @@ import json
 import subprocess
 
 import pytest
-from hive import wait_for
 
+from hive import wait_for
 from hyperhive.repos import as_owner
 
 GIT = ["git", "-c", "user.name=manager", "-c", "user.email=manager@hive"]

@@ -18,12 +18,12 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from hive import HostProcess, clean_env, free_port, short_tmpdir, use_session, wait_for
-from test_apply_commit import commit_config, git, tags
-from test_dashboard import SSE, Dash
 
+from hive import HostProcess, clean_env, free_port, short_tmpdir, use_session, wait_for
 from hyperhive import repos
 from hyperhive.store import Store
+from test_apply_commit import commit_config, git, tags
+from test_dashboard import SSE, Dash
 
 UNUSED_UID = 61234
 CUT = repos.DIFF_SHOWN_CHARS

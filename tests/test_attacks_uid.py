@@ -18,8 +18,19 @@ import urllib.parse
 import pytest
 
 from anthropic_stub import Stub, claude_env, find_claude
-from hive import (COOKIE, ENTRY, PYTHON, HostProcess, clean_env, free_port, open_link,
-                  port_block, request, short_tmpdir, wait_for)
+from hive import (
+    COOKIE,
+    ENTRY,
+    PYTHON,
+    HostProcess,
+    clean_env,
+    free_port,
+    open_link,
+    port_block,
+    request,
+    short_tmpdir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                                 reason="agents get uids of their own only from a root host")

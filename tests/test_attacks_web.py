@@ -15,12 +15,12 @@ import time
 import urllib.parse
 
 import pytest
+
+from hive import COOKIE, HostProcess, free_port, open_link, wait_for
 from test_agent_page import Page
 from test_dashboard import SSE, Dash
 from test_e2e import row
 from test_terminal import Stream, b64, gone, up
-
-from hive import COOKIE, HostProcess, free_port, open_link, wait_for
 
 FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}

@@ -3,8 +3,8 @@ one caller can win, and what a rollout came to. (Carrying an approval out needs 
 backend: test_drafts.py, test_rollout.py, test_resolution_races.py boot a host.)"""
 
 import pytest
-from brokers import race, system_events, take
 
+from brokers import race, system_events, take
 from hyperhive.errors import Conflict, NotFound
 
 

@@ -4,8 +4,8 @@ threading, wakes, pauses, status. (What crosses a socket is in test_messaging.py
 import json
 
 import pytest
-from brokers import take
 
+from brokers import take
 from hyperhive.errors import BadArgs, Forbidden, NotFound
 
 

@@ -2,8 +2,8 @@
 cancels, deadlines, and races that only one resolution can win."""
 
 import pytest
-from brokers import race, system_events, take
 
+from brokers import race, system_events, take
 from hyperhive.errors import BadArgs, Conflict, Forbidden, NotFound
 
 

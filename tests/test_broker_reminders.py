@@ -2,8 +2,8 @@
 due, never early, their bounds, file_path, and restarts of the broker."""
 
 import pytest
-from brokers import Clock, race, take
 
+from brokers import Clock, race, take
 from hyperhive.broker import Broker
 from hyperhive.errors import BadArgs, Conflict
 from hyperhive.store import Store

@@ -8,10 +8,9 @@ import subprocess
 import uuid
 
 from hive import ENTRY, PYTHON, HostProcess, clean_env, short_tmpdir, wait_for
-from journald import STORE, entries
-
 from hyperhive import cli
 from hyperhive.ctl import request_for
+from journald import STORE, entries
 
 
 def ctl(*args, input=None, root=None):

@@ -128,7 +128,7 @@ def test_the_installed_host_runs_its_agents_and_their_tools_from_the_venv(venv, 
     assert cmdline(hive.proc.pid)[:3] == [str(venv / "bin" / "python3"), script, "host"]
     harnesses = processes_with("agent", "--hive-dir", str(hive.root / "run" / "agents" / "alice"))
     assert harnesses, "no harness process for alice"
-    for pid, argv in harnesses + [(hive.proc.pid, cmdline(hive.proc.pid))]:
+    for pid, argv in [*harnesses, (hive.proc.pid, cmdline(hive.proc.pid))]:
         # the console script's shebang names the venv's Python; nothing points at the checkout
         assert argv[:2] == [str(venv / "bin" / "python3"), script], argv
         assert "PYTHONPATH" not in environ(pid) and "HYPERHIVE_STATIC" not in environ(pid)
@@ -195,7 +195,7 @@ def test_the_installed_package_runs_an_agent_in_an_nspawn_container(venv, stub):
         assert h.admin("spawn", name="bob")["ok"]
         wait_for(lambda: row(h, "bob")["turn_state"] == "idle", timeout=60,
                  what="bob's harness inside its container")
-        (pid, argv), = processes_with("--machine=h-bob")
+        (_pid, argv), = processes_with("--machine=h-bob")
         assert argv[argv.index("--") + 1] == str(venv / "bin" / "hyperhive"), argv
         stub.add_rule(r"where is the wheel", agent="bob", steps=[
             {"tool": "mcp__hyperhive__send",

@@ -70,7 +70,7 @@ def parse_native(data):
     """Decode one datagram of journald's native protocol into a dict of str."""
     fields = {}
     while data:
-        head, sep, rest = data.partition(b"\n")
+        head, _sep, rest = data.partition(b"\n")
         if b"=" in head:
             key, _, value = head.partition(b"=")
             data = rest
@@ -130,7 +130,7 @@ log.error("two\\nlines {mark}")
 
 def test_agent_event_and_read_journal(journald):
     mark = uuid.uuid4().hex
-    pid, out, err = run(f"""
+    pid, _out, err = run(f"""
 import logging
 from hyperhive import journal
 journal.setup_logging("agent")
@@ -374,7 +374,7 @@ def test_watchdog_for_another_pid_stays_quiet(short_dir):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(address)
     try:
-        _, out, err = run("""
+        _, _out, err = run("""
 import time
 from hyperhive import journal
 stop = journal.start_watchdog()

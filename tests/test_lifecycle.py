@@ -2,8 +2,8 @@
 hand-moved clock, and drafts made and discarded over a real registry and real repos."""
 
 import pytest
-from brokers import Clock
 
+from brokers import Clock
 from hyperhive.crashwatch import CRASH_LIMIT, CRASH_WINDOW, CrashWatch
 from hyperhive.errors import Conflict
 from hyperhive.lifecycle import Lifecycle

@@ -14,9 +14,9 @@ import time
 
 import anyio
 import pytest
-from hive import ENTRY, PYTHON, REPO, short_tmpdir, wait_for
 from mcp import Client, StdioServerParameters
 
+from hive import ENTRY, PYTHON, REPO, short_tmpdir, wait_for
 from hyperhive import mcp_server, replies
 from hyperhive.mcp_server import build_server
 from hyperhive.replies import REDELIVERED_BANNER

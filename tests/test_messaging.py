@@ -176,7 +176,7 @@ def test_page_port_clash_is_refused_naming_the_other_agent(host):
     clash = host.admin("spawn", name="pahx")
     assert clash["code"] == "conflict" and "'paas'" in clash["error"]
     assert host.admin("request_spawn", name="pahx")["code"] == "conflict"
-    manager = [r for r in host.admin("status")["agent_statuses"] if r["name"] == "manager"][0]
+    manager = next(r for r in host.admin("status")["agent_statuses"] if r["name"] == "manager")
     assert manager["port"] == host.port_base
 
 

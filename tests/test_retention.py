@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hive import HostProcess, clean_env, short_tmpdir, wait_for
 
+from hive import HostProcess, clean_env, short_tmpdir, wait_for
 from hyperhive import retention
 from hyperhive.broker import Broker
 from hyperhive.events import EventLog

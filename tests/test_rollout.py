@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+
 from hive import HostProcess, clean_env, free_port, wait_for
+from hyperhive.bootconfig import config_problem
 from test_apply_commit import commit_config, git, manager_events, tags
 from test_dashboard import Dash
-
-from hyperhive.bootconfig import config_problem
 
 SETTLE = 3
 # A real way for agent.json to bring its harness down: an extra MCP server whose command
@@ -111,7 +111,7 @@ def test_a_config_the_harness_refuses_is_rolled_back_and_reported(hive):
 
 def test_a_pending_config_built_on_a_failed_one_fails_with_it(hive):
     h, config, applied = hive
-    bad, bad_sha = propose(h, config, extra_mcp_servers=MISSING_SERVER)
+    bad, _bad_sha = propose(h, config, extra_mcp_servers=MISSING_SERVER)
     on_top, _ = propose(h, config, model="sonnet")      # carries the bad change too
     elsewhere = git(config, "rev-parse", "HEAD")
     assert h.admin("approve", id=bad)["ok"]
@@ -155,7 +155,7 @@ def test_a_crash_inside_the_settle_time_rolls_back(hive):
     h, config, applied = hive
     before = git(applied, "rev-parse", "HEAD")
     wait_for(lambda: up_on(h, before), 20, what="alice up on the initial config")
-    aid, sha = propose(h, config, model="sonnet")
+    aid, _sha = propose(h, config, model="sonnet")
     assert h.admin("approve", id=aid)["ok"]
     wait_for(lambda: (row(h)["rollout"] or {}).get("ready_at"), 20,
              what="alice up on the new config")

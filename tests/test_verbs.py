@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from hive import PYTHON, REPO
 
+from hive import PYTHON, REPO
 from hyperhive import ctl, fields, handlers, verbs
 from hyperhive.broker import Broker
 from hyperhive.errors import BadArgs, Forbidden, UnknownCmd

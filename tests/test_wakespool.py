@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 
 from hive import PYTHON, REPO, clean_env, wait_for
-
 from hyperhive import wakespool
 
 
