@@ -12,14 +12,15 @@ import logging
 import os
 import shutil
 
-from . import commits, keptstate, names, repos, safefs
-from .backends import AgentSpec, NixosBackend, NspawnBackend, ProcessBackend
+from . import backends, commits, keptstate, names, repos, safefs
+from .backends import AgentSpec
 from .crashwatch import CrashWatch
-from .errors import Conflict, Unavailable
+from .errors import Conflict
 from .limits import Limits
 from .names import MANAGER
 from .ownership import Ownership
 from .rollout import Rollouts
+from .settings import defaults as default_settings
 from .timers import Timers
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,15 @@ def fnv1a32(text):
     return h
 
 
-def make_backend(kind, places, on_exit):
-    backends = {"process": ProcessBackend, "nspawn": NspawnBackend,
-                "nixos": lambda on_exit: NixosBackend(
-                    on_exit, places.lib / "nixos",
-                    conf_dir=os.environ.get("HYPERHIVE_NIXOS_CONF_DIR",
-                                            "/etc/nixos-containers"))}
-    if kind not in backends:
-        raise Unavailable(f"there is no {kind!r} backend; use process, nspawn or nixos")
-    return backends[kind](on_exit)
+def make_backend(kind, places, on_exit, settings):
+    return backends.make(kind, on_exit, places.lib, settings)
 
 
 class Lifecycle:
     def __init__(self, places, registry, configs, report, open_socket, close_socket,
                  backend="process",
                  bind="127.0.0.1", port_base=8000, claude_bin="claude", dashboard_url=None,
-                 agent_defaults=None, timers=None, settle=None):
+                 agent_defaults=None, timers=None, settle=None, settings=None):
         self.places = places
         self.registry = registry          # agents.Agents: names and dir records
         self.configs = configs
@@ -61,7 +55,8 @@ class Lifecycle:
         self.dashboard_url = dashboard_url
         self.agent_defaults = agent_defaults or {}      # a new agent's first agent.json
         self.timers = timers or Timers()
-        self.backend = make_backend(backend, places, self._exited)
+        self.backend = make_backend(backend, places, self._exited,
+                                    settings or default_settings())
         self.owners = Ownership(places, registry, self.backend.name)
         self.isolated = self.owners.isolated
         self.crashes = CrashWatch(self.timers.clock)
