@@ -92,7 +92,7 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command not in ("host", "agent", "mcp", "wake"):
-        from . import ctl      # the operator's client reads no setting
+        from . import ctl  # the operator's client reads no setting
         return ctl.run(args)
     if getattr(args, "env_file", None):
         # Before the settings are read: the file is where a container's harness gets them.

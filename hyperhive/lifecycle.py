@@ -33,10 +33,6 @@ def fnv1a32(text):
     return h
 
 
-def make_backend(kind, places, on_exit, settings):
-    return backends.make(kind, on_exit, places.lib, settings)
-
-
 class Lifecycle:
     def __init__(self, places, registry, configs, report, open_socket, close_socket,
                  backend="process",
@@ -55,8 +51,8 @@ class Lifecycle:
         self.dashboard_url = dashboard_url
         self.agent_defaults = agent_defaults or {}      # a new agent's first agent.json
         self.timers = timers or Timers()
-        self.backend = make_backend(backend, places, self._exited,
-                                    settings or default_settings())
+        self.backend = backends.make(backend, self._exited, places.lib,
+                                     settings or default_settings())
         self.owners = Ownership(places, registry, self.backend.name)
         self.isolated = self.owners.isolated
         self.crashes = CrashWatch(self.timers.clock)
