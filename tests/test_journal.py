@@ -105,8 +105,7 @@ def test_host_records_carry_the_fields(journald):
     pid, out, err = run(f"""
 import logging
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.setup_logging("host", S))
+print(journal.setup_logging("host", settings.load()))
 log = logging.getLogger("hyperhive.host")
 log.info("host up %s", "{mark}")
 log.warning("per agent {mark}", extra={{"HIVE_AGENT": "bob"}})
@@ -134,8 +133,7 @@ def test_agent_event_and_read_journal(journald):
     pid, out, err = run(f"""
 import logging
 from hyperhive import journal, settings
-S = settings.load()
-journal.setup_logging("agent", S)
+journal.setup_logging("agent", settings.load())
 log = logging.getLogger("hyperhive.agent")
 log.info("before the name {mark}")
 journal.set_agent("alice")
@@ -166,8 +164,7 @@ def test_forced_stderr_keeps_stdout_clean(journald):
     pid, out, err = run(f"""
 import logging
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.setup_logging("mcp", S), file=__import__("sys").stderr)
+print(journal.setup_logging("mcp", settings.load()), file=__import__("sys").stderr)
 journal.event(logging.getLogger("hyperhive.mcp"), "tool_call", "call {mark}", tool="send")
 """, HYPERHIVE_LOG="stderr")
     assert out == ""
@@ -182,8 +179,7 @@ journal.event(logging.getLogger("hyperhive.mcp"), "tool_call", "call {mark}", to
 FALLBACK = """
 import logging, sys
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.setup_logging("agent", S, agent="alice"{extra}))
+print(journal.setup_logging("agent", settings.load(), agent="alice"{extra}))
 log = logging.getLogger("hyperhive.agent")
 log.info("first")
 log.warning("second", extra={{"HIVE_AGENT": "bob"}})
@@ -238,8 +234,7 @@ def test_journal_gone_mid_run(short_dir):
     proc = spawn(f"""
 import logging, sys
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.setup_logging("host", S, socket_path={path!r}), flush=True)
+print(journal.setup_logging("host", settings.load(), socket_path={path!r}), flush=True)
 log = logging.getLogger("hyperhive.host")
 log.info("one\\nline two")
 sys.stdin.readline()
@@ -280,8 +275,7 @@ def test_busy_journal_drops_instead_of_blocking(short_dir, gevent):
     proc = spawn(PATCH[gevent] + f"""
 import logging, sys
 from hyperhive import journal, settings
-S = settings.load()
-journal.setup_logging("host", S, socket_path={path!r})
+journal.setup_logging("host", settings.load(), socket_path={path!r})
 log = logging.getLogger("hyperhive.host")
 for i in range(3000):
     log.info("record %d", i)
@@ -338,8 +332,7 @@ def test_notify_sends_one_datagram(notify_socket):
     address, sock = notify_socket
     _, out, err = run("""
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.notify(S, "READY=1", "STATUS=x"))
+print(journal.notify(settings.load(), "READY=1", "STATUS=x"))
 """, NOTIFY_SOCKET=address)
     assert (out, err) == ("True\n", "")
     assert sock.recv(4096) == b"READY=1\nSTATUS=x"
@@ -355,8 +348,7 @@ def test_watchdog_pings(short_dir, gevent):
         _, out, err = run(PATCH[gevent] + """
 import time
 from hyperhive import journal, settings
-S = settings.load()
-stop = journal.start_watchdog(S)
+stop = journal.start_watchdog(settings.load())
 time.sleep(0.5)
 stop()
 print("stopped")
@@ -385,8 +377,7 @@ def test_watchdog_for_another_pid_stays_quiet(short_dir):
         _, out, err = run("""
 import time
 from hyperhive import journal, settings
-S = settings.load()
-stop = journal.start_watchdog(S)
+stop = journal.start_watchdog(settings.load())
 time.sleep(0.3)
 stop()
 """, NOTIFY_SOCKET=address, WATCHDOG_USEC="200000", WATCHDOG_PID="1")
@@ -402,9 +393,8 @@ def test_without_notify_socket_nothing_happens(short_dir):
     _, out, err = run("""
 import time
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.notify(S, "READY=1"))
-stop = journal.start_watchdog(S)
+print(journal.notify(settings.load(), "READY=1"))
+stop = journal.start_watchdog(settings.load())
 time.sleep(0.15)
 stop()
 """, WATCHDOG_USEC="100000")
@@ -412,8 +402,7 @@ stop()
     # A NOTIFY_SOCKET nobody listens on is no reason to raise either.
     _, out, err = run("""
 from hyperhive import journal, settings
-S = settings.load()
-print(journal.notify(S, "READY=1"), journal.notify(S, "STOPPING=1"))
+print(journal.notify(settings.load(), "READY=1"), journal.notify(settings.load(), "STOPPING=1"))
 """, NOTIFY_SOCKET=short_dir + "/nobody")
     assert (out, err) == ("False False\n", "")
 
