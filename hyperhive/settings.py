@@ -61,11 +61,11 @@ def whole_number(value):
 
 
 def port_base(value):
-    parsed = int(value)
-    if not 1 <= parsed <= 65535 - AGENT_PORT_SPAN:
-        raise ValueError(f"must be a port from 1 to {65535 - AGENT_PORT_SPAN}, leaving "
-                         f"room for BASE+{AGENT_PORT_SPAN}")
-    return parsed
+    highest = 65535 - AGENT_PORT_SPAN
+    if not value.strip().isdigit() or not 1 <= int(value) <= highest:
+        raise ValueError(f"must be a port from 1 to {highest}, leaving room for "
+                         f"BASE+{AGENT_PORT_SPAN}")
+    return int(value)
 
 
 def command(value):
