@@ -49,7 +49,7 @@ def page_state(harness, streams=None, events=None, lists=None):
     snap["threads"], snap["threads_error"] = lists.threads()
     snap["streams"] = int(streams) if streams is not None else 0
     snap["now"] = time.time()
-    snap["dashboard_url"] = dashboard_url()
+    snap["dashboard_url"] = dashboard_url(harness.settings)
     return snap, events
 
 

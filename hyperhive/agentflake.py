@@ -2,7 +2,6 @@
 and the operator's extra flake inputs it takes.
 """
 
-import json
 import re
 
 # Names the per-agent flake gives its own inputs.
@@ -11,15 +10,10 @@ _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 MAX_INPUTS = 64
 
 
-def parse_flake_inputs(text):
-    """HYPERHIVE_FLAKE_INPUTS (a JSON object of input name -> flake URL, which the
-    NixOS module's `flakeInputs` writes) as a dict; ValueError saying what is wrong."""
-    if not text:
-        return {}
-    try:
-        inputs = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"HYPERHIVE_FLAKE_INPUTS is not valid JSON: {exc}") from None
+def check_flake_inputs(inputs):
+    """HYPERHIVE_FLAKE_INPUTS (input name -> flake URL, which the NixOS module's
+    `flakeInputs` writes; settings.py reads its JSON) when every name and URL is one a
+    flake can take; ValueError saying what is wrong."""
     if not isinstance(inputs, dict) or len(inputs) > MAX_INPUTS:
         raise ValueError(f"HYPERHIVE_FLAKE_INPUTS must be a JSON object of at most "
                          f"{MAX_INPUTS} input names and flake URLs")

@@ -8,7 +8,6 @@ browser never needs a copy of these rules.
 """
 
 import json
-import os
 import time
 from urllib.parse import urlsplit
 
@@ -20,9 +19,9 @@ LINE_FOLD = 200             # a tool call or message head longer than this is fo
 HYPERHIVE_PREFIX = "mcp__hyperhive__"
 
 
-def dashboard_url():
+def dashboard_url(settings):
     """The host dashboard's address from HYPERHIVE_DASHBOARD_URL, or None (also for port 0)."""
-    url = (os.environ.get("HYPERHIVE_DASHBOARD_URL") or "").strip()
+    url = settings.dashboard_url
     if not url:
         return None
     try:

@@ -88,8 +88,9 @@ def stats_summary(harness, window):
 
 def make_app(harness, bind="127.0.0.1"):
     app = bottle.Bottle()
-    web.install(app, bind)
+    web.install(app, harness.settings, bind)
     streams = sse.Gauge()
+    keepalive = sse.keepalive_seconds(harness.settings)
     lists = HostLists(harness)
 
     @app.get("/")
@@ -102,7 +103,7 @@ def make_app(harness, bind="127.0.0.1"):
     @app.get("/page/events")
     def page_events():
         feed = Feed(harness, lists, seen=sse.last_event_id())
-        return sse.stream(harness.bus, streams, render=feed.render, tick=feed.tick)
+        return sse.stream(harness.bus, streams, keepalive, render=feed.render, tick=feed.tick)
 
     @app.get("/inbox")
     def inbox_panel():
@@ -124,9 +125,9 @@ def make_app(harness, bind="127.0.0.1"):
 
     @app.get("/events")
     def events():
-        return sse.stream(harness.bus, streams)
+        return sse.stream(harness.bus, streams, keepalive)
 
-    _stats_routes(app, harness, streams)
+    _stats_routes(app, harness, streams, keepalive)
     terminal.install(app, harness)
     _actions(app, harness)
     return app
@@ -137,7 +138,7 @@ def flashes(error=None):
     return {"flash_ok": query.getunicode("ok"), "flash_error": error or query.getunicode("error")}
 
 
-def _stats_routes(app, harness, streams):
+def _stats_routes(app, harness, streams, keepalive):
     def summary(window):
         return stats_summary(harness, window)
 
@@ -151,13 +152,13 @@ def _stats_routes(app, harness, streams):
         now = time.time()
         return web.html(web.render(
             "stats", name=harness.name, manager=harness.is_manager, sm=sm,
-            windows=list(WINDOWS), v=View(now), now=now, dashboard_url=dashboard_url(),
+            windows=list(WINDOWS), v=View(now), now=now, dashboard_url=dashboard_url(harness.settings),
             seq=seq, data=chart_data(sm), **flashes(error)))
 
     @app.get("/stats/events")
     def stats_events():
         feed = StatsFeed(harness, window_arg() or DEFAULT_WINDOW, summary)
-        return sse.stream(harness.bus, streams, render=feed.render, tick=feed.tick)
+        return sse.stream(harness.bus, streams, keepalive, render=feed.render, tick=feed.tick)
 
     @app.get("/api/stats")
     def api_stats():

@@ -11,11 +11,9 @@ from systemd's records in the journal, since its containers are units, not child
 This module names them all and builds the one the host runs with (`make`).
 """
 
-import os
-
 from .agentspec import AgentIds, AgentSpec
 from .errors import Unavailable
-from .nixos import CONTAINERS_CONF, NixosBackend
+from .nixos import NixosBackend
 from .nspawn import NspawnBackend
 from .process_backend import ProcessBackend
 
@@ -25,12 +23,15 @@ __all__ = ["BACKENDS", "AgentIds", "AgentSpec", "NixosBackend", "NspawnBackend",
 BACKENDS = {backend.name: backend for backend in (ProcessBackend, NspawnBackend, NixosBackend)}
 
 
-def make(name, on_exit, lib_dir):
+def make(name, on_exit, lib_dir, settings):
     """The backend called `name`, telling `on_exit` of each exit it did not ask for; the
-    nixos one keeps its per-agent flakes under `lib_dir`/nixos."""
+    nixos one keeps its per-agent flakes under `lib_dir`/nixos. `settings`: the host's."""
     if name not in BACKENDS:
         raise Unavailable(f"there is no {name!r} backend; use {', '.join(BACKENDS)}")
     if name == "nixos":
-        return NixosBackend(on_exit, lib_dir / "nixos", conf_dir=os.environ.get(
-            "HYPERHIVE_NIXOS_CONF_DIR", CONTAINERS_CONF))
-    return BACKENDS[name](on_exit)
+        return NixosBackend(on_exit, lib_dir / "nixos", flake=settings.flake,
+                            conf_dir=settings.nixos_conf_dir,
+                            journal_dir=settings.journal_dir,
+                            flake_inputs=settings.flake_inputs,
+                            unit_dir=settings.nixos_unit_dir)
+    return BACKENDS[name](on_exit, settings.environ, settings.journal_dir)

@@ -19,8 +19,8 @@ EXIT_CONFIG_REFUSED = 3
 CONFIG_ERROR_CHARS = 500     # of the sentence that says why (the host takes 2,000 bytes)
 
 
-def load_config():
-    path = os.environ.get("HYPERHIVE_AGENT_CONFIG", "/etc/hyperhive/agent.json")
+def load_config(path):
+    """The applied agent.json at `path` (HYPERHIVE_AGENT_CONFIG); {} when unreadable."""
     try:
         data = json.loads(Path(path).read_text())
         return data if isinstance(data, dict) else {}
@@ -28,25 +28,13 @@ def load_config():
         return {}
 
 
-def config_sha_from_env():
-    """The applied commit the host started this harness on (HYPERHIVE_CONFIG_SHA)."""
-    sha = os.environ.get("HYPERHIVE_CONFIG_SHA", "").strip()
-    return sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else None
-
-
-def agents_dir():
-    """Where the manager sees the agents' dirs (their config repos)."""
-    return os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
-
-
-def load_env_file(path):
-    """A container's harness takes its environment (credentials too) from a file, not argv."""
-    if not path:
-        return
+def read_env_file(path):
+    """A container's harness takes its environment (credentials too) from a file, not
+    argv: the variables in it, which the entry adds before it reads its settings."""
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object")
-    os.environ.update({str(k): str(v) for k, v in data.items()})
+    return data
 
 
 def config_problem(config, path, state_dir):

@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 
 class ClaudeSetup:
     def __init__(self, name, is_manager, hive_dir, state_dir, config, claude_ids,
-                 notes_limit):
+                 notes_limit, settings):
+        """`settings`: the harness's; claude's environment is built from theirs."""
         self.name = name
+        self.environ = settings.environ
+        self.agents_dir = settings.agents_dir      # the manager's view of the agents' dirs
         self.is_manager = is_manager
         self.hive_dir = Path(hive_dir)
         self.state_dir = Path(state_dir)
@@ -35,7 +38,7 @@ class ClaudeSetup:
             claude.MCP_CONFIG_FILE: json.dumps(self.mcp_config(), indent=2),
             claude.SETTINGS_FILE: json.dumps(self.settings(), indent=2),
             claude.SYSTEM_PROMPT_FILE: prompts.system_prompt(
-                self.name, self.is_manager, bootconfig.agents_dir(), self.notes_limit),
+                self.name, self.is_manager, self.agents_dir, self.notes_limit),
         }
         for name, text in files.items():
             _write_readonly(self.hive_dir / name, text, 0o644)
@@ -58,7 +61,7 @@ class ClaudeSetup:
         for key in claudeconfig.ignored_servers(extra):
             log.warning("ignoring extra MCP server %r", key)
         return claudeconfig.mcp_config(launch.entry_argv(), self.name, self.hive_dir,
-                                       self.is_manager, bootconfig.agents_dir(), extra)
+                                       self.is_manager, self.agents_dir, extra)
 
     def allowed_rules(self, builtins=claudeconfig.BUILTINS):
         return claudeconfig.allowed_rules(self.config, self._rule_dirs(), builtins)
@@ -67,7 +70,7 @@ class ClaudeSetup:
         for problem in claudeconfig.settings_problems(self.config):
             log.warning("%s", problem)
         return claudeconfig.settings(self.config, self._rule_dirs(), self._write_dirs(),
-                                     hidden_dirs=[os.path.realpath(claude_dir())],
+                                     hidden_dirs=[os.path.realpath(claude_dir(self.environ))],
                                      unix_sockets=self.shell_may_use_unix_sockets())
 
     def shell_may_use_unix_sockets(self):
@@ -92,17 +95,17 @@ class ClaudeSetup:
 
     def _rule_dirs(self):
         return claudeconfig.rule_dirs(os.path.realpath(self.state_dir), self.is_manager,
-                                      os.path.realpath(bootconfig.agents_dir()))
+                                      os.path.realpath(self.agents_dir))
 
     def _write_dirs(self):
         repos = ()
         if self.is_manager:
-            agents = Path(os.path.realpath(bootconfig.agents_dir()))
+            agents = Path(os.path.realpath(self.agents_dir))
             repos = [p for p in agents.glob("*/config") if p.is_dir()]
         return claudeconfig.write_dirs(os.path.realpath(self.state_dir), repos)
 
     def claude_env(self):
-        return claudeconfig.claude_env(os.environ, self.name, self.hive_dir, self.state_dir)
+        return claudeconfig.claude_env(self.environ, self.name, self.hive_dir, self.state_dir)
 
     def as_claude(self, argv):
         return claudeconfig.as_claude(argv, self.claude_ids)

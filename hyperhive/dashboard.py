@@ -26,9 +26,9 @@ _AT_NAME = re.compile(r"@(\*|[a-z][a-z0-9-]*)\s+(.*)\Z", re.S)
 _YES = ("yes", "on", "1", "true")
 
 
-def serve(broker, sessions, bind, port):
+def serve(broker, sessions, settings, bind, port):
     """Start the dashboard in the background; the caller stops it with `.stop(timeout)`."""
-    return web.serve(make_app(broker, sessions, bind), bind, port)
+    return web.serve(make_app(broker, sessions, settings, bind), bind, port)
 
 
 def _page_host(bind):
@@ -37,10 +37,11 @@ def _page_host(bind):
     return f"[{bind}]" if ":" in bind else bind
 
 
-def make_app(broker, sessions, bind="127.0.0.1"):
+def make_app(broker, sessions, settings, bind="127.0.0.1"):
     app = bottle.Bottle()
-    web.install(app, bind, sessions)
+    web.install(app, settings, bind, sessions)
     streams = sse.Gauge()
+    keepalive = sse.keepalive_seconds(settings)
 
     def state():
         s = dashview.snapshot(broker, streams)
@@ -59,13 +60,13 @@ def make_app(broker, sessions, bind="127.0.0.1"):
 
     @app.get("/events")
     def events():
-        return sse.stream(broker, streams)
+        return sse.stream(broker, streams, keepalive)
 
     @app.get("/events/page")
     def page_events():
         """The page's own stream: its sections, then the fragments each event changes."""
         live = dashlive.Live(broker, _page_host(bind))
-        return sse.stream(broker, streams, render=live.render, hello=live.hello, tick=live.tick)
+        return sse.stream(broker, streams, keepalive, render=live.render, hello=live.hello, tick=live.tick)
 
     @app.get("/api/journal/<name:path>")
     def journal_text(name):

@@ -21,7 +21,7 @@ from gevent.event import Event
 
 from . import claude, journal, notes, retention, wakespool
 from .agentsocket import HarnessEndpoint
-from .bootconfig import EXIT_CONFIG_REFUSED, config_sha_from_env, load_config, load_env_file
+from .bootconfig import EXIT_CONFIG_REFUSED, load_config
 from .claudesetup import ClaudeSetup
 from .client import Client
 from .disk import DiskState
@@ -47,16 +47,17 @@ NOTICE_LINE_CHARS = 1000
 
 
 class Harness:
-    def __init__(self, options):
+    def __init__(self, options, settings):
+        self.settings = settings
         self.name = options.name
         self.is_manager = options.manager or options.name == MANAGER
         self.hive_dir = Path(options.hive_dir)
         self.state_dir = Path(options.state_dir)
         self.harness_dir = Path(options.harness_dir or self.state_dir.parent / "harness")
         self.claude_ids = options.claude_ids
-        self.claude_bin = options.claude_bin
-        self.config = load_config()
-        self.config_sha = config_sha_from_env()
+        self.claude_bin = settings.claude_bin
+        self.config = load_config(settings.agent_config)
+        self.config_sha = settings.config_sha
         self.stopping = Event()
         self.host = Client(self.hive_dir / "broker.sock")
         self.link = HostLink(self.host, self.is_manager, self.stopping)
@@ -68,10 +69,10 @@ class Harness:
         self.files = HarnessFiles(self.harness_dir, self.disk)
         self.bus = Bus(self.harness_dir / "hyperhive-events.sqlite", disk=self.disk)
         self.stats = TurnStats(self.harness_dir / "hyperhive-turn-stats.sqlite", disk=self.disk)
-        self.retention_days = retention.days_from_env()
-        self.notes = notes.Notes(self.state_dir, notes.limit_from_env())
+        self.retention_days = settings.retention_days
+        self.notes = notes.Notes(self.state_dir, settings.notes_limit)
         self.setup = ClaudeSetup(self.name, self.is_manager, self.hive_dir, self.state_dir,
-                                 self.config, self.claude_ids, self.notes.limit)
+                                 self.config, self.claude_ids, self.notes.limit, settings)
         self.login = LoginFlow(self)
         # The agent page's shell: the harness's stop ends it.
         self.terminal = Terminal(self.state_dir, self.setup.claude_env, self.setup.as_claude,
@@ -200,7 +201,7 @@ class Harness:
 
     def serve(self):
         self.link.report(turn_state=self.state.value, turn_state_since=self.state_since,
-                         model=self.model, needs_login=not has_credentials())
+                         model=self.model, needs_login=not has_credentials(self.settings.environ))
         self.naps.wait_for_login()
         if self.stopping.is_set():
             return
@@ -226,8 +227,7 @@ class Harness:
                     note=(result.note or "")[:NOTICE_NOTE_CHARS],
                     stderr=[line[:NOTICE_LINE_CHARS] for line in result.stderr_tail[-20:]])
             elif result.outcome == "rate_limited":
-                self.naps.park("rate_limited",
-                               float(os.environ.get("HYPERHIVE_RATE_LIMIT_SLEEP", 300)))
+                self.naps.park("rate_limited", self.settings.rate_limit_sleep)
             elif result.outcome == "auth_failed":
                 self.naps.park_for_login()
 
@@ -259,12 +259,12 @@ class Harness:
         self.terminal.close()
 
 
-def run(options):
+def run(options, settings):
+    """The harness's entry; `settings` were read after its env file was taken (cli.py)."""
     os.umask(0o077)
-    load_env_file(options.env_file)
     role = "manager" if options.manager or options.name == MANAGER else "agent"
-    journal.setup_logging(role, agent=options.name)
-    harness = Harness(options)
+    journal.setup_logging(role, settings, agent=options.name)
+    harness = Harness(options, settings)
     problem = harness.config_problem()
     if problem:
         return harness.refuse_config(problem)
@@ -284,11 +284,11 @@ def run(options):
     if spool.opened():
         helpers.append(gevent.spawn(spool.serve))
     loop.link(lambda g: stop.set())
-    stop_watchdog = journal.start_watchdog()
-    journal.notify("READY=1", f"STATUS={harness.status}")
+    stop_watchdog = journal.start_watchdog(settings)
+    journal.notify(settings, "READY=1", f"STATUS={harness.status}")
     log.info("harness for %s ready (model %s)", harness.name, harness.model)
     stop.wait()
-    journal.notify("STOPPING=1")
+    journal.notify(settings, "STOPPING=1")
     _shut_down(harness, loop, helpers, spool)
     mcp.stop()
     if web is not None:

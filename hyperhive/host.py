@@ -1,6 +1,6 @@
 """The host role: broker, admin socket, one socket per agent, lifecycle, dashboard.
 
-`run(options)` wires the pieces together, starts them, tells systemd it is
+`run(options, settings)` wires the pieces together, starts them, tells systemd it is
 ready, and on SIGTERM or SIGINT drains: sockets stop accepting, queued writes
 commit, agents are stopped, the database is closed.
 """
@@ -14,7 +14,7 @@ import sys
 import gevent
 from gevent.event import Event
 
-from . import agentconfig, isolation, journal, retention
+from . import agentconfig, isolation, journal
 from .broker import Broker
 from .errors import HiveError
 from .lifecycle import Lifecycle
@@ -83,10 +83,11 @@ def _admin_group():
 
 
 class Host:
-    def __init__(self, options):
+    def __init__(self, options, settings):
         self.options = options
+        self.settings = settings
         self.places = Places.from_root(options.root)
-        defaults_file = getattr(options, "agent_defaults", None)
+        defaults_file = settings.agent_defaults
         agent_defaults = agentconfig.load_defaults(defaults_file) if defaults_file else None
         self.places.ensure()
         if options.root and isolation.isolated():
@@ -96,22 +97,23 @@ class Host:
             os.chmod(path, 0o600)
         # Login links point at the dashboard, or at the manager's page when there is none.
         link_port = (options.dashboard_port if options.dashboard_port > 0
-                     else options.agent_port_base)
+                     else settings.agent_port_base)
         link_base = f"http://{_url_host(options.bind)}:{link_port}"
         dashboard_url = (f"http://{_url_host(options.bind)}:{options.dashboard_port}/"
                          if options.dashboard_port > 0 else None)
         # In order: the broker (its parts, its sessions, and its operations, which build
         # the lifecycle), then the sockets and pages that answer with it.
         self.broker = Broker(
-            self.store, self.places, retention_days=retention.days_from_env(),
+            self.store, self.places, retention_days=settings.retention_days,
             sessions=lambda writer: Sessions(self.store, writer, link_base),
             lifecycle=lambda **parts: Lifecycle(
                 self.places, open_socket=self._open_sockets, close_socket=self._close_sockets,
-                backend=options.backend, bind=options.bind, port_base=options.agent_port_base,
-                claude_bin=options.claude_bin, dashboard_url=dashboard_url,
-                agent_defaults=agent_defaults, **parts))
+                backend=options.backend, bind=options.bind, port_base=settings.agent_port_base,
+                claude_bin=settings.claude_bin, dashboard_url=dashboard_url,
+                agent_defaults=agent_defaults, settle=settings.settle_seconds,
+                settings=settings, **parts))
         self.sessions = self.broker.sessions
-        pages = Pages(self.broker, self.sessions, self.places, options.bind)
+        pages = Pages(self.broker, self.sessions, self.places, settings, options.bind)
         self.sockets = AgentSockets(self.places, self.broker, pages)
         self.admin = SocketServer(self.places.host_sock,
                                   BrokerEndpoint(self.broker, "admin", "operator"),
@@ -139,7 +141,7 @@ class Host:
         if self.options.dashboard_port <= 0:
             return
         from . import dashboard
-        self.web = dashboard.serve(self.broker, self.sessions, self.options.bind,
+        self.web = dashboard.serve(self.broker, self.sessions, self.settings, self.options.bind,
                                    self.options.dashboard_port)
 
     def _offer_login_link(self):
@@ -152,11 +154,11 @@ class Host:
     def wait(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(sig, self._stop.set)
-        stop_watchdog = journal.start_watchdog()
-        journal.notify("READY=1", f"STATUS=serving {len(self.broker.agents.names())} agents")
+        stop_watchdog = journal.start_watchdog(self.settings)
+        journal.notify(self.settings, "READY=1", f"STATUS=serving {len(self.broker.agents.names())} agents")
         log.info("host ready: admin socket %s", self.places.host_sock)
         self._stop.wait()
-        journal.notify("STOPPING=1", "STATUS=stopping")
+        journal.notify(self.settings, "STOPPING=1", "STATUS=stopping")
         log.info("host stopping")
         self.shutdown()
         stop_watchdog()
@@ -172,16 +174,16 @@ class Host:
         self.store.close()
 
 
-def run(options):
+def run(options, settings):
     # Nothing the host writes is anyone else's to read unless it says so.
     os.umask(0o077)
-    journal.setup_logging("host")
+    journal.setup_logging("host", settings)
     raise_fd_limit()
     if not isolation.isolated():
         log.warning("agents are not isolated: the host is not running as root, so every "
                     "agent's claude runs as this user and can reach the whole hive")
     try:
-        host = Host(options)
+        host = Host(options, settings)
     except (ValueError, HiveError) as exc:
         # A host that cannot have its backend is a setup error, not a crash.
         log.error("cannot start: %s", getattr(exc, "message", None) or exc)

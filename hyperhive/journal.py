@@ -48,9 +48,10 @@ _agent = None
 
 # Logging ######################################################################
 
-def setup_logging(role, agent=None, level=logging.INFO, stream=None,
+def setup_logging(role, settings, agent=None, level=logging.INFO, stream=None,
                   socket_path=JOURNAL_SOCKET):
-    """Send every record of this process to journald, or to `stream` (stderr) if none answers.
+    """Send every record of this process to journald, or to `stream` (stderr) if none answers
+    or `settings.log_target` is stderr.
 
     Calling it again replaces the handler it installed before. Returns "journal" or "stderr".
     """
@@ -60,11 +61,12 @@ def setup_logging(role, agent=None, level=logging.INFO, stream=None,
     if agent is not None:
         _agent = agent
     sink = None
-    if os.environ.get("HYPERHIVE_LOG", "").strip().lower() != "stderr":
+    if settings.log_target != "stderr":
         sink = _Journal(socket_path)
         if not sink.connect():
             sink = None
-    handler = _Handler(role, sink, stream if stream is not None else sys.stderr)
+    handler = _Handler(role, sink, stream if stream is not None else sys.stderr,
+                       settings.journal_stream)
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)
@@ -204,14 +206,14 @@ _LINE_SKIP = frozenset(("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "HIVE_ROLE",
 class _Handler(logging.Handler):
     """Turns a record into journal fields, then sends them to journald or writes one line."""
 
-    def __init__(self, role, journal, stream):
+    def __init__(self, role, journal, stream, journal_stream=None):
         super().__init__()
         self.role = role
         self.journal = journal
         self.stream = stream
         self.lost = False
         self.clock = logging.Formatter()
-        self.journal_stream = _is_journal_stream(stream)
+        self.journal_stream = _is_journal_stream(stream, journal_stream)
 
     def emit(self, record):
         try:
@@ -286,10 +288,11 @@ def _quote(value):
     return json.dumps(text, ensure_ascii=False)
 
 
-def _is_journal_stream(stream):
-    """True if `stream` is the journal stream systemd connected us to (JOURNAL_STREAM)."""
+def _is_journal_stream(stream, journal_stream):
+    """True if `stream` is the journal stream systemd connected us to (`journal_stream`,
+    JOURNAL_STREAM's device:inode)."""
     try:
-        dev, ino = (int(part) for part in os.environ["JOURNAL_STREAM"].split(":"))
+        dev, ino = (int(part) for part in journal_stream.split(":"))
         st = os.fstat(stream.fileno())
         return (st.st_dev, st.st_ino) == (dev, ino)
     except Exception:
@@ -298,10 +301,10 @@ def _is_journal_stream(stream):
 
 # sd_notify ####################################################################
 
-def notify(*assignments):
+def notify(settings, *assignments):
     """Send "KEY=value" assignments to the service manager; True if sent. A no-op outside a
-    Type=notify service, and it never raises."""
-    addr = os.environ.get("NOTIFY_SOCKET", "")
+    Type=notify service (no `settings.notify_socket`), and it never raises."""
+    addr = settings.notify_socket or ""
     if not assignments or not addr or addr[0] not in "/@":
         return False
     # debug=True: sdnotify raises instead of swallowing, so a failed send reads as False.
@@ -320,22 +323,18 @@ def notify(*assignments):
         notifier.socket.close()
 
 
-def start_watchdog():
+def start_watchdog(settings):
     """Send WATCHDOG=1 every WATCHDOG_USEC/2 if systemd asks this process for it.
     Returns a callable that stops the pings."""
-    try:
-        usec = int(os.environ.get("WATCHDOG_USEC", ""))
-        pid = os.environ.get("WATCHDOG_PID")
-        if usec <= 0 or (pid and int(pid) != os.getpid()):
-            raise ValueError
-    except ValueError:
+    usec, pid = settings.watchdog_usec, settings.watchdog_pid
+    if not usec or (pid is not None and pid != os.getpid()):
         return lambda: None
     interval = usec / 2e6
     stop = threading.Event()
 
     def ping():
         while True:
-            notify("WATCHDOG=1")
+            notify(settings, "WATCHDOG=1")
             if stop.wait(interval):
                 return
 
@@ -355,12 +354,6 @@ def start_watchdog():
 # Longest message text a read returns per record: records are an agent's to write.
 MAX_MESSAGE = 4096
 _MATCH = re.compile(r"[A-Z_][A-Z0-9_]{0,63}=[^\n]{0,512}")
-
-
-def host_journal_dir():
-    """The journal dir the host reads (HYPERHIVE_JOURNAL_DIR), or None for the system's."""
-    value = os.environ.get("HYPERHIVE_JOURNAL_DIR", "").strip()
-    return os.path.abspath(value) if value else None
 
 
 def agent_matches(agent):

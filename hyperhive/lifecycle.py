@@ -20,6 +20,7 @@ from .limits import Limits
 from .names import MANAGER
 from .ownership import Ownership
 from .rollout import Rollouts
+from .settings import defaults as default_settings
 from .timers import Timers
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class Lifecycle:
     def __init__(self, places, registry, configs, report, open_socket, close_socket,
                  backend="process",
                  bind="127.0.0.1", port_base=8000, claude_bin="claude", dashboard_url=None,
-                 agent_defaults=None, timers=None, settle=None):
+                 agent_defaults=None, timers=None, settle=None, settings=None):
         self.places = places
         self.registry = registry          # agents.Agents: names and dir records
         self.configs = configs
@@ -50,7 +51,8 @@ class Lifecycle:
         self.dashboard_url = dashboard_url
         self.agent_defaults = agent_defaults or {}      # a new agent's first agent.json
         self.timers = timers or Timers()
-        self.backend = backends.make(backend, self._exited, places.lib)
+        self.backend = backends.make(backend, self._exited, places.lib,
+                                     settings or default_settings())
         self.owners = Ownership(places, registry, self.backend.name)
         self.isolated = self.owners.isolated
         self.crashes = CrashWatch(self.timers.clock)

@@ -10,7 +10,6 @@ import ctypes
 import logging
 import os
 import re
-import shlex
 import subprocess
 import threading
 from pathlib import Path
@@ -26,36 +25,39 @@ CREDENTIAL_FILES = (".credentials.json",)
 _IN_CREATE, _IN_MOVED_TO, _IN_CLOSE_WRITE = 0x100, 0x80, 0x8
 
 
-def claude_dir():
-    configured = os.environ.get("CLAUDE_CONFIG_DIR")
+def claude_dir(environ):
+    """Claude's config dir in the environment `environ` (the harness's, which claude's
+    is built from)."""
+    configured = environ.get("CLAUDE_CONFIG_DIR")
     return Path(configured) if configured else Path.home() / ".claude"
 
 
-def has_credentials():
-    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("CLAUDE_CODE_OAUTH_TOKEN"):
+def has_credentials(environ):
+    if environ.get("ANTHROPIC_API_KEY") or environ.get("CLAUDE_CODE_OAUTH_TOKEN"):
         return True
-    return any((claude_dir() / f).is_file() for f in CREDENTIAL_FILES)
+    return any((claude_dir(environ) / f).is_file() for f in CREDENTIAL_FILES)
 
 
-def _credential_stamp():
+def _credential_stamp(environ):
     stamps = []
     for f in CREDENTIAL_FILES:
         try:
-            stamps.append((claude_dir() / f).stat().st_mtime_ns)
+            stamps.append((claude_dir(environ) / f).stat().st_mtime_ns)
         except OSError:
             stamps.append(None)
     return tuple(stamps)
 
 
-def wait_for_credentials(wakeup, require_change=False, timeout=None):
+def wait_for_credentials(environ, wakeup, require_change=False, timeout=None):
     """Block until the claude dir changes (a login landed) or `wakeup` is set."""
-    before = _credential_stamp()
-    directory = claude_dir()
+    before = _credential_stamp(environ)
+    directory = claude_dir(environ)
     directory.mkdir(parents=True, exist_ok=True)
     fd = _inotify(directory)
     try:
         while not wakeup.is_set():
-            if has_credentials() and (not require_change or _credential_stamp() != before):
+            if has_credentials(environ) and (not require_change
+                                             or _credential_stamp(environ) != before):
                 return True
             if fd is None:
                 wakeup.wait(timeout or 30)    # no inotify here: look again now and then
@@ -66,7 +68,7 @@ def wait_for_credentials(wakeup, require_change=False, timeout=None):
                     os.read(fd, 65536)
                 except BlockingIOError:
                     pass
-        return has_credentials()
+        return has_credentials(environ)
     finally:
         if fd is not None:
             os.close(fd)
@@ -100,8 +102,8 @@ class LoginFlow:
         self._lock = threading.Lock()
 
     def command(self):
-        return shlex.split(os.environ.get("HYPERHIVE_LOGIN_CMD", "")) or [
-            self.harness.claude_bin, "auth", "login"]
+        configured = self.harness.settings.login_cmd
+        return list(configured) if configured else [self.harness.claude_bin, "auth", "login"]
 
     def start(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -52,8 +52,9 @@ you at once. Results are plain text; a refused call explains why in one sentence
 
 # The socket ##################################################################
 
-def socket_path(hive_dir):
-    return os.environ.get("HYPERHIVE_SOCK") or os.path.join(hive_dir, "mcp.sock")
+def socket_path(settings):
+    """The harness's socket: HYPERHIVE_SOCK, else mcp.sock in the hive dir."""
+    return settings.sock or os.path.join(settings.hive_dir, "mcp.sock")
 
 
 class _Hive:
@@ -87,22 +88,25 @@ class _Hive:
 
 # Tools #######################################################################
 
-def build_server(socket_path, manager=False, sleep=time.sleep):
+def build_server(socket_path, manager=False, sleep=time.sleep, agents_dir="/agents"):
     """An MCPServer named `hyperhive` with the agent tools (and the manager's when asked).
 
-    `sleep` is what the client waits with between retries.
+    `sleep` is what the client waits with between retries; `agents_dir` is where the
+    manager sees the agents' dirs, which its replies name.
     """
     hive = _Hive(socket_path, sleep)
+    context = {"agents_dir": agents_dir}
     server = MCPServer("hyperhive", instructions=INSTRUCTIONS)
     for verb in verbs.tools(verbs.MANAGER if manager else verbs.AGENT):
         server.tool(name=verb.cmd, description=verb.tool.description,
-                    structured_output=False)(tool_function(verb, hive))
+                    structured_output=False)(tool_function(verb, hive, context))
     return server
 
 
-def tool_function(verb, hive):
+def tool_function(verb, hive, context):
     """A plain function for the SDK: its signature (from the verb's fields and its tool's
-    Args) is what the SDK makes the input schema of."""
+    Args) is what the SDK makes the input schema of. The reply's formatter gets the call's
+    arguments and `context`, this server's facts."""
     tool = verb.tool
 
     def call(**args):
@@ -110,7 +114,7 @@ def tool_function(verb, hive):
         if tool.parks:
             timeout = min(args.get("wait_seconds") or 0, MAX_WAIT) + RECV_SLACK
         reply, retries = hive.call(verb.cmd, timeout=timeout, **args)
-        return with_retry_note(tool.reply(reply, **args), retries)
+        return with_retry_note(tool.reply(reply, **args, **context), retries)
 
     call.__name__ = call.__qualname__ = verb.cmd
     required = [_parameter(name, spec, tool.args[name], True)
@@ -130,9 +134,9 @@ def _parameter(name, spec, arg, required):
         annotation=Annotated[kind, Field(description=arg.description, **bounds)])
 
 
-def run(args):
-    journal.setup_logging("mcp", os.environ.get("HYPERHIVE_AGENT") or None)
-    path = socket_path(args.hive_dir)
+def run(args, settings):
+    journal.setup_logging("mcp", settings, settings.agent)
+    path = socket_path(settings)
     log.info("serving MCP tools over stdio for %s%s", path, " (manager)" if args.manager else "")
-    build_server(path, manager=args.manager).run()
+    build_server(path, manager=args.manager, agents_dir=settings.agents_dir).run()
     return 0

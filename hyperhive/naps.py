@@ -80,7 +80,7 @@ class Naps:
         self.harness.set_status("needs_login_idle")
         self.harness.link.tell_manager("needs_login")
         self._wakeup.clear()
-        wait_for_credentials(self._wakeup, require_change=True)
+        wait_for_credentials(self.harness.settings.environ, self._wakeup, require_change=True)
         self._back_online()
 
     def _back_online(self):
@@ -90,10 +90,11 @@ class Naps:
         self.harness.set_status("online")
 
     def wait_for_login(self):
-        if has_credentials():
+        environ = self.harness.settings.environ
+        if has_credentials(environ):
             return
         self.harness.set_status("needs_login_idle")
         self.harness.link.tell_manager("needs_login")
-        while not has_credentials() and not self.harness.stopping.is_set():
-            wait_for_credentials(self._wakeup)
+        while not has_credentials(environ) and not self.harness.stopping.is_set():
+            wait_for_credentials(environ, self._wakeup)
             self._wakeup.clear()

@@ -16,7 +16,7 @@ import gevent
 from gevent.socket import wait_read
 
 from . import journal, names
-from .agentflake import agent_flake, parse_flake_inputs
+from .agentflake import agent_flake, check_flake_inputs
 from .agentspec import STOP_GRACE, container_binds
 from .errors import Unavailable
 
@@ -73,20 +73,17 @@ class NixosBackend:
     def __init__(self, on_exit, build_dir, flake=None, conf_dir=CONTAINERS_CONF,
                  journal_dir=None, containers_root=CONTAINERS_ROOT, flake_inputs=None,
                  unit_dir=None):
-        self.flake = flake or os.environ.get("HYPERHIVE_FLAKE")
+        self.flake = flake
         if not self.flake:
             raise ValueError("the nixos backend builds agents from the hyperhive flake: set "
                              "HYPERHIVE_FLAKE (the NixOS module does) to its path or URL")
-        if flake_inputs is None:
-            flake_inputs = parse_flake_inputs(os.environ.get("HYPERHIVE_FLAKE_INPUTS"))
-        self.flake_inputs = flake_inputs
+        self.flake_inputs = check_flake_inputs(flake_inputs or {})
         self.on_exit = on_exit
         self.build_dir = Path(build_dir)
         self.conf_dir = Path(conf_dir)
-        self.journal_dir = journal_dir or journal.host_journal_dir()
+        self.journal_dir = journal_dir       # None: the system's journal
         self.containers_root = Path(containers_root)
-        self.unit_dir = Path(unit_dir or os.environ.get("HYPERHIVE_NIXOS_UNIT_DIR")
-                             or RUNTIME_UNITS)
+        self.unit_dir = Path(unit_dir or RUNTIME_UNITS)
         self._up = {}              # name -> running, as last done or seen
         self._stopping = set()
         self._watcher = None

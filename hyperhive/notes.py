@@ -17,18 +17,12 @@ log = logging.getLogger(__name__)
 
 FILE = "notes.md"
 BACKUP_SUFFIX = ".bak"
-LIMIT_ENV = "HYPERHIVE_NOTES_LIMIT"
-DEFAULT_LIMIT = 24 * 1024
+DEFAULT_LIMIT = settings.BY_NAME["notes_limit"].default     # bytes; 0 = never compact
 MAX_BACKUP = 16 * 1024 * 1024
 TOOLS = ("Read", "Edit", "Write")
 # No MCP servers at all: a rewrite of one file has no business with the inbox, and a
 # `recv` from it would take messages that no turn ever acks.
 NO_MCP = json.dumps({"mcpServers": {}})
-
-
-def limit_from_env(environ=os.environ):
-    """The limit in bytes from HYPERHIVE_NOTES_LIMIT; 0 turns compaction off."""
-    return settings.number(LIMIT_ENV, DEFAULT_LIMIT, "bytes", environ, kind=int)
 
 
 def size(path):

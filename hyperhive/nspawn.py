@@ -42,11 +42,11 @@ class NspawnBackend(ProcessBackend):
     ENV_FILE = "/harness/env.json"
     CONFIG_FILE = "/harness/agent.json"
 
-    def __init__(self, on_exit):
-        super().__init__(on_exit)
+    def __init__(self, on_exit, environ=None, journal_dir=None):
+        super().__init__(on_exit, environ, journal_dir)
         # Registered containers show in `machinectl list` and can be entered with
         # `machinectl shell`; nspawn refuses to start one it cannot register.
-        self.register = machined_available()
+        self.register = machined_available(self.environ)
         if self.register:
             log.info("systemd-machined is running: nspawn containers are registered machines")
         else:
@@ -68,7 +68,7 @@ class NspawnBackend(ProcessBackend):
                                  userns=spec.ids.userns if spec.ids else None,
                                  register=self.register)
         argv = nspawn_limited(argv, spec.limits, self.systemd)
-        return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, spec.state_dir
+        return argv, {"PATH": self.environ.get("PATH", "/usr/bin:/bin")}, spec.state_dir
 
     def limits_note(self, spec):
         if spec.limits and _own_scope(self.command(spec)[0]):
@@ -77,7 +77,7 @@ class NspawnBackend(ProcessBackend):
 
     def environment(self, spec):
         """What the harness inside finds in /harness/env.json."""
-        env = {k: v for k, v in os.environ.items() if k.startswith(self.PASS_ENV)}
+        env = {k: v for k, v in self.environ.items() if k.startswith(self.PASS_ENV)}
         env.update(spec.env, HOME=CONTAINER_HOME, CLAUDE_CONFIG_DIR="/claude", USER=spec.name,
                    LOGNAME=spec.name, HYPERHIVE_AGENT_CONFIG=self.CONFIG_FILE,
                    HIVE_LABEL=spec.name)
@@ -102,10 +102,10 @@ MACHINED = "org.freedesktop.machine1"
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
 
 
-def machined_available():
+def machined_available(environ):
     """True if systemd-machined is on the system bus, or D-Bus starts it on demand (as on
     any systemd machine): then nspawn can register containers. Without a bus: False, at once."""
-    if not os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") and not os.path.exists(SYSTEM_BUS):
+    if not environ.get("DBUS_SYSTEM_BUS_ADDRESS") and not os.path.exists(SYSTEM_BUS):
         return False
     for method in ("ListNames", "ListActivatableNames"):
         try:

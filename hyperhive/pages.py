@@ -42,8 +42,9 @@ _DROP_RESPONSE = frozenset({"connection", "keep-alive", "transfer-encoding", "te
 class Pages:
     """One listener per agent on its page port, for as long as the agent exists."""
 
-    def __init__(self, broker, sessions, places, bind):
+    def __init__(self, broker, sessions, places, settings, bind):
         self.broker = broker
+        self.settings = settings
         self.sessions = sessions
         self.places = places
         self.bind = bind
@@ -52,7 +53,8 @@ class Pages:
     def open(self, name, port):
         if name in self._servers:
             return
-        app = make_app(self.broker, self.sessions, name, self.places.page_sock(name), self.bind)
+        app = make_app(self.broker, self.sessions, name, self.places.page_sock(name),
+                       self.settings, self.bind)
         try:
             self._servers[name] = web.serve(app, self.bind, port, attempts=2)
         except OSError as exc:
@@ -70,9 +72,9 @@ class Pages:
         gevent.joinall([gevent.spawn(self.close, name) for name in list(self._servers)])
 
 
-def make_app(broker, sessions, name, page_sock, bind="127.0.0.1"):
+def make_app(broker, sessions, name, page_sock, settings, bind="127.0.0.1"):
     app = bottle.Bottle()
-    web.install(app, bind, sessions)
+    web.install(app, settings, bind, sessions)
 
     @web.action(app, "/send", back="/#composer")
     def send(form):

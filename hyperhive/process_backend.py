@@ -25,8 +25,13 @@ _HOST_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "L
 class ProcessBackend:
     name = "process"
 
-    def __init__(self, on_exit):
+    def __init__(self, on_exit, environ=None, journal_dir=None):
+        """`environ`: the host's environment, which the harnesses are started with
+        (less what is the host's own); `journal_dir`: where the host reads the journal
+        (None: the system's)."""
         self.on_exit = on_exit
+        self.environ = dict(environ or {})
+        self.journal_dir = journal_dir
         self.systemd = systemd_running()
         self._procs = {}
         self._claude_uids = {}
@@ -38,7 +43,7 @@ class ProcessBackend:
         claude_ids = spec.ids.claude if spec.ids else None
         argv = [*launch.entry_argv(), *spec.harness_args(
             spec.hive_dir, spec.state_dir, spec.harness_dir, claude_ids)]
-        env = {k: v for k, v in os.environ.items() if k not in _HOST_ONLY}
+        env = {k: v for k, v in self.environ.items() if k not in _HOST_ONLY}
         env.update(spec.env, HOME=str(spec.home_dir), CLAUDE_CONFIG_DIR=str(spec.claude_dir),
                    USER=spec.name, LOGNAME=spec.name,
                    HYPERHIVE_AGENT_CONFIG=str(spec.config_dir / "agent.json"),
@@ -125,7 +130,7 @@ class ProcessBackend:
 
     def journal_query(self, name):
         """The harness logs into the host's journal: its records are the agent's fields."""
-        return journal.check_query({"machine": None, "directory": journal.host_journal_dir(),
+        return journal.check_query({"machine": None, "directory": self.journal_dir,
                                     "matches": journal.agent_matches(name)})
 
 

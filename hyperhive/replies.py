@@ -7,7 +7,6 @@ the standard library alone: `hyperhive mcp` loads them with the verb table.
 """
 
 import json
-import os
 import time
 from datetime import datetime, timezone
 
@@ -173,9 +172,8 @@ def format_commit_request(reply, agent, commit_ref, **_):
             "operator decides, and you get an approval_resolved system message either way")
 
 
-def format_draft(reply, name, agents_dir=None, **_):
-    # Where the manager sees the agents' dirs: its container mounts them at /agents.
-    agents_dir = agents_dir or os.environ.get("HYPERHIVE_AGENTS_DIR", "/agents")
+def format_draft(reply, name, agents_dir, **_):
+    # `agents_dir`: where the manager sees the agents' dirs (its MCP server's setting).
     return (f"draft {name} created: edit {agents_dir}/{name}/config/agent.json (and put "
             f"starting notes in {agents_dir}/{name}/state/notes.md if you like), commit, then "
             f"call request_spawn_commit(name={name!r}, commit_ref=<sha>) to ask the operator "

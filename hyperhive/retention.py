@@ -8,7 +8,6 @@ than shrink (a VACUUM would rewrite the whole file while every writer waits).
 """
 
 import logging
-import os
 
 import gevent
 
@@ -17,16 +16,10 @@ from .errors import is_disk_full
 
 log = logging.getLogger(__name__)
 
-ENV = "HYPERHIVE_RETENTION_DAYS"
-DEFAULT_DAYS = 90
+DEFAULT_DAYS = settings.BY_NAME["retention_days"].default
 BATCH = 500                # rows deleted in one transaction, at most
 PAUSE_SECONDS = 0.05       # between two batches: the hot path's writes go first
 PERIOD_SECONDS = 86400     # one run a day: the age of a row is counted in days
-
-
-def days_from_env(environ=os.environ):
-    """The setting in days; 0 keeps everything."""
-    return settings.number(ENV, DEFAULT_DAYS, "days", environ)
 
 
 def cutoff(days, now):

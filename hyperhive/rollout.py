@@ -22,24 +22,17 @@ settles it: after a host restart, after a stop and start, after a rebuild.
 """
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 from . import commits, repos, settings
 
 log = logging.getLogger(__name__)
 
-SETTLE_ENV = "HYPERHIVE_SETTLE_SECONDS"
-DEFAULT_SETTLE = 30.0
+DEFAULT_SETTLE = settings.BY_NAME["settle_seconds"].default
 BOOT_TRIES = 3            # exits before the harness is up that fail a rollout
 READY_TIMEOUT = 300       # seconds from a start for the harness to come up
 # The harness statuses that mean it booted on its config; a login is the operator's matter.
 READY_STATUSES = ("online", "needs_login_idle", "needs_login_in_progress")
-
-
-def settle_from_env(environ=os.environ):
-    """Seconds a new config must stay up before it is deployed (HYPERHIVE_SETTLE_SECONDS)."""
-    return settings.number(SETTLE_ENV, DEFAULT_SETTLE, "seconds", environ)
 
 
 @dataclass
@@ -71,7 +64,8 @@ class Rollouts:
         self.life = lifecycle
         self.report = report
         self.timers = timers
-        self.settle = settle_from_env() if settle is None else settle
+        # Seconds a new config must stay up to count as deployed.
+        self.settle = DEFAULT_SETTLE if settle is None else settle
         self._active = {}
 
     def public(self, name):

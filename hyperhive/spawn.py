@@ -16,8 +16,11 @@ import subprocess
 
 
 def start(argv, cwd=None, env=None):
-    """A started child with .pid, .stdin, .stdout, .stderr, .poll(), .wait()."""
-    if _gevent_patched():
+    """A started child with .pid, .stdin, .stdout, .stderr, .poll(), .wait().
+
+    `env` is the child's whole environment (the harness builds claude's); with None the
+    child inherits this process's, which only Popen can do without reading it here."""
+    if env is not None and _gevent_patched():
         return SpawnedChild(argv, cwd, env)
     return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -44,7 +47,6 @@ class SpawnedChild:
         mine = (ends[0][1], ends[1][0], ends[2][0])
         actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(child_ends)]
         spawn = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
-        env = os.environ if env is None else env
         try:
             # fork_and_watch takes any callable that returns the child's pid; it then
             # watches that pid, which makes the patched os.waitpid cooperative for it.

@@ -20,7 +20,6 @@ them, whatever id the browser sends.
 
 import contextlib
 import json
-import os
 import socket
 import time
 
@@ -29,7 +28,7 @@ import gevent
 import gevent.queue
 import gevent.socket
 
-KEEPALIVE_SECONDS = 15
+MIN_KEEPALIVE = 0.05       # seconds: a shorter one (HYPERHIVE_SSE_KEEPALIVE) would spin
 RETRY_MS = 3000
 TICK_SECONDS = 1.0
 SEND_TIMEOUT = 60          # a stream whose client reads nothing for this long is dropped
@@ -88,15 +87,12 @@ def kinds_filter():
     return kinds or None
 
 
-def keepalive_seconds():
-    """15 s, or HYPERHIVE_SSE_KEEPALIVE (tests use a short one)."""
-    try:
-        return max(0.05, float(os.environ.get("HYPERHIVE_SSE_KEEPALIVE", KEEPALIVE_SECONDS)))
-    except ValueError:
-        return KEEPALIVE_SECONDS
+def keepalive_seconds(settings):
+    """Seconds between keep-alive comments (HYPERHIVE_SSE_KEEPALIVE; tests use a short one)."""
+    return max(MIN_KEEPALIVE, settings.sse_keepalive)
 
 
-def stream(source, gauge=None, keepalive=None, render=None, tick=None, hello=None):
+def stream(source, gauge, keepalive, render=None, tick=None, hello=None):
     """The response to an events request: set the headers and return the stream.
 
     Skips live events the replay already carried. A stream ends when the client
@@ -109,7 +105,7 @@ def stream(source, gauge=None, keepalive=None, render=None, tick=None, hello=Non
     encode = frame if render is None else _fragments(render)
     ticks = None if tick is None else _ticks(tick)
     return _stream(source, last, kinds, bottle.request.environ.get(SOCKET_KEY), gauge,
-                   keepalive or keepalive_seconds(), encode, ticks, hello)
+                   keepalive, encode, ticks, hello)
 
 
 def fragment_frames(seq, fragments):

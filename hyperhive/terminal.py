@@ -291,12 +291,12 @@ def _output_frame(end, data, reset=False):
     return _frame("output", payload, end)
 
 
-def stream(term):
+def stream(term, keepalive):
     """The response to `GET /terminal/stream` (headers as web.sse sets them)."""
     last = sse.last_event_id()
     sse.stream_headers()
     return _frames(term, last, bottle.request.environ.get(sse.SOCKET_KEY),
-                   sse.keepalive_seconds())
+                   keepalive)
 
 
 def _frames(term, last, sock, keepalive):
@@ -337,12 +337,12 @@ def install(app, harness):
         fresh = term.shell is None and term.version == 0
         return web.html(web.render(
             "terminal", name=harness.name, manager=harness.is_manager, shell=term.shell,
-            cwd=term.cwd, size=term.size, dashboard_url=dashboard_url(), clock=formats.clock,
+            cwd=term.cwd, size=term.size, dashboard_url=dashboard_url(harness.settings), clock=formats.clock,
             fresh=fresh, flash_ok=query.getunicode("ok"), flash_error=query.getunicode("error")))
 
     @app.get("/terminal/stream")
     def follow():
-        return stream(term)
+        return stream(term, sse.keepalive_seconds(harness.settings))
 
     def post(path):
         return web.action(app, path, back="/terminal")

@@ -71,13 +71,13 @@ def leave_in_spool(spool, label, body):
     return 0
 
 
-def run(args):
+def run(args, settings):
     # Messages for the script go to stderr; the journal gets records only when there is one.
-    to_journal = journal.setup_logging("wake") == "journal"
-    path = os.environ.get("HYPERHIVE_SOCK") or os.path.join(args.hive_dir, "mcp.sock")
+    to_journal = journal.setup_logging("wake", settings) == "journal"
+    path = settings.sock or os.path.join(settings.hive_dir, "mcp.sock")
     body = read_body(args.body)
     if not may_open_unix_sockets():
-        return leave_in_spool(os.environ.get("HYPERHIVE_WAKE_SPOOL"), args.sender, body)
+        return leave_in_spool(settings.wake_spool, args.sender, body)
     client = Client(path, timeout=TIMEOUT)
     try:
         if getattr(args, "no_retry", False):

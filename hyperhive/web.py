@@ -23,7 +23,6 @@ import functools
 import ipaddress
 import json
 import logging
-import os
 import re
 import socket
 import time
@@ -55,12 +54,12 @@ LOGIN_HOWTO = "run `hyperhive ctl login-url` on the host and open the link it pr
 _LOGIN_PATH = re.compile(r"/login/[A-Za-z0-9_-]{16,100}\Z")
 
 
-def static_dir():
-    """The pages' CSS, JS and vendored libraries: HYPERHIVE_STATIC when set, else the
-    installed package's copy (hyperhive/static in a wheel), else the checkout's static/."""
-    env = os.environ.get("HYPERHIVE_STATIC")
-    if env:
-        return Path(env)
+def static_dir(configured=None):
+    """The pages' CSS, JS and vendored libraries: `configured` (HYPERHIVE_STATIC) when
+    set, else the installed package's copy (hyperhive/static in a wheel), else the
+    checkout's static/."""
+    if configured:
+        return Path(configured)
     installed = PACKAGE_DIR / "static"
     return installed if installed.is_dir() else PACKAGE_DIR.parent / "static"
 
@@ -131,7 +130,7 @@ def serve(app, bind, port, attempts=5):
     raise AssertionError("unreachable")
 
 
-def install(app, bind="127.0.0.1", sessions=None):
+def install(app, settings, bind="127.0.0.1", sessions=None):
     """Host check, session check, /static/* and error pages: the common part of every app.
 
     With `sessions` (the host's pages) every request but /static/* and the login link
@@ -139,7 +138,8 @@ def install(app, bind="127.0.0.1", sessions=None):
     Without (a harness's page behind the host, on its unix socket) there is no session
     to check: the host checked it and stripped the cookie before passing the request on.
     """
-    allowed = _allowed_hosts(bind)
+    allowed = _allowed_hosts(bind, settings.web_hosts)
+    static_root = str(static_dir(settings.static_dir))
 
     def check_host():
         if allowed is not None and not allowed.admits(bottle.request):
@@ -152,7 +152,7 @@ def install(app, bind="127.0.0.1", sessions=None):
 
     @app.get("/static/<path:path>")
     def static(path):
-        resp = bottle.static_file(path, root=str(static_dir()))
+        resp = bottle.static_file(path, root=static_root)
         resp.set_header("Cache-Control", "no-cache")
         return resp
 
@@ -228,16 +228,15 @@ def _hostname(host_header):
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _allowed_hosts(bind):
-    """The names a server on `bind` answers to; None for a unix socket (the host's proxy
-    in front of it checked the name already)."""
+def _allowed_hosts(bind, extra):
+    """The names a server on `bind` answers to, `extra` (HYPERHIVE_WEB_HOSTS) too; None
+    for a unix socket (the host's proxy in front of it checked the name already)."""
     if bind.startswith("/"):
         return None
     names = {"localhost", *_machine_names()}
     if bind not in WILDCARD:
         names.add(bind.lower().strip("[]"))
-    names |= {h.strip().lower() for h in os.environ.get("HYPERHIVE_WEB_HOSTS", "").split(",")
-              if h.strip()}
+    names |= extra
     return _HostNames(names)
 
 

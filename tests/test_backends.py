@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hive import short_tmpdir, wait_for
-from hyperhive import backends, nspawn
+from hyperhive import backends, nspawn, settings
 from hyperhive.agentspec import AgentIds, AgentSpec
 from hyperhive.errors import Unavailable
 from hyperhive.limits import Limits
@@ -66,9 +66,9 @@ def test_nspawn_argv_binds_the_agent_dirs_in_a_user_namespace():
     assert not any(a.startswith("--bind=") and ":/agents" in a for a in argv)
 
 
-def test_nspawn_puts_no_environment_in_its_argv(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
-    backend = NspawnBackend(on_exit=None)
+def test_nspawn_puts_no_environment_in_its_argv():
+    backend = NspawnBackend(on_exit=None,
+                            environ={**os.environ, "ANTHROPIC_API_KEY": "sk-ant-secret"})
     argv, env, _ = backend.command(alice_spec())
     assert not any(a.startswith("--setenv") or "sk-ant-secret" in a for a in argv)
     assert "sk-ant-secret" not in env.values()
@@ -93,10 +93,10 @@ def test_nspawn_registers_the_machine_only_when_asked():
 
 
 def test_without_a_system_bus_nspawn_does_not_register(monkeypatch, caplog):
-    monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS", raising=False)
     monkeypatch.setattr(nspawn, "SYSTEM_BUS", "/nonexistent/system_bus_socket")
+    environ = {k: v for k, v in os.environ.items() if k != "DBUS_SYSTEM_BUS_ADDRESS"}
     with caplog.at_level(logging.INFO, logger="hyperhive.nspawn"):
-        argv, _, _ = NspawnBackend(on_exit=None).command(alice_spec())
+        argv, _, _ = NspawnBackend(on_exit=None, environ=environ).command(alice_spec())
     assert "--register=no" in argv
     assert "systemd-machined is not running" in caplog.text
 
@@ -138,14 +138,15 @@ def system_bus(monkeypatch):
 
 
 def test_with_machined_on_the_system_bus_nspawn_registers(system_bus, caplog):
-    assert not nspawn.machined_available()
+    assert not nspawn.machined_available(os.environ)
     machined = subprocess.Popen([MACHINED], env={**os.environ, "SYSTEMD_LOG_LEVEL": "err"},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     try:
-        wait_for(nspawn.machined_available, what="systemd-machined on the test's bus")
+        wait_for(lambda: nspawn.machined_available(os.environ),
+                 what="systemd-machined on the test's bus")
         with caplog.at_level(logging.INFO, logger="hyperhive.nspawn"):
-            argv, _, _ = NspawnBackend(on_exit=None).command(alice_spec())
+            argv, _, _ = NspawnBackend(on_exit=None, environ=os.environ).command(alice_spec())
     finally:
         machined.terminate()
         machined.wait()
@@ -238,12 +239,15 @@ def test_check_config_bounds_the_limits(tmp_path, key, value, ok):
         assert f"`{key}`" in problem
 
 
-def test_the_host_builds_its_backend_by_name(tmp_path, monkeypatch):
-    assert type(backends.make("process", None, tmp_path)) is ProcessBackend
-    assert type(backends.make("nspawn", None, tmp_path)) is NspawnBackend
-    monkeypatch.setenv("HYPERHIVE_FLAKE", "github:example/hyperhive")
-    monkeypatch.setenv("HYPERHIVE_NIXOS_CONF_DIR", str(tmp_path / "conf"))
-    nixos = backends.make("nixos", None, tmp_path)
+def test_the_host_builds_its_backend_by_name(tmp_path):
+    plain = settings.load({"PATH": "/bin"})
+    process = backends.make("process", None, tmp_path, plain)
+    assert type(process) is ProcessBackend and process.environ == {"PATH": "/bin"}
+    assert type(backends.make("nspawn", None, tmp_path, plain)) is NspawnBackend
+    nixos_settings = settings.load({"HYPERHIVE_FLAKE": "github:example/hyperhive",
+                                    "HYPERHIVE_NIXOS_CONF_DIR": str(tmp_path / "conf")})
+    nixos = backends.make("nixos", None, tmp_path, nixos_settings)
     assert (nixos.build_dir, nixos.conf_dir) == (tmp_path / "nixos", tmp_path / "conf")
+    assert nixos.flake == "github:example/hyperhive"
     with pytest.raises(Unavailable, match="no 'docker' backend; use process, nspawn, nixos"):
-        backends.make("docker", None, tmp_path)
+        backends.make("docker", None, tmp_path, plain)

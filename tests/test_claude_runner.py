@@ -455,7 +455,9 @@ monkey.patch_all()
 import gevent, json, os, signal
 from hyperhive import spawn
 out = {{}}
-child = spawn.start(["/bin/sh", "-c", "pwd; read x; echo got $x; exit 3"], cwd={str(tmp_path)!r})
+env = dict(os.environ)
+child = spawn.start(["/bin/sh", "-c", "pwd; read x; echo got $x; exit 3"], cwd={str(tmp_path)!r},
+                    env=env)
 out["kind"] = type(child).__name__
 ticks = []
 ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.005)) for _ in range(40)])
@@ -464,12 +466,12 @@ child.stdin.write(b"ping\\n"); child.stdin.close()
 out["stdout"] = child.stdout.read().decode()
 out["rc"] = child.wait()
 out["ticks"] = len(ticks)
-sleeper = spawn.start(["sleep", "30"])
+sleeper = spawn.start(["sleep", "30"], env=env)
 os.killpg(sleeper.pid, signal.SIGTERM)
 out["killed"] = sleeper.wait()
 for argv, cwd in ((["/no/such/claude"], None), (["/bin/true"], "/no/such/dir")):
     try:
-        spawn.start(argv, cwd=cwd)
+        spawn.start(argv, cwd=cwd, env=env)
     except OSError as exc:
         out.setdefault("errors", []).append([type(exc).__name__, exc.filename])
 out["cwd_after"] = os.getcwd()

@@ -4,7 +4,7 @@ from agent.json dicts (claudeconfig), and a real ClaudeSetup over real files and
 import logging
 import os
 
-from hyperhive import claude, claudeconfig, notes
+from hyperhive import claude, claudeconfig, notes, settings
 from hyperhive.bootconfig import bwrap_disables_userns
 from hyperhive.claudesetup import ClaudeSetup
 from hyperhive.permissions import CREDENTIAL_ENV, DEFAULT_ALLOWED_DOMAINS, DENIED_TOOLS
@@ -127,12 +127,12 @@ def _setup(tmp_path, monkeypatch, name, config):
     agents = tmp_path / "agents"
     (agents / "alice" / "config").mkdir(parents=True, exist_ok=True)
     (agents / "alice" / "state").mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("HYPERHIVE_AGENTS_DIR", str(agents))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    harness_settings = settings.load({**os.environ, "HYPERHIVE_AGENTS_DIR": str(agents),
+                                      "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")})
     state = tmp_path / name / "state"
     state.mkdir(parents=True)
     return ClaudeSetup(name, name == "manager", tmp_path / name / "hive", state, config,
-                       None, notes.DEFAULT_LIMIT), str(state), agents
+                       None, notes.DEFAULT_LIMIT, harness_settings), str(state), agents
 
 
 def test_the_harness_builds_rules_and_settings_from_agent_json(tmp_path, monkeypatch, caplog):

@@ -104,8 +104,8 @@ def test_host_records_carry_the_fields(journald):
     mark = uuid.uuid4().hex
     pid, out, err = run(f"""
 import logging
-from hyperhive import journal
-print(journal.setup_logging("host"))
+from hyperhive import journal, settings
+print(journal.setup_logging("host", settings.load()))
 log = logging.getLogger("hyperhive.host")
 log.info("host up %s", "{mark}")
 log.warning("per agent {mark}", extra={{"HIVE_AGENT": "bob"}})
@@ -132,8 +132,8 @@ def test_agent_event_and_read_journal(journald):
     mark = uuid.uuid4().hex
     pid, _out, err = run(f"""
 import logging
-from hyperhive import journal
-journal.setup_logging("agent")
+from hyperhive import journal, settings
+journal.setup_logging("agent", settings.load())
 log = logging.getLogger("hyperhive.agent")
 log.info("before the name {mark}")
 journal.set_agent("alice")
@@ -163,8 +163,8 @@ def test_forced_stderr_keeps_stdout_clean(journald):
     mark = uuid.uuid4().hex
     pid, out, err = run(f"""
 import logging
-from hyperhive import journal
-print(journal.setup_logging("mcp"), file=__import__("sys").stderr)
+from hyperhive import journal, settings
+print(journal.setup_logging("mcp", settings.load()), file=__import__("sys").stderr)
 journal.event(logging.getLogger("hyperhive.mcp"), "tool_call", "call {mark}", tool="send")
 """, HYPERHIVE_LOG="stderr")
     assert out == ""
@@ -178,8 +178,8 @@ journal.event(logging.getLogger("hyperhive.mcp"), "tool_call", "call {mark}", to
 
 FALLBACK = """
 import logging, sys
-from hyperhive import journal
-print(journal.setup_logging("agent", agent="alice"{extra}))
+from hyperhive import journal, settings
+print(journal.setup_logging("agent", settings.load(), agent="alice"{extra}))
 log = logging.getLogger("hyperhive.agent")
 log.info("first")
 log.warning("second", extra={{"HIVE_AGENT": "bob"}})
@@ -233,8 +233,8 @@ def test_journal_gone_mid_run(short_dir):
     receiver.settimeout(5)
     proc = spawn(f"""
 import logging, sys
-from hyperhive import journal
-print(journal.setup_logging("host", socket_path={path!r}), flush=True)
+from hyperhive import journal, settings
+print(journal.setup_logging("host", settings.load(), socket_path={path!r}), flush=True)
 log = logging.getLogger("hyperhive.host")
 log.info("one\\nline two")
 sys.stdin.readline()
@@ -274,8 +274,8 @@ def test_busy_journal_drops_instead_of_blocking(short_dir, gevent):
     receiver.bind(path)
     proc = spawn(PATCH[gevent] + f"""
 import logging, sys
-from hyperhive import journal
-journal.setup_logging("host", socket_path={path!r})
+from hyperhive import journal, settings
+journal.setup_logging("host", settings.load(), socket_path={path!r})
 log = logging.getLogger("hyperhive.host")
 for i in range(3000):
     log.info("record %d", i)
@@ -331,8 +331,8 @@ def notify_socket(request, short_dir):
 def test_notify_sends_one_datagram(notify_socket):
     address, sock = notify_socket
     _, out, err = run("""
-from hyperhive import journal
-print(journal.notify("READY=1", "STATUS=x"))
+from hyperhive import journal, settings
+print(journal.notify(settings.load(), "READY=1", "STATUS=x"))
 """, NOTIFY_SOCKET=address)
     assert (out, err) == ("True\n", "")
     assert sock.recv(4096) == b"READY=1\nSTATUS=x"
@@ -347,8 +347,8 @@ def test_watchdog_pings(short_dir, gevent):
         started = time.monotonic()
         _, out, err = run(PATCH[gevent] + """
 import time
-from hyperhive import journal
-stop = journal.start_watchdog()
+from hyperhive import journal, settings
+stop = journal.start_watchdog(settings.load())
 time.sleep(0.5)
 stop()
 print("stopped")
@@ -376,8 +376,8 @@ def test_watchdog_for_another_pid_stays_quiet(short_dir):
     try:
         _, _out, err = run("""
 import time
-from hyperhive import journal
-stop = journal.start_watchdog()
+from hyperhive import journal, settings
+stop = journal.start_watchdog(settings.load())
 time.sleep(0.3)
 stop()
 """, NOTIFY_SOCKET=address, WATCHDOG_USEC="200000", WATCHDOG_PID="1")
@@ -392,17 +392,17 @@ stop()
 def test_without_notify_socket_nothing_happens(short_dir):
     _, out, err = run("""
 import time
-from hyperhive import journal
-print(journal.notify("READY=1"))
-stop = journal.start_watchdog()
+from hyperhive import journal, settings
+print(journal.notify(settings.load(), "READY=1"))
+stop = journal.start_watchdog(settings.load())
 time.sleep(0.15)
 stop()
 """, WATCHDOG_USEC="100000")
     assert (out, err) == ("False\n", "")
     # A NOTIFY_SOCKET nobody listens on is no reason to raise either.
     _, out, err = run("""
-from hyperhive import journal
-print(journal.notify("READY=1"), journal.notify("STOPPING=1"))
+from hyperhive import journal, settings
+print(journal.notify(settings.load(), "READY=1"), journal.notify(settings.load(), "STOPPING=1"))
 """, NOTIFY_SOCKET=short_dir + "/nobody")
     assert (out, err) == ("False False\n", "")
 

@@ -17,7 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from hive import ENTRY, PYTHON, REPO, short_tmpdir, wait_for
-from hyperhive import mcp_server, replies
+from hyperhive import mcp_server, replies, settings
 from hyperhive.mcp_server import build_server
 from hyperhive.replies import REDELIVERED_BANNER
 
@@ -81,11 +81,10 @@ def test_tool_lists_and_descriptions(tmp_path):
     assert by_name["send"].input_schema["required"] == ["to", "body"]
 
 
-def test_socket_path_prefers_the_environment(monkeypatch):
-    monkeypatch.delenv("HYPERHIVE_SOCK", raising=False)
-    assert mcp_server.socket_path("/run/hive") == "/run/hive/mcp.sock"
-    monkeypatch.setenv("HYPERHIVE_SOCK", "/tmp/x.sock")
-    assert mcp_server.socket_path("/run/hive") == "/tmp/x.sock"
+def test_socket_path_prefers_the_environment():
+    assert mcp_server.socket_path(settings.load({})) == "/run/hive/mcp.sock"
+    assert mcp_server.socket_path(settings.load({"HYPERHIVE_HIVE_DIR": "/h"})) == "/h/mcp.sock"
+    assert mcp_server.socket_path(settings.load({"HYPERHIVE_SOCK": "/tmp/x.sock"})) == "/tmp/x.sock"
 
 
 # Tools against a real host ###################################################

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from hyperhive import notes, prompts
+from hyperhive import notes, prompts, settings
 from hyperhive.errors import Conflict
 
 
@@ -38,12 +38,14 @@ def test_after_giving_up_it_waits_for_the_file_to_grow(tmp_path):
     assert not tracked.due()
 
 
-def test_limit_from_env():
-    assert notes.limit_from_env({}) == 24576
-    assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "8192"}) == 8192
-    assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "0"}) == 0
-    assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "-5"}) == 24576
-    assert notes.limit_from_env({"HYPERHIVE_NOTES_LIMIT": "lots"}) == 24576
+def test_the_limit_comes_from_the_settings():
+    def limit(env):
+        return settings.load(env).notes_limit
+    assert limit({}) == notes.DEFAULT_LIMIT == 24576
+    assert limit({"HYPERHIVE_NOTES_LIMIT": "8192"}) == 8192
+    assert limit({"HYPERHIVE_NOTES_LIMIT": "0"}) == 0
+    assert limit({"HYPERHIVE_NOTES_LIMIT": "-5"}) == 24576
+    assert limit({"HYPERHIVE_NOTES_LIMIT": "lots"}) == 24576
 
 
 def test_backup_replaces_the_previous_copy(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hive import HostProcess, clean_env, short_tmpdir, wait_for
-from hyperhive import retention
+from hyperhive import retention, settings
 from hyperhive.broker import Broker
 from hyperhive.events import EventLog
 from hyperhive.paths import Places
@@ -122,11 +122,13 @@ def test_a_retention_of_zero_days_keeps_everything(broker):
 
 
 def test_the_setting_comes_from_the_environment():
-    assert retention.days_from_env({}) == 90
-    assert retention.days_from_env({retention.ENV: "30"}) == 30
-    assert retention.days_from_env({retention.ENV: "0"}) == 0
-    assert retention.days_from_env({retention.ENV: "soon"}) == 90
-    assert retention.days_from_env({retention.ENV: "-1"}) == 90
+    def days(env):
+        return settings.load(env).retention_days
+    assert days({}) == retention.DEFAULT_DAYS == 90
+    assert days({"HYPERHIVE_RETENTION_DAYS": "30"}) == 30
+    assert days({"HYPERHIVE_RETENTION_DAYS": "0"}) == 0
+    assert days({"HYPERHIVE_RETENTION_DAYS": "soon"}) == 90
+    assert days({"HYPERHIVE_RETENTION_DAYS": "-1"}) == 90
 
 
 def test_old_events_go_in_batches(tmp_path):
@@ -166,10 +168,11 @@ def test_the_harness_prunes_its_events_and_turn_stats(tmp_path):
     code = (
         "import json, sys, time\n"
         "from types import SimpleNamespace as NS\n"
+        "from hyperhive import settings\n"
         "from hyperhive.harness import Harness\n"
         "h = Harness(NS(name='alice', manager=False, hive_dir=sys.argv[1], "
-        "state_dir=sys.argv[2], claude_bin='claude', web=None, harness_dir=None, "
-        "claude_ids=None))\n"
+        "state_dir=sys.argv[2], web=None, harness_dir=None, claude_ids=None), "
+        "settings.load())\n"
         "now = time.time()\n"
         "for age in (50, 20, 1):\n"
         "    h.bus.log.append('note', {'age': age}, now - age * 86400)\n"
