@@ -100,13 +100,15 @@ def test_the_harness_forwards_only_what_the_host_offers_that_role():
 
 
 def test_every_reply_text_has_the_arguments_it_needs():
-    """Each tool's formatter takes the reply and every argument of its tool by name."""
+    """Each tool's formatter takes the reply, every argument of its tool by name, and the
+    MCP server's context (where the manager sees the agents' dirs)."""
     for verb in verbs.VERBS:
         if verb.tool:
             args = {name: None for name in verb.fields}
             args.update({"to": "operator", "name": "ted", "agent": "ted", "commit_ref": "HEAD",
                          "text": "", "id": 3, "seconds": 60})
-            text = verb.tool.reply({"id": 3, "port": 8001}, **{k: args[k] for k in verb.fields})
+            text = verb.tool.reply({"id": 3, "port": 8001}, **{k: args[k] for k in verb.fields},
+                                   agents_dir="/agents")
             assert isinstance(text, str) and text, verb.cmd
 
 
