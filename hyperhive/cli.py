@@ -63,9 +63,17 @@ def _ids(text):
 
 
 def _mcp_parser(sub):
-    p = sub.add_parser("mcp", help="stdio MCP server for claude (started by claude)")
+    p = sub.add_parser("mcp", help="claude's MCP server for its hive tools: relays stdio to "
+                                    "the agent's warm server (started by claude)")
     p.add_argument("--hive-dir", default=None)
     p.add_argument("--manager", action="store_true")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--listen-fd", type=int, default=None, metavar="FD",
+                      help="be the warm server: one MCP session per connection accepted on "
+                           "the listening unix socket FD (the harness starts this)")
+    mode.add_argument("--stdio", action="store_true",
+                      help="serve one MCP session on this process's stdio, without the warm "
+                           "server (slow to start: it imports the MCP SDK)")
 
 
 def _wake_parser(sub):
@@ -109,6 +117,9 @@ def main(argv=None):
     if args.command == "agent":
         from . import harness
         return harness.run(args, config)
+    if args.command == "mcp" and args.listen_fd is None and not args.stdio:
+        from . import mcprelay      # claude waits for this one: the standard library only
+        return mcprelay.run(config)
     if args.command == "mcp":
         from . import mcp_server
         return mcp_server.run(args, config)

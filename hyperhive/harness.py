@@ -3,8 +3,9 @@
 Boot: write claude's three files, wait for credentials, install plugins, put
 back any message a previous run took but never finished, then serve: a long
 `recv` on the host socket, one claude process per message, an ack once the
-turn ended well. The harness also answers `hyperhive mcp` and `hyperhive wake`
-on mcp.sock and serves the agent's page.
+turn ended well. The harness also answers the MCP server's tool calls and
+`hyperhive wake` on mcp.sock, keeps claude's warm MCP server running (toolserver)
+and serves the agent's page.
 
 The parts: claudesetup (claude's files, env and uid), turns (running a turn),
 naps (the waits between turns), hostlink (the host socket), agentsocket (mcp.sock).
@@ -35,6 +36,7 @@ from .naps import Naps
 from .server import SocketServer
 from .states import MODEL_RE, TurnState, next_state
 from .terminal import Terminal
+from .toolserver import ToolServer
 from .turns import TurnDriver
 from .turnstats import TurnStats
 
@@ -271,6 +273,7 @@ def run(options, settings):
     harness.setup.write_files()
     endpoint = HarnessEndpoint(harness)
     mcp = _serve_mcp(harness, endpoint)
+    tools = _serve_tools(harness)
     web = None
     if options.web:
         from . import agentweb
@@ -290,6 +293,7 @@ def run(options, settings):
     stop.wait()
     journal.notify(settings, "STOPPING=1")
     _shut_down(harness, loop, helpers, spool)
+    tools.stop()
     mcp.stop()
     if web is not None:
         web.stop(timeout=1)
@@ -309,6 +313,14 @@ def _serve_mcp(harness, endpoint):
         os.chmod(mcp.path, 0o660)
     mcp.start()
     return mcp
+
+
+def _serve_tools(harness):
+    """claude's warm MCP server; its per-turn `hyperhive mcp` relays to it."""
+    ids = harness.claude_ids
+    return ToolServer(harness.hive_dir, harness.name, harness.is_manager,
+                      harness.settings.agents_dir, harness.settings.environ,
+                      harness.setup.as_claude, None if ids is None else ids[1]).start()
 
 
 def _shut_down(harness, loop, helpers, spool):

@@ -1,4 +1,10 @@
-"""`hyperhive mcp`: the stdio MCP server claude starts for its hive tools (SPEC §5).
+"""The MCP server of an agent's hive tools (SPEC §5), warm in one process per agent.
+
+Importing the MCP SDK costs over a second of CPU, too slow for claude to pay on every
+turn. So the harness starts this server once (`hyperhive mcp --listen-fd N`, on a
+unix socket it bound) and claude's per-turn `hyperhive mcp` is only a byte relay to
+it (mcprelay.py): each connection is one MCP session, as stdio would have carried.
+`hyperhive mcp --stdio` still serves one session on this process's own stdio.
 
 Each tool is a plain function: the SDK runs it in a worker thread, where it opens a
 fresh connection to the harness socket (`$HYPERHIVE_SOCK`, else
@@ -10,10 +16,10 @@ the reply into plain text for the model:
                                  ->  "sent to alice (message #12)"
 
 An `ok: false` reply becomes an is_error result carrying the host's sentence,
-so claude reads the refusal and can act on it. The process keeps no state (it is
-started afresh for every turn) and never runs under gevent: the SDK's anyio loop
+so claude reads the refusal and can act on it. The server keeps no state between
+calls (the harness owns it all) and never runs under gevent: the SDK's anyio loop
 hangs when the standard library is patched. Nothing here writes to stdout, which
-carries the protocol; logs go to journald or stderr.
+carries the protocol under --stdio; logs go to journald or stderr.
 
 The tools are not written out here: each is built from its verb's entry in the
 verb table (verbs.py: name, description, parameters) and its reply's text comes
@@ -23,11 +29,16 @@ from replies.py. This module only adapts them to the SDK.
 import inspect
 import logging
 import os
+import socket
 import time
 from typing import Annotated
 
+import anyio
+from anyio.abc import SocketListener
+from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 from pydantic import Field
 
 from . import journal, verbs
@@ -38,6 +49,8 @@ from .replies import with_retry_note
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 60
+# A JSON-RPC line from claude longer than this ends its session (the wire's own bound).
+MAX_LINE = 64 << 20
 # A parked recv answers after at most MAX_WAIT seconds; this is the slack on top.
 RECV_SLACK = 30
 
@@ -134,9 +147,58 @@ def _parameter(name, spec, arg, required):
         annotation=Annotated[kind, Field(description=arg.description, **bounds)])
 
 
+# Sessions on a socket ########################################################
+
+async def serve_sessions(server, listening):
+    """Run one MCP session per connection accepted on the socket `listening`, forever."""
+    listener = await SocketListener.from_socket(listening)
+    async with listener:
+        await listener.serve(lambda stream: _session(server, stream))
+
+
+async def _session(server, stream):
+    lines = _SocketLines(stream)
+    try:
+        async with stream, stdio_server(lines, lines) as (read, write):
+            # The SDK runs stdio the same way; MCPServer keeps its session runner private.
+            low = server._lowlevel_server
+            await low.run(read, write, low.create_initialization_options())
+    except Exception:       # one broken session must not end the others
+        log.exception("an MCP session ended in an error")
+
+
+class _SocketLines:
+    """A connection as the two text files stdio_server reads lines from and writes to."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.reader = BufferedByteReceiveStream(stream)
+
+    async def __aiter__(self):
+        while True:
+            try:
+                line = await self.reader.receive_until(b"\n", MAX_LINE)
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+                return
+            yield line.decode("utf-8", "replace")
+
+    async def write(self, text):
+        await self.stream.send(text.encode())
+
+    async def flush(self):
+        """Each write is sent whole already."""
+
+
 def run(args, settings):
     journal.setup_logging("mcp", settings, settings.agent)
     path = socket_path(settings)
-    log.info("serving MCP tools over stdio for %s%s", path, " (manager)" if args.manager else "")
-    build_server(path, manager=args.manager, agents_dir=settings.agents_dir).run()
+    role = " (manager)" if args.manager else ""
+    server = build_server(path, manager=args.manager, agents_dir=settings.agents_dir)
+    if args.stdio:
+        log.info("serving MCP tools over stdio for %s%s", path, role)
+        server.run()
+        return 0
+    log.info("serving MCP sessions on fd %d for %s%s", args.listen_fd, path, role)
+    listening = socket.socket(fileno=args.listen_fd)
+    anyio.run(serve_sessions, server, listening)
     return 0
