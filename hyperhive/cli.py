@@ -118,7 +118,7 @@ def main(argv=None):
         from . import harness
         return harness.run(args, config)
     if args.command == "mcp" and args.listen_fd is None and not args.stdio:
-        from . import mcprelay      # claude waits for this one: the standard library only
+        from . import mcprelay  # claude waits for this one: the standard library only
         return mcprelay.run(config)
     if args.command == "mcp":
         from . import mcp_server

@@ -27,13 +27,13 @@ def socket_path(hive_dir):
     return os.path.join(hive_dir, SOCKET_NAME)
 
 
-def run(settings):
+def run(settings, wait=WAIT_SECONDS):
     path = socket_path(settings.hive_dir)
     try:
-        sock = connect(path)
+        sock = connect(path, wait)
     except OSError as exc:
         print(f"hyperhive mcp: the agent's MCP server is not answering on {path} after "
-              f"{WAIT_SECONDS} s ({exc.strerror or exc}); is its harness running?",
+              f"{wait:g} s ({exc.strerror or exc}); is its harness running?",
               file=sys.stderr)
         return 1
     relay(sock, sys.stdin.fileno(), sys.stdout.fileno())

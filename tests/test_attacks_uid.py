@@ -108,7 +108,7 @@ def test_an_agent_cannot_connect_its_own_broker_socket(hive):
 
 def test_an_agent_cannot_connect_any_socket_of_another_agent(hive):
     socks = sorted((hive.root / "run/agents/bob").glob("*.sock"))
-    assert {p.name for p in socks} >= {"broker.sock", "mcp.sock"}
+    assert {p.name for p in socks} >= {"broker.sock", "mcp.sock", "mcp-tools.sock"}
     for path in socks:
         r = connect_as(hive, "alice", path)
         assert r.returncode == 3 and "refused 13" in r.stdout, path
