@@ -30,14 +30,22 @@ class Client:
 
     def request(self, obj, timeout=None):
         """One connection, one request, one reply (a dict, ok or not)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout if timeout is not None else self.timeout)
-            sock.connect(self.path)
+        with self.connect(timeout) as sock:
             sock.sendall(wire.encode(obj))
             line = wire.LineReader(sock, limit=64 << 20).readline()
         if line is None:
             raise ConnectionError("the server closed the connection without replying")
         return json.loads(line)
+
+    def connect(self, timeout=None):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout if timeout is not None else self.timeout)
+            sock.connect(self.path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def call(self, cmd, timeout=None, **fields):
         reply = self.request({"cmd": cmd, **fields}, timeout)

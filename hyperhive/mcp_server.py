@@ -26,11 +26,14 @@ verb table (verbs.py: name, description, parameters) and its reply's text comes
 from replies.py. This module only adapts them to the SDK.
 """
 
+import contextvars
 import inspect
 import logging
 import os
 import socket
+import threading
 import time
+import weakref
 from typing import Annotated
 
 import anyio
@@ -70,6 +73,56 @@ def socket_path(settings):
     return settings.sock or os.path.join(settings.hive_dir, "mcp.sock")
 
 
+class SessionEnded(Exception):
+    """The MCP session a tool call belongs to is over: nobody will read its result."""
+
+
+class _Session:
+    """The connections to the harness that one MCP session's tool calls hold open.
+
+    When the session ends (claude's turn is over) they are cut: a parked `recv` must not
+    take messages nobody will read. The harness sees the hang-up and gives them back,
+    as it did when claude's own MCP process exited with the turn.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = weakref.WeakSet()   # a closed socket is simply collected
+        self.ended = False
+
+    def opened(self, sock):
+        with self.lock:
+            if self.ended:
+                sock.close()
+                raise SessionEnded("the MCP session ended")
+            self.open.add(sock)
+
+    def end(self):
+        with self.lock:
+            self.ended = True
+            for sock in list(self.open):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass        # closed already
+
+
+# The session of the tool call running in this task or worker thread (anyio hands the
+# context on to the thread); None under --stdio, where the process ends with its session.
+_session_of_call = contextvars.ContextVar("session", default=None)
+
+
+class _SessionClient(Client):
+    """A Client whose connections belong to the calling MCP session."""
+
+    def connect(self, timeout=None):
+        sock = super().connect(timeout)
+        session = _session_of_call.get()
+        if session is not None:
+            session.opened(sock)
+        return sock
+
+
 class _Hive:
     """One request per call over a fresh connection to the harness."""
 
@@ -81,12 +134,14 @@ class _Hive:
         fields = {k: v for k, v in fields.items() if v is not None}
         started = time.monotonic()
         try:
-            reply, retries = Client(self.path).call_retrying(
+            reply, retries = _SessionClient(self.path).call_retrying(
                 cmd, timeout=timeout, sleep=self.sleep, **fields)
         except RemoteError as exc:
             journal.event(log, "tool_call", f"{cmd} refused: {exc}", outcome="refused",
                           tool=cmd, code=exc.code)
             raise ToolError(str(exc)) from None
+        except SessionEnded:
+            raise ToolError("the MCP session ended before the hive answered") from None
         except (OSError, ValueError) as exc:
             journal.event(log, "tool_call", f"{cmd}: no answer from {self.path}: {exc}",
                           level=logging.WARNING, outcome="unreachable", tool=cmd)
@@ -158,6 +213,8 @@ async def serve_sessions(server, listening):
 
 async def _session(server, stream):
     lines = _SocketLines(stream)
+    session = _Session()
+    _session_of_call.set(session)       # this task's context: its tool calls inherit it
     try:
         async with stream, stdio_server(lines, lines) as (read, write):
             # The SDK runs stdio the same way; MCPServer keeps its session runner private.
@@ -165,6 +222,8 @@ async def _session(server, stream):
             await low.run(read, write, low.create_initialization_options())
     except Exception:       # one broken session must not end the others
         log.exception("an MCP session ended in an error")
+    finally:
+        session.end()
 
 
 class _SocketLines:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -253,3 +254,33 @@ def _claude_reports_in(claude, hive_dir, tmp_path):
                 pass
             proc.wait()
     return out, err, proc.returncode
+
+
+def test_a_parked_recv_ends_with_its_session_and_takes_nothing(host_with_alice):
+    """claude's turn ends during a long recv: what arrives later stays in the inbox."""
+    h = host_with_alice
+    with warm_server(h.agent_sock("alice")) as (hive_dir, server):
+        proc = subprocess.Popen([PYTHON, ENTRY, "mcp", "--hive-dir", str(hive_dir)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, cwd=str(REPO),
+                                env={"PATH": os.environ["PATH"]})
+        try:
+            rpc = Lines(proc)
+            rpc.write({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "claude-code", "version": "2.1.328"}}})
+            rpc.reply(1)
+            rpc.write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            rpc.write({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                       "params": {"name": "recv", "arguments": {"wait_seconds": 30}}})
+            time.sleep(0.5)             # the recv is parked at the host
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+        time.sleep(0.5)
+        sent = h.admin("send", to="alice", body="for the next turn")["id"]
+        got = h.agent("alice", "recv", wait_seconds=5)["messages"]
+        assert [m["id"] for m in got] == [sent]
+        assert server.poll() is None
