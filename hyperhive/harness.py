@@ -318,8 +318,9 @@ def _serve_mcp(harness, endpoint):
 def _serve_tools(harness):
     """claude's warm MCP server; its per-turn `hyperhive mcp` relays to it."""
     ids = harness.claude_ids
+    # claude's environment: what its own MCP server was started with before.
     return ToolServer(harness.hive_dir, harness.name, harness.is_manager,
-                      harness.settings.agents_dir, harness.settings.environ,
+                      harness.settings.agents_dir, harness.setup.claude_env(),
                       harness.setup.as_claude, None if ids is None else ids[1]).start()
 
 
