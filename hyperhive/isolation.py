@@ -11,8 +11,10 @@ The numbers sit in 0x70000000-0x7FFDFFFF, which systemd leaves unassigned
 hands out (0x00080000-0x6FFFFFFF). They need no passwd entry.
 """
 
+import ctypes
 import fcntl
 import os
+import signal
 import stat
 
 SLOTS = 4000                     # agents one host can hold with separate uids
@@ -103,3 +105,20 @@ def give(path, uid, gid, mode):
         os.chown(path, uid, gid, follow_symlinks=False)
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(path, mode)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """Get SIGTERM when the parent dies, even by SIGKILL (in a forked child, or in a
+    process that changed its uid since: that clears the setting).
+
+    Without it a killed host would leave its agents running, and the restarted
+    host would start a second harness on the same inbox; a killed harness would
+    leave its warm MCP server behind.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass

@@ -44,7 +44,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
 from pydantic import Field
 
-from . import journal, verbs
+from . import isolation, journal, verbs
 from .bounds import MAX_WAIT
 from .client import Client, RemoteError
 from .replies import with_retry_note
@@ -257,6 +257,10 @@ def run(args, settings):
         log.info("serving MCP tools over stdio for %s%s", path, role)
         server.run()
         return 0
+    isolation.die_with_parent()     # the harness owns us: a killed one leaves none behind
+    if os.getppid() == 1:
+        log.warning("the harness that started this MCP server is gone already")
+        return 1
     log.info("serving MCP sessions on fd %d for %s%s", args.listen_fd, path, role)
     listening = socket.socket(fileno=args.listen_fd)
     anyio.run(serve_sessions, server, listening)

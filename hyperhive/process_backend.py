@@ -5,7 +5,6 @@ the agent's own uid). An exit nobody asked for reaches `on_exit(name, returncode
 With systemd as init, the agent's limits hold through a transient scope.
 """
 
-import ctypes
 import logging
 import os
 import signal
@@ -73,7 +72,7 @@ class ProcessBackend:
             kill_uid(spec.ids.claude)
             self._claude_uids[name] = spec.ids.claude
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=die_with_parent)
+                                start_new_session=True, preexec_fn=isolation.die_with_parent)
         self._procs[name] = proc
         gevent.spawn(self._watch, name, proc)
         log.info("started %s (%s, pid %d)", name, self.name, proc.pid,
@@ -132,21 +131,6 @@ class ProcessBackend:
         """The harness logs into the host's journal: its records are the agent's fields."""
         return journal.check_query({"machine": None, "directory": self.journal_dir,
                                     "matches": journal.agent_matches(name)})
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent():
-    """In a forked child: get SIGTERM when the parent dies, even by SIGKILL.
-
-    Without it a killed host would leave its agents running, and the restarted
-    host would start a second harness on the same inbox.
-    """
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def kill_uid(uid):
