@@ -258,9 +258,6 @@ def run(args, settings):
         server.run()
         return 0
     isolation.die_with_parent()     # the harness owns us: a killed one leaves none behind
-    if os.getppid() == 1:
-        log.warning("the harness that started this MCP server is gone already")
-        return 1
     log.info("serving MCP sessions on fd %d for %s%s", args.listen_fd, path, role)
     listening = socket.socket(fileno=args.listen_fd)
     anyio.run(serve_sessions, server, listening)
