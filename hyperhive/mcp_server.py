@@ -212,8 +212,8 @@ async def serve_sessions(server, listening):
 
 
 async def _session(server, stream):
-    lines = _SocketLines(stream)
     session = _Session()
+    lines = _SocketLines(stream, session.end)
     _session_of_call.set(session)       # this task's context: its tool calls inherit it
     try:
         async with stream, stdio_server(lines, lines) as (read, write):
@@ -227,17 +227,23 @@ async def _session(server, stream):
 
 
 class _SocketLines:
-    """A connection as the two text files stdio_server reads lines from and writes to."""
+    """A connection as the two text files stdio_server reads lines from and writes to.
 
-    def __init__(self, stream):
+    `at_end` runs when claude's side closes: the SDK waits for the calls in flight
+    before it ends the session, and a parked recv must not be waited for.
+    """
+
+    def __init__(self, stream, at_end):
         self.stream = stream
         self.reader = BufferedByteReceiveStream(stream)
+        self.at_end = at_end
 
     async def __aiter__(self):
         while True:
             try:
                 line = await self.reader.receive_until(b"\n", MAX_LINE)
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+                self.at_end()
                 return
             yield line.decode("utf-8", "replace")
 
