@@ -119,7 +119,7 @@ def main(argv=None):
         return harness.run(args, config)
     if args.command == "mcp" and args.listen_fd is None and not args.stdio:
         from . import mcprelay  # claude waits for this one: the standard library only
-        return mcprelay.run(config)
+        return mcprelay.run(config.hive_dir)
     if args.command == "mcp":
         from . import mcp_server
         return mcp_server.run(args, config)

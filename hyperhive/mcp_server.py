@@ -248,7 +248,10 @@ class _SocketLines:
             yield line.decode("utf-8", "replace")
 
     async def write(self, text):
-        await self.stream.send(text.encode())
+        try:
+            await self.stream.send(text.encode())
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self.at_end()       # claude went away: what it asked for is nobody's now
 
     async def flush(self):
         """Each write is sent whole already."""

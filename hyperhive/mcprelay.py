@@ -27,8 +27,18 @@ def socket_path(hive_dir):
     return os.path.join(hive_dir, SOCKET_NAME)
 
 
-def run(settings, wait=WAIT_SECONDS):
-    path = socket_path(settings.hive_dir)
+def plain_hive_dir(args):
+    """The hive dir of the command line claude's MCP config gives (`--hive-dir DIR`, maybe
+    `--manager`, which only the warm server heeds); None for any other, which cli.py
+    reads with the settings. This way the relay skips the ~30 ms of importing those."""
+    rest = [arg for arg in args if arg != "--manager"]
+    if len(rest) == 2 and rest[0] == "--hive-dir" and rest[1]:
+        return rest[1]
+    return None
+
+
+def run(hive_dir, wait=WAIT_SECONDS):
+    path = socket_path(hive_dir)
     try:
         sock = connect(path, wait)
     except OSError as exc:

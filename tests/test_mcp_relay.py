@@ -161,7 +161,7 @@ def test_the_relay_waits_for_a_server_that_is_still_starting(host_with_alice):
 
 def test_the_relay_gives_up_with_a_sentence_when_nothing_listens(capsys):
     hive_dir = short_tmpdir()
-    rc = mcprelay.run(settings.load({"HYPERHIVE_HIVE_DIR": str(hive_dir)}), wait=0.2)
+    rc = mcprelay.run(settings.load({"HYPERHIVE_HIVE_DIR": str(hive_dir)}).hive_dir, wait=0.2)
     assert rc == 1
     line = capsys.readouterr().err.strip()
     assert line.startswith(f"hyperhive mcp: the agent's MCP server is not answering on "
