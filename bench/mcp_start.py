@@ -177,7 +177,7 @@ def main(argv=None):
               f"(bar {BAR_MS:.0f} ms), relay peak RSS {relay_rss:.1f} MB (bar {BAR_RSS_MB:.0f} MB)")
     finally:
         warm.stop()
-    return 0
+    return 0 if passed else 1
 
 
 def _claude_part(args, warm):
