@@ -106,20 +106,32 @@ def test_sessions_run_side_by_side_on_one_warm_server(host_with_alice):
         assert sorted(m["body"] for m in inbox(h)[:3]) == ["side 0", "side 1", "side 2"]
 
 
+def relay_session(hive_dir, stderr=subprocess.PIPE):
+    """`hyperhive mcp` as claude starts it, past the MCP handshake: the process, its
+    JSON-RPC lines, and the server's answer to `initialize`."""
+    proc = subprocess.Popen([PYTHON, ENTRY, "mcp", "--hive-dir", str(hive_dir)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                            cwd=str(REPO), env={"PATH": os.environ["PATH"]})
+    try:
+        rpc = Lines(proc)
+        rpc.write({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "claude-code", "version": "2.1.328"}}})
+        hello = rpc.reply(1)
+        rpc.write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, rpc, hello
+
+
 def test_raw_json_rpc_through_the_relay_and_its_end(host_with_alice):
     h = host_with_alice
     with warm_server(h.agent_sock("alice")) as (hive_dir, server):
-        proc = subprocess.Popen([PYTHON, ENTRY, "mcp", "--hive-dir", str(hive_dir)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=str(REPO),
-                                env={"PATH": os.environ["PATH"]})
+        proc, rpc, hello = relay_session(hive_dir)
         try:
-            rpc = Lines(proc)
-            rpc.write({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "claude-code", "version": "2.1.328"}}})
-            assert rpc.reply(1)["result"]["serverInfo"]["name"] == "hyperhive"
-            rpc.write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            assert hello["result"]["serverInfo"]["name"] == "hyperhive"
             rpc.write({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                        "params": {"name": "send", "arguments": {"to": "ghost", "body": "x"}}})
             error = rpc.reply(2)["result"]
@@ -260,17 +272,8 @@ def test_a_parked_recv_ends_with_its_session_and_takes_nothing(host_with_alice):
     """claude's turn ends during a long recv: what arrives later stays in the inbox."""
     h = host_with_alice
     with warm_server(h.agent_sock("alice")) as (hive_dir, server):
-        proc = subprocess.Popen([PYTHON, ENTRY, "mcp", "--hive-dir", str(hive_dir)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, cwd=str(REPO),
-                                env={"PATH": os.environ["PATH"]})
+        proc, rpc, _ = relay_session(hive_dir, stderr=subprocess.DEVNULL)
         try:
-            rpc = Lines(proc)
-            rpc.write({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "claude-code", "version": "2.1.328"}}})
-            rpc.reply(1)
-            rpc.write({"jsonrpc": "2.0", "method": "notifications/initialized"})
             rpc.write({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                        "params": {"name": "recv", "arguments": {"wait_seconds": 30}}})
             time.sleep(0.5)             # the recv is parked at the host
