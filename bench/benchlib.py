@@ -122,8 +122,14 @@ class Conn:
 
 def cpu_ticks(pid):
     """utime + stime of a process, in clock ticks."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid):
+    """(utime, stime) of a process, in clock ticks: its own code, and the kernel's work
+    for it (syscalls, the fsyncs among them)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 def status_field(pid, key):
@@ -253,7 +259,7 @@ def py_spy(pid, out, rate=500, idle=True):
         print("py-spy is not installed (pip install py-spy); no profile", file=sys.stderr)
         return None
     proc = subprocess.Popen([exe, "record", "-p", str(pid), "-o", str(out), "-f", "raw",
-                             "-r", str(rate), *(["--idle"] if idle else [])],
+                             "-r", str(rate), *(["--idle"] if idle else ["--gil"])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     return proc

@@ -74,6 +74,8 @@ class Agents:
 
         def write():
             self.store.set_agent(name, paused=paused)
+            if paused:
+                self.bus.left_unread(name)     # a paused agent is handed nothing
             self.bus.emit("agent_changed", name=name, paused=paused)
         self.bus.write(write)
         self._paused[name] = paused

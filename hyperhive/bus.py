@@ -3,11 +3,20 @@ clock, the dashboard's fan-out, and the doorbells that wake parked receivers and
 
 A part changes state only inside `write`: its rows commit together and the events it
 `emit`s are published after the commit. Nothing here knows what the rows mean.
+
+A message posted to a recipient whose `recv` is parked on an empty inbox is handed to
+that receiver in the sender's own transaction: the row is inserted already delivered,
+and the receiver gets it after the commit, without a second transaction to take it.
+Order is kept by one rule: a receiver parks only on an inbox it has just found empty,
+and a message left undelivered in the table (sent while no one was parked, put back,
+requeued, held for a paused agent) unparks every receiver of its recipient, so they
+read the table again and a newer message never overtakes an older one.
 """
 
 import json
 import time
 from collections import defaultdict
+from functools import partial
 
 from gevent.event import Event
 
@@ -25,8 +34,9 @@ class Bus:
         self.fanout = Fanout()
         self.disk = DiskState("the hive's disk", places.lib if places else None,
                               on_change=self._disk_changed)
-        self.writer = GroupWriter(store.atomic, self._publish, disk=self.disk)
+        self.writer = GroupWriter(store.atomic, disk=self.disk)
         self._bells = defaultdict(Event)
+        self._parked = defaultdict(list)   # recipient -> its parked receivers, oldest first
         self.timer_bell = Event()      # rung when a reminder or a question deadline is added
 
     def write(self, fn):
@@ -41,15 +51,59 @@ class Bus:
     def emit(self, event_kind, /, **data):
         """Inside a write: store a dashboard event; it is published after commit."""
         seq = self.store.add_event(event_kind, data, self.clock())
-        self.writer.effect({"seq": seq, "kind": event_kind, "at": self.clock(), "data": data})
+        self.writer.after_commit(partial(
+            self.fanout.publish, {"seq": seq, "kind": event_kind, "at": self.clock(),
+                                  "data": data}))
 
     def post(self, sender, recipient, body, in_reply_to=None, broadcast=False):
-        """Inside a write: insert one message and record its `sent` event."""
-        msg_id = self.store.add_message(sender, recipient, body, self.clock(),
-                                        in_reply_to=in_reply_to, broadcast=broadcast)
+        """Inside a write: insert one message and record its `sent` event; hand it to a
+        receiver parked on `recipient`'s empty inbox if there is one."""
+        now = self.clock()
+        taker = self._taker(recipient)
+        if not taker:
+            self.left_unread(recipient)
+        msg_id = self.store.add_message(sender, recipient, body, now, in_reply_to=in_reply_to,
+                                        broadcast=broadcast,
+                                        delivered_at=now if taker else None)
         self.emit("sent", id=msg_id, sender=sender, to=recipient,
                   body=body[:2000], in_reply_to=in_reply_to)
+        if taker:
+            self.emit("delivered", id=msg_id, to=recipient, sender=sender)
+            row = {"id": msg_id, "sender": sender, "recipient": recipient, "body": body,
+                   "sent_at": now, "delivered_at": now, "acked_at": None,
+                   "in_reply_to": in_reply_to, "redelivered": False, "broadcast": broadcast}
+            self.writer.after_commit(partial(taker.hand, row))
         return msg_id
+
+    # -- parked receivers -----------------------------------------------------------
+
+    def park(self, recipient):
+        """A receiver that has just found `recipient`'s inbox empty (nothing yielded since)
+        waits: register it for a hand-over. `unpark` it when it wakes."""
+        parked = Parked(self.bell(recipient))
+        self._parked[recipient].append(parked)
+        return parked
+
+    def unpark(self, recipient, parked):
+        waiting = self._parked.get(recipient)
+        if waiting and parked in waiting:
+            waiting.remove(parked)
+            if not waiting:
+                del self._parked[recipient]
+
+    def left_unread(self, recipient):
+        """Inside a write: `recipient` has a message undelivered in the table: no receiver
+        of its stays parked; each reads the table when its bell rings."""
+        self._parked.pop(recipient, None)
+
+    def _taker(self, recipient):
+        waiting = self._parked.get(recipient)
+        if not waiting:
+            return None
+        taker = waiting.pop(0)
+        if not waiting:
+            del self._parked[recipient]
+        return taker
 
     def post_system(self, to, event, **fields):
         """Inside a write: a system message, a JSON body naming its `event`."""
@@ -68,6 +122,17 @@ class Bus:
         self.fanout.publish({"seq": None, "kind": "disk_changed", "at": self.clock(),
                              "data": state})
 
-    def _publish(self, events):
-        for event in events:
-            self.fanout.publish(event)
+
+class Parked:
+    """A `recv` waiting on an empty inbox: a send may hand it one message directly."""
+
+    __slots__ = ("bell", "row")
+
+    def __init__(self, bell):
+        self.bell = bell
+        self.row = None
+
+    def hand(self, row):
+        """After the commit that delivered `row` to this receiver: wake it."""
+        self.row = row
+        self.bell.set()

@@ -9,6 +9,10 @@ A write may say it need not survive a power cut (`durable=False`): a batch of
 only such writes commits without the fsync. It still survives a killed process,
 and the next durable commit fsyncs it along with its own rows.
 
+What a write must do only once its rows are on disk (publish an event, hand a
+message to a parked receiver) it gives to `after_commit`: the batch runs those after
+its commit, and drops them if it rolls back.
+
 A batch that fails for want of disk space fails for every writer in it with DiskFull
 (`unavailable`), the one place a full disk becomes an answer: retrying the writes one
 by one would only fail each again.
@@ -26,9 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class GroupWriter:
-    def __init__(self, atomic, after_commit=None, disk=None):
+    def __init__(self, atomic, disk=None):
         self._atomic = atomic              # (durable) -> context manager (a transaction)
-        self._after_commit = after_commit  # (list of side effects) -> None
         self.disk = disk or DiskState("the database's disk")
         self._queue = []
         self._bell = Event()
@@ -42,9 +45,9 @@ class GroupWriter:
         self._bell.set()
         return result.get()
 
-    def effect(self, item):
-        """Record a side effect of the running write; published after commit."""
-        self._effects.append(item)
+    def after_commit(self, fn):
+        """Inside a write: call fn() once the batch holding this write has committed."""
+        self._effects.append(fn)
 
     def drain(self, timeout=10):
         """Let every queued write commit (used when the host shuts down)."""
@@ -82,13 +85,14 @@ class GroupWriter:
             return
         self.disk.wrote()
         effects, self._effects = self._effects, []
+        # Effects first: a receiver handed a message is woken before its sender.
+        for effect in effects:
+            try:
+                effect()
+            except Exception:
+                log.exception("a write's after-commit step failed")
         for (_, result, _), value in zip(batch, values):
             result.set(value)
-        if effects and self._after_commit:
-            try:
-                self._after_commit(effects)
-            except Exception:
-                log.exception("after-commit hook failed")
 
     def _transaction(self, fns, durable):
         self._effects = []

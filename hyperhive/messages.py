@@ -124,15 +124,22 @@ class Messages:
             # so the wait below returns at once instead of sleeping it out.
             bell.clear()
             messages = self._take(caller, max)
+            if messages:
+                return self._received(caller, messages)
             remaining = deadline - self.bus.clock()
-            if messages or remaining <= 0:
-                unread = self.store.unread_count(caller) if messages else 0
-                return {"messages": messages, "unread": unread}
-            bell.wait(remaining)
+            if remaining <= 0:
+                return {"messages": [], "unread": 0}
+            handed = self._wait(caller, bell, remaining, parkable=messages is None)
+            if handed:
+                return self._received(caller, [public(handed)])
 
     def _take(self, caller, limit):
-        if self.agents.paused(caller) or not self.store.unread_count(caller):
+        """The oldest unread messages, marked delivered. None when the inbox was empty
+        just now, with nothing yielded since: the caller may park for a hand-over."""
+        if self.agents.paused(caller):
             return []
+        if not self.store.unread_count(caller):
+            return None
 
         def write():
             rows = self.store.take_messages(caller, limit, self.bus.clock())
@@ -141,11 +148,32 @@ class Messages:
             return rows
         return [public(m) for m in self.bus.write_relaxed(write)]
 
+    def _wait(self, caller, bell, seconds, parkable):
+        """Sleep until the bell rings; the message a send handed over on the way, if any."""
+        if not parkable:
+            bell.wait(seconds)
+            return None
+        parked = self.bus.park(caller)
+        try:
+            bell.wait(seconds)
+        finally:
+            self.bus.unpark(caller, parked)
+        return parked.row
+
+    def _received(self, caller, messages):
+        return {"messages": messages, "unread": self.store.unread_count(caller)}
+
     def undeliver(self, ids, recipient=None):
         """A reply carrying these messages never reached the caller: put them back."""
         if not ids:
             return {"undelivered": 0}
-        n = self.bus.write_relaxed(lambda: self.store.undeliver(ids, recipient))
+
+        def write():
+            n = self.store.undeliver(ids, recipient)
+            if n and recipient:
+                self.bus.left_unread(recipient)
+            return n
+        n = self.bus.write_relaxed(write)
         if n and recipient:
             self.bus.ring(recipient)
         return {"undelivered": n}
@@ -165,6 +193,7 @@ class Messages:
         def write():
             n = self.store.requeue(caller)
             if n:
+                self.bus.left_unread(caller)
                 self.bus.emit("agent_changed", name=caller,
                               unread=self.store.unread_count(caller))
             return n

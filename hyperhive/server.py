@@ -96,7 +96,7 @@ class BrokerEndpoint:
         return self.broker.fanout.subscribe(kinds), self.broker.last_seq()
 
     def undeliver(self, ids):
-        self.broker.messages.undeliver(ids)
+        self.broker.messages.undeliver(ids, recipient=self.caller)
 
 
 class Connection:

@@ -32,7 +32,7 @@ EVENTS_REPLAYED = 500
 _MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS)
 _SQL = {
     "insert_message": "INSERT INTO messages (sender, recipient, body, sent_at, in_reply_to, "
-                      "redelivered, broadcast) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                      "redelivered, broadcast, delivered_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
     "undelivered": f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE recipient = ? "
                    "AND delivered_at IS NULL ORDER BY id LIMIT ?",
     "unread": "SELECT COUNT(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
@@ -49,6 +49,35 @@ def _delete_some(conn, table, where, before, limit):
     """Delete at most `limit` rows of `table` matching `where` (one `?`: `before`)."""
     return conn.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "
                         f"WHERE {where} ORDER BY id LIMIT ?)", (before, limit)).rowcount
+
+
+class _Transaction:
+    """BEGIN ... COMMIT on the raw connection, ROLLBACK when the block (or the commit)
+    fails. The group writer opens one per batch; peewee's own transaction objects cost
+    more than the statements of a small batch, and nothing inside one nests another."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN")
+
+    def __exit__(self, kind, _exc, _tb):
+        if kind is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self):
+        # A COMMIT that failed (a full disk) may have ended the transaction already.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
 
 class Store(ThreadRows, AgentRows):
@@ -69,16 +98,18 @@ class Store(ThreadRows, AgentRows):
         if level != self._synchronous:
             self._conn.execute(f"PRAGMA synchronous = {level}")
             self._synchronous = level
-        return self.db.atomic()
+        return _Transaction(self._conn)
 
     def close(self):
         self.db.close()
 
     # -- messages ---------------------------------------------------------
 
-    def add_message(self, sender, recipient, body, now, in_reply_to=None, broadcast=False):
+    def add_message(self, sender, recipient, body, now, in_reply_to=None, broadcast=False,
+                    delivered_at=None):
+        """A new message; `delivered_at` when it is handed to its receiver as it is sent."""
         return self._run("insert_message", (sender, recipient, body, now, in_reply_to,
-                                            int(broadcast))).lastrowid
+                                            int(broadcast), delivered_at)).lastrowid
 
     def take_messages(self, recipient, limit, now):
         """Oldest undelivered messages for `recipient`, marked delivered."""
