@@ -13,6 +13,7 @@ itself a few.
 
 import json
 
+import orjson
 from peewee import fn
 
 from . import schema
@@ -184,7 +185,8 @@ class Store(ThreadRows, AgentRows):
     # -- dashboard events -------------------------------------------------
 
     def add_event(self, kind, data, now):
-        seq = self._run("insert_event", (now, kind, json.dumps(data))).lastrowid
+        text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
+        seq = self._run("insert_event", (now, kind, text)).lastrowid
         if seq % 200 == 0:
             self._run("trim_events", (seq - EVENTS_KEPT,))
         return seq

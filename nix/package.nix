@@ -81,6 +81,7 @@ python3Packages.buildPythonApplication {
     bottle
     gevent
     peewee
+    orjson
     sdnotify
     (python3Packages.systemd-python or python3Packages.systemd)
     mcp

@@ -360,10 +360,10 @@ def test_a_line_that_would_make_the_parser_recurse_or_overflow_is_bad_json(hive,
     still_serving(h, "alice", "bob")
 
 
-def test_a_number_past_the_float_range_is_bad_args(hive):
+def test_a_number_past_the_float_range_is_bad_json(hive):
     with connect(hive.agent_sock("alice")) as s:
-        refused(exchange(s, b'{"cmd":"recv","wait_seconds":1e999}\n'), "bad_args", "number")
-        refused(exchange(s, b'{"cmd":"remind","message":"m","at":-1e999}\n'), "bad_args")
+        refused(exchange(s, b'{"cmd":"recv","wait_seconds":1e999}\n'), "bad_json", "infinity")
+        refused(exchange(s, b'{"cmd":"remind","message":"m","at":-1e999}\n'), "bad_json")
     assert hive.agent("alice", "status")["pending_reminders"] == 0
     still_serving(hive, "alice", "bob")
 
