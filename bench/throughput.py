@@ -178,7 +178,8 @@ def main(argv=None):
                         what="alice's harness to wait for a login")
         run_level(h, 4, 0.5)     # warm-up
         warm = drain(h)
-        spy = B.py_spy(h.proc.pid, args.profile) if args.profile else None
+        spy = (B.py_spy(h.proc.pid, args.profile, rate=2000, idle=False)
+               if args.profile else None)
         results = []
         for n in levels:
             results.append(run_level(h, n, args.seconds))

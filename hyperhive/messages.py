@@ -138,7 +138,7 @@ class Messages:
         just now, with nothing yielded since: the caller may park for a hand-over."""
         if self.agents.paused(caller):
             return []
-        if not self.store.unread_count(caller):
+        if not self.store.has_unread(caller):
             return None
 
         def write():

@@ -37,6 +37,7 @@ _SQL = {
     "undelivered": f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE recipient = ? "
                    "AND delivered_at IS NULL ORDER BY id LIMIT ?",
     "unread": "SELECT COUNT(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
+    "any_unread": "SELECT 1 FROM messages WHERE recipient = ? AND delivered_at IS NULL LIMIT 1",
     "insert_event": "INSERT INTO events (at, kind, data) VALUES (?, ?, ?)",
     "trim_events": "DELETE FROM events WHERE id <= ?",
 }
@@ -157,6 +158,11 @@ class Store(ThreadRows, AgentRows):
 
     def unread_count(self, recipient):
         return self._run("unread", (recipient,)).fetchone()[0]
+
+    def has_unread(self, recipient):
+        """Whether `recipient` has an unread message: one index probe, where the count
+        walks every unread message."""
+        return self._run("any_unread", (recipient,)).fetchone() is not None
 
     def unread_counts(self):
         q = (Message.select(Message.recipient, fn.COUNT(Message.id).alias("n"))
