@@ -1,20 +1,25 @@
-"""100 agents parked in recv, nothing happening: the host's CPU and memory.
+"""1,000 agents parked in recv, nothing happening: the host's CPU and memory.
 
-A real host (process backend, no Anthropic credentials). Agents a001..a100 are
-registered with admin `spawn` and then stopped with admin `stop`, so their
-harness processes are gone and only their broker.sock sockets remain (the
-manager's own harness keeps running, waiting for a login, as on any host).
-This client then holds 100 connections, one per agent socket, each with a
-parked `recv{wait_seconds:170}`, from one thread. After a short settle the
+A real host (process backend, no Anthropic credentials). Agents are registered
+with admin `spawn` and then stopped with admin `stop`, so their harness
+processes are gone and only their broker.sock sockets remain (the manager's own
+harness keeps running, waiting for a login, as on any host).
+
+SPEC §7 gives each agent the page port 8100 + FNV-1a-32(name) % 900 and refuses a
+clash, so one host holds at most 900 agents besides the manager: names are chosen
+to fill those 900 ports. This client then holds `--recvs` connections (1,000 by
+default) spread over the agents' sockets, each with a parked
+`recv{wait_seconds:170}`, from one thread. After a short settle the
 host process is watched for 30 s: CPU from /proc/<pid>/stat (utime+stime, all
 threads) as % of one core, context switches (how often it woke at all), RSS
 and threads from /proc/<pid>/status. The dashboard is off (--dashboard-port 0),
 as for every benchmark here.
 
-Run: .venv/bin/python bench/idle.py [--agents 100] [--seconds 30]
+Run: .venv/bin/python bench/idle.py [--agents 900] [--recvs 1000] [--seconds 30]
 """
 
 import argparse
+import resource
 import select
 import sys
 import threading
@@ -24,29 +29,37 @@ from pathlib import Path
 import benchlib as B
 
 CPU_BAR = 1.0
-RSS_BAR = 100.0
+RSS_BAR = 150.0
+PORT_SLOTS = 900
 
 
 def pick_names(count):
-    """a001, a002, ... skipping a name whose web port would collide with an earlier one.
+    """a0001, a0002, ... skipping a name whose page port another has taken.
 
     The host gives agent `n` the port base+100+fnv1a32(n)%900 and refuses a spawn
-    whose port is taken; with 100 names in 900 slots a collision is near certain
-    (a085 and a100 collide), so the colliding names are skipped and reported.
+    whose port is taken, so the names are those of the first `count` ports to be
+    filled (all 900 of them at most), in order; returns them and how many were skipped.
     """
     sys.path.insert(0, str(B.REPO))
     from hyperhive.lifecycle import fnv1a32
-    names, slots, skipped, i = [], set(), [], 0
+    count = min(count, PORT_SLOTS)
+    names, slots, skipped, i = [], set(), 0, 0
     while len(names) < count:
         i += 1
-        name = f"a{i:03d}"
-        slot = fnv1a32(name) % 900
+        name = f"a{i:04d}"
+        slot = fnv1a32(name) % PORT_SLOTS
         if slot in slots:
-            skipped.append(name)
+            skipped += 1
             continue
         slots.add(slot)
         names.append(name)
     return names, skipped
+
+
+def raise_own_fd_limit(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
 
 
 def in_parallel(fn, items, workers=8):
@@ -84,16 +97,17 @@ def ctx_switches(pid):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--agents", type=int, default=100)
+    ap.add_argument("--agents", type=int, default=PORT_SLOTS)
+    ap.add_argument("--recvs", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--settle", type=float, default=5.0)
     args = ap.parse_args(argv)
     B.print_machine()
     started = time.monotonic()
     names, skipped = pick_names(args.agents)
-    if skipped:
-        print(f"skipped for a web-port collision: {', '.join(skipped)} "
-              f"(agents {names[0]}..{names[-1]})")
+    print(f"agents {names[0]}..{names[-1]}: {len(names)} names, {skipped} skipped for a "
+          f"page-port clash; {args.recvs} parked recvs over their sockets")
+    raise_own_fd_limit(args.recvs + 100)
     h = B.start_host()
     conns = []
     try:
@@ -115,8 +129,8 @@ def main(argv=None):
         running = [n for n in names if rows[n]["running"]]
         harnesses = B.host_children(pid)
 
-        for name in names:
-            c = B.Conn(h.agent_sock(name))
+        for i in range(args.recvs):
+            c = B.Conn(h.agent_sock(names[i % len(names)]))
             c.send({"cmd": "recv", "wait_seconds": 170, "max": 1})
             conns.append(c)
         time.sleep(args.settle)
@@ -142,7 +156,7 @@ def main(argv=None):
 
     cpu_pct = 100.0 * (ticks1 - ticks0) / B.CLK_TCK / (t1 - t0)
     wakeups = (sw1 - sw0) / (t1 - t0)
-    print(f"\nsetup: {args.agents} agents spawned and stopped in {setup_s:.0f} s; still running "
+    print(f"\nsetup: {len(names)} agents spawned and stopped in {setup_s:.0f} s; still running "
           f"afterwards: {len(running)} of them; host children {len(harnesses)} (the manager's "
           "harness)")
     waited = args.settle + args.seconds

@@ -92,9 +92,10 @@ class Lifecycle:
     def check_port(self, name):
         """The port `name` would get; Conflict when another agent already has it."""
         wanted = self.port(name)
-        recorded = {r["name"] for r in self.registry.dirs()}
-        for other in recorded | set(self.registry.names()):
-            if other != name and self.port(other) == wanted:
+        ports = {r["name"]: r["port"] for r in self.registry.dirs()}
+        for other in set(ports) | set(self.registry.names()):
+            port = ports[other] if other in ports else self.default_port(other)
+            if other != name and port == wanted:
                 raise Conflict(f"agent {name!r} would serve its page on port {wanted}, which "
                                f"agent {other!r} already uses; choose another name")
         return wanted

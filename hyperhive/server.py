@@ -120,7 +120,11 @@ class Connection:
     def sendall(self, data):
         self.sending_since = time.monotonic()
         try:
-            self.sock.sendall(data)
+            # Nearly every reply fits the socket's buffer and goes in one send; gevent's
+            # sendall would first ask the kernel for the buffer's size, every time.
+            sent = self.sock.send(data)
+            if sent < len(data):
+                self.sock.sendall(memoryview(data)[sent:])
         finally:
             self.sending_since = None
 
