@@ -42,6 +42,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
     web.install(app, settings, bind, sessions)
     streams = sse.Gauge()
     keepalive = sse.keepalive_seconds(settings)
+    shared = dashlive.Shared(broker)       # what every open page does alike, done once
 
     def state():
         s = dashview.snapshot(broker, streams)
@@ -65,7 +66,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
     @app.get("/events/page")
     def page_events():
         """The page's own stream: its sections, then the fragments each event changes."""
-        live = dashlive.Live(broker, _page_host(bind))
+        live = dashlive.Live(broker, _page_host(bind), shared=shared)
         return sse.stream(broker, streams, keepalive, render=live.render, hello=live.hello, tick=live.tick)
 
     @app.get("/api/journal/<name:path>")

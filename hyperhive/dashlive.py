@@ -7,6 +7,10 @@ rendered whole (its inputs survive the swap: the templates mark them hx-preserve
 a message is one row put on top of the flow (and the inbox), its delivery a new
 mark. It remembers what the page shows, so a row is never added twice, the lists
 stay as long as on a fresh page, and the ages tick without asking the broker.
+
+Every open dashboard turns the same event into nearly the same markup, so the pages
+of one host share a `Shared`: a section is read from the broker once per event, and
+a fragment rendered once per event and page view (which rows are new to the page).
 """
 
 import collections
@@ -40,18 +44,55 @@ STALE = {
 }
 
 
+class Shared:
+    """What the open dashboards of a host read and render alike for one event, done once
+    (500 pages must not read the agents 500 times per message). Kept for the few newest
+    events, for pages a little behind the rest; an event without a seq is not shared."""
+
+    KEPT = 16
+
+    def __init__(self, broker):
+        self.broker = broker
+        self._done = collections.OrderedDict()      # (seq, what...) -> its value
+
+    def read(self, seq, section):
+        return self._once((seq, section), lambda: dashview.read_section(self.broker, section))
+
+    def render(self, key, make, ticks):
+        """make(ticks) -> html, called once per key; the page's `ticks` learn the ticking
+        spans in the html as if it had rendered them itself."""
+        html, spans = self._once(key, lambda: _with_ticks(make))
+        ticks.adopt(spans)
+        return html
+
+    def _once(self, key, make):
+        if key[0] is None:
+            return make()
+        if key not in self._done:
+            self._done[key] = make()
+            while len(self._done) > self.KEPT * 4:
+                self._done.popitem(last=False)
+        return self._done[key]
+
+
+def _with_ticks(make):
+    spans = Ticks()
+    return make(spans), spans
+
+
 class Live:
-    def __init__(self, broker, page_host, clock=time.time):
+    def __init__(self, broker, page_host, clock=time.time, shared=None):
         self.broker = broker
         self.page_host = page_host
         self.clock = clock
+        self.shared = shared or Shared(broker)
         self.ticks = Ticks()
         self.shown = {}                     # section -> the row ids the page has
         self.flow = collections.deque()     # message ids in the flow, newest first
         self.inbox = collections.deque()
 
-    def _sections(self):
-        return Sections(View(self.page_host, self.clock(), self.ticks))
+    def _sections(self, ticks=None):
+        return Sections(View(self.page_host, self.clock(), ticks or self.ticks))
 
     # -- what sse.stream calls ---------------------------------------------------------
 
@@ -91,7 +132,7 @@ class Live:
         stale = STALE.get(kind, set())
         if kind == "agent_changed" and (data.get("added") or data.get("purged")):
             stale = stale | {"kept"}
-        out = [self._section(name) for name in SECTIONS if name in stale]
+        out = [self._section(name, event["seq"]) for name in SECTIONS if name in stale]
         oob = ""
         if kind == "sent":
             oob = self._sent(event)
@@ -109,19 +150,24 @@ class Live:
             out.append(("notify", told))
         return out
 
-    def _section(self, name):
+    def _section(self, name, seq=None):
         """One section read again and rendered whole, with its counts."""
-        items = dashview.read_section(self.broker, name)
+        items = self.shared.read(seq, name)
         fresh = self._fresh(name, map(dashview.ROW_IDS[name], items))
-        sections = self._sections()
+        html = self.shared.render((seq, name, frozenset(fresh)),
+                                  lambda ticks: self._section_html(name, items, fresh, ticks),
+                                  self.ticks)
+        return name, html
+
+    def _section_html(self, name, items, fresh, ticks):
+        sections = self._sections(ticks)
         if name == "agents":
-            return name, (sections.agents(items, self.broker.agents.transients(), fresh)
-                          + sections.agent_counts(items))
+            return (sections.agents(items, self.broker.agents.transients(), fresh)
+                    + sections.agent_counts(items))
         if name == "questions":
-            return name, (sections.questions(items, fresh)
-                          + sections.question_counts(items, oob=True))
+            return sections.questions(items, fresh) + sections.question_counts(items, oob=True)
         rows = getattr(sections, name)(items, fresh)
-        return name, rows + span(f"{name}-count", len(items), "count", oob=True)
+        return rows + span(f"{name}-count", len(items), "count", oob=True)
 
     def _fresh(self, section, rows):
         """The rows new to the page since it last got `section` (none in the hello)."""
@@ -138,13 +184,18 @@ class Live:
         data = event["data"]
         m = {"id": data["id"], "from": data["sender"], "to": data["to"], "body": data["body"],
              "sent_at": event["at"], "in_reply_to": data.get("in_reply_to")}
-        sections = self._sections()
+        seq = event["seq"]
+
+        def row(name, render):
+            return lambda fresh: self.shared.render(
+                (seq, name, m["id"]), lambda ticks: render(self._sections(ticks), fresh),
+                self.ticks)
         out = self._prepend("flow", self.flow, FLOW_LIMIT, m["id"],
-                            lambda fresh: sections.flow([m], fresh))
+                            row("flow", lambda sections, fresh: sections.flow([m], fresh)))
         if m["to"] == OPERATOR:
             names = set(self.broker.agents.names())
-            out += self._prepend("inbox", self.inbox, INBOX_LIMIT, m["id"],
-                                 lambda fresh: sections.inbox([m], names, fresh))
+            out += self._prepend("inbox", self.inbox, INBOX_LIMIT, m["id"], row(
+                "inbox", lambda sections, fresh: sections.inbox([m], names, fresh)))
             out += span("inbox-count", len(self.inbox), "count", oob=True)
         return out
 

@@ -159,6 +159,12 @@ class Ticks:
         for span_id in self.rows.pop(row, {}):
             self.texts.pop(span_id, None)
 
+    def adopt(self, other):
+        """Tick the spans `other` recorded too: markup rendered once for many pages."""
+        for row, spans in other.rows.items():
+            self.rows.setdefault(row, {}).update(spans)
+        self.texts.update(other.texts)
+
     def changed(self, now):
         """The spans whose text has moved on since the page got them, as oob markup."""
         out = []

@@ -19,7 +19,9 @@ them, whatever id the browser sends.
 """
 
 import contextlib
+import functools
 import json
+import random
 import socket
 import time
 
@@ -111,14 +113,20 @@ def stream(source, gauge, keepalive, render=None, tick=None, hello=None):
 def fragment_frames(seq, fragments):
     """SSE frames for rendered fragments: event name = target, one data line per line
     of html; the id goes on the last frame only."""
-    out = []
-    for i, (target, html) in enumerate(fragments):
-        head = f"id: {seq}\n" if seq is not None and i == len(fragments) - 1 else ""
-        # A CR ends an SSE line too: as a character reference it cannot split a frame.
-        html = html.replace("\r", "&#13;")
-        data = "".join(f"data: {line}\n" for line in html.split("\n"))
-        out.append(f"{head}event: {target}\n{data}\n")
-    return "".join(out).encode()
+    last = len(fragments) - 1
+    return "".join(_frame(target, html, seq if i == last else None)
+                   for i, (target, html) in enumerate(fragments)).encode()
+
+
+# Open pages share the html of one event (dashlive.Shared): each frame is built once.
+# A few recent ones are kept, as a whole section of a big hive can be large.
+@functools.lru_cache(maxsize=32)
+def _frame(target, html, seq):
+    head = f"id: {seq}\n" if seq is not None else ""
+    # A CR ends an SSE line too: as a character reference it cannot split a frame.
+    html = html.replace("\r", "&#13;")
+    data = "".join(f"data: {line}\n" for line in html.split("\n"))
+    return f"{head}event: {target}\n{data}\n"
 
 
 def _fragments(render):
@@ -238,7 +246,9 @@ class _Clock:
     def __init__(self, keepalive, ticking):
         self.keepalive = keepalive
         self.ticking = ticking
-        self.next_tick = time.monotonic()
+        # Each stream ticks at its own phase of the second: pages opened together must
+        # not all do their ticks in the same instant, in front of an event.
+        self.next_tick = time.monotonic() + random.random() * TICK_SECONDS
         self.last_sent = time.monotonic()
 
     def tick_due(self):

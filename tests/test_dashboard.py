@@ -16,7 +16,7 @@ import pytest
 from hive import HostProcess, clean_env, free_port, short_tmpdir, wait_for
 from hyperhive import dashview, sse
 from hyperhive.broker import Broker
-from hyperhive.dashlive import Live
+from hyperhive.dashlive import Live, Shared
 from hyperhive.names import OPERATOR
 from hyperhive.paths import Places
 from hyperhive.store import Store
@@ -965,6 +965,34 @@ def test_ages_and_countdowns_tick_as_the_clock_moves_and_only_when_their_text_do
     rendered(broker, live, seq)
     live.clock.now += 60
     assert live.tick() == []
+
+
+def test_open_pages_read_and_render_an_event_once_between_them(broker):
+    shared = Shared(broker)
+    pages = [Live(broker, "127.0.0.1", clock=broker.clock, shared=shared) for _ in range(3)]
+    for page in pages:
+        page.hello()
+    seq = broker.last_seq()
+    statements = []
+    broker.store._conn.set_trace_callback(statements.append)
+    broker.messages.send("alice", OPERATOR, "to every page")
+    statements.clear()
+    broker.status_rows()
+    one_read = list(statements)
+    statements.clear()
+    (event,) = broker.events_after(seq)
+    first, *others = (dict(page.render(event)) for page in pages)
+    broker.store._conn.set_trace_callback(None)
+    # one read of the agents (their unread counts) for the three pages, one markup each
+    assert [sql for sql in statements if "GROUP BY" in sql] == \
+        [sql for sql in one_read if "GROUP BY" in sql]
+    assert all(other["agents"] is first["agents"] and other["oob"] == first["oob"]
+               for other in others)
+    # the inbox row they share ticks on every page
+    for page in pages:
+        page.clock.now += 3
+        assert any("3s</span>" in html for _, html in page.tick())
+        page.clock.now -= 3
 
 
 def test_a_full_disk_shows_its_banner_live(broker):
