@@ -335,7 +335,7 @@ PACKAGE_EXPR = """
       python.sitePackages = "lib/python3/site-packages";
       buildPythonApplication = args: args;
       setuptools = "setuptools";
-      bottle = "bottle"; gevent = "gevent"; peewee = "peewee"; sdnotify = "sdnotify";
+      bottle = "bottle"; gevent = "gevent"; peewee = "peewee"; orjson = "orjson"; sdnotify = "sdnotify";
       systemd-python = "systemd-python"; mcp = "mcp";
     };
     fetchurl = args: args // { outPath = "/nix/store/" + baseNameOf args.url; };

@@ -111,5 +111,9 @@ def test_a_spool_swapped_for_a_link_is_refused_and_the_harness_runs_on(host_with
     assert list(elsewhere.iterdir()) == []
     # The harness goes on without its spool: up, and its socket still takes a wake.
     assert h.agent("alice", "wake", **{"from": "cron", "body": "by socket"})["ok"]
-    row = next(r for r in h.admin("status")["agent_statuses"] if r["name"] == "alice")
-    assert row["running"] and row["turn_state"] == "idle", row
+
+    def alice_up():
+        row = next(r for r in h.admin("status")["agent_statuses"] if r["name"] == "alice")
+        return row["running"] and row["turn_state"] == "idle" and row["unread"] == 1
+    # (the harness reports its state a moment after it logs the warning)
+    wait_for(alice_up, what="alice's harness to report itself up, the wake in its inbox")
