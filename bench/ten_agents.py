@@ -128,6 +128,7 @@ def row(h, name):
 def run(tree, names):
     stub = Stub().start()
     root = B.hive.short_tmpdir("hhten")
+    root.chmod(0o711)       # under a root host claude runs as each agent's uid: let it through
     h = None
     try:
         env = claude_env(stub, root / "home")
