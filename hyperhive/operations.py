@@ -9,9 +9,11 @@ its `report`): unasked exits, rollout outcomes, notices for the operator.
 
 import logging
 
-from . import commits, names
+import gevent
+
+from . import commits, journal, names
 from .approvals import check_description, check_diff_read
-from .bounds import MAX_DRAFTS
+from .bounds import LOG_LINES, MAX_DRAFTS, MAX_LOG_BYTES
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
 
@@ -138,6 +140,19 @@ class Operations:
         if not self.agents.exists(name) and name not in self.lifecycle.kept_names():
             raise NotFound(f"there is no agent or kept state named {name}")
         return self.lifecycle.backend.journal_query(name)
+
+    def get_logs(self, caller, name, lines=LOG_LINES):
+        """The manager's read of a live agent's journal (its own included: those are
+        records of its own side, and after a restart they say why a turn failed): the
+        last `lines` records its side wrote, never the host's, the newest MAX_LOG_BYTES."""
+        names.check(name)
+        if not self.agents.exists(name):
+            raise NotFound(f"there is no agent named {name}")
+        query = journal.agent_side(self.lifecycle.backend.journal_query(name))
+        # Off the hub, as the journal panel reads: Reader calls would stall every socket.
+        read = gevent.get_hub().threadpool.apply(journal.read_journal, (query, lines))
+        text, cut = journal.last_bytes(read, MAX_LOG_BYTES)
+        return {"name": name, "text": text, "cut": cut}
 
     # -- approvals: asking ----------------------------------------------------------
 
