@@ -9,11 +9,9 @@ its `report`): unasked exits, rollout outcomes, notices for the operator.
 
 import logging
 
-import gevent
-
-from . import commits, journal, names
+from . import agentlogs, commits, names
 from .approvals import check_description, check_diff_read
-from .bounds import LOG_LINES, MAX_DRAFTS, MAX_LOG_BYTES
+from .bounds import LOG_LINES, MAX_DRAFTS
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
 
@@ -142,17 +140,8 @@ class Operations:
         return self.lifecycle.backend.journal_query(name)
 
     def get_logs(self, caller, name, lines=LOG_LINES):
-        """The manager's read of a live agent's journal (its own included: those are
-        records of its own side, and after a restart they say why a turn failed): the
-        last `lines` records its side wrote, never the host's, the newest MAX_LOG_BYTES."""
-        names.check(name)
-        if not self.agents.exists(name):
-            raise NotFound(f"there is no agent named {name}")
-        query = journal.agent_side(self.lifecycle.backend.journal_query(name))
-        # Off the hub, as the journal panel reads: Reader calls would stall every socket.
-        read = gevent.get_hub().threadpool.apply(journal.read_journal, (query, lines))
-        text, cut = journal.last_bytes(read, MAX_LOG_BYTES)
-        return {"name": name, "text": text, "cut": cut}
+        """The manager's read of a live agent's journal (agentlogs.py says what it holds)."""
+        return agentlogs.read(self.agents, self.lifecycle.backend, name, lines)
 
     # -- approvals: asking ----------------------------------------------------------
 
