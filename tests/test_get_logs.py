@@ -10,6 +10,7 @@ from hyperhive import journal, replies
 from hyperhive.bounds import MAX_LOG_BYTES, MAX_LOG_LINES
 from hyperhive.mcp_server import build_server
 from journald import entries
+from test_attacks_bounds import still_serving
 from test_mcp_server import call, ok, refused
 
 
@@ -89,20 +90,29 @@ def test_a_record_dressed_as_another_agents_or_the_hosts_stays_a_line_of_its_own
 
 # Bounds and attacks ###########################################################
 
-@pytest.mark.parametrize("name, code", [
+HOSTILE_NAMES = [
     ("../x", "bad_args"), ("*", "bad_args"), ("A", "bad_args"), ("a" * 300, "bad_args"),
-    ("alice\nHIVE_ROLE=host", "bad_args"), ("", "bad_args"), (7, "bad_args"),
-    ("operator", "not_found"), ("host", "not_found"), ("ghost", "not_found")])
-def test_a_name_that_is_no_live_agent_is_refused(host_with_alice, name, code):
-    reply = get_logs(host_with_alice, name=name)
-    assert reply["ok"] is False and reply["code"] == code, reply
+    ("alice\nHIVE_ROLE=host", "bad_args"), ("alice HIVE_AGENT=bob", "bad_args"),
+    ("", "bad_args"), (7, "bad_args"), (None, "bad_args"),
+    ("operator", "not_found"), ("host", "not_found"), ("ghost", "not_found")]
+HOSTILE_LINES = [0, -1, MAX_LOG_LINES + 1, 10 ** 12, "abc", "5", 1.5, [1], {"n": 1}]
 
 
-@pytest.mark.parametrize("lines", [0, -1, MAX_LOG_LINES + 1, 10 ** 12, "abc", "5", 1.5, [1]])
-def test_a_line_count_outside_one_to_the_bound_is_refused(host_with_alice, lines):
-    reply = get_logs(host_with_alice, name="alice", lines=lines)
-    assert reply["ok"] is False and reply["code"] == "bad_args", reply
-    assert "lines" in reply["error"]
+def test_a_name_that_is_no_live_agent_is_refused(host_with_alice):
+    h = host_with_alice
+    for name, code in HOSTILE_NAMES:
+        reply = get_logs(h, name=name)
+        assert reply["ok"] is False and reply["code"] == code, (name, reply)
+    still_serving(h, "alice")
+
+
+def test_a_line_count_outside_one_to_the_bound_is_refused(host_with_alice):
+    h = host_with_alice
+    for lines in HOSTILE_LINES:
+        reply = get_logs(h, name="alice", lines=lines)
+        assert reply["ok"] is False and reply["code"] == "bad_args", (lines, reply)
+        assert "lines" in reply["error"]
+    still_serving(h, "alice")
 
 
 def test_an_agents_socket_does_not_offer_it(host_with_alice):
