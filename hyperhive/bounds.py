@@ -31,3 +31,7 @@ MAX_PENDING_REMINDERS = 100
 MAX_PENDING_APPROVALS = 20         # approvals waiting for the operator (the manager's)
 MAX_DRAFTS = 20                    # drafts the manager prepares that have not booted
 
+# get_logs: the manager's read of an agent's journal.
+LOG_LINES = 100                    # records it returns when it names no count...
+MAX_LOG_LINES = 500                # ...and at most
+MAX_LOG_BYTES = 64 * 1024          # bytes of its text; older lines go first

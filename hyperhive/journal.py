@@ -363,6 +363,31 @@ def agent_matches(agent):
     return ["SYSLOG_IDENTIFIER=" + IDENTIFIER, "HIVE_AGENT=" + agent]
 
 
+# The roles that write on an agent's side; the host's own records about an agent
+# (HIVE_ROLE=host) stay the operator's.
+AGENT_SIDE = ("agent", "manager", "mcp", "wake")
+
+
+def agent_side(query):
+    """A checked query narrowed to the records an agent's own side wrote. Matches on one
+    field are alternatives, on different fields all required: the agent's fields AND one
+    of these roles."""
+    query = check_query(query)
+    return {**query, "matches": query["matches"] + ["HIVE_ROLE=" + r for r in AGENT_SIDE]}
+
+
+def last_bytes(lines, max_bytes):
+    """(text, cut): the newest of `lines` that fit `max_bytes` of UTF-8 joined by newlines;
+    `cut` says older lines were left out."""
+    kept, size = [], 0
+    for line in reversed(lines):
+        size += len(line.encode("utf-8", "replace")) + 1
+        if size > max_bytes:
+            break
+        kept.append(line)
+    return "\n".join(reversed(kept)), len(kept) < len(lines)
+
+
 def check_query(query):
     """A journal query as a plain dict, or ValueError. Every part becomes an argument of
     journalctl, so none may pass for an option:

@@ -9,9 +9,9 @@ its `report`): unasked exits, rollout outcomes, notices for the operator.
 
 import logging
 
-from . import commits, names
+from . import agentlogs, commits, names
 from .approvals import check_description, check_diff_read
-from .bounds import MAX_DRAFTS
+from .bounds import LOG_LINES, MAX_DRAFTS
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
 
@@ -138,6 +138,10 @@ class Operations:
         if not self.agents.exists(name) and name not in self.lifecycle.kept_names():
             raise NotFound(f"there is no agent or kept state named {name}")
         return self.lifecycle.backend.journal_query(name)
+
+    def get_logs(self, caller, name, lines=LOG_LINES):
+        """The manager's read of a live agent's journal (agentlogs.py says what it holds)."""
+        return agentlogs.read(self.agents, self.lifecycle.backend, name, lines)
 
     # -- approvals: asking ----------------------------------------------------------
 

@@ -10,7 +10,7 @@ import json
 import time
 from datetime import datetime, timezone
 
-from .bounds import MAX_WAIT
+from .bounds import MAX_LOG_BYTES, MAX_WAIT
 
 REDELIVERED_BANNER = "[redelivered after harness restart — may already be handled]"
 
@@ -206,3 +206,10 @@ def format_done(past):
 def format_agents(reply, **_):
     agents = reply.get("agents") or []
     return f"agents: {', '.join(agents)}" if agents else "(no agents)"
+
+
+def format_logs(reply, name, **_):
+    text = reply.get("text") or f"(no journal records for {reply.get('name') or name})"
+    if reply.get("cut"):
+        return f"[older lines cut: only the newest {MAX_LOG_BYTES // 1024} KiB fit]\n{text}"
+    return text

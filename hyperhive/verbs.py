@@ -29,6 +29,8 @@ from .bounds import (
     MAX_DETAIL,
     MAX_DETAIL_ITEMS,
     MAX_DETAIL_KEYS,
+    MAX_LOG_BYTES,
+    MAX_LOG_LINES,
     MAX_OPTION,
     MAX_OPTIONS,
     MAX_QUESTION,
@@ -355,6 +357,21 @@ VERBS = (
          tool=Tool("List the names of every agent in the hive, yourself included.",
                    reply=say.format_agents),
          ctl=(Ctl("agent names", render=printouts.agent_list),)),
+    Verb("get_logs", "the last `lines` (default 100, max 500) records an agent's side wrote to "
+         "its journal, as text, the newest 64 KiB", on("operations.get_logs", MANAGER), _SHORT_NAME,
+         {"lines": Num(1, MAX_LOG_LINES, integer=True,
+                       what=f"a number of lines, 1 to {MAX_LOG_LINES}")}, forward=True,
+         tool=Tool(
+             "Read the end of an agent's journal: what its harness, claude runs and tools "
+             "logged, oldest first. Use it to find out why an agent is failing (crashes, "
+             "config errors, login trouble) before restarting or rebuilding it. Any agent, "
+             f"yourself included. At most {MAX_LOG_LINES} records and "
+             f"{MAX_LOG_BYTES // 1024} KiB; when more would not fit, the oldest lines go "
+             "and the result says so.",
+             {"name": Arg("the agent's name"),
+              "lines": Arg(f"how many records, 1 to {MAX_LOG_LINES} (default 100)",
+                           ge=1, le=MAX_LOG_LINES)},
+             say.format_logs)),
     Verb("status_all", "status rows of every agent", on(handlers.STATUS_ROWS, MANAGER)),
     Verb("spawn", "create and start an agent, no approval", on("operations.spawn", ADMIN), _SHORT_NAME,
          ctl=(Ctl("spawn an agent"),)),

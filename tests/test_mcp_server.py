@@ -25,7 +25,7 @@ AGENT_TOOLS = {"send", "recv", "nap", "ask", "answer", "remind", "set_status", "
                "whoami"}
 MANAGER_TOOLS = {"request_spawn", "request_apply_commit", "request_spawn_draft",
                  "request_spawn_commit", "drafts", "discard_draft", "start", "stop", "restart",
-                 "rebuild", "list"}
+                 "rebuild", "list", "get_logs"}
 
 
 def call(server, tool, **args):

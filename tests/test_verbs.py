@@ -185,7 +185,7 @@ def test_the_sockets_offer_what_they_did():
     assert set(verbs.table(verbs.MANAGER)) - set(verbs.table(verbs.AGENT)) == {
         "request_spawn", "request_apply_commit", "request_spawn_draft",
         "request_spawn_commit", "drafts", "discard_draft", "start", "stop", "restart",
-        "rebuild", "list", "status_all"}
+        "rebuild", "list", "status_all", "get_logs"}
     assert set(verbs.table(verbs.ADMIN)) == {
         "list", "status", "spawn", "request_spawn", "start", "stop", "restart", "rebuild",
         "destroy", "purge", "drafts", "discard_draft", "set_paused", "pending", "approve",
