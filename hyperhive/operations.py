@@ -139,6 +139,10 @@ class Operations:
             raise NotFound(f"there is no agent or kept state named {name}")
         return self.lifecycle.backend.journal_query(name)
 
+    def config_view(self, caller, name, limit=None):
+        """An agent's applied agent.json and its config repo's history (Configs.view)."""
+        return self.lifecycle.configs.view(self.agents.need(name), limit)
+
     # -- approvals: asking ----------------------------------------------------------
 
     def request_spawn(self, caller, name, description=None):
