@@ -409,9 +409,12 @@ def history(applied_repo, limit=HISTORY_DEFAULT):
     """The applied repo's commits, newest first: what is applied and every proposal the
     host tagged (denied and failed ones too), each {sha, short, subject, time, tags}
     with its tags grouped by kind (`{"approved": [3]}`)."""
+    # git cuts each subject (padding shorter ones with spaces): a subject of megabytes
+    # must not reach us 200 times over.
+    subject = f"%<({SUBJECT_MAX_CHARS + 1},trunc)%s"
     out = git(applied_repo, "log", "-z", f"--max-count={limit}", "--date-order",
-              "--decorate-refs=refs/tags/", "--format=%H %ct%x1f%D%x1f%s", "HEAD", "--tags",
-              "--")
+              "--decorate-refs=refs/tags/", f"--format=%H %ct%x1f%D%x1f{subject}", "HEAD",
+              "--tags", "--")
     return [_commit(record) for record in out.split("\0") if record.strip()]
 
 
@@ -424,7 +427,7 @@ def _commit(record):
         match = _KIND_TAG.match(name)
         if match:
             tags.setdefault(match[1], []).append(int(match[2]))
-    subject = visible(subject)
+    subject = visible(subject.rstrip(" "))
     if len(subject) > SUBJECT_MAX_CHARS:
         subject = subject[:SUBJECT_MAX_CHARS] + "…"
     return {"sha": sha, "short": sha[:12], "time": int(when or 0), "subject": subject,

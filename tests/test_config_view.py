@@ -71,6 +71,14 @@ def test_a_hostile_subject_is_cut_and_its_control_characters_shown(applied):
     assert len(subject) == repos.SUBJECT_MAX_CHARS + 1 and subject.endswith("…")
 
 
+def test_git_cuts_a_subject_of_megabytes_before_we_read_it(applied, tmp_path):
+    (tmp_path / "message").write_text("y" * (4 << 20))
+    (applied / "agent.json").write_text('{"model": "opus"}')
+    repos.git(applied, "commit", "-qa", "-F", str(tmp_path / "message"))
+    subject = repos.history(applied, limit=1)[0]["subject"]
+    assert len(subject) == repos.SUBJECT_MAX_CHARS + 1 and subject.startswith("yyy")
+
+
 def test_the_printout_is_the_config_then_one_line_per_commit():
     reply = {"config": {"model": "haiku"}, "history": [
         {"sha": "a" * 40, "short": "a" * 12, "time": 0, "subject": "first",
