@@ -8,13 +8,14 @@ through a broker method with the operator as the caller; this module only turns
 HTTP into those calls and their answers (or errors) back into HTTP.
 """
 
+import json
 import logging
 import re
 
 import bottle
 import gevent
 
-from . import dashlive, dashview, journal, names, sse, web
+from . import dashlive, dashview, journal, names, repos, sse, web
 from .errors import HTTP_STATUS, BadArgs, HiveError
 from .names import OPERATOR
 
@@ -110,6 +111,20 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
         ap = whole_diff(id)
         bottle.response.content_type = "text/plain; charset=utf-8"
         return ap["diff"]
+
+    @app.get("/agents/<name>/config")
+    def config_view(name):
+        """An agent's applied agent.json and its config repo's history, tags by kind."""
+        raw = bottle.request.query.get("limit")
+        try:
+            limit = web.int_arg(raw, "limit") if raw else repos.HISTORY_DEFAULT
+            view = broker.operations.config_view(OPERATOR, name, limit)
+        except HiveError as exc:
+            raise bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
+                                      headers={"Content-Type": "text/plain; charset=utf-8"})
+        return web.html(web.render("config_view", view=view,
+                                   config=json.dumps(view["config"], indent=2, sort_keys=True),
+                                   h=dashview.View(_page_host(bind))))
 
     _actions(app, broker)
     return app

@@ -188,6 +188,10 @@ class View:
     def agent_url(self, row):
         return f"http://{self.page_host}:{row['port']}/" if row.get("port") else None
 
+    @staticmethod
+    def config_url(name):
+        return f"/agents/{name}/config"
+
     def since(self, row, kind, ts):
         """How long ago `ts` was, in a span that goes on ticking."""
         return self.ticks.add(row, kind, "ago", ts, self.now)
@@ -197,6 +201,7 @@ class View:
         return self.ticks.add(row, kind, "left", deadline, self.now)
 
     clock = staticmethod(formats.clock)
+    date_time = staticmethod(formats.date_time)
     size = staticmethod(formats.size)
     clip = staticmethod(formats.clip)
     diff_class = staticmethod(formats.diff_class)

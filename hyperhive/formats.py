@@ -77,6 +77,11 @@ def clock(ts):
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
 
 
+def date_time(ts):
+    """2026-12-06 05:37: a moment that may be days back, as a commit's."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+
+
 def size(n):
     """512 B, 3.4 KB, 1.2 GB."""
     n = float(n or 0)

@@ -142,6 +142,9 @@ class Operations:
     def get_logs(self, caller, name, lines=LOG_LINES):
         """The manager's read of a live agent's journal (agentlogs.py says what it holds)."""
         return agentlogs.read(self.agents, self.lifecycle.backend, name, lines)
+    def config_view(self, caller, name, limit=None):
+        """An agent's applied agent.json and its config repo's history (Configs.view)."""
+        return self.lifecycle.configs.view(self.agents.need(name), limit)
 
     # -- approvals: asking ----------------------------------------------------------
 

@@ -6,6 +6,7 @@ the verb table names one per ctl form and ctl calls them all alike.
 """
 
 import datetime
+import json
 import shlex
 
 
@@ -38,6 +39,16 @@ def diff(reply, args):
     else:
         last = f"# approval #{reply['id']} is {reply['status']}"
     return "\n".join(p for p in parts if p) + "\n" + last
+
+
+def config_view(reply, _args):
+    """agent.json pretty-printed, then one line per commit: sha, date, tags, subject."""
+    lines = [json.dumps(reply["config"], indent=2, sort_keys=True), ""]
+    for commit in reply["history"]:
+        tags = ",".join(f"{kind}/{i}" for kind, ids in commit["tags"].items() for i in ids)
+        lines.append(f"{commit['short']}  {when(commit['time'])}  {tags or '-'}  "
+                     f"{commit['subject']}")
+    return "\n".join(lines)
 
 
 def agent_list(reply, _args):

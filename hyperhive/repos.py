@@ -395,3 +395,40 @@ def _check_tree(applied_repo, rev="HEAD"):
             kind = {"120000": "a symlink", "040000": "a directory",
                     "160000": "a submodule"}.get(mode, f"mode {mode}")
             raise GitError(f"{path} is {kind} in the commit; it must be a regular file")
+
+
+# -- reading the history ----------------------------------------------------------
+
+HISTORY_DEFAULT = 20
+SUBJECT_MAX_CHARS = 200       # the manager writes subjects: a page shows a line, not a book
+TAG_KINDS = ("proposal", "approved", "deployed", "failed", "denied")
+_KIND_TAG = re.compile(r"tag: (" + "|".join(TAG_KINDS) + r")/(\d{1,18})\Z")
+
+
+def history(applied_repo, limit=HISTORY_DEFAULT):
+    """The applied repo's commits, newest first: what is applied and every proposal the
+    host tagged (denied and failed ones too), each {sha, short, subject, time, tags}
+    with its tags grouped by kind (`{"approved": [3]}`)."""
+    # git cuts each subject (padding shorter ones with spaces): a subject of megabytes
+    # must not reach us 200 times over.
+    subject = f"%<({SUBJECT_MAX_CHARS + 1},trunc)%s"
+    out = git(applied_repo, "log", "-z", f"--max-count={limit}", "--date-order",
+              "--decorate-refs=refs/tags/", f"--format=%H %ct%x1f%D%x1f{subject}", "HEAD",
+              "--tags", "--")
+    return [_commit(record) for record in out.split("\0") if record.strip()]
+
+
+def _commit(record):
+    head_part, _, rest = record.strip("\n").partition("\x1f")
+    decorations, _, subject = rest.partition("\x1f")     # refs hold no \x1f; subjects may
+    sha, _, when = head_part.partition(" ")
+    tags = {}
+    for name in decorations.split(", "):
+        match = _KIND_TAG.match(name)
+        if match:
+            tags.setdefault(match[1], []).append(int(match[2]))
+    subject = visible(subject.rstrip(" "))
+    if len(subject) > SUBJECT_MAX_CHARS:
+        subject = subject[:SUBJECT_MAX_CHARS] + "…"
+    return {"sha": sha, "short": sha[:12], "time": int(when or 0), "subject": subject,
+            "tags": {kind: sorted(ids) for kind, ids in tags.items()}}

@@ -29,6 +29,7 @@ from .bounds import (
     MAX_DETAIL,
     MAX_DETAIL_ITEMS,
     MAX_DETAIL_KEYS,
+    MAX_HISTORY,
     MAX_LOG_BYTES,
     MAX_LOG_LINES,
     MAX_OPTION,
@@ -414,6 +415,15 @@ VERBS = (
     Verb("logs", "where an agent's journal is: {machine, directory, matches} for journalctl",
          on("operations.journal_query", ADMIN), _SHORT_NAME,
          ctl=(Ctl("an agent's journal, through journalctl", run="journalctl"),)),
+    # Not on the manager's socket: the manager's own clone already reads the applied
+    # history through its `applied` remote, and a verb there would be one more way for
+    # an agent-run process to read every other agent's config.
+    Verb("config", "an agent's applied agent.json and its config repo's history, newest "
+         "first with each commit's tags", on("operations.config_view", ADMIN), _SHORT_NAME,
+         {"limit": Num(1, MAX_HISTORY, integer=True, what=f"a count from 1 to {MAX_HISTORY}")},
+         ctl=(Ctl("an agent's agent.json and config history", render=printouts.config_view,
+                  flags={"limit": {"help": f"commits to show (default 20, at most "
+                                           f"{MAX_HISTORY})"}}),)),
     Verb("login_url", "a one-time link that logs a browser in as the operator",
          on(Call("sessions.login_url", caller=False), ADMIN),
          ctl=(Ctl("a one-time link that logs a browser in", render=printouts.login_url),)),

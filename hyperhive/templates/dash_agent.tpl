@@ -74,6 +74,7 @@
       <button type="submit" class="danger">DESTR0Y</button>
     </form>
     % end
+    <a class="button ghost" href="{{h.config_url(a['name'])}}" title="agent.json and its history">config</a>
     % include('journal.tpl', name=a['name'], row=row)
   </div>
 </li>
