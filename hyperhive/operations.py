@@ -9,7 +9,7 @@ its `report`): unasked exits, rollout outcomes, notices for the operator.
 
 import logging
 
-from . import commits, names
+from . import commits, names, restarts
 from .approvals import check_description, check_diff_read
 from .bounds import MAX_DRAFTS
 from .errors import Conflict, Forbidden, NotFound, Unavailable
@@ -69,7 +69,8 @@ class Operations:
         self.agents.need(name)
         self.lifecycle.set_stopped(name, False)
         self.lifecycle.crashes.forget_crashes(name)
-        self.step(name, "starting", self.lifecycle.start)
+        why = restarts.by_hand(caller, "start")
+        self.step(name, "starting", lambda name: self.lifecycle.start(name, why))
         return {"name": name, "running": True}
 
     def stop(self, caller, name):
@@ -83,15 +84,19 @@ class Operations:
     def restart(self, caller, name):
         self.agents.need(name)
         self.lifecycle.set_stopped(name, False)
-        self.step(name, "restarting", self.lifecycle.restart)
+        why = restarts.by_hand(caller, "restart")
+        self.step(name, "restarting", lambda name: self.lifecycle.restart(name, why))
         return {"name": name, "running": True}
 
     def rebuild(self, caller, name):
         self.agents.need(name)
-        self.lifecycle.set_stopped(name, False)
-        self.step(name, "rebuilding", self.lifecycle.rebuild)
-        self._tell("rebuilt", agent=name, sha=self.lifecycle.deployed_sha(name))
+        self._rebuild(name, restarts.by_hand(caller, "rebuild"))
         return {"name": name, "running": True}
+
+    def _rebuild(self, name, why):
+        self.lifecycle.set_stopped(name, False)
+        self.step(name, "rebuilding", lambda name: self.lifecycle.rebuild(name, why))
+        self._tell("rebuilt", agent=name, sha=self.lifecycle.deployed_sha(name))
 
     def destroy(self, caller, name, purge=False):
         if name == MANAGER:
@@ -257,12 +262,12 @@ class Operations:
         name, life = approval["agent"], self.lifecycle
         before = life.apply_commit(approval, refused="the new config was refused")
         try:
-            self.rebuild(OPERATOR, name)
+            self._rebuild(name, restarts.new_config(approval["id"], approval["fetched_sha"]))
         except Exception as exc:
             reason = reason_of(exc)
             commits.failed(life.places, approval, reason, back_to=before)
             life.configs.forget(name)
-            self.restart_logged(name)
+            self.restart_logged(name, restarts.rolled_back(approval["id"], before))
             raise Conflict(f"the new config failed and was rolled back: {reason}") from None
         return life.settling_reply(approval["id"], approval["fetched_sha"])
 
@@ -289,13 +294,17 @@ class Operations:
         self.changed(name, **self.lifecycle.state(name))
         self._tell("container_crash", agent=name, rc=rc, restarting=restarting)
 
-    def restart_logged(self, name):
+    def restart_logged(self, name, why=None):
         """Start it and say so; a failure is only logged (after a back-off, say)."""
         try:
-            self.lifecycle.start(name)
+            self.lifecycle.start(name, why)
             self.changed(name, **self.lifecycle.state(name))
         except Exception:
             log.exception("could not start %s", name, extra={"HIVE_AGENT": name})
+
+    def starting(self, name, why):
+        """Tell the agent why its harness starts (restarts.py has the reasons)."""
+        self.messages.notify(name, restarts.STARTED, agent=name, **why)
 
     def limits_not_applied(self, name, reason):
         self.messages.notify(OPERATOR, "limits_not_applied", agent=name, reason=reason)
@@ -317,7 +326,7 @@ class Operations:
         life.adopt_marker_files()
         if not self.agents.exists(MANAGER):
             self.spawn(OPERATOR, MANAGER)
-        life.start_all(self.restart_logged)
+        life.start_all(lambda name: self.restart_logged(name, restarts.with_host()))
 
 
 class Unhosted:
