@@ -14,6 +14,7 @@ from .approvals import check_description, check_diff_read
 from .bounds import MAX_DRAFTS
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
+from .restarts import by_hand
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,11 @@ class Operations:
 
     # -- the sequence ------------------------------------------------------------
 
-    def step(self, name, label, action):
-        """transient → action(name) → agent_changed with the state it left."""
+    def step(self, name, label, action, *args):
+        """transient → action(name, *args) → agent_changed with the state it left."""
         self.agents.set_transient(name, label)
         try:
-            action(name)
+            action(name, *args)
         finally:
             self.agents.clear_transient(name)
         self.changed(name, **self.lifecycle.state(name))
@@ -69,8 +70,7 @@ class Operations:
         self.agents.need(name)
         self.lifecycle.set_stopped(name, False)
         self.lifecycle.crashes.forget_crashes(name)
-        why = restarts.by_hand(caller, "start")
-        self.step(name, "starting", lambda name: self.lifecycle.start(name, why))
+        self.step(name, "starting", self.lifecycle.start, by_hand(caller, "start"))
         return {"name": name, "running": True}
 
     def stop(self, caller, name):
@@ -84,18 +84,17 @@ class Operations:
     def restart(self, caller, name):
         self.agents.need(name)
         self.lifecycle.set_stopped(name, False)
-        why = restarts.by_hand(caller, "restart")
-        self.step(name, "restarting", lambda name: self.lifecycle.restart(name, why))
+        self.step(name, "restarting", self.lifecycle.restart, by_hand(caller, "restart"))
         return {"name": name, "running": True}
 
     def rebuild(self, caller, name):
         self.agents.need(name)
-        self._rebuild(name, restarts.by_hand(caller, "rebuild"))
+        self._rebuild(name, by_hand(caller, "rebuild"))
         return {"name": name, "running": True}
 
     def _rebuild(self, name, why):
         self.lifecycle.set_stopped(name, False)
-        self.step(name, "rebuilding", lambda name: self.lifecycle.rebuild(name, why))
+        self.step(name, "rebuilding", self.lifecycle.rebuild, why)
         self._tell("rebuilt", agent=name, sha=self.lifecycle.deployed_sha(name))
 
     def destroy(self, caller, name, purge=False):
@@ -133,12 +132,10 @@ class Operations:
         return {"name": name, "purged": True}
 
     def kept_state(self):
-        life = self.lifecycle
-        return [life.kept_info(n) for n in life.kept_names()]
+        return [self.lifecycle.kept_info(n) for n in self.lifecycle.kept_names()]
 
     def journal_query(self, caller, name):
-        """Where an agent's (or kept state's) journal is and which records are its own,
-        as its backend knows: for `ctl logs` and the journal panel."""
+        """An agent's (or kept state's) journal and own records: `ctl logs`, journal panel."""
         names.check(name)
         if not self.agents.exists(name) and name not in self.lifecycle.kept_names():
             raise NotFound(f"there is no agent or kept state named {name}")
@@ -302,8 +299,7 @@ class Operations:
         except Exception:
             log.exception("could not start %s", name, extra={"HIVE_AGENT": name})
 
-    def starting(self, name, why):
-        """Tell the agent why its harness starts (restarts.py has the reasons)."""
+    def starting(self, name, why):      # restarts.py has the reasons
         self.messages.notify(name, restarts.STARTED, agent=name, **why)
 
     def limits_not_applied(self, name, reason):

@@ -110,7 +110,8 @@ def test_a_started_event_reads_as_one_sentence_in_recv_and_on_the_dashboard():
                                     "restarted after a crash (exit code 1, attempt 2); the "
                                     "JSON below describes it)")
     assert event_line({"event": "started", "reason": "config", "tag": "approved/3",
-                       "sha": "0123456789abcdef"}) == "restarted on config approved/3 (0123456789ab)"
+                       "sha": "0123456789abcdef"}) == ("restarted on config approved/3 "
+                                                       "(0123456789ab)")
     assert event_line({"event": "started", "reason": "operator", "by": "manager",
                        "verb": "restart"}) == "manager ran `restart`"
     assert event_line({"event": "spawned", "reason": "host"}) is None
