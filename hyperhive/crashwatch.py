@@ -22,6 +22,10 @@ class CrashWatch:
             return None
         return 2 ** (len(crashes) - 1)
 
+    def count(self, name):
+        """Its crashes within the window: the attempt a restart after the last one is."""
+        return len(self._crashes.get(name, []))
+
     def failed(self, name):
         return name in self._failed
 

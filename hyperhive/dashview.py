@@ -103,7 +103,7 @@ def system_event(body):
         return None
     parts = [f"{key} {_event_value(data[key])}" for key in EVENT_FIELDS
              if data.get(key) not in (None, "", [], {})]
-    return data["event"], " · ".join(parts)
+    return data["event"], formats.event_line(data) or " · ".join(parts)
 
 
 def _event_value(value):

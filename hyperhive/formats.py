@@ -120,3 +120,20 @@ def diff_class(line):
     if line.startswith("@@"):
         return "d-hunk"
     return ""
+
+
+STARTED_WHY = {
+    "operator": lambda d: f"{d.get('by')} ran `{d.get('verb')}`",
+    "crash": lambda d: (f"restarted after a crash (exit code {d.get('rc')}, "
+                        f"attempt {d.get('attempt')})"),
+    "config": lambda d: f"restarted on config {d.get('tag')} ({str(d.get('sha'))[:12]})",
+    "rollback": lambda d: (f"restarted on the config before {d.get('tag')}, rolled back to "
+                           f"{str(d.get('sha'))[:12]}"),
+    "host": lambda d: "started with the host",
+}
+
+
+def event_line(data):
+    """A system event as one sentence, for the events that have one (else None)."""
+    why = STARTED_WHY.get(data.get("reason")) if data.get("event") == "started" else None
+    return why(data) if why else None

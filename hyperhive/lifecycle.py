@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 
-from . import backends, commits, keptstate, names, repos, safefs
+from . import backends, commits, keptstate, names, repos, restarts, safefs
 from .backends import AgentSpec
 from .crashwatch import CrashWatch
 from .errors import Conflict
@@ -182,7 +182,9 @@ class Lifecycle:
         self.open_socket(name)
         self.start(name)
 
-    def start(self, name):
+    def start(self, name, why=None):
+        """Start its container; `why` (the fields of a `started` message), when given, is
+        told to the agent unless it is running already (then nothing starts)."""
         self.own_dirs(name)
         self.rollouts.before_start(name)
         self._deployed[name] = repos.head(self.places.applied_repo(name))
@@ -191,6 +193,9 @@ class Lifecycle:
         if self._deployed[name]:
             # Before the start: the harness's first report must find its rollout waiting.
             self.rollouts.starting(name, self._deployed[name])
+        if why and not self.backend.running(name):
+            # Posted before the start, so the harness's first recv finds it.
+            self.report.starting(name, why)
         try:
             self.backend.start(name, spec)
         except Exception:
@@ -203,15 +208,15 @@ class Lifecycle:
         self.rollouts.forget(name)
         self.backend.stop(name)
 
-    def restart(self, name):
+    def restart(self, name, why=None):
         self.backend.stop(name)
-        self.start(name)
+        self.start(name, why)
 
-    def rebuild(self, name):
+    def rebuild(self, name, why=None):
         self.configs.forget(name)
         self.backend.stop(name)
         self.open_socket(name)
-        self.start(name)
+        self.start(name, why)
 
     def set_stopped(self, name, stopped):
         """Whether the operator stopped it (no start at boot); a start clears a failure."""
@@ -245,14 +250,14 @@ class Lifecycle:
         self.owners.release(name)
         return True
 
-    def config_rolled_back(self, name, start):
+    def config_rolled_back(self, name, start, why=None):
         """The applied repo is back on the last deployed commit: run that with a fresh
         crash history, or (a new agent's first config) leave the agent stopped and failed."""
         self.configs.forget(name)
         self.crashes.forget_crashes(name)
         if start:
             self.crashes.clear_failed(name)
-            self.start(name)
+            self.start(name, why)
         else:
             self.registry.update_dir(name, stopped=True)
             self.crashes.fail(name)
@@ -314,10 +319,11 @@ class Lifecycle:
         delay = self.crashes.crashed(name)
         self.report.exited(name, rc, restarting=delay is not None)
         if delay is not None:
-            self.timers.later(delay, self.restart_after_crash, name)
+            why = restarts.after_crash(rc, self.crashes.count(name))
+            self.timers.later(delay, self.restart_after_crash, name, why)
 
-    def restart_after_crash(self, name):
+    def restart_after_crash(self, name, why=None):
         if (self.registry.exists(name) and not self.backend.running(name)
                 and not self.is_stopped(name) and not self.crashes.failed(name)
                 and not self.rollouts.ending(name)):
-            self.report.restart_logged(name)
+            self.report.restart_logged(name, why)

@@ -9,11 +9,12 @@ its `report`): unasked exits, rollout outcomes, notices for the operator.
 
 import logging
 
-from . import agentlogs, commits, names
+from . import agentlogs, commits, names, restarts
 from .approvals import check_description, check_diff_read
 from .bounds import LOG_LINES, MAX_DRAFTS
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
+from .restarts import by_hand
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,11 @@ class Operations:
 
     # -- the sequence ------------------------------------------------------------
 
-    def step(self, name, label, action):
-        """transient → action(name) → agent_changed with the state it left."""
+    def step(self, name, label, action, *args):
+        """transient → action(name, *args) → agent_changed with the state it left."""
         self.agents.set_transient(name, label)
         try:
-            action(name)
+            action(name, *args)
         finally:
             self.agents.clear_transient(name)
         self.changed(name, **self.lifecycle.state(name))
@@ -69,7 +70,7 @@ class Operations:
         self.agents.need(name)
         self.lifecycle.set_stopped(name, False)
         self.lifecycle.crashes.forget_crashes(name)
-        self.step(name, "starting", self.lifecycle.start)
+        self.step(name, "starting", self.lifecycle.start, by_hand(caller, "start"))
         return {"name": name, "running": True}
 
     def stop(self, caller, name):
@@ -83,15 +84,18 @@ class Operations:
     def restart(self, caller, name):
         self.agents.need(name)
         self.lifecycle.set_stopped(name, False)
-        self.step(name, "restarting", self.lifecycle.restart)
+        self.step(name, "restarting", self.lifecycle.restart, by_hand(caller, "restart"))
         return {"name": name, "running": True}
 
     def rebuild(self, caller, name):
         self.agents.need(name)
-        self.lifecycle.set_stopped(name, False)
-        self.step(name, "rebuilding", self.lifecycle.rebuild)
-        self._tell("rebuilt", agent=name, sha=self.lifecycle.deployed_sha(name))
+        self._rebuild(name, by_hand(caller, "rebuild"))
         return {"name": name, "running": True}
+
+    def _rebuild(self, name, why):
+        self.lifecycle.set_stopped(name, False)
+        self.step(name, "rebuilding", self.lifecycle.rebuild, why)
+        self._tell("rebuilt", agent=name, sha=self.lifecycle.deployed_sha(name))
 
     def destroy(self, caller, name, purge=False):
         if name == MANAGER:
@@ -128,12 +132,10 @@ class Operations:
         return {"name": name, "purged": True}
 
     def kept_state(self):
-        life = self.lifecycle
-        return [life.kept_info(n) for n in life.kept_names()]
+        return [self.lifecycle.kept_info(n) for n in self.lifecycle.kept_names()]
 
     def journal_query(self, caller, name):
-        """Where an agent's (or kept state's) journal is and which records are its own,
-        as its backend knows: for `ctl logs` and the journal panel."""
+        """An agent's (or kept state's) journal and own records: `ctl logs`, journal panel."""
         names.check(name)
         if not self.agents.exists(name) and name not in self.lifecycle.kept_names():
             raise NotFound(f"there is no agent or kept state named {name}")
@@ -264,12 +266,12 @@ class Operations:
         name, life = approval["agent"], self.lifecycle
         before = life.apply_commit(approval, refused="the new config was refused")
         try:
-            self.rebuild(OPERATOR, name)
+            self._rebuild(name, restarts.new_config(approval["id"], approval["fetched_sha"]))
         except Exception as exc:
             reason = reason_of(exc)
             commits.failed(life.places, approval, reason, back_to=before)
             life.configs.forget(name)
-            self.restart_logged(name)
+            self.restart_logged(name, restarts.rolled_back(approval["id"], before))
             raise Conflict(f"the new config failed and was rolled back: {reason}") from None
         return life.settling_reply(approval["id"], approval["fetched_sha"])
 
@@ -296,13 +298,16 @@ class Operations:
         self.changed(name, **self.lifecycle.state(name))
         self._tell("container_crash", agent=name, rc=rc, restarting=restarting)
 
-    def restart_logged(self, name):
+    def restart_logged(self, name, why=None):
         """Start it and say so; a failure is only logged (after a back-off, say)."""
         try:
-            self.lifecycle.start(name)
+            self.lifecycle.start(name, why)
             self.changed(name, **self.lifecycle.state(name))
         except Exception:
             log.exception("could not start %s", name, extra={"HIVE_AGENT": name})
+
+    def starting(self, name, why):      # restarts.py has the reasons
+        self.messages.notify(name, restarts.STARTED, agent=name, **why)
 
     def limits_not_applied(self, name, reason):
         self.messages.notify(OPERATOR, "limits_not_applied", agent=name, reason=reason)
@@ -324,7 +329,7 @@ class Operations:
         life.adopt_marker_files()
         if not self.agents.exists(MANAGER):
             self.spawn(OPERATOR, MANAGER)
-        life.start_all(self.restart_logged)
+        life.start_all(lambda name: self.restart_logged(name, restarts.with_host()))
 
 
 class Unhosted:

@@ -10,6 +10,7 @@ import json
 import time
 from datetime import datetime, timezone
 
+from . import formats
 from .bounds import MAX_LOG_BYTES, MAX_WAIT
 
 REDELIVERED_BANNER = "[redelivered after harness restart — may already be handled]"
@@ -58,7 +59,10 @@ def _system_event(body):
     except ValueError:
         return None
     event = data.get("event") if isinstance(data, dict) else None
-    return event if isinstance(event, str) else None
+    if not isinstance(event, str):
+        return None
+    line = formats.event_line(data)         # e.g. why the agent was (re)started
+    return f"`{event}`: {line}" if line else f"`{event}`"
 
 
 def format_message(m):
@@ -71,7 +75,7 @@ def format_message(m):
         header += f" (reply to #{m['in_reply_to']})"
     if m.get("from") == "system":
         event = _system_event(m.get("body", ""))
-        header += (f" (hive system event `{event}`; the JSON below describes it)" if event
+        header += (f" (hive system event {event}; the JSON below describes it)" if event
                    else " (hive system notice)")
     lines.append(header)
     if m.get("broadcast"):

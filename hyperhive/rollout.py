@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 
 from . import commits, repos, settings
+from .restarts import rolled_back
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,8 @@ class Rollouts:
                                                   "fetched_sha": rollout.sha},
                                reason, back_to=rollout.previous)
                 self._active.pop(name, None)
-                self.life.config_rolled_back(name, start=rollout.kind != "spawn")
+                self.life.config_rolled_back(name, start=rollout.kind != "spawn",
+                                             why=rolled_back(aid, rollout.previous))
             except Exception:
                 log.exception("the rollback of approval #%s failed", aid,
                               extra={"HIVE_AGENT": name})

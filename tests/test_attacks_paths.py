@@ -52,8 +52,11 @@ def precious(outside):
 
 
 def reminder_body(h, name="alice", wait=10):
-    reply = h.agent(name, "recv", timeout=wait + 10, wait_seconds=wait)
-    assert reply["ok"], reply
+    for _ in range(3):      # past the host's `started` message after a restart
+        reply = h.agent(name, "recv", timeout=wait + 10, wait_seconds=wait)
+        assert reply["ok"], reply
+        if not reply["messages"] or reply["messages"][0]["from"] != "system":
+            break
     [message] = reply["messages"]
     assert message["from"] == "reminder"
     return message["body"]
@@ -129,7 +132,9 @@ def test_a_fifo_at_a_reminder_file_never_blocks_the_host_after_a_restart(hive):
     h.stop()
     h.start()
     answers_within_a_second(h, "alice", "bob")
-    assert h.agent("alice", "recv", wait_seconds=1)["messages"] == []   # exactly once
+    late = h.agent("alice", "recv", wait_seconds=1, max=32)["messages"]
+    late += h.agent("alice", "recv", wait_seconds=1, max=32)["messages"]
+    assert [m for m in late if m["from"] != "system"] == []   # exactly once
 
 
 def test_a_directory_at_a_reminder_file_is_left_alone(hive):
