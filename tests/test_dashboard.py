@@ -858,8 +858,8 @@ def test_the_hello_renders_every_list_from_the_same_templates_as_the_page(broker
     broker.messages.send("alice", OPERATOR, XSS)
     broker.questions.ask("alice", "for you?")
     _, hello, _ = live_page(broker)
-    assert set(hello) == {"agents", "kept", "drafts", "questions", "approvals", "inbox", "flow",
-                          "oob"}
+    assert set(hello) == {"agents", "kept", "drafts", "questions", "approvals", "reminders",
+                          "inbox", "flow", "oob"}
     assert 'id="agent-alice"' in hello["agents"]
     assert '<option value="alice">@alice</option>' in hello["agents"]      # the composer's
     assert 'id="agents-count" hx-swap-oob="true">1<' in hello["agents"]

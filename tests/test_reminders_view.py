@@ -2,11 +2,16 @@
 clock (list, cancel, a cancel racing the timer), then against a real host over its
 sockets, through `ctl` and through the MCP tools, and as a hostile agent would try."""
 
+import re
+
 import pytest
 
 from brokers import race, take
+from hyperhive import dashview
+from hyperhive.dashlive import Live
 from hyperhive.errors import BadArgs, NotFound
 from hyperhive.mcp_server import build_server
+from hyperhive.names import OPERATOR
 from test_mcp_server import ok, refused
 
 # In process ###################################################################
@@ -102,6 +107,59 @@ def test_setting_cancelling_and_delivering_a_reminder_are_events(broker, clock):
     assert ("reminder_cancelled", second) in kinds
     assert ("reminder_delivered", first) in kinds
     assert ("reminder_delivered", second) not in kinds
+
+
+# The dashboard, rendered in process ###########################################
+
+def page_of(broker):
+    s = {**dashview.snapshot(broker), "page_host": "127.0.0.1", "now": broker.clock()}
+    return dashview.page(s, "all")
+
+
+def test_the_dashboard_shows_each_agents_pending_reminders_with_a_countdown_and_cancel(broker):
+    broker.reminders.remind("bob", "<b>bob's</b>", delay_seconds=30)
+    rid = broker.reminders.remind("alice", "check the build", delay_seconds=90)["id"]
+    html = page_of(broker)
+    section = html[html.index('id="reminders"'):]
+    section = section[:section.index("</section>")]
+    assert re.search(r'id="reminders-count"[^>]*>2<', section)
+    # by agent: alice's row comes before bob's, whatever is due first
+    assert section.index(f'id="reminder-{rid}"') < section.index("&lt;b&gt;bob")
+    assert f'<span id="reminder-{rid}-due">1m 30s</span>' in section
+    assert f'action="/cancel-reminder/{rid}"' in section and 'method="post"' in section
+    assert "<b>bob" not in section and "&lt;b&gt;bob" in section
+
+
+def test_an_open_dashboard_follows_reminders_set_cancelled_and_delivered(broker, clock):
+    live = Live(broker, "127.0.0.1", clock=broker.clock)
+    hello = dict(live.hello())
+    assert "reminder-" not in hello["reminders"]
+    seq = broker.last_seq()
+    rid = broker.reminders.remind("alice", "soon", delay_seconds=60)["id"]
+    other = broker.reminders.remind("alice", "later", delay_seconds=600)["id"]
+    frames = [(e["kind"], dict(live.render(e))) for e in broker.events_after(seq)]
+    assert [k for k, _ in frames] == ["reminder_added", "reminder_added"]
+    added = frames[-1][1]
+    assert f'id="reminder-{rid}"' in added["reminders"]
+    assert f'id="reminder-{other}"' in added["reminders"]
+    assert 'is-new" id="reminder-' in frames[0][1]["reminders"]   # new rows arrive marked
+    assert "⏰ 2" in added["agents"]                     # the agent's pending count
+    # the countdown ticks on the open page
+    clock.advance(30)
+    [(_, ticked)] = live.tick()
+    assert f'<span id="reminder-{rid}-due" hx-swap-oob="true">30s</span>' in ticked
+
+    seq = broker.last_seq()
+    broker.reminders.cancel(OPERATOR, other)
+    clock.advance(30)
+    broker.reminders.run_due()
+    frames = [(e["kind"], dict(live.render(e))) for e in broker.events_after(seq)]
+    kinds = [k for k, _ in frames]
+    assert kinds[0] == "reminder_cancelled" and "reminder_delivered" in kinds
+    assert f'id="reminder-{other}"' not in frames[0][1]["reminders"]
+    last = dict(frames[kinds.index("reminder_delivered")][1])
+    assert "reminder-" not in last["reminders"]
+    assert re.search(r'id="reminders-count"[^>]*>0<', last["reminders"])
 
 
 # A real host ##################################################################
