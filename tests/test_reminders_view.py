@@ -3,6 +3,7 @@ clock (list, cancel, a cancel racing the timer), then against a real host over i
 sockets, through `ctl` and through the MCP tools, and as a hostile agent would try."""
 
 import re
+import shutil
 
 import pytest
 
@@ -12,6 +13,7 @@ from hyperhive.dashlive import Live
 from hyperhive.errors import BadArgs, NotFound
 from hyperhive.mcp_server import build_server
 from hyperhive.names import OPERATOR
+from test_dashboard import Dash, start_host
 from test_mcp_server import ok, refused
 
 # In process ###################################################################
@@ -230,3 +232,25 @@ def test_a_hostile_agent_can_neither_see_nor_cancel_another_agents_reminders(hos
     alice_rid = h.agent("alice", "remind", message="alice's", delay_seconds=600)["id"]
     assert h.agent("manager", "cancel_reminder", id=alice_rid)["code"] == "not_found"
     assert [r["id"] for r in h.admin("reminders")["reminders"]] == [secret, alice_rid]
+
+
+def test_the_dashboards_cancel_form_cancels_a_reminder_and_needs_the_operators_session():
+    h, dash = start_host()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        rid = h.agent("alice", "remind", message="<i>tea</i>", delay_seconds=900)["id"]
+        _, _, page = dash.get("/")
+        assert f'id="reminder-{rid}"' in page and "&lt;i&gt;tea" in page
+        stranger = Dash(dash.port)
+        status, _, _ = stranger.post(f"/cancel-reminder/{rid}")
+        assert status in (401, 403)
+        assert [r["id"] for r in h.admin("reminders")["reminders"]] == [rid]
+        assert dash.form(f"/cancel-reminder/{rid}") == {"ok": [f"reminder #{rid} cancelled"]}
+        assert h.admin("reminders")["reminders"] == []
+        status, reply = dash.post(f"/cancel-reminder/{rid}", as_json=True)
+        assert status == 404 and reply["code"] == "not_found"
+        _, _, page = dash.get("/")
+        assert f'id="reminder-{rid}"' not in page
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
