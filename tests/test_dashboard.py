@@ -768,8 +768,8 @@ def test_the_page_stream_opens_with_the_lists_then_sends_fragments_and_ticks(qui
     try:
         page.wait(lambda s: any(e["event"] == "flow" for e in s.events), what="the hello")
         hello = {e["event"]: e for e in page.events}
-        assert list(hello) == ["agents", "kept", "drafts", "questions", "approvals", "inbox",
-                               "flow", "oob"]
+        assert list(hello) == ["agents", "kept", "drafts", "questions", "approvals",
+                               "reminders", "inbox", "flow", "oob"]
         # the hello stands for the seq it was read at, whatever the browser's last id was
         assert hello["oob"]["id"] == dash.state()["seq"]
         assert f'id="q-{qid}"' in hello["questions"]["data"]
