@@ -13,6 +13,7 @@ from hyperhive.dashlive import Live
 from hyperhive.errors import BadArgs, NotFound
 from hyperhive.mcp_server import build_server
 from hyperhive.names import OPERATOR
+from test_agent_page import alice, hive, stub  # noqa: F401  (fixtures: a live agent page)
 from test_dashboard import Dash, start_host
 from test_mcp_server import ok, refused
 
@@ -254,3 +255,21 @@ def test_the_dashboards_cancel_form_cancels_a_reminder_and_needs_the_operators_s
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
+
+
+# The agent's own page ##########################################################
+
+def test_the_agents_own_page_shows_its_pending_reminders_and_no_one_elses(alice, hive):
+    mine = hive.agent("alice", "remind", message="<u>rotate logs</u>", delay_seconds=7200)["id"]
+    theirs = hive.agent("manager", "remind", message="the manager's own", delay_seconds=60)["id"]
+    try:
+        html = alice.html()
+        start = html.index('<details class="panel threads" id="reminders" open>')
+        panel = html[start:html.index("</details>", start)]
+        assert f"#{mine} due in 1h 59m" in panel
+        assert "&lt;u&gt;rotate logs&lt;/u&gt;" in panel and "<u>" not in panel
+        assert "the manager" not in panel and f'data-id="{theirs}"' not in panel
+    finally:
+        hive.admin("cancel_reminder", id=mine)
+        hive.admin("cancel_reminder", id=theirs)
+    assert '<details class="panel threads" id="reminders">' in alice.html()
