@@ -47,6 +47,7 @@ def page_state(harness, streams=None, events=None, lists=None):
     lists = lists or HostLists(harness)
     snap["inbox"], snap["inbox_error"] = lists.inbox(fresh=True)
     snap["threads"], snap["threads_error"] = lists.threads()
+    snap["reminders"], snap["reminders_error"] = lists.reminders()
     snap["streams"] = int(streams) if streams is not None else 0
     snap["now"] = time.time()
     snap["dashboard_url"] = dashboard_url(harness.settings)
@@ -130,6 +131,10 @@ class HostLists:
         """(threads, error): the approvals and questions that involve the agent."""
         return self._ask("open_threads", "threads")
 
+    def reminders(self):
+        """(reminders, error): the agent's own pending reminders, soonest first."""
+        return self._ask("reminders", "reminders")
+
     def _ask(self, cmd, key, **fields):
         """(a list from the host's reply, None) or ([], why not): a page shows either."""
         try:
@@ -210,6 +215,11 @@ class Feed:
             threads, error = self.lists.threads()
             out.append(("threads", web.render("agent_threads", threads=threads, error=error,
                                                name=self.harness.name, v=view, oob=True)))
+            # a turn sets reminders and a delivered one starts a turn: both refresh them
+            reminders, error = self.lists.reminders()
+            out.append(("reminders", web.render("agent_reminders", reminders=reminders,
+                                                 error=error, name=self.harness.name, v=view,
+                                                 oob=True)))
         return out
 
     def _inbox(self, view, seq, new_id=None):

@@ -315,6 +315,10 @@ class View:
     def age(self, ts):
         return formats.duration(self.now - ts) if ts else ""
 
+    def due(self, ts):
+        """What is left before a reminder is due: 1h 20m, then expired."""
+        return formats.expires_in(ts - self.now)
+
     def countdown(self, deadline):
         """A nap's time left: "04:59 left", then "any moment now"."""
         left = deadline - self.now

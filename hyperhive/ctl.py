@@ -45,6 +45,11 @@ def _add_fields(parser, verb, form):
             parser.add_argument(name, **_parsed_as(spec), **options)
         else:
             flag = options.pop("flag", "--" + name.replace("_", "-"))
+            if not flag.startswith("-"):
+                # An optional positional argument: `ctl reminders [NAME]`.
+                parser.add_argument(name, nargs="?", metavar=flag.upper(), **_parsed_as(spec),
+                                    **options)
+                continue
             if "flag" in form.flags.get(name, {}) and not isinstance(spec, Bool):
                 # Help shows the flag's own name, not the field's: --reply-to REPLY_TO.
                 options.setdefault("metavar", flag.lstrip("-").replace("-", "_").upper())

@@ -216,6 +216,12 @@ def _actions(app, broker):
         broker.questions.cancel(OPERATOR, qid)
         return {"flash": f"question #{qid} cancelled", "id": qid}
 
+    @post("/cancel-reminder/<id>", back="/#reminders")
+    def cancel_reminder(form, id):
+        rid = web.int_arg(id)
+        broker.reminders.cancel(OPERATOR, rid)
+        return {"flash": f"reminder #{rid} cancelled", "id": rid}
+
     # -- messages ------------------------------------------------------------------
 
     @post("/send", back="/#flow")

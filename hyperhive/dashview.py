@@ -13,6 +13,7 @@ import time
 
 from . import formats, web
 from .errors import HiveError
+from .names import OPERATOR
 
 INBOX_LIMIT = 50
 FLOW_LIMIT = 100
@@ -36,6 +37,9 @@ SECTION_READS = {
     "drafts": lambda b: b.operations.drafts()["drafts"],
     "questions": lambda b: b.questions.open()["questions"],
     "approvals": lambda b: b.approvals.pending()["approvals"],
+    # grouped by agent, each agent's soonest first
+    "reminders": lambda b: sorted(b.reminders.pending(OPERATOR)["reminders"],
+                                  key=lambda r: (r["agent"], r["due_at"], r["id"])),
 }
 NEED_LIFECYCLE = ("kept", "drafts")
 
@@ -262,6 +266,9 @@ class Sections:
     def approvals(self, approvals, fresh=()):
         return self.rows("dash_approval", approvals, "ap", approval_row, fresh)
 
+    def reminders(self, reminders, fresh=()):
+        return self.rows("dash_reminder", reminders, "r", reminder_row, fresh)
+
     def inbox(self, messages, agent_names, fresh=()):
         return self.rows("dash_inbox", messages, "m", inbox_row, fresh, agent_names=agent_names)
 
@@ -296,6 +303,10 @@ def approval_row(ap):
     return f"approval-{ap['id']}"
 
 
+def reminder_row(r):
+    return f"reminder-{r['id']}"
+
+
 def inbox_row(m):
     return f"inbox-{m['id']}"
 
@@ -305,7 +316,7 @@ def flow_row(m):
 
 
 ROW_IDS = {"agents": agent_row, "kept": kept_row, "drafts": draft_row, "questions": question_row,
-           "approvals": approval_row}
+           "approvals": approval_row, "reminders": reminder_row}
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -322,6 +333,7 @@ def page(s, which, flash_ok=None, flash_error=None):
         "drafts": sections.drafts(s["drafts"]),
         "questions": sections.questions(questions["shown"]),
         "approvals": sections.approvals(s["approvals"]),
+        "reminders": sections.reminders(s["reminders"]),
         "inbox": sections.inbox(s["inbox"], {a["name"] for a in s["agents"]}),
         "flow": sections.flow(s["flow"]),
         "disk": sections.disk(s["disk"], oob=False),

@@ -85,6 +85,15 @@ def pending(reply, _args):
                         if a.get("diff_truncated") else "") for a in rows)
 
 
+def reminders(reply, _args):
+    rows = reply["reminders"]
+    if not rows:
+        return "(no pending reminders)"
+    return "\n".join(f"#{r['id']}  {r['agent']:<10} due {when(r['due_at'])}"
+                     + (f"  -> {r['file_path']}" if r.get("file_path") else "")
+                     + f"  {(r['message'].splitlines() or [''])[0][:80]}" for r in rows)
+
+
 def login_url(reply, _args):
     return reply["url"]
 

@@ -28,7 +28,8 @@ _COMMON = """\
     `system` message (`question_answered`). Do not wait for it inline.
   - `answer(id, answer)` — answer a question someone asked you.
   - `remind(message, delay_seconds | at, file_path?)` — a message to your future
-    self; long texts go to `file_path` under /state/.
+    self; long texts go to `file_path` under /state/. `reminders()` lists yours
+    still pending; `cancel_reminder(id)` drops one you no longer need.
   - `nap(seconds)` — after this turn, take no new messages until the time is up
     (they keep queueing). Use it to rest when there is nothing useful to do.
   - `set_status(text)` — one line the operator sees on the dashboard.

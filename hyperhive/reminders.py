@@ -11,7 +11,8 @@ import os
 import gevent
 
 from . import bounds, checks, safefs
-from .errors import BadArgs, Conflict, DiskFull, HiveError
+from .errors import BadArgs, Conflict, DiskFull, HiveError, NotFound
+from .names import OPERATOR
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,34 @@ class Reminders:
 
         def write():
             self._check_pending(caller)       # in the write: a burst cannot slip past
-            return self.store.add_reminder(caller, message, due, now, file_path)
+            rid = self.store.add_reminder(caller, message, due, now, file_path)
+            self.bus.emit("reminder_added", id=rid, agent=caller, due_at=due)
+            return rid
         rid = self.bus.write(write)
         self.bus.timer_bell.set()
         return {"id": rid, "due_at": due}
+
+    def pending(self, caller, agent=None):
+        """The caller's own pending reminders; the operator's: every agent's, or `agent`'s."""
+        if caller != OPERATOR:
+            if agent not in (None, caller):
+                # Said alike whether that agent exists or not.
+                raise BadArgs("you can list only your own reminders; leave `agent` out")
+            agent = caller
+        return {"reminders": self.store.reminders_pending(agent)}
+
+    def cancel(self, caller, id):
+        """Cancel a pending reminder: an agent only its own (another's id reads as unknown,
+        never as someone else's), the operator any. Of this and the timer's delivery only
+        one wins: both are a conditional write on the same row."""
+        owner = None if caller == OPERATOR else caller
+
+        def write():
+            if not self.store.cancel_reminder(id, owner):
+                raise NotFound(f"there is no pending reminder #{id}")
+            self.bus.emit("reminder_cancelled", id=id, by=caller)
+        self.bus.write(write)
+        return {}
 
     def _check_pending(self, caller):
         pending = self.store.pending_reminders(caller)
@@ -102,7 +127,9 @@ class Reminders:
         def write():
             msg_id = self.bus.post(SENDER, r["agent"], body)
             if not self.store.mark_reminder(r["id"], msg_id, self.bus.clock()):
-                raise Conflict("reminder already delivered")   # rolls back the message
+                # delivered or cancelled meanwhile: rolls back the message
+                raise Conflict("reminder no longer pending")
+            self.bus.emit("reminder_delivered", id=r["id"], agent=r["agent"], message_id=msg_id)
         try:
             self.bus.write(write)
         except Conflict:

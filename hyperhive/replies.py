@@ -123,6 +123,24 @@ def format_reminder(reply, now=None, **_):
             f"in {span(due - now)}")
 
 
+def format_reminders(reply, now=None, **_):
+    now = time.time() if now is None else now
+    rows = reply.get("reminders") or []
+    if not rows:
+        return "(no pending reminders)"
+    lines = []
+    for r in rows:
+        into = f" (to {r['file_path']})" if r.get("file_path") else ""
+        first = (r.get("message") or "").splitlines()[:1] or [""]
+        lines.append(f"#{r['id']} due {utc(r['due_at'])}, in {span(max(0, r['due_at'] - now))}"
+                     f"{into}: {first[0][:200]}")
+    return "\n".join(lines)
+
+
+def format_reminder_cancelled(reply, id, **_):
+    return f"reminder #{id} cancelled; it will not be delivered"
+
+
 def format_status_set(reply, text, **_):
     return f"status set: {text}" if text.strip() else "status cleared"
 

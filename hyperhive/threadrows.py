@@ -11,6 +11,7 @@ from peewee import fn
 
 from .schema import APPROVAL_FIELDS, Approval, Question, Reminder, row_of
 
+REMINDER_FIELDS = ("id", "agent", "message", "due_at", "created_at", "file_path")
 QUESTION_FIELDS = ("id", "asker", "target", "question", "multi", "asked_at", "deadline_at",
                    "answered_at", "answer", "answerer")
 
@@ -123,6 +124,25 @@ class ThreadRows:
     def next_reminder_due(self):
         return (Reminder.select(fn.MIN(Reminder.due_at))
                 .where(Reminder.delivered_at.is_null()).scalar())
+
+    def reminders_pending(self, agent=None):
+        """The undelivered reminders, soonest first; one agent's when `agent` is given."""
+        q = Reminder.select().where(Reminder.delivered_at.is_null())
+        if agent is not None:
+            q = q.where(Reminder.agent == agent)
+        return [row_of(r, *REMINDER_FIELDS) for r in q.order_by(Reminder.due_at, Reminder.id)]
+
+    def cancel_reminder(self, rid, agent=None):
+        """1 when this call cancelled the pending reminder, 0 when it was delivered (or
+        cancelled) already, or is not `agent`'s. A cancelled reminder is deleted, not
+        marked: every pending query (due, next, counts, prune) already reads "delivered_at
+        is null", and a reminder that never posted a message leaves nothing worth keeping.
+        One conditional DELETE, so of a cancel and the timer's `mark_reminder` only one
+        finds the row."""
+        q = Reminder.delete().where((Reminder.id == rid) & Reminder.delivered_at.is_null())
+        if agent is not None:
+            q = q.where(Reminder.agent == agent)
+        return q.execute()
 
     def pending_reminders(self, agent):
         return Reminder.select().where((Reminder.agent == agent)

@@ -240,6 +240,23 @@ VERBS = (
               "at": Arg("deliver at this time, in unix seconds"),
               "file_path": Arg("for long texts: a path under /state to write the message to")},
              say.format_reminder)),
+    Verb("reminders", "pending reminders: my own (the operator: every agent's, or `agent`'s)",
+         on("reminders.pending", *_AGENTS, ADMIN), optional={"agent": SHORT}, forward=True,
+         tool=Tool(
+             "List your pending reminders (set with `remind`, not delivered yet): each one's "
+             "number, when it is due and its message. Use it before setting a reminder you "
+             "may already have, or to find the number to pass to cancel_reminder.",
+             {"agent": Arg("leave it out: your own reminders are the ones you can list")},
+             say.format_reminders),
+         ctl=(Ctl("pending reminders, every agent's or NAME's", render=printouts.reminders,
+                  flags={"agent": {"flag": "name"}}),)),
+    Verb("cancel_reminder", "cancel a pending reminder of mine (the operator: anyone's)",
+         on("reminders.cancel", *_AGENTS, ADMIN), _ID, forward=True,
+         tool=Tool(
+             "Cancel one of your pending reminders so it is never delivered, e.g. when what "
+             "it was to remind you of is done. Pass the number `remind` or `reminders` gave.",
+             {"id": Arg("the reminder's number")}, say.format_reminder_cancelled),
+         ctl=(Ctl("cancel a pending reminder"),)),
     Verb("set_status", "free text shown on the dashboard", on("agents.set_status", *_AGENTS),
          {"text": Text(MAX_STATUS_TEXT)}, forward=True,
          tool=Tool(

@@ -23,6 +23,11 @@
       <p class="hint">agents the manager is preparing: their config and notes before the first boot. the boot itself waits in approvals.</p>
       <ul class="rows" id="draft-list" data-empty="no drafts" sse-swap="drafts" hx-swap="innerHTML">{{!lists['drafts']}}</ul>
     </section>
+    <section class="panel" id="reminders">
+      <h2><span class="glyph">◆</span> R3M1ND3RS <span class="glyph">◆</span> {{!h.span('reminders-count', len(s['reminders']), 'count')}}</h2>
+      <p class="hint">what agents set to tell themselves later, by agent, each due time counting down.</p>
+      <ul class="rows" id="reminder-list" data-empty="no pending reminders" sse-swap="reminders" hx-swap="innerHTML">{{!lists['reminders']}}</ul>
+    </section>
   </div>
 
   <div class="column" id="decisions">
