@@ -64,6 +64,8 @@ def charts(sm):
         time_chart("tools_per_turn", "dec", line("tool calls per turn", d["tools_per_turn"], "cyan")),
         time_chart("inbox", "count", bars("most", d["inbox_max"], "mauve"),
                    line("at the bucket's last turn", d["inbox_last"], "amber")),
+        time_chart("messages", "dec", bars("most in one turn", d["messages_max"], "mauve"),
+                   line("per turn", d["messages_per_turn"], "cyan")),
         time_chart("sends", "count", *sends_series(d)),
         time_chart("notes", "bytes", *notes),
         category_chart("outcomes", "outcome", list(sm["outcomes"].items()),

@@ -45,6 +45,10 @@
       <div class="chart" data-chart="inbox"></div>
       % include('stats_parts.tpl', part='inbox', **P)
     </section>
+    <section class="panel" id="messages-taken">
+      <h2><span class="glyph">◆</span> M3SS4G3S P3R TURN <span class="glyph">◆</span> <span class="count">its own and those it took with recv</span></h2>
+      <div class="chart" data-chart="messages"></div>
+    </section>
     <section class="panel" id="sends">
       <h2><span class="glyph">◆</span> S3NT <span class="glyph">◆</span> <span class="count">messages, by recipient</span></h2>
       <div class="chart" data-chart="sends"></div>
