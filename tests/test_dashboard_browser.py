@@ -162,6 +162,24 @@ def test_destroy_confirms_then_moves_to_kept_state(page, hive):
     assert still_same_page(page)
 
 
+def paused(h, name):
+    return next(r for r in h.admin("status")["agent_statuses"] if r["name"] == name)["paused"]
+
+
+def test_pause_and_resume_from_the_row_in_place(page, hive):
+    h, _ = hive
+    alice = page.locator("#agent-alice")
+    alice.get_by_role("button", name="❚❚ P4US3").click()
+    expect(alice.locator(".b-paused")).to_have_text("paused", timeout=5_000)
+    expect(page.locator(".toast").last).to_contain_text("alice paused")
+    assert paused(h, "alice") is True
+    alice.get_by_role("button", name="▶ R3SUM3").click()
+    expect(alice.locator(".b-paused")).to_have_count(0, timeout=5_000)
+    expect(alice.get_by_role("button", name="❚❚ P4US3")).to_be_visible()
+    assert paused(h, "alice") is False
+    assert still_same_page(page)
+
+
 def ask(h, question, to=None):
     return h.agent("alice", "ask", question=question, **({"to": to} if to else {}))["id"]
 
