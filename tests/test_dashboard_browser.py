@@ -180,6 +180,21 @@ def test_pause_and_resume_from_the_row_in_place(page, hive):
     assert still_same_page(page)
 
 
+def test_the_approval_queue_is_charted_and_follows_the_approvals(page, hive):
+    h, _ = hive
+    queue = page.locator("#approval-queue")
+    expect(queue.locator(".uplot canvas").first).to_be_visible(timeout=5_000)
+    waiting = len(h.admin("pending")["approvals"])
+    expect(queue.locator("#queue-now")).to_have_text(str(waiting))
+    asked = h.admin("request_spawn", name="quinn")["id"]
+    expect(queue.locator("#queue-now")).to_have_text(str(waiting + 1), timeout=5_000)
+    expect(queue.locator(".uplot canvas").first).to_be_visible()
+    queue.screenshot(path=str(ARTIFACTS / "dashboard-approval-queue.png"))
+    h.admin("deny", id=asked)
+    expect(queue.locator("#queue-now")).to_have_text(str(waiting), timeout=5_000)
+    assert still_same_page(page)
+
+
 def ask(h, question, to=None):
     return h.agent("alice", "ask", question=question, **({"to": to} if to else {}))["id"]
 

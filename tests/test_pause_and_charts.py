@@ -1,11 +1,14 @@
 """Pausing an agent from the dashboard, and the charts of messages taken per turn."""
 
 import json
+import re
 import shutil
 
 import pytest
 
-from hyperhive.charts import charts
+from hyperhive import dashview
+from hyperhive.charts import approval_queue, charts
+from hyperhive.names import OPERATOR
 from hyperhive.turnstats import TurnStats
 from test_dashboard import SSE, Dash, broker, live_page, rendered, row, start_host  # noqa: F401
 
@@ -143,3 +146,47 @@ def test_an_old_file_gains_the_messages_column(tmp_path):
                         messages_taken=2)
     assert again.last_turn()["messages_taken"] == 2
     again.db.close()
+
+
+# -- the approval queue on the dashboard -----------------------------------------------------
+
+def test_the_queue_counts_the_most_waiting_and_those_left_per_hour():
+    now = NOW
+    hour = 3600
+    start = (now - 86400) // hour * hour
+    spans = [(start + 2 * hour + 10, start + 2 * hour + 20),     # came and went within hour 2
+             (start + 2 * hour + 15, start + 4 * hour),          # waited into hour 4
+             (start - 5 * hour, start + hour + 1),                # waiting as the day began
+             (now - 30, None)]                                    # still waiting
+    q = approval_queue(spans, now)
+    [chart] = q["charts"]
+    most, at_end = (s["data"] for s in chart["series"])
+    assert q["t"][0] == start and q["step"] == hour and len(most) == len(q["t"])
+    assert most[:5] == [1, 1, 2, 1, 1] and at_end[:5] == [1, 0, 1, 1, 0]
+    assert most[-1] == 1 and at_end[-1] == 1 and q["now"] == 1 and q["most"] == 2
+
+
+def test_the_dashboard_charts_the_queue_and_its_stream_keeps_it_current(broker):
+    first = broker.approvals.request_spawn(OPERATOR, "bob")["id"]
+    broker.clock.now += 0.01
+    broker.approvals.request_spawn(OPERATOR, "carl")
+    broker.clock.now += 0.01
+    broker.approvals.decide(broker.approvals.waiting(first), "denied")
+    s = dashview.snapshot(broker)
+    s["page_host"] = "127.0.0.1"
+    assert s["approval_queue"]["now"] == 1 and s["approval_queue"]["most"] == 2
+    page = dashview.page(s, "all")
+    assert 'data-charts="queue-data"' in page and 'data-chart="approval_queue"' in page
+    data = json.loads(re.search(r'<script type="application/json" id="queue-data">(.*?)</script>',
+                                page).group(1))
+    [chart] = data["charts"]
+    assert chart["name"] == "approval_queue" and max(chart["series"][0]["data"]) == 2
+    assert '<b id="queue-now">1</b>' in page
+
+    live, hello, seq = live_page(broker)
+    assert 'id="queue-body" hx-swap-oob="true"' in hello["oob"]
+    broker.approvals.request_spawn(OPERATOR, "dora")
+    [(kind, frags)] = rendered(broker, live, seq)
+    assert kind == "approval_added"
+    assert 'id="queue-body" hx-swap-oob="true"' in frags["approvals"]
+    assert '<b id="queue-now">2</b>' in frags["approvals"]

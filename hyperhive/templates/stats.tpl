@@ -1,7 +1,7 @@
 % rebase('base.tpl', title=name + ' · stats · hyperhive', page='stats', seq=seq, banner=name, subtitle='st4ts · ' + ('m1nd' if manager else 'ag3nt') + ' · hyperhive', scripts=['/static/vendor/uPlot.iife.min.js', '/static/stats.js'], flash_ok=flash_ok, flash_error=flash_error)
 <link rel="stylesheet" href="/static/vendor/uPlot.min.css">
 % P = dict(sm=sm, v=v, now=now, data=data)
-<main class="stats-page" data-window="{{sm['window']}}" hx-ext="sse" sse-connect="/stats/events?window={{sm['window']}}&amp;kinds=turn_stats&amp;last_event_id={{seq}}">
+<main class="stats-page" data-charts="stats-data" data-window="{{sm['window']}}" hx-ext="sse" sse-connect="/stats/events?window={{sm['window']}}&amp;kinds=turn_stats&amp;last_event_id={{seq}}">
   <div id="page-sink" hidden sse-swap="tick,stats" hx-swap="none"></div>
   % include('agent_nav.tpl', name=name, manager=manager, dashboard_url=dashboard_url, here='stats')
   <nav class="windows" aria-label="window">
