@@ -1,4 +1,4 @@
-"""Pausing an agent from the dashboard, and the charts of messages taken per turn."""
+"""Pausing an agent from the dashboard; the charts of messages per turn and of the approval queue."""
 
 import json
 import re
@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from hive import wait_for
 from hyperhive import dashview
 from hyperhive.charts import approval_queue, charts
 from hyperhive.names import OPERATOR
@@ -88,6 +89,16 @@ def test_pause_is_refused_cross_site_and_without_the_session(hive):
     status, _, _ = stranger.request("GET", "/pause/alice")
     assert status == 401
     assert row(h, "alice")["paused"] is False
+
+
+def test_an_agents_own_page_cannot_pause_it_or_another(hive):
+    h, dash = hive
+    page = Dash(row(h, "alice")["port"], dash.cookie)
+    wait_for(lambda: page.get("/api/state")[0] == 200, 30, what="alice's page")
+    for name in ("alice", "manager"):
+        status, _, _ = page.post(f"/pause/{name}", headers={"Accept": "application/json"})
+        assert status in (404, 405), status
+        assert row(h, name)["paused"] is False
 
 
 def test_the_live_row_follows_the_paused_flag(broker):
