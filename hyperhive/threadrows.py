@@ -65,7 +65,9 @@ class ThreadRows:
 
     def approval_spans(self, since):
         """(requested_at, resolved_at) of every approval that was waiting at some time
-        after `since`; resolved_at is None while it still waits."""
+        after `since`; resolved_at is None while it still waits. (An approved config
+        that fails its rollout later has the failure's time as resolved_at, so it counts
+        as waiting until then.)"""
         q = (Approval.select(Approval.requested_at, Approval.resolved_at)
              .where(Approval.resolved_at.is_null() | (Approval.resolved_at >= since))
              .order_by(Approval.requested_at))
