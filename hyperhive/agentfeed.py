@@ -11,13 +11,12 @@ it still takes rows. It learns that from the events up to where the page was
 rendered (the stream's Last-Event-ID) and keeps it up to date from there on.
 """
 
-import json
 import logging
 import time
 
 from . import web
 from .agentview import View, dashboard_url, end_row, event_rows, group, takes_rows
-from .charts import charts
+from .charts import charts, script_json
 from .client import RemoteError
 
 log = logging.getLogger(__name__)
@@ -267,4 +266,4 @@ class StatsFeed:
 
 def chart_data(summary):
     """The summary's charts as JSON to put in a page's <script type="application/json">."""
-    return json.dumps(charts(summary), separators=(",", ":")).replace("</", "<\\/")
+    return script_json(charts(summary))

@@ -110,6 +110,10 @@ class Approvals:
     def pending(self):
         return {"approvals": [shown(a) for a in self.store.approvals("pending")]}
 
+    def queue_spans(self, since):
+        """When each approval waiting after `since` came and went (the queue's history)."""
+        return self.store.approval_spans(since)
+
     def diff(self, caller, id):
         """The whole diff of an approval and its sha256, which `approve` takes as proof
         that it was read when pages show only part of it."""

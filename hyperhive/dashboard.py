@@ -169,6 +169,17 @@ def _actions(app, broker):
     lifecycle("restart", "restart", "restarted")
     lifecycle("rebuild", "rebuild", "rebuilt")
 
+    def pausing(verb, paused, done):
+        @post(f"/{verb}/<name>", back="/#containers")
+        def handler(form, name):
+            result = broker.agents.set_paused(name, paused)
+            return {"flash": f"{name} {done}", **result}
+        handler.__name__ = verb
+
+    # A paused agent is handed no messages until it is resumed (agents.set_paused).
+    pausing("pause", True, "paused: it is handed no messages until resumed")
+    pausing("resume", False, "resumed")
+
     @post("/destroy/<name>", back="/#containers")
     def destroy(form, name):
         purge = (form.get("purge") or "").lower() in _YES

@@ -111,7 +111,8 @@ class Live:
         out.append(("inbox", sections.inbox(s["inbox"], names)
                     + span("inbox-count", len(self.inbox), "count", oob=True)))
         out.append(("flow", sections.flow(s["flow"])))
-        out.append(("oob", sections.disk(s["disk"], oob=True)))
+        out.append(("oob", sections.disk(s["disk"], oob=True)
+                    + sections.approval_queue(s["approval_queue"], oob=True)))
         return out
 
     def render(self, event):
@@ -169,6 +170,10 @@ class Live:
                     + sections.agent_counts(items))
         if name == "questions":
             return sections.questions(items, fresh) + sections.question_counts(items, oob=True)
+        if name == "approvals":     # the queue's chart follows its length
+            queue = dashview.approval_queue(self.broker, self.clock())
+            return (sections.approvals(items, fresh) + span("approvals-count", len(items), "count",
+                    oob=True) + sections.approval_queue(queue, oob=True))
         rows = getattr(sections, name)(items, fresh)
         return rows + span(f"{name}-count", len(items), "count", oob=True)
 

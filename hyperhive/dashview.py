@@ -11,7 +11,7 @@ import html
 import json
 import time
 
-from . import formats, web
+from . import charts, formats, web
 from .errors import HiveError
 from .names import OPERATOR
 
@@ -53,12 +53,19 @@ def read_section(broker, name):
         raise
 
 
+def approval_queue(broker, now=None):
+    """The approval queue's last day as chart data (the approvals panel's chart)."""
+    now = time.time() if now is None else now
+    return charts.approval_queue(broker.approvals.queue_spans(now - charts.QUEUE_SPAN), now)
+
+
 def snapshot(broker, streams=None):
     """Everything the page shows. `seq` is read first: events after it may already be in here."""
     seq = broker.last_seq()
+    now = time.time()
     return {
         "seq": seq,
-        "now": time.time(),
+        "now": now,
         **{name: read_section(broker, name) for name in SECTION_READS},
         "inbox": broker.messages.inbox(INBOX_LIMIT)["messages"],
         "flow": broker.messages.flow(FLOW_LIMIT),
@@ -66,6 +73,7 @@ def snapshot(broker, streams=None):
         "streams": int(streams) if streams is not None else 0,
         "isolated": bool(getattr(broker.lifecycle, "isolated", False)),
         "disk": broker.disk_state(),
+        "approval_queue": approval_queue(broker, now),
     }
 
 
@@ -278,6 +286,9 @@ class Sections:
     def disk(self, disk, oob):
         return web.render("dash_disk", full=disk["full"], oob=oob)
 
+    def approval_queue(self, queue, oob):
+        return web.render("dash_queue", q=queue, data=charts.script_json(queue), oob=oob)
+
 
 def recipients(agents, oob=False):
     return web.render("dash_recipients", names=[a["name"] for a in agents], oob=oob)
@@ -337,6 +348,7 @@ def page(s, which, flash_ok=None, flash_error=None):
         "inbox": sections.inbox(s["inbox"], {a["name"] for a in s["agents"]}),
         "flow": sections.flow(s["flow"]),
         "disk": sections.disk(s["disk"], oob=False),
+        "approval_queue": sections.approval_queue(s["approval_queue"], oob=False),
     }
     return web.render("dashboard", s=s, h=view, lists=lists, questions=questions,
                       flash_ok=flash_ok, flash_error=flash_error)

@@ -64,6 +64,16 @@ class ThreadRows:
             q = q.where(Approval.agent == agent)
         return [row_of(r, *APPROVAL_FIELDS) for r in q]
 
+    def approval_spans(self, since):
+        """(requested_at, resolved_at) of every approval that was waiting at some time
+        after `since`; resolved_at is None while it still waits. (An approved config
+        that fails its rollout later has the failure's time as resolved_at, so it counts
+        as waiting until then.)"""
+        q = (Approval.select(Approval.requested_at, Approval.resolved_at)
+             .where(Approval.resolved_at.is_null() | (Approval.resolved_at >= since))
+             .order_by(Approval.requested_at))
+        return [(r.requested_at, r.resolved_at) for r in q]
+
     def resolve_approval(self, approval_id, now, status, note):
         """Move a pending approval to `status`: 1 when this call did it, 0 when it was no
         longer pending. One conditional UPDATE, so of racing resolutions only one wins."""

@@ -237,7 +237,7 @@ class TurnDriver:
             open_threads_count=threads.get("open_threads"),
             open_reminders_count=threads.get("pending_reminders"),
             session_id=result.session_id, session_cost_usd=result.total_cost_usd,
-            inbox_depth=inbox_depth, sends=result.sends,
+            inbox_depth=inbox_depth, messages_taken=len(self.inflight), sends=result.sends,
             notes_bytes=notes.size(harness.notes.path),
             cost_usd=cost, **{k: usage.get(k, 0) or 0 for k in (
                 "input_tokens", "output_tokens", "cache_read_input_tokens",

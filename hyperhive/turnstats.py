@@ -49,6 +49,8 @@ class TurnStat(Model):
     inbox_depth = IntegerField(null=True)   # left in the inbox besides the turn's message
     sends_json = TextField(null=True)       # {"operator": 1, "peer": 2}
     notes_bytes = IntegerField(null=True)   # notes.md after the turn; None: no file
+    # the turn's own message and those claude took with recv during it
+    messages_taken = IntegerField(null=True)
 
     class Meta:
         table_name = "turn_stats"
@@ -102,7 +104,7 @@ class TurnStats:
 
     def summary(self, window="24h", now=None):
         """Series for the stats page: per-bucket counts, percentiles, tokens, tools, outcomes,
-        inbox depth, sends by recipient class and the notes size.
+        inbox depth, messages taken per turn, sends by recipient class and the notes size.
 
         The sums are sqlite's; Python only sorts each bucket's durations for the
         percentiles, so 10,000 turns cost a few ms, not a model object each.
@@ -116,7 +118,8 @@ class TurnStats:
                   "output": [0] * count, "cache_read": [0] * count, "cache_write": [0] * count,
                   "tools_per_turn": [None] * count, "cost_usd": [0.0] * count,
                   "inbox_last": [None] * count, "inbox_max": [None] * count,
-                  "notes_bytes": [None] * count,
+                  "notes_bytes": [None] * count, "messages_per_turn": [None] * count,
+                  "messages_max": [None] * count,
                   **{f"sends_{k}": [0] * count for k in SEND_CLASSES}}
         args = (start, step, start)
         self._fill_sums(series, args)
@@ -135,7 +138,7 @@ class TurnStats:
 
     def _fill_sums(self, series, args):
         count = len(series["t"])
-        for b, n, inp, out, cread, cwrite, calls, cost, inbox, *sends in self._sql(
+        for b, n, inp, out, cread, cwrite, calls, cost, inbox, taken, most, *sends in self._sql(
                 _BUCKET_SUMS, args):
             if 0 <= b < count:
                 series["turns"][b], series["input"][b], series["output"][b] = n, inp, out
@@ -143,6 +146,8 @@ class TurnStats:
                 series["tools_per_turn"][b] = round(calls / n, 2)
                 series["cost_usd"][b] = round(cost, 6)
                 series["inbox_max"][b] = inbox
+                series["messages_per_turn"][b] = None if taken is None else round(taken, 2)
+                series["messages_max"][b] = most
                 for kind, sent in zip(SEND_CLASSES, sends):
                     series[f"sends_{kind}"][b] = sent or 0
 
@@ -171,6 +176,7 @@ _SEND_SUMS = ", ".join(f"SUM(json_extract(sends_json, '$.{k}'))" for k in SEND_C
 _BUCKET_SUMS = (f"SELECT {_BUCKET} AS b, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
                 "SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens), "
                 "SUM(tool_call_count), SUM(cost_usd), MAX(inbox_depth), "
+                "AVG(messages_taken), MAX(messages_taken), "
                 f"{_SEND_SUMS} FROM turn_stats WHERE started_at >= ? GROUP BY b")
 # sqlite takes the bare columns from the row that holds the MAX(): the bucket's last turn.
 _BUCKET_LASTS = (f"SELECT {_BUCKET} AS b, inbox_depth, notes_bytes, MAX(started_at) "

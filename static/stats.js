@@ -1,11 +1,12 @@
-/* hyperhive stats page: the server renders the numbers and tables, and the charts as data
- * (hyperhive/charts.py) in #stats-data, swapped in anew after each turn; this hands that data to
- * uPlot. Without it, or without uPlot in static/vendor, the numbers and tables are the page. */
+/* hyperhive charts (the agent's stats page, the dashboard's approval queue): the server renders
+ * the numbers and tables, and the charts as data (hyperhive/charts.py) in the JSON script that the
+ * [data-charts] element names, swapped in anew when it changes; this hands that data to uPlot.
+ * Without it, or without uPlot in static/vendor, the numbers and tables are the page. */
 (function () {
   "use strict";
   const plot = window.uPlot;
-  if (document.body.dataset.page !== "stats" || typeof plot !== "function") return;
-  const main = document.querySelector(".stats-page");
+  const main = document.querySelector("[data-charts]");
+  if (!main || typeof plot !== "function") return;
   const charts = new Map();
   const style = getComputedStyle(document.documentElement);
   const colour = (name) => style.getPropertyValue("--" + name).trim() || "#8a8197";
@@ -69,8 +70,12 @@
     }, [xs, c.values]);
   }
 
+  let drawn = null;
   function drawAll() {
-    const data = JSON.parse(document.getElementById("stats-data").textContent);
+    const text = document.getElementById(main.dataset.charts).textContent;
+    if (text === drawn) return;       // a live update that left the charts as they were
+    drawn = text;
+    const data = JSON.parse(text);
     for (const c of data.charts) {
       if (c.kind === "time") timeChart(c, data.t, data.step);
       else categoryChart(c);
@@ -87,5 +92,5 @@
   });
   for (const box of main.querySelectorAll("[data-chart]")) resized.observe(box);
   drawAll();
-  document.addEventListener("htmx:sseMessage", (e) => { if (e.detail.type === "stats") drawAll(); });
+  document.addEventListener("htmx:sseMessage", drawAll);
 })();

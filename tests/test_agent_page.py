@@ -36,7 +36,7 @@ CREATE INDEX "turnstat_started_at" ON "turn_stats" ("started_at");
 INSERT INTO turn_stats VALUES (1, 1000.0, 1002.0, 2000, 'haiku', 'operator', 'ok', NULL,
   10, 5, 0, 0, 0.001, 1, '{"Read": 1}', 0, 0, 's1', 0.001);
 """
-NEW_COLUMNS = {"inbox_depth", "sends_json", "notes_bytes"}
+NEW_COLUMNS = {"inbox_depth", "sends_json", "notes_bytes", "messages_taken"}
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 FAKE_LOGIN = Path(__file__).resolve().parent / "data" / "fake_login.sh"
@@ -251,8 +251,8 @@ def test_api_state_and_stats_after_a_real_turn(alice, turned):
     series = stats["series"]
     assert set(series) == {"t", "turns", "p50_ms", "p95_ms", "input", "output", "cache_read",
                            "cache_write", "tools_per_turn", "cost_usd", "inbox_last",
-                           "inbox_max", "notes_bytes", "sends_peer", "sends_operator",
-                           "sends_manager", "sends_broadcast"}
+                           "inbox_max", "notes_bytes", "messages_per_turn", "messages_max",
+                           "sends_peer", "sends_operator", "sends_manager", "sends_broadcast"}
     assert len({len(v) for v in series.values()}) == 1 and sum(series["turns"]) == stats["turns"]
     assert sum(series["input"]) >= 1300 and max(p for p in series["p95_ms"] if p) > 0
     assert stats["tools"]["mcp__hyperhive__send"] >= 1
@@ -261,6 +261,8 @@ def test_api_state_and_stats_after_a_real_turn(alice, turned):
     assert stats["sends"] == {"peer": 0, "operator": 1, "manager": 0, "broadcast": 0}
     assert sum(series["sends_operator"]) == 1
     assert [x for x in series["inbox_max"] if x is not None] == [0]
+    assert [x for x in series["messages_max"] if x is not None] == [1]
+    assert [x for x in series["messages_per_turn"] if x is not None] == [1]
     assert stats["inbox_depth"] == 0 and stats["notes_bytes"] is None
     assert stats["notes_limit"] == 24 * 1024
 
@@ -273,7 +275,7 @@ def test_api_state_and_stats_after_a_real_turn(alice, turned):
     assert '<tr><th>mcp__hyperhive__send</th><td>' in page
     assert 'class="badge is-current" aria-current="page">1h</a>' in page
     assert 'data-chart="turns"' in page and "/static/vendor/uPlot.iife.min.js" in page
-    for chart in ("inbox", "sends", "notes"):
+    for chart in ("inbox", "messages", "sends", "notes"):
         assert f'data-chart="{chart}"' in page
     assert '<tr class=""><th>operator</th><td>1</td></tr>' in page
     assert '<tr class="is-zero"><th>broadcast (*)</th><td>0</td></tr>' in page

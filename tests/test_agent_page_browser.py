@@ -201,13 +201,13 @@ def test_stats_page_draws_charts_from_real_turns(context, hive, stub):
     expect(page.locator("#n-notes")).to_have_text("2.0 KB")
     expect(page.locator("#n-inbox")).to_have_text("0")
     expect(page.locator("#buckets-body tr").first).to_contain_text("2.0 KB")
-    # nine charts: turns, durations, tokens, tools per turn, per-tool counts, outcomes,
-    # inbox depth, sends by recipient, notes size
-    expect(canvases).to_have_count(9, timeout=5_000)
-    for i in range(9):
+    # ten charts: turns, durations, tokens, tools per turn, per-tool counts, outcomes,
+    # inbox depth, messages per turn, sends by recipient, notes size
+    expect(canvases).to_have_count(10, timeout=5_000)
+    for i in range(10):
         box = canvases.nth(i).bounding_box()
         assert box and box["width"] > 150 and box["height"] > 100, box
-    for panel in ("#inbox-depth", "#sends", "#notes"):
+    for panel in ("#inbox-depth", "#messages-taken", "#sends", "#notes"):
         expect(page.locator(f"{panel} .uplot canvas")).to_have_count(1)
     legend = page.locator("#sends .u-legend")
     for label in ("→ operator", "→ peer", "→ manager", "→ broadcast (*)"):

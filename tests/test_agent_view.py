@@ -128,8 +128,8 @@ def test_charts_from_a_real_summary_and_their_json_cannot_end_its_script(tmp_pat
     stats.db.close()
     data = charts(sm)
     by_name = {c["name"]: c for c in data["charts"]}
-    assert set(by_name) == {"turns", "durations", "tokens", "tools_per_turn", "inbox", "sends",
-                            "notes", "outcomes", "tools"}
+    assert set(by_name) == {"turns", "durations", "tokens", "tools_per_turn", "inbox", "messages",
+                            "sends", "notes", "outcomes", "tools"}
     assert by_name["tools"]["labels"] == ["</script><b>", "send"]
     # the sends stack: the top layer reaches the total, each legend shows its own count
     top, *_, bottom = by_name["sends"]["series"]

@@ -162,6 +162,39 @@ def test_destroy_confirms_then_moves_to_kept_state(page, hive):
     assert still_same_page(page)
 
 
+def paused(h, name):
+    return next(r for r in h.admin("status")["agent_statuses"] if r["name"] == name)["paused"]
+
+
+def test_pause_and_resume_from_the_row_in_place(page, hive):
+    h, _ = hive
+    alice = page.locator("#agent-alice")
+    alice.get_by_role("button", name="❚❚ P4US3").click()
+    expect(alice.locator(".b-paused")).to_have_text("paused", timeout=5_000)
+    expect(page.locator(".toast").last).to_contain_text("alice paused")
+    assert paused(h, "alice") is True
+    alice.get_by_role("button", name="▶ R3SUM3").click()
+    expect(alice.locator(".b-paused")).to_have_count(0, timeout=5_000)
+    expect(alice.get_by_role("button", name="❚❚ P4US3")).to_be_visible()
+    assert paused(h, "alice") is False
+    assert still_same_page(page)
+
+
+def test_the_approval_queue_is_charted_and_follows_the_approvals(page, hive):
+    h, _ = hive
+    queue = page.locator("#approval-queue")
+    expect(queue.locator(".uplot canvas").first).to_be_visible(timeout=5_000)
+    waiting = len(h.admin("pending")["approvals"])
+    expect(queue.locator("#queue-now")).to_have_text(str(waiting))
+    asked = h.admin("request_spawn", name="quinn")["id"]
+    expect(queue.locator("#queue-now")).to_have_text(str(waiting + 1), timeout=5_000)
+    expect(queue.locator(".uplot canvas").first).to_be_visible()
+    queue.screenshot(path=str(ARTIFACTS / "dashboard-approval-queue.png"))
+    h.admin("deny", id=asked)
+    expect(queue.locator("#queue-now")).to_have_text(str(waiting), timeout=5_000)
+    assert still_same_page(page)
+
+
 def ask(h, question, to=None):
     return h.agent("alice", "ask", question=question, **({"to": to} if to else {}))["id"]
 

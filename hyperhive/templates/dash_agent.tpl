@@ -67,6 +67,11 @@
     <form method="post" action="/stop/{{a['name']}}" data-async><button type="submit">■ ST0P</button></form>
     <form method="post" action="/restart/{{a['name']}}" data-async><button type="submit">↺ R3ST4RT</button></form>
     <form method="post" action="/rebuild/{{a['name']}}" data-async><button type="submit">↻ R3BU1LD</button></form>
+    % if a['paused']:
+    <form method="post" action="/resume/{{a['name']}}" data-async><button type="submit" class="go" title="hand it messages again">▶ R3SUM3</button></form>
+    % else:
+    <form method="post" action="/pause/{{a['name']}}" data-async><button type="submit" title="hand it no messages until resumed">❚❚ P4US3</button></form>
+    % end
     % if not a.get('is_manager'):
     % # hx-preserve: a live update keeps a ticked +purge
     <form method="post" action="/destroy/{{a['name']}}" id="{{row}}-destroy" hx-preserve data-async data-confirm="destroy {{a['name']}}? its state is kept unless purge is ticked.">

@@ -1,4 +1,5 @@
-% rebase('base.tpl', title='hyperhive · dashboard', page='dashboard', seq=s['seq'])
+% rebase('base.tpl', title='hyperhive · dashboard', page='dashboard', seq=s['seq'], scripts=['/static/vendor/uPlot.iife.min.js', '/static/stats.js'])
+<link rel="stylesheet" href="/static/vendor/uPlot.min.css">
 % if not s['isolated']:
 <p class="banner warn" id="not-isolated">agents are not isolated: the host is not running as root, so every agent's claude runs as this user and can reach the whole hive.</p>
 % end
@@ -50,6 +51,11 @@
         <button type="submit">◆ R3QU3ST</button>
       </form>
       <ul class="rows" id="approval-list" data-empty="nothing waiting for approval" sse-swap="approvals" hx-swap="innerHTML">{{!lists['approvals']}}</ul>
+      <details class="queue" id="approval-queue" data-charts="queue-data" open>
+        <summary>the queue, last 24 h</summary>
+        <div class="chart" data-chart="approval_queue"></div>
+        {{!lists['approval_queue']}}
+      </details>
     </section>
   </div>
 

@@ -1,7 +1,7 @@
 % rebase('base.tpl', title=name + ' · stats · hyperhive', page='stats', seq=seq, banner=name, subtitle='st4ts · ' + ('m1nd' if manager else 'ag3nt') + ' · hyperhive', scripts=['/static/vendor/uPlot.iife.min.js', '/static/stats.js'], flash_ok=flash_ok, flash_error=flash_error)
 <link rel="stylesheet" href="/static/vendor/uPlot.min.css">
 % P = dict(sm=sm, v=v, now=now, data=data)
-<main class="stats-page" data-window="{{sm['window']}}" hx-ext="sse" sse-connect="/stats/events?window={{sm['window']}}&amp;kinds=turn_stats&amp;last_event_id={{seq}}">
+<main class="stats-page" data-charts="stats-data" data-window="{{sm['window']}}" hx-ext="sse" sse-connect="/stats/events?window={{sm['window']}}&amp;kinds=turn_stats&amp;last_event_id={{seq}}">
   <div id="page-sink" hidden sse-swap="tick,stats" hx-swap="none"></div>
   % include('agent_nav.tpl', name=name, manager=manager, dashboard_url=dashboard_url, here='stats')
   <nav class="windows" aria-label="window">
@@ -44,6 +44,10 @@
       <h2><span class="glyph">◆</span> 1NB0X D3PTH <span class="glyph">◆</span> <span class="count">waiting as a turn began</span></h2>
       <div class="chart" data-chart="inbox"></div>
       % include('stats_parts.tpl', part='inbox', **P)
+    </section>
+    <section class="panel" id="messages-taken">
+      <h2><span class="glyph">◆</span> M3SS4G3S P3R TURN <span class="glyph">◆</span> <span class="count">its own and those it took with recv</span></h2>
+      <div class="chart" data-chart="messages"></div>
     </section>
     <section class="panel" id="sends">
       <h2><span class="glyph">◆</span> S3NT <span class="glyph">◆</span> <span class="count">messages, by recipient</span></h2>
