@@ -6,6 +6,7 @@
     broker.approvals   the approval queue, diffs, decisions, rollout outcomes
     broker.agents      the registry, reports, status rows, pauses, transients, agent dirs
     broker.operations  the lifecycle verbs (operations.py), when the host has a backend
+    broker.reads       an agent's journal, kept state and config, read (agentreads.py)
 
 The socket server, the dashboard and (through the harness) the MCP tools are thin
 adapters over these parts. Every verb takes the caller's identity as its first
@@ -19,6 +20,7 @@ import time
 import gevent
 
 from . import retention
+from .agentreads import AgentReads
 from .agents import Agents
 from .approvals import Approvals
 from .bus import Bus
@@ -48,6 +50,7 @@ class Broker:
         self.sessions = sessions(self.bus.writer) if sessions else None
         self.operations = Operations(self, lifecycle) if lifecycle else Unhosted()
         self.lifecycle = self.operations.lifecycle if lifecycle else None
+        self.reads = AgentReads(self.agents, self.lifecycle) if lifecycle else Unhosted()
         self._pruner = None
 
     @property

@@ -83,7 +83,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
             bottle.response.status = 400
             return "lines must be a number from 1 to 5000\n"
         try:
-            query = broker.operations.journal_query(OPERATOR, name)
+            query = broker.reads.journal_query(OPERATOR, name)
         except HiveError as exc:
             bottle.response.status = HTTP_STATUS.get(exc.code, 500)
             return exc.message + "\n"
@@ -118,7 +118,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
         raw = bottle.request.query.get("limit")
         try:
             limit = web.int_arg(raw, "limit") if raw else repos.HISTORY_DEFAULT
-            view = broker.operations.config_view(OPERATOR, name, limit)
+            view = broker.reads.config_view(OPERATOR, name, limit)
         except HiveError as exc:
             raise bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
                                       headers={"Content-Type": "text/plain; charset=utf-8"})

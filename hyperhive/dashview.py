@@ -33,7 +33,7 @@ TICK_RULES = {"ago": lambda ts, now: formats.duration(now - ts),
 # How each live list is read from the broker.
 SECTION_READS = {
     "agents": lambda b: b.status_rows(),
-    "kept": lambda b: b.operations.kept_state(),
+    "kept": lambda b: b.reads.kept_state(),
     "drafts": lambda b: b.operations.drafts()["drafts"],
     "questions": lambda b: b.questions.open()["questions"],
     "approvals": lambda b: b.approvals.pending()["approvals"],

@@ -9,9 +9,9 @@ its `report`): unasked exits, rollout outcomes, notices for the operator.
 
 import logging
 
-from . import agentlogs, commits, names, restarts
+from . import commits, names, restarts
 from .approvals import check_description, check_diff_read
-from .bounds import LOG_LINES, MAX_DRAFTS
+from .bounds import MAX_DRAFTS
 from .errors import Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
 from .restarts import by_hand
@@ -130,23 +130,6 @@ class Operations:
         self.lifecycle.remove_state(name)
         self.changed(name, purged=True)
         return {"name": name, "purged": True}
-
-    def kept_state(self):
-        return [self.lifecycle.kept_info(n) for n in self.lifecycle.kept_names()]
-
-    def journal_query(self, caller, name):
-        """An agent's (or kept state's) journal and own records: `ctl logs`, journal panel."""
-        names.check(name)
-        if not self.agents.exists(name) and name not in self.lifecycle.kept_names():
-            raise NotFound(f"there is no agent or kept state named {name}")
-        return self.lifecycle.backend.journal_query(name)
-
-    def get_logs(self, caller, name, lines=LOG_LINES):
-        """The manager's read of a live agent's journal (agentlogs.py says what it holds)."""
-        return agentlogs.read(self.agents, self.lifecycle.backend, name, lines)
-    def config_view(self, caller, name, limit=None):
-        """An agent's applied agent.json and its config repo's history (Configs.view)."""
-        return self.lifecycle.configs.view(self.agents.need(name), limit)
 
     # -- approvals: asking ----------------------------------------------------------
 

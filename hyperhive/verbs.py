@@ -376,7 +376,7 @@ VERBS = (
                    reply=say.format_agents),
          ctl=(Ctl("agent names", render=printouts.agent_list),)),
     Verb("get_logs", "the last `lines` (default 100, max 500) records an agent's side wrote to "
-         "its journal, as text, the newest 64 KiB", on("operations.get_logs", MANAGER), _SHORT_NAME,
+         "its journal, as text, the newest 64 KiB", on("reads.get_logs", MANAGER), _SHORT_NAME,
          {"lines": Num(1, MAX_LOG_LINES, integer=True,
                        what=f"a number of lines, 1 to {MAX_LOG_LINES}")}, forward=True,
          tool=Tool(
@@ -430,13 +430,13 @@ VERBS = (
          ctl=(Ctl("print dashboard events as they happen",
                   flags={"kinds": {"help": "comma-separated event kinds"}}, run="stream"),)),
     Verb("logs", "where an agent's journal is: {machine, directory, matches} for journalctl",
-         on("operations.journal_query", ADMIN), _SHORT_NAME,
+         on("reads.journal_query", ADMIN), _SHORT_NAME,
          ctl=(Ctl("an agent's journal, through journalctl", run="journalctl"),)),
     # Not on the manager's socket: the manager's own clone already reads the applied
     # history through its `applied` remote, and a verb there would be one more way for
     # an agent-run process to read every other agent's config.
     Verb("config", "an agent's applied agent.json and its config repo's history, newest "
-         "first with each commit's tags", on("operations.config_view", ADMIN), _SHORT_NAME,
+         "first with each commit's tags", on("reads.config_view", ADMIN), _SHORT_NAME,
          {"limit": Num(1, MAX_HISTORY, integer=True, what=f"a count from 1 to {MAX_HISTORY}")},
          ctl=(Ctl("an agent's agent.json and config history", render=printouts.config_view,
                   flags={"limit": {"help": f"commits to show (default 20, at most "
