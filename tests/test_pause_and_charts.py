@@ -2,25 +2,22 @@
 
 import json
 import re
-import shutil
-
-import pytest
 
 from hive import wait_for
 from hyperhive import dashview
 from hyperhive.charts import approval_queue, charts
 from hyperhive.names import OPERATOR
 from hyperhive.turnstats import TurnStats
-from test_dashboard import SSE, Dash, broker, live_page, rendered, row, start_host  # noqa: F401
-
-
-@pytest.fixture(scope="module")
-def hive():
-    h, dash = start_host()
-    assert h.admin("spawn", name="alice")["ok"]
-    yield h, dash
-    h.stop()
-    shutil.rmtree(h.root, ignore_errors=True)
+from test_dashboard import (  # noqa: F401  (fixtures, shared)
+    SSE,
+    Dash,
+    broker,
+    hive,
+    live_page,
+    rendered,
+    row,
+    start_host,
+)
 
 
 def agent_row_html(page, name):
