@@ -16,7 +16,7 @@ import bottle
 import gevent
 
 from . import dashlive, dashview, journal, names, repos, sse, web
-from .errors import HTTP_STATUS, BadArgs, HiveError
+from .errors import BadArgs, HiveError
 from .names import OPERATOR
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
         try:
             query = broker.reads.journal_query(OPERATOR, name)
         except HiveError as exc:
-            bottle.response.status = HTTP_STATUS.get(exc.code, 500)
-            return exc.message + "\n"
+            raise web.plain_error(exc) from None
         # Off the hub: a 5,000-line read takes about 0.2 s of Reader calls that would
         # stall every other page and socket meanwhile.
         text = gevent.get_hub().threadpool.apply(journal.read_journal, (query, lines))
@@ -97,8 +96,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
         try:
             return broker.approvals.diff(OPERATOR, web.int_arg(id))
         except HiveError as exc:
-            raise bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
-                                      headers={"Content-Type": "text/plain; charset=utf-8"})
+            raise web.plain_error(exc) from None
 
     @app.get("/approvals/<id>")
     def approval_review(id):
@@ -120,8 +118,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
             limit = web.int_arg(raw, "limit") if raw else repos.HISTORY_DEFAULT
             view = broker.reads.config_view(OPERATOR, name, limit)
         except HiveError as exc:
-            raise bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
-                                      headers={"Content-Type": "text/plain; charset=utf-8"})
+            raise web.plain_error(exc) from None
         return web.html(web.render("config_view", view=view,
                                    config=json.dumps(view["config"], indent=2, sort_keys=True),
                                    h=dashview.View(_page_host(bind))))

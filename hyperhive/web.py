@@ -393,6 +393,12 @@ def field(form, name, required=True, strip=False):
     return value.strip() if strip else value
 
 
+def plain_error(exc):
+    """A HiveError as a plain-text HTTP reply (for pages read whole, not forms)."""
+    return bottle.HTTPResponse(exc.message + "\n", status=HTTP_STATUS.get(exc.code, 500),
+                               headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
 def int_arg(value, what="id"):
     try:
         return int(value)
