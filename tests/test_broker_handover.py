@@ -41,7 +41,7 @@ def test_a_send_to_a_parked_receiver_commits_once_for_both(broker, statements):
     assert kinds[-2:] == ["sent", "delivered"]
 
 
-def test_a_message_sent_with_no_one_parked_waits_in_the_inbox(broker, statements):
+def test_a_message_sent_with_no_one_parked_waits_in_the_inbox(broker):
     broker.messages.send("operator", "alice", "later")
     assert broker.store.unread_count("alice") == 1
     assert [m["body"] for m in take(broker, "alice")] == ["later"]
