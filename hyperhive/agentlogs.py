@@ -14,13 +14,14 @@ from .bounds import MAX_LOG_BYTES
 from .errors import NotFound
 
 
-def read(agents, backend, name, lines):
+def read(agents, backend, owners, name, lines):
     """{name, text, cut}: the last `lines` records of `name`'s side, the newest
     MAX_LOG_BYTES of them; `cut` says older lines were left out."""
     names.check(name)
     if not agents.exists(name):
         raise NotFound(f"there is no agent named {name}")
-    query = journal.agent_side(backend.journal_query(name))
+    query = journal.agent_side(backend.journal_query(name),
+                               backend.journal_uids(owners.ids(name)))
     # Off the hub, as the journal panel reads: Reader calls would stall every socket.
     records = gevent.get_hub().threadpool.apply(journal.read_journal, (query, lines))
     text, cut = journal.last_bytes(records, MAX_LOG_BYTES)

@@ -25,7 +25,8 @@ class AgentReads:
 
     def get_logs(self, caller, name, lines=LOG_LINES):
         """The manager's read of a live agent's journal (agentlogs.py says what it holds)."""
-        return agentlogs.read(self.agents, self.lifecycle.backend, name, lines)
+        life = self.lifecycle
+        return agentlogs.read(self.agents, life.backend, life.owners, name, lines)
 
     def config_view(self, caller, name, limit=None):
         """An agent's applied agent.json and its config repo's history (Configs.view)."""

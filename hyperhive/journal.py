@@ -368,12 +368,15 @@ def agent_matches(agent):
 AGENT_SIDE = ("agent", "manager", "mcp", "wake")
 
 
-def agent_side(query):
+def agent_side(query, uids=None):
     """A checked query narrowed to the records an agent's own side wrote. Matches on one
     field are alternatives, on different fields all required: the agent's fields AND one
-    of these roles."""
+    of these roles AND (given `uids`) written by one of those uids, so that one agent
+    cannot put records on another's side by setting its fields."""
     query = check_query(query)
-    return {**query, "matches": query["matches"] + ["HIVE_ROLE=" + r for r in AGENT_SIDE]}
+    own = [f"_UID={int(uid)}" for uid in uids or ()]
+    return check_query({**query, "matches": query["matches"] + own
+                        + ["HIVE_ROLE=" + r for r in AGENT_SIDE]})
 
 
 def last_bytes(lines, max_bytes):

@@ -132,6 +132,13 @@ class ProcessBackend:
         return journal.check_query({"machine": None, "directory": self.journal_dir,
                                     "matches": journal.agent_matches(name)})
 
+    def journal_uids(self, ids):
+        """The host uids an agent's own records come from, as journald stamps them (`_UID`):
+        its harness's, and its claude's (claude and the tools it runs). The fields of a
+        record are whatever its writer set; `_UID` is journald's own. None: agents share
+        the host's uid, and there is nothing to tell them apart by."""
+        return None if ids is None else (ids.harness, ids.claude)
+
 
 def kill_uid(uid):
     """SIGKILL every process of `uid` (never 0), the way only that uid can do it at once:

@@ -1,6 +1,8 @@
 """The manager's `get_logs` against a real host and a real journald: what it reads, its
 bounds, the attacks on it, and the MCP tool that carries it."""
 
+import os
+import subprocess
 import uuid
 
 import pytest
@@ -86,6 +88,29 @@ def test_a_record_dressed_as_another_agents_or_the_hosts_stays_a_line_of_its_own
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if line.endswith(f": ok {mark}"))
     assert lines[at + 1].startswith(" ") and lines[at + 1].strip().startswith("2026-01-01")
+
+
+def write_as(uid, name, message, role="agent"):
+    """A record with an agent's fields, written by another uid (`logger --journald` sets
+    whatever fields it is given; journald stamps `_UID` itself)."""
+    fields = f"MESSAGE={message}\nSYSLOG_IDENTIFIER=hyperhive\nHIVE_AGENT={name}\nHIVE_ROLE={role}\n"
+    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                    "logger", "--journald"], input=fields, text=True, check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="agents have uids of their own only as root")
+def test_a_record_another_agents_claude_writes_with_alices_fields_is_not_alices(hive, journald):
+    mark = uuid.uuid4().hex
+    agents = hive.root / "lib" / "agents"
+    alice_claude, bob_claude = ((agents / n / "state").stat().st_uid for n in ("alice", "bob"))
+    assert alice_claude != bob_claude and 0 not in (alice_claude, bob_claude)
+    write_as(bob_claude, "alice", f"forged by bob {mark}")
+    write_as(alice_claude, "alice", f"alice's own tools {mark}", role="mcp")
+    write("alice", f"alice harness {mark}")
+    entries("HIVE_AGENT=alice", f"MESSAGE=alice harness {mark}")
+    text = get_logs(hive, name="alice", lines=MAX_LOG_LINES)["text"]
+    assert f"alice's own tools {mark}" in text and f"alice harness {mark}" in text
+    assert f"forged by bob {mark}" not in text
 
 
 # Bounds and attacks ###########################################################
