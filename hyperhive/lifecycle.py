@@ -193,14 +193,16 @@ class Lifecycle:
         if self._deployed[name]:
             # Before the start: the harness's first report must find its rollout waiting.
             self.rollouts.starting(name, self._deployed[name])
-        if why and not self.backend.running(name):
-            # Posted before the start, so the harness's first recv finds it.
-            self.report.starting(name, why)
+        tell = why and not self.backend.running(name)
         try:
             self.backend.start(name, spec)
         except Exception:
             self.rollouts.forget(name)
             raise
+        if tell:
+            # Once it started: a start that fails tells nothing, so a retry does not add a
+            # second message. The new harness is still booting; its first recv finds it.
+            self.report.starting(name, why)
         self._started_sha[name] = self._deployed[name]
         self._tell_unapplied_limits(spec)
 

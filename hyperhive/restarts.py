@@ -1,5 +1,5 @@
 """Why an agent's harness (re)starts: the fields of the `started` system message the
-host posts the agent before each start but its first (spawn), so that a turn cut off
+host posts the agent once each start but its first (spawn) succeeded, so that a turn cut off
 by the stop is no mystery to it. formats.started_line reads them back as one line."""
 
 STARTED = "started"
