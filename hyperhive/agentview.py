@@ -185,6 +185,10 @@ def _system_rows(data):
     if sub == "compact_boundary":
         return [row("r-system", "⌁", f"compacted ({_s(data.get('trigger'))}): "
                     f"{formats.full(data.get('pre_tokens'))} → {formats.full(data.get('post_tokens'))} tokens")]
+    if sub == "rate_limit":
+        return [row("r-warn" if data.get("status") == "rejected" else "r-system", "⏸",
+                    f"rate limit {_s(data.get('window'))}: {_s(data.get('status'))}, resets "
+                    f"{formats.clock(data.get('resets_at')) or '?'}")]
     if sub == "permission_denied":
         return [row("r-error", "✗", f"denied {_s(data.get('name'))}: {_s(data.get('text'))}",
                     LINE_FOLD)]

@@ -2,7 +2,7 @@
 
 `TurnReader.feed()` takes stdout lines one at a time and keeps what the harness needs
 (session id, MCP server status, tool counts, sends by recipient class, token usage, the
-`result` event, interrupts, API errors, compaction status). `classify()` turns a finished
+`result` event, interrupts, API errors, compaction status, when a rate limit ends). `classify()` turns a finished
 reader into a turn outcome, `summarise()` turns one event into a compact dict for the live
 per-agent page.
 
@@ -23,6 +23,7 @@ Summaries (`summarise(event)`), keyed by "t":
                    status: status, compact_result, compact_error
                    compact_boundary: trigger, pre_tokens, post_tokens
                    permission_denied: name, id, text
+                   rate_limit: status, resets_at, window   (claude's rate_limit_event)
   result         subtype, is_error, reason, text, turns, cost, ms
   blocks         items (a list of the above, for an assistant line carrying several blocks)
 
@@ -52,6 +53,8 @@ ABORT_REASONS = ("aborted_tools", "aborted_streaming")
 SYSTEM_SUBTYPES_SHOWN = ("api_retry", "status", "compact_boundary", "permission_denied")
 SEND_TOOL = f"mcp__{HYPERHIVE_SERVER}__send"
 SEND_CLASSES = ("peer", "operator", "manager", "broadcast")
+# A reset time past this is in milliseconds, not seconds (the year 5138 in seconds).
+MS_RESET = 1e11
 
 
 def parse_line(line):
@@ -95,6 +98,14 @@ def recipient_class(to):
     return {BROADCAST: "broadcast", OPERATOR: "operator", MANAGER: "manager"}.get(to, "peer")
 
 
+def reset_time(value):
+    """A reset time claude printed, as unix seconds; None for anything that is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    seconds = value / 1000 if value > MS_RESET else value
+    return float(seconds) if 0 < seconds < MS_RESET else None
+
+
 def _usage_of(raw):
     raw = _dict(raw)
     return {key: _int(raw.get(key)) for key in USAGE_KEYS}
@@ -118,6 +129,9 @@ class TurnReader:
         self.compacting = False
         self.compact_result = None  # "success" | "failed" once claude reports it
         self.compact_error = None
+        # When a refused rate limit lifts (unix seconds), where claude says: on a Claude
+        # login only; an API key's 429 carries no reset in the stream.
+        self.rate_limit_reset = None
         self.last_text = None
         self._tool_ids = set()
         self._usage_by_message = {}
@@ -146,6 +160,13 @@ class TurnReader:
             self._track_user(event)
         elif kind == "result":
             self.result = event
+        elif kind == "rate_limit_event":
+            self._track_rate_limit(_dict(event.get("rate_limit_info")))
+
+    def _track_rate_limit(self, info):
+        # claude reports every limit it hears of; only a refusal ends the turn.
+        if info.get("status") == "rejected":
+            self.rate_limit_reset = reset_time(info.get("resetsAt")) or self.rate_limit_reset
 
     def _track_system(self, event):
         subtype = event.get("subtype")
@@ -166,6 +187,9 @@ class TurnReader:
         if event.get("error"):
             self.api_error = event["error"]
             self.api_error_status = event.get("api_error_status")
+            info = _dict(_dict(event.get("api_error_params")).get("rate_limit_info"))
+            if event["error"] == "rate_limit" and info:
+                self._track_rate_limit({"status": "rejected", **info})
         message = _dict(event.get("message"))
         for block in _list(message.get("content")):
             self._track_block(_dict(block))
@@ -306,7 +330,14 @@ def summarise(event):
         return _summarise_system(event)
     if kind == "result":
         return _summarise_result(event)
+    if kind == "rate_limit_event":
+        return _summarise_rate_limit(_dict(event.get("rate_limit_info")))
     return None
+
+
+def _summarise_rate_limit(info):
+    return {"t": "system", "subtype": "rate_limit", "status": info.get("status"),
+            "resets_at": reset_time(info.get("resetsAt")), "window": info.get("rateLimitType")}
 
 
 def _summarise_assistant(event):

@@ -19,9 +19,18 @@ Steps:
     {"tools": [{"name": ..., "input": ...}, ...]}    several tool_use blocks in one message
     {"error": 400, "kind": "prompt_too_long"}        400 "prompt is too long: 250123 tokens > 200000 maximum"
     {"error": 401 | 403 | 429 | 500 | 529, ...}      the real error body for that status
+    {"error": 429, "limit": {...}}                   a rate limit with the headers the real API sends
 Any step may add "delay" (seconds before answering), "usage" ({input_tokens, output_tokens,
-cache_read_input_tokens, cache_creation_input_tokens}), and error steps "message",
-"should_retry" (sends x-should-retry) or "retry_after".
+cache_read_input_tokens, cache_creation_input_tokens}), "headers" (extra response headers), and
+error steps "message", "should_retry" (sends x-should-retry) or "retry_after".
+
+"limit" (see rate_limit_headers()) describes the limit hit: "reset_in" (seconds from the answer)
+or "reset_at" (unix seconds), "plan" "api" (an API key's per-minute limits: retry-after and
+anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset} with
+RFC 3339 resets) or "subscription" (a Claude login's unified limits:
+anthropic-ratelimit-unified-{status,reset,representative-claim,5h-*,7d-*,...}, resets in unix
+seconds), "window" "five_hour" or "seven_day", and "status" (default "rejected"; "allowed" or
+"allowed_warning" on a text step report the headroom of an answered request).
 
 Request kinds, in `stub.requests` (each entry: path, kind, model, system, system_turns,
 last_user_text, tool_names, deferred_tool_names, has_tool_result, stream, rule, step, answer, body):
@@ -67,6 +76,16 @@ What claude 2.1.330 does against it (measured; 2.1.332 sends the same requests, 
   system/api_retry frame; unset, claude retries up to 10 times, waiting about 0.6, 1.2, 2.3 s and
   so on (doubling). x-should-retry: false (the
   "should_retry": false step key) also stops retries whatever the environment says.
+* Rate limits (a "limit" step, claude 2.1.330; tests/recordings/rate-limit-*.jsonl): with an API
+  key a 429 is retried after retry-after when that is short (2 s: one system/api_retry, then the
+  answer), and not at all when it is long (600 s or 3600 s: rc 1 at once); the stream never names a
+  reset time. With CLAUDE_CODE_OAUTH_TOKEN instead of the key (a Claude login; claude then sends
+  "authorization: Bearer" to ANTHROPIC_BASE_URL) a 429 is never retried: claude prints a
+  rate_limit_event (rate_limit_info.status "rejected", resetsAt in unix seconds, rateLimitType),
+  then the synthetic assistant line (error "rate_limit", api_error "usage_limit_reached",
+  api_error_params.rate_limit_info.resetsAt, text "You've hit your 5-hour limit · resets 8:16pm
+  (UTC)") and an is_error result, rc 1. An answer carrying unified-status allowed_warning gives a
+  rate_limit_event with that status before the assistant line.
 * SIGINT while a step is delayed: claude prints the user line "[Request interrupted by user]" and
   exits rc 0 within about 50 ms. Usually no result follows, but in roughly one run in eight a result
   error_during_execution with terminal_reason "aborted_streaming" comes first.
@@ -401,9 +420,62 @@ def _error_body(step: dict) -> tuple[int, dict]:
     kind = step.get("kind")
     if kind:
         status, etype, message = ERROR_KINDS[kind]
+    elif status == 429 and "limit" in step:
+        message = RATE_LIMIT_MESSAGES[step["limit"].get("plan", "api")]
     message = step.get("message", message)
     return status, {"type": "error", "error": {"type": etype, "message": message},
                     "request_id": _new_id("req")}
+
+
+RATE_LIMIT_MESSAGES = {
+    "api": "This request would exceed the rate limit for your organization of 50 requests per minute.",
+    "subscription": "This request would exceed your account's rate limit. Please try again later.",
+}
+UNIFIED_WINDOWS = {"five_hour": "5h", "seven_day": "7d"}
+
+
+def _rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def rate_limit_headers(limit: dict, now: float | None = None) -> dict:
+    """The response headers of a request that hit (or, with status "allowed", came near) a limit.
+
+    Names and formats as the real API sends them: an API key gets retry-after (whole seconds)
+    and per-minute anthropic-ratelimit-* counters with RFC 3339 resets; a subscription login
+    gets anthropic-ratelimit-unified-* windows with unix-second resets.
+    """
+    now = time.time() if now is None else now
+    reset = float(limit["reset_at"]) if "reset_at" in limit else now + float(limit.get("reset_in", 60))
+    status = limit.get("status", "rejected")
+    rejected = status == "rejected"
+    headers = {}
+    if rejected:
+        headers["retry-after"] = str(max(0, int(-(-(reset - now) // 1))))
+    if limit.get("plan", "api") == "api":
+        for kind, size in (("requests", 50), ("tokens", 30000), ("input-tokens", 20000),
+                           ("output-tokens", 10000)):
+            headers[f"anthropic-ratelimit-{kind}-limit"] = str(size)
+            headers[f"anthropic-ratelimit-{kind}-remaining"] = "0" if rejected and kind == "requests" else str(size // 2)
+            headers[f"anthropic-ratelimit-{kind}-reset"] = _rfc3339(reset)
+        return headers
+    window = limit.get("window", "five_hour")
+    later = int(now + 7 * 24 * 3600)
+    headers.update({
+        "anthropic-ratelimit-unified-status": status,
+        "anthropic-ratelimit-unified-reset": str(int(reset)),
+        "anthropic-ratelimit-unified-representative-claim": window,
+        "anthropic-ratelimit-unified-fallback-percentage": "0.5",
+        "anthropic-ratelimit-unified-overage-status": "rejected",
+        "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled",
+    })
+    for name, short in UNIFIED_WINDOWS.items():
+        hit = name == window
+        headers[f"anthropic-ratelimit-unified-{short}-status"] = status if hit else "allowed"
+        headers[f"anthropic-ratelimit-unified-{short}-reset"] = str(int(reset) if hit else later)
+        headers[f"anthropic-ratelimit-unified-{short}-utilization"] = (
+            ("1.02" if rejected else "0.91") if hit else "0.3")
+    return headers
 
 
 class _Server(ThreadingHTTPServer):
@@ -524,7 +596,7 @@ def _make_handler(stub: Stub):
             try:
                 if "error" in step:
                     status, err = _error_body(step)
-                    extra = {}
+                    extra = _extra_headers(step)
                     if "should_retry" in step:
                         extra["x-should-retry"] = "true" if step["should_retry"] else "false"
                     if "retry_after" in step:
@@ -535,14 +607,15 @@ def _make_handler(stub: Stub):
                 stub._remember_tools(tool_ids, rule, idx)
                 model = body.get("model") or "claude-stub"
                 if body.get("stream"):
-                    self._stream(step, model, tool_ids)
+                    self._stream(step, model, tool_ids, _extra_headers(step))
                 else:
                     content, stop = _message(step, tool_ids)
                     usage = _usage(step)
                     msg_id = _new_id("msg")
                     self._send_json(200, {"id": msg_id, "type": "message", "role": "assistant",
                                           "model": model, "content": content, "stop_reason": stop,
-                                          "stop_sequence": None, "usage": usage})
+                                          "stop_sequence": None, "usage": usage},
+                                    _extra_headers(step))
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
@@ -554,7 +627,7 @@ def _make_handler(stub: Stub):
         def _event(self, name: str, payload: dict) -> None:
             self._chunk(f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode())
 
-        def _stream(self, step: dict, model: str, tool_ids: list[str]) -> None:
+        def _stream(self, step: dict, model: str, tool_ids: list[str], extra: dict) -> None:
             content, stop = _message(step, tool_ids)
             usage = _usage(step)
             msg_id = _new_id("msg")
@@ -563,6 +636,8 @@ def _make_handler(stub: Stub):
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("request-id", _new_id("req"))
+            for k, v in extra.items():
+                self.send_header(k, v)
             self.end_headers()
             start_usage = dict(usage, output_tokens=1)
             self._event("message_start", {"type": "message_start", "message": {
@@ -592,6 +667,13 @@ def _make_handler(stub: Stub):
             self._chunk(b"")
 
     return Handler
+
+
+def _extra_headers(step: dict) -> dict:
+    """A step's own headers: its limit's, then any it names itself."""
+    extra = rate_limit_headers(step["limit"]) if "limit" in step else {}
+    extra.update({str(k): str(v) for k, v in (step.get("headers") or {}).items()})
+    return extra
 
 
 def _pieces(text: str, size: int = 24) -> Iterable[str]:

@@ -177,6 +177,46 @@ def test_rules_without_claude(stub):
     assert stub.wait_for(lambda r: r.get("last_user_text") == "boom", timeout=1)["rule"] == "boom"
 
 
+def _post_headers(stub: Stub, text: str) -> tuple[int, dict, dict]:
+    req = urllib.request.Request(stub.url + "/v1/messages", data=json.dumps(_body(text)).encode(),
+                                 headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers.items()), json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers.items()), json.loads(e.read())
+
+
+def test_a_rate_limit_step_sends_the_headers_of_its_plan(stub):
+    reset = int(time.time()) + 3600
+    stub.add_rule("key", [{"error": 429, "limit": {"plan": "api", "reset_at": reset}}])
+    stub.add_rule("login", [{"error": 429, "limit": {"plan": "subscription", "reset_at": reset,
+                                                     "window": "seven_day"}}])
+    stub.add_rule("near", [{"text": "hi", "limit": {"plan": "subscription", "reset_in": 60,
+                                                    "status": "allowed_warning"},
+                            "headers": {"x-extra": "1"}}])
+
+    status, headers, body = _post_headers(stub, "key")
+    assert status == 429 and body["error"]["type"] == "rate_limit_error"
+    assert 3590 <= int(headers["retry-after"]) <= 3600
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert headers["anthropic-ratelimit-tokens-reset"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset))
+    assert not any(k.startswith("anthropic-ratelimit-unified") for k in headers)
+
+    status, headers, body = _post_headers(stub, "login")
+    assert status == 429 and "account's rate limit" in body["error"]["message"]
+    assert headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert headers["anthropic-ratelimit-unified-reset"] == str(reset)
+    assert headers["anthropic-ratelimit-unified-representative-claim"] == "seven_day"
+    assert (headers["anthropic-ratelimit-unified-7d-status"], headers["anthropic-ratelimit-unified-5h-status"]) == (
+        "rejected", "allowed")
+    assert headers["anthropic-ratelimit-unified-7d-reset"] == str(reset)
+
+    status, headers, body = _post_headers(stub, "near")
+    assert status == 200 and body["content"][0]["text"] == "hi" and headers["x-extra"] == "1"
+    assert headers["anthropic-ratelimit-unified-status"] == "allowed_warning" and "retry-after" not in headers
+
+
 def test_stream_wire_format(stub):
     stub.add_rule("go", [{"text": "Checking.", "tool": "t", "input": {"a": [1, 2]},
                           "usage": {"input_tokens": 3, "output_tokens": 4}}])
@@ -275,6 +315,21 @@ def test_api_error_fails_fast(stub, tmp_path, status, error, api_error_type, tex
         "success", True, "api_error", status, api_error_type)
     assert r["result"].startswith(text)
     assert run.seconds < 10
+
+
+@needs_claude
+def test_a_subscription_rate_limit_prints_its_reset_time(stub, tmp_path):
+    reset = int(time.time()) + 3600
+    stub.add_rule(r"go", [{"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
+    run = run_claude(stub, tmp_path, "go", env={"ANTHROPIC_API_KEY": "", "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-t"})
+    assert run.rc == 1, run.stderr
+    [event] = run.of("rate_limit_event")
+    info = event["rate_limit_info"]
+    assert (info["status"], info["resetsAt"], info["rateLimitType"]) == ("rejected", reset, "five_hour")
+    [synthetic] = run.of("assistant")
+    assert (synthetic["error"], synthetic["api_error_status"]) == ("rate_limit", 429)
+    assert synthetic["api_error_params"]["rate_limit_info"]["resetsAt"] == reset
+    assert run.result["is_error"] and run.result["api_error_status"] == 429
 
 
 @needs_claude

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.stream import TEXT_LIMIT, TurnReader, classify, summarise
+from hyperhive.stream import TEXT_LIMIT, TurnReader, classify, reset_time, summarise
 
 RECORDINGS = Path(__file__).parent / "recordings"
 
@@ -77,6 +77,14 @@ CASES = [
     # Two turns in one process: the last result is the one that counts.
     ("stream-json-input-two-turns.jsonl", 0, False, False, "ok",
      "34f4e6ed-8a3d-4e25-8ced-c83d9ec633d1", {}, usage(11, 7, 100, 50), 0.000711),
+    ("rate-limit-subscription-rejected.jsonl", 1, False, True, "rate_limited",
+     "f4cc6aa0-e7cb-47ec-ab48-9b3645e6674a", {}, usage(0, 0, 0, 0), 0),
+    ("rate-limit-api-key-rejected.jsonl", 1, False, True, "rate_limited",
+     "f023c675-ec0e-4956-a12a-e01620c3d846", {}, usage(0, 0, 0, 0), 0),
+    ("rate-limit-api-key-retried.jsonl", 0, False, False, "ok",
+     "a52a1bfe-5842-4c85-b619-923e4c7e07d6", {}, usage(10, 5, 0, 0), 0.000105),
+    ("rate-limit-subscription-warning.jsonl", 0, False, False, "ok",
+     "3c319760-3319-42ef-ba33-f49412c03369", {}, usage(10, 5, 0, 0), 0.000105),
     ("sigint-while-waiting-for-model.jsonl", 0, True, True, "cancelled",
      "472099f6-793e-43aa-814f-da65d5b8585b", {}, usage(0, 0, 0, 0), None),
     ("sigint-during-mcp-tool-call.jsonl", 0, True, True, "cancelled",
@@ -218,6 +226,59 @@ def _as_status(status, error):
             event["api_error_status"] = status
 
     return edit
+
+
+# The recorded 5-hour window's reset, in unix seconds (an hour after the recording).
+RECORDED_RESET = 1796588174
+
+
+def test_a_subscription_rate_limit_gives_its_reset_time():
+    assert read("rate-limit-subscription-rejected.jsonl").rate_limit_reset == RECORDED_RESET
+
+
+def test_the_reset_time_is_read_from_the_error_line_alone():
+    lines = [line for line in recording_lines("rate-limit-subscription-rejected.jsonl")
+             if b'"rate_limit_event"' not in line]
+    assert read(None, lines).rate_limit_reset == RECORDED_RESET
+
+
+def test_the_reset_time_is_read_from_the_event_alone():
+    def drop_params(event):
+        event.pop("api_error_params", None)
+    reader = read(None, edited("rate-limit-subscription-rejected.jsonl", drop_params))
+    assert reader.rate_limit_reset == RECORDED_RESET
+
+
+@pytest.mark.parametrize("name", ["rate-limit-api-key-rejected.jsonl",
+                                  "rate-limit-api-key-retried.jsonl",
+                                  "rate-limit-subscription-warning.jsonl",
+                                  "api-error-529-after-retries.jsonl"])
+def test_no_reset_time_without_a_refused_limit(name):
+    # An API key's 429 names no reset; a warning is not a refusal.
+    assert read(name).rate_limit_reset is None
+
+
+@pytest.mark.parametrize("value, seconds", [
+    (1796588174, 1796588174.0), (1796588174500, 1796588174.5), (1796588174.25, 1796588174.25),
+    ("1796588174", None), (None, None), (True, None), (0, None), (-5, None),
+    (float("nan"), None), (float("inf"), None), (10 ** 30, None), ([1], None)])
+def test_reset_time_takes_seconds_or_milliseconds_and_nothing_else(value, seconds):
+    assert reset_time(value) == seconds
+
+
+def test_an_odd_rate_limit_event_leaves_the_reset_unknown():
+    for info in ({}, {"status": "rejected"}, {"status": "rejected", "resetsAt": "soon"}, "x"):
+        reader = TurnReader()
+        reader.feed(json.dumps({"type": "rate_limit_event", "rate_limit_info": info}))
+        assert reader.rate_limit_reset is None
+
+
+def test_the_rate_limit_event_is_summarised_with_its_reset():
+    [line] = [line for line in recording_lines("rate-limit-subscription-rejected.jsonl")
+              if b'"rate_limit_event"' in line]
+    assert summarise(json.loads(line)) == {"t": "system", "subtype": "rate_limit",
+                                           "status": "rejected", "resets_at": RECORDED_RESET,
+                                           "window": "five_hour"}
 
 
 def test_rate_limit_from_status_or_error_kind():
