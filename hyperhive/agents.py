@@ -11,7 +11,7 @@ from .names import MANAGER
 
 # What a harness may report about itself; the rest of a report is for the rollout.
 REPORTED = ("turn_state", "turn_state_since", "turn_state_until", "model", "needs_login",
-            "last_turn_at", "status", "port")
+            "last_turn_at", "status", "port", "rate_limited_until")
 
 
 class Agents:
@@ -169,6 +169,7 @@ class Agents:
             "turn_state": rt.get("turn_state") if life.get("running") else None,
             "turn_state_since": rt.get("turn_state_since"),
             "turn_state_until": rt.get("turn_state_until"),
+            "rate_limited_until": _rate_limited_until(rt, life),
             "model": rt.get("model") or life.get("model"),
             "port": life.get("port"),
             "unread": unread.get(name, 0),
@@ -181,3 +182,11 @@ class Agents:
             "transient": self._transients.get(name),
             "is_manager": name == MANAGER,
         }
+
+
+def _rate_limited_until(rt, life):
+    """Until when a running agent rests after a rate limit; None once it is back (the time
+    it reported stays behind when its status moves on)."""
+    if life.get("running") and rt.get("status") == "rate_limited":
+        return rt.get("rate_limited_until")
+    return None

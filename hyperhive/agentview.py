@@ -295,8 +295,6 @@ ALIVE = {
     "needs_login_in_progress": ("⌁ logging in", "a login is running: open its link and "
                                 "paste the code you get"),
     "offline": ("○ offline", "the harness has stopped"),
-    "rate_limited": ("⏸ rate limited", "the API refused for rate limits: the agent rests, "
-                     "then takes the same message again"),
 }
 
 
@@ -350,7 +348,9 @@ class View:
     def glyph(state):
         return formats.turn_glyph(state)
 
-    def alive(self, status):
+    def alive(self, status, rate_limited_until=None):
+        if status == "rate_limited":
+            return formats.rate_limited(rate_limited_until, self.now)
         return ALIVE.get(status, (status or "?", "status " + str(status)))
 
     def turn_title(self, state, since, until=None):

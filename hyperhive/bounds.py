@@ -25,6 +25,8 @@ MAX_SHORT = 256                    # bytes of any other string: names, refs, eve
 MAX_TTL = 6 * 3600                 # seconds a question may live
 MAX_DELAY = 366 * 24 * 3600        # seconds ahead a reminder may be due
 MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
+MAX_RATE_LIMIT_REST = 24 * 3600    # seconds a rate-limited agent rests at most...
+RATE_LIMIT_CLOCK_SLACK = 300       # ...and how far past that a reported end may lie
 MAX_HISTORY = 200                  # commits of a config repo's history in one reply
 # Resources one agent may hold at once; at the bound the verb answers `conflict`.
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered

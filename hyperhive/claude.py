@@ -84,6 +84,7 @@ class TurnResult:
     duration_ms: int
     mcp_connected: bool
     sends: dict = dataclasses.field(default_factory=dict)  # recipient class -> send calls
+    rate_limit_reset: float | None = None  # when a refused rate limit lifts, if claude said
 
 
 class ClaudeTurn:
@@ -230,6 +231,7 @@ class ClaudeTurn:
             duration_ms=_ms_since(started),
             mcp_connected=reader.hyperhive_connected,
             sends=dict(reader.sends),
+            rate_limit_reset=reader.rate_limit_reset,
         )
 
     def _not_started(self, exc, started):

@@ -213,6 +213,7 @@ class View:
         return self.ticks.add(row, kind, "left", deadline, self.now)
 
     clock = staticmethod(formats.clock)
+    rate_limited = staticmethod(formats.rate_limited)
     date_time = staticmethod(formats.date_time)
     size = staticmethod(formats.size)
     clip = staticmethod(formats.clip)

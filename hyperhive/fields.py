@@ -8,6 +8,7 @@ Python type the value arrives as, which the MCP tools' schemas are built from.
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 
 from .bounds import MAX_IDS, MAX_SHORT
@@ -146,3 +147,18 @@ SHORT = Text(MAX_SHORT)
 IDS = ListOf(INT, MAX_IDS)
 # 2000-01-01 to 2100-01-01: a harness's clock, not a guess.
 TIME = Num(946684800, 4102444800, what="a unix time in seconds")
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A unix time no more than `seconds` past now (the checker's clock): a deadline a
+    harness computed, which nothing sane puts further out."""
+    seconds: float
+    what: str
+    pytype = float
+
+    def check(self, name, value):
+        TIME.check(name, value)
+        if value > time.time() + self.seconds:
+            raise BadArgs(f"`{name}` must be {self.what}")
+        return value

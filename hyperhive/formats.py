@@ -77,6 +77,26 @@ def clock(ts):
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
 
 
+def moment(ts, now):
+    """A time near now: its clock (20:16:05), with the date when it is another day."""
+    if not ts:
+        return ""
+    same_day = time.localtime(ts)[:3] == time.localtime(now)[:3]
+    return time.strftime("%H:%M:%S" if same_day else "%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def rate_limited(until, now):
+    """The rate-limit badge of the agent page and the dashboard: (text, title)."""
+    if not until:
+        return ("⏸ rate limited", "the API refused for rate limits: the agent rests, then "
+                "takes the same message again")
+    at = moment(until, now)
+    return (f"⏸ rate limited until {at}",
+            f"the API refused for rate limits: the agent takes no messages until {at} "
+            "(a few seconds past the reset the API named, or the set rest when it named "
+            "none), then takes the refused message again")
+
+
 def date_time(ts):
     """2026-12-06 05:37: a moment that may be days back, as a commit's."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""

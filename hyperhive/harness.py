@@ -168,6 +168,7 @@ class Harness:
         return {"name": self.name, "manager": self.is_manager, "status": self.status,
                 "turn_state": self.state.value, "turn_state_since": self.state_since,
                 "nap_until": self.naps.until if self.state == TurnState.NAPPING else None,
+                "rate_limited_until": self.naps.rate_limited_until,
                 "model": self.model, "session_id": self.session_id, "usage": self.turns.usage,
                 "last_turn": self.turns.last_turn, "login": self.login.snapshot(),
                 "seq": self.bus.last_seq()}
@@ -229,7 +230,7 @@ class Harness:
                     note=(result.note or "")[:NOTICE_NOTE_CHARS],
                     stderr=[line[:NOTICE_LINE_CHARS] for line in result.stderr_tail[-20:]])
             elif result.outcome == "rate_limited":
-                self.naps.park("rate_limited", self.settings.rate_limit_sleep)
+                self.naps.rest_after_rate_limit(result.rate_limit_reset)
             elif result.outcome == "auth_failed":
                 self.naps.park_for_login()
 

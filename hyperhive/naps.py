@@ -7,12 +7,22 @@ import time
 
 from gevent.event import Event
 
+from .bounds import MAX_RATE_LIMIT_REST
 from .errors import BadArgs
 from .login import has_credentials, wait_for_credentials
 from .states import TurnState
 
 MAX_NAP = 24 * 3600
 NAP_FILE = "hyperhive-nap"
+# A rate limit is waited out a little past its reset: the API's clock and ours differ.
+RESET_MARGIN = 5
+
+
+def rate_limit_end(reset, now, fallback):
+    """When a rate-limited agent takes its message again: a little after the reset claude
+    named, `fallback` seconds from now when it named none, never more than a day ahead."""
+    end = now + fallback if reset is None else max(now, reset + RESET_MARGIN)
+    return min(end, now + MAX_RATE_LIMIT_REST)
 
 
 class Naps:
@@ -20,6 +30,7 @@ class Naps:
         self.harness = harness
         self.files = files
         self.until = files.read_float(NAP_FILE)
+        self.rate_limited_until = None
         self._wakeup = Event()
 
     def interrupt(self):
@@ -67,13 +78,22 @@ class Naps:
         if self.harness.state == TurnState.NAPPING:
             self.harness.set_state(TurnState.IDLE)
 
-    def park(self, status, seconds):
-        """Stop taking messages for a while; the unfinished one comes back afterwards."""
-        self.harness.set_status(status)
-        self.harness.bus.emit("note", text=f"{status}: resting {int(seconds)}s before retrying",
-                              level="warn")
+    def rest_after_rate_limit(self, reset):
+        """Take no messages until the rate limit lifts; the refused one comes back then."""
+        harness = self.harness
+        now = time.time()
+        self.rate_limited_until = until = rate_limit_end(
+            reset, now, harness.settings.rate_limit_sleep)
+        # Before the status, so whatever shows the status has the time with it.
+        harness.link.report(rate_limited_until=until)
+        harness.set_status("rate_limited")
+        at = time.strftime("%H:%M:%S", time.localtime(until))
+        why = "the reset claude reported" if reset is not None else "no reset time was given"
+        harness.bus.emit("note", level="warn", text=f"rate limited: resting until {at} "
+                         f"({int(until - now)}s; {why}), then retrying the message")
         self._wakeup.clear()
-        self._wakeup.wait(seconds)
+        self._wakeup.wait(max(0, until - now))
+        self.rate_limited_until = None
         self._back_online()
 
     def park_for_login(self):

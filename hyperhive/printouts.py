@@ -68,6 +68,10 @@ def status_table(reply, _args):
                                  ("needs-update", r["needs_update"])) if on]
         if r.get("rollout"):
             flags.append(f"settling#{r['rollout']['id']}")
+        if r.get("rate_limited_until"):
+            # At most a day ahead: the clock says it.
+            flags.append("rate-limited-until-" + datetime.datetime.fromtimestamp(
+                r["rate_limited_until"]).strftime("%H:%M:%S"))
         lines.append((r["name"], running, r["turn_state"] or "-", ",".join(flags) or "-",
                       r["model"] or "-", str(r["port"] or "-"), str(r["unread"]),
                       str(r["pending_reminders"]), (r["status_text"] or "")[:40]))

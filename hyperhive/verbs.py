@@ -34,12 +34,28 @@ from .bounds import (
     MAX_OPTION,
     MAX_OPTIONS,
     MAX_QUESTION,
+    MAX_RATE_LIMIT_REST,
     MAX_REMINDER_PATH,
     MAX_STATUS_TEXT,
     MAX_WAIT,
+    RATE_LIMIT_CLOCK_SLACK,
 )
 from .errors import BadArgs, UnknownCmd
-from .fields import BOOL, IDS, INT, NUM, SHORT, TIME, Detail, ListOf, Matches, Num, OneOf, Text
+from .fields import (
+    BOOL,
+    IDS,
+    INT,
+    NUM,
+    SHORT,
+    TIME,
+    Ahead,
+    Detail,
+    ListOf,
+    Matches,
+    Num,
+    OneOf,
+    Text,
+)
 from .handlers import Call
 from .states import MODEL_RE, STATUSES, TurnState
 from .verbforms import Arg, Ctl, Offer, Tool, Verb, on
@@ -212,7 +228,9 @@ VERBS = (
         "needs_login": BOOL, "status": OneOf(STATUSES),
         "port": Num(1, 65535, integer=True, what="a port number, 1 to 65535"),
         "config_sha": Matches(re.compile(r"[0-9a-f]{40}"), "a commit's 40-hex sha"),
-        "config_error": Text(MAX_CONFIG_ERROR)}),
+        "config_error": Text(MAX_CONFIG_ERROR),
+        "rate_limited_until": Ahead(MAX_RATE_LIMIT_REST + RATE_LIMIT_CLOCK_SLACK,
+                                    "a unix time at most a day ahead")}),
     Verb("notify_manager", "tell the manager about a failure of mine (a system message)",
          on("messages.notify_manager", *_AGENTS), {"event": SHORT},
          {"detail": Detail(MAX_DETAIL_KEYS, MAX_DETAIL_ITEMS, MAX_DETAIL)}),

@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -210,13 +211,14 @@ def test_dispatch_refuses_an_unknown_or_missing_cmd():
 
 def test_every_field_of_every_verb_carries_a_bound():
     bounded = (fields.Text, fields.Num, fields.OneOf, fields.Matches, fields.ListOf,
-               fields.Detail, fields.Bool)
+               fields.Detail, fields.Bool, fields.Ahead)
     for verb in verbs.VERBS:
         for name, spec in verb.fields.items():
             assert isinstance(spec, bounded), (verb.cmd, name, spec)
 
 
 DETAIL = fields.Detail(max_keys=2, max_items=2, max_bytes=64)
+AN_HOUR_AHEAD = fields.Ahead(3600, "within the hour")
 
 
 @pytest.mark.parametrize("spec, value, sentence", [
@@ -231,6 +233,9 @@ DETAIL = fields.Detail(max_keys=2, max_items=2, max_bytes=64)
     (fields.NUM, 1e300, "`f` must be a number of sane size"),
     (fields.TIME, 1.0, "`f` must be a unix time in seconds"),
     (fields.BOOL, "yes", "`f` must be true or false"),
+    (AN_HOUR_AHEAD, time.time() + 7200, "`f` must be within the hour"),
+    (AN_HOUR_AHEAD, "soon", "`f` must be a number"),
+    (AN_HOUR_AHEAD, -1, "`f` must be a unix time in seconds"),
     (fields.OneOf(("a", "b")), "c", "`f` must be one of a, b"),
     (fields.Matches(re.compile("[0-9]+"), "digits"), "x1", "`f` must be digits"),
     (fields.ListOf(fields.INT, 2), "1,2", "`f` must be a list"),
@@ -250,7 +255,8 @@ def test_each_spec_refuses_bad_input_with_a_sentence_naming_the_field(spec, valu
 
 @pytest.mark.parametrize("spec, value", [
     (fields.Text(4), "a€"), (fields.INT, -3), (fields.NUM, 0.5), (fields.BOOL, False),
-    (fields.ListOf(fields.SHORT, 2), ["a"]), (DETAIL, {"a": None, "b": ["x"]})])
+    (fields.ListOf(fields.SHORT, 2), ["a"]), (DETAIL, {"a": None, "b": ["x"]}),
+    (AN_HOUR_AHEAD, 1_000_000_000), (AN_HOUR_AHEAD, int(time.time()) + 3000)])
 def test_each_spec_passes_good_input_unchanged(spec, value):
     assert spec.check("f", value) == value
 

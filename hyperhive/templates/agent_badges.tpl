@@ -1,4 +1,4 @@
-% alive_text, alive_title = v.alive(s['status'])
+% alive_text, alive_title = v.alive(s['status'], s.get('rate_limited_until'))
 % st = s['turn_state']
 % u = s.get('usage') or {}
 % last = s.get('last_turn')

@@ -22,6 +22,10 @@
       % if a['needs_login']:
       <span class="badge b-login">needs login</span>
       % end
+      % if a.get('rate_limited_until'):
+      % limited_text, limited_title = h.rate_limited(a['rate_limited_until'], h.now)
+      <span class="badge b-ratelimit" title="{{limited_title}}">{{limited_text}}</span>
+      % end
       % if a['needs_update']:
       <span class="badge b-update">needs update</span>
       % end

@@ -1,0 +1,128 @@
+"""A rate-limited agent rests until the reset claude reported, then takes its message again.
+
+The end-to-end tests run a real host, real harnesses and the real claude CLI on a Claude
+login (CLAUDE_CODE_OAUTH_TOKEN) against tests/anthropic_stub.py answering 429 with the
+unified rate-limit headers, a reset a few seconds ahead.
+"""
+
+import sqlite3
+import time
+import urllib.request
+
+import pytest
+
+from anthropic_stub import Stub, claude_env, find_claude
+from hive import HostProcess, free_port, short_tmpdir, wait_for
+from hyperhive import formats
+from hyperhive.bounds import MAX_RATE_LIMIT_REST
+from hyperhive.naps import RESET_MARGIN, rate_limit_end
+
+NOW = 1_800_000_000.0
+
+
+# -- when the rest ends -----------------------------------------------------------------------
+
+
+def test_the_rest_ends_a_little_after_the_reported_reset():
+    assert rate_limit_end(NOW + 600, NOW, 300) == NOW + 600 + RESET_MARGIN
+
+
+def test_without_a_reset_the_rest_is_the_set_sleep():
+    assert rate_limit_end(None, NOW, 300) == NOW + 300
+
+
+def test_a_reset_already_past_rests_only_the_margin_left():
+    assert rate_limit_end(NOW - 2, NOW, 300) == NOW + RESET_MARGIN - 2
+    assert rate_limit_end(NOW - 3600, NOW, 300) == NOW
+
+
+def test_the_rest_is_never_longer_than_a_day():
+    assert rate_limit_end(NOW + 30 * 86400, NOW, 300) == NOW + MAX_RATE_LIMIT_REST
+    assert rate_limit_end(None, NOW, 10 * 86400) == NOW + MAX_RATE_LIMIT_REST
+
+
+def test_the_badge_says_until_when_with_the_date_on_another_day():
+    at = time.mktime((2026, 12, 6, 20, 16, 5, 0, 0, -1))
+    assert formats.rate_limited(at, at - 60)[0] == "⏸ rate limited until 20:16:05"
+    assert formats.rate_limited(at, at - 86400)[0] == "⏸ rate limited until 12-06 20:16:05"
+    assert formats.rate_limited(None, at)[0] == "⏸ rate limited"
+
+
+# -- the real claude against a 429 ------------------------------------------------------------
+
+
+@pytest.fixture
+def stub():
+    with Stub() as s:
+        yield s
+
+
+@pytest.fixture
+def hive(stub):
+    """A host whose agents log in with a Claude login token, not an API key; a rest
+    without a known reset would last ten minutes."""
+    root = short_tmpdir()
+    env = claude_env(stub, root / "home")
+    env.pop("ANTHROPIC_API_KEY")
+    env.update({"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-test", "HYPERHIVE_LOG": "stderr",
+                "HYPERHIVE_RATE_LIMIT_SLEEP": "600"})
+    for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
+        env.pop(key, None)
+    h = HostProcess(root=root, claude_bin=find_claude(), env=env,
+                    dashboard_port=free_port()).start()
+    yield h
+    h.stop()
+
+
+def row(h, name):
+    return next(r for r in h.admin("status")["agent_statuses"] if r["name"] == name)
+
+
+def html(h, port, path="/"):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Cookie": h.cookie})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.read().decode()
+
+
+def turn_outcomes(h, name):
+    path = h.root / "lib" / "agents" / name / "harness" / "hyperhive-turn-stats.sqlite"
+    with sqlite3.connect(path) as db:
+        return [kind for (kind,) in db.execute("select result_kind from turn_stats order by id")]
+
+
+def inbox_bodies(h):
+    return [m["body"] for m in h.admin("inbox", limit=100)["messages"]]
+
+
+def test_a_rate_limited_agent_rests_until_the_reset_and_then_finishes_the_turn(hive, stub):
+    assert hive.admin("spawn", name="alice")["ok"]
+    wait_for(lambda: row(hive, "alice")["turn_state"] == "idle", timeout=30,
+             what="alice's harness to come online")
+    reset = int(time.time()) + 8
+    stub.add_rule(r"busy hour", agent="alice", times=1, steps=[
+        {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
+    stub.add_rule(r"busy hour", agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the reset"}},
+        {"text": "done"}])
+    hive.admin("send", to="alice", body="busy hour")
+
+    until = wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60,
+                     what="alice's row to say until when it rests")
+    assert until == reset + RESET_MARGIN
+    shown = f"rate limited until {formats.moment(until, time.time())}"
+    assert shown in html(hive, hive.dashboard_port)
+    assert shown in html(hive, row(hive, "alice")["port"])
+    assert "rate-limited-until-" in hive.ctl("status").stdout
+
+    wait_for(lambda: "after the reset" in inbox_bodies(hive), timeout=60, what="the retried turn")
+    first, retried = (r for r in stub.main_requests() if r["last_user_text"].find("busy hour") >= 0
+                      and not r["has_tool_result"])
+    assert retried["time"] >= reset + RESET_MARGIN - 0.5, "the message came back before the reset"
+    assert retried["time"] - first["time"] < 60, "the rest lasted the fallback sleep"
+    wait_for(lambda: row(hive, "alice")["rate_limited_until"] is None, timeout=10,
+             what="the badge to go once the agent is back")
+    assert "rate limited until" not in html(hive, hive.dashboard_port)
+    wait_for(lambda: len(turn_outcomes(hive, "alice")) >= 2, timeout=20, what="both turns")
+    assert turn_outcomes(hive, "alice") == ["rate_limited", "ok"]
+    # The message was acked by the turn that finished: nothing comes back.
+    assert hive.agent("alice", "requeue")["requeued"] == 0
