@@ -118,7 +118,8 @@ SETTINGS = (
             "the login command the agent page runs (default `<claude binary> auth login`)",
             on_bad="stop"),
     Setting("rate_limit_sleep", "HYPERHIVE_RATE_LIMIT_SLEEP", 300.0, number,
-            "seconds a rate-limited agent rests before it retries"),
+            "seconds a rate-limited agent rests before it retries when claude names no reset "
+            "time (an API key's limits); with a reset it rests until 5 s past it, at most a day"),
     Setting("settle_seconds", "HYPERHIVE_SETTLE_SECONDS", 30.0, number,
             "seconds an agent must stay up on an approved config before it counts as "
             "deployed"),
