@@ -6,6 +6,7 @@ every live update alike; the browser tests only check that the page swaps them i
 
 import json
 import re
+import time
 
 from hyperhive import sse
 from hyperhive.agentfeed import LAST_GROUP, TermRows, Ticker, chart_data
@@ -143,3 +144,24 @@ def test_charts_from_a_real_summary_and_their_json_cannot_end_its_script(tmp_pat
 def test_an_end_row_colours_the_outcome():
     assert end_row({"outcome": "cancelled", "duration_ms": 10})["cls"] == "r-end is-warn"
     assert end_row({"outcome": "failed", "duration_ms": 10, "note": "x"})["text"] == "failed 10ms: x"
+
+
+def test_claudes_rate_limit_event_reads_as_its_window_and_reset():
+    reset = time.mktime((2026, 12, 6, 20, 16, 5, 0, 0, -1))
+    [r] = stream_rows({"t": "system", "subtype": "rate_limit", "status": "rejected",
+                       "resets_at": reset, "window": "five_hour"})
+    assert (r["cls"], r["text"]) == ("r-warn", "rate limit five_hour: rejected, resets 20:16:05")
+    [r] = stream_rows({"t": "system", "subtype": "rate_limit", "status": "allowed_warning",
+                       "resets_at": None, "window": None})
+    assert r["cls"] == "r-system" and r["text"].endswith("allowed_warning, resets ?")
+
+
+def test_the_alive_badge_says_until_when_a_rate_limited_agent_rests():
+    until = time.mktime((2026, 12, 6, 20, 16, 5, 0, 0, -1))
+    s = {"name": "alice", "status": "rate_limited", "rate_limited_until": until,
+         "turn_state": "idle", "turn_state_since": until - 60, "model": "haiku", "usage": {},
+         "last_turn": None}
+    html = render("agent_badges", s=s, v=View(until - 30))
+    assert "⏸ rate limited until 20:16:05</span>" in html
+    s["status"] = "online"
+    assert "rate limited" not in render("agent_badges", s=s, v=View(until - 30))

@@ -57,21 +57,45 @@ def stub():
         yield s
 
 
-@pytest.fixture
-def hive(stub):
-    """A host whose agents log in with a Claude login token, not an API key; a rest
-    without a known reset would last ten minutes."""
+def start_host(stub, login, sleep):
+    """A host whose agents use an API key or a Claude login token; a rest without a known
+    reset lasts `sleep` seconds."""
     root = short_tmpdir()
     env = claude_env(stub, root / "home")
-    env.pop("ANTHROPIC_API_KEY")
-    env.update({"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-test", "HYPERHIVE_LOG": "stderr",
-                "HYPERHIVE_RATE_LIMIT_SLEEP": "600"})
+    if login == "subscription":
+        env.pop("ANTHROPIC_API_KEY")
+        env["CLAUDE_CODE_OAUTH_TOKEN"] = "sk-ant-oat01-test"
+    env.update({"HYPERHIVE_LOG": "stderr", "HYPERHIVE_RATE_LIMIT_SLEEP": str(sleep)})
     for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
         env.pop(key, None)
-    h = HostProcess(root=root, claude_bin=find_claude(), env=env,
-                    dashboard_port=free_port()).start()
+    return HostProcess(root=root, claude_bin=find_claude(), env=env,
+                       dashboard_port=free_port()).start()
+
+
+@pytest.fixture
+def hive(stub):
+    """On a Claude login; a rest without a known reset would last ten minutes."""
+    h = start_host(stub, "subscription", 600)
     yield h
     h.stop()
+
+
+@pytest.fixture
+def keyed_hive(stub):
+    h = start_host(stub, "api", 3)
+    yield h
+    h.stop()
+
+
+def spawn(h, name):
+    assert h.admin("spawn", name=name)["ok"]
+    wait_for(lambda: row(h, name)["turn_state"] == "idle", timeout=30,
+             what=f"{name}'s harness to come online")
+
+
+def prompts(stub, text):
+    return [r for r in stub.main_requests() if text in r["last_user_text"]
+            and not r["has_tool_result"]]
 
 
 def row(h, name):
@@ -95,9 +119,7 @@ def inbox_bodies(h):
 
 
 def test_a_rate_limited_agent_rests_until_the_reset_and_then_finishes_the_turn(hive, stub):
-    assert hive.admin("spawn", name="alice")["ok"]
-    wait_for(lambda: row(hive, "alice")["turn_state"] == "idle", timeout=30,
-             what="alice's harness to come online")
+    spawn(hive, "alice")
     reset = int(time.time()) + 8
     stub.add_rule(r"busy hour", agent="alice", times=1, steps=[
         {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
@@ -115,8 +137,7 @@ def test_a_rate_limited_agent_rests_until_the_reset_and_then_finishes_the_turn(h
     assert "rate-limited-until-" in hive.ctl("status").stdout
 
     wait_for(lambda: "after the reset" in inbox_bodies(hive), timeout=60, what="the retried turn")
-    first, retried = (r for r in stub.main_requests() if r["last_user_text"].find("busy hour") >= 0
-                      and not r["has_tool_result"])
+    first, retried = prompts(stub, "busy hour")
     assert retried["time"] >= reset + RESET_MARGIN - 0.5, "the message came back before the reset"
     assert retried["time"] - first["time"] < 60, "the rest lasted the fallback sleep"
     wait_for(lambda: row(hive, "alice")["rate_limited_until"] is None, timeout=10,
@@ -126,3 +147,24 @@ def test_a_rate_limited_agent_rests_until_the_reset_and_then_finishes_the_turn(h
     assert turn_outcomes(hive, "alice") == ["rate_limited", "ok"]
     # The message was acked by the turn that finished: nothing comes back.
     assert hive.agent("alice", "requeue")["requeued"] == 0
+
+
+def test_an_api_keys_rate_limit_names_no_reset_so_the_agent_rests_the_set_sleep(keyed_hive, stub):
+    hive = keyed_hive
+    spawn(hive, "alice")
+    # An hour's retry-after: claude does not wait it out itself, and never names the reset.
+    stub.add_rule(r"busy minute", agent="alice", times=1, steps=[
+        {"error": 429, "limit": {"plan": "api", "reset_in": 3600}}])
+    stub.add_rule(r"busy minute", agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the sleep"}},
+        {"text": "done"}])
+    sent = time.time()
+    hive.admin("send", to="alice", body="busy minute")
+    until = wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60,
+                     what="alice's row to say until when it rests")
+    assert sent + 3 <= until <= time.time() + 3
+    wait_for(lambda: "after the sleep" in inbox_bodies(hive), timeout=60, what="the retried turn")
+    first, retried = prompts(stub, "busy minute")
+    assert 3 - 0.5 <= retried["time"] - first["time"] < 30
+    wait_for(lambda: len(turn_outcomes(hive, "alice")) >= 2, timeout=20, what="both turns")
+    assert turn_outcomes(hive, "alice") == ["rate_limited", "ok"]
