@@ -14,6 +14,8 @@ from .states import TurnState
 
 MAX_NAP = 24 * 3600
 NAP_FILE = "hyperhive-nap"
+# The end of a rate-limit rest: a restart in the middle rests out the rest of it.
+RATE_LIMIT_FILE = "hyperhive-rate-limited"
 # A rate limit is waited out a little past its reset: the API's clock and ours differ.
 RESET_MARGIN = 5
 
@@ -30,7 +32,7 @@ class Naps:
         self.harness = harness
         self.files = files
         self.until = files.read_float(NAP_FILE)
-        self.rate_limited_until = None
+        self.rate_limited_until = files.read_float(RATE_LIMIT_FILE)
         self._wakeup = Event()
 
     def interrupt(self):
@@ -57,6 +59,7 @@ class Naps:
         return True
 
     def sleep_out(self):
+        self._rest_out_rate_limit()
         harness = self.harness
         if not self.until or self.until <= time.time():
             self._clear()
@@ -80,21 +83,41 @@ class Naps:
 
     def rest_after_rate_limit(self, reset):
         """Take no messages until the rate limit lifts; the refused one comes back then."""
-        harness = self.harness
         now = time.time()
-        self.rate_limited_until = until = rate_limit_end(
-            reset, now, harness.settings.rate_limit_sleep)
+        until = rate_limit_end(reset, now, self.harness.settings.rate_limit_sleep)
+        why = "the reset claude reported" if reset is not None else "no reset time was given"
+        self._rest(until, f"({int(until - now)}s; {why}), then retrying the message")
+
+    def _rest_out_rate_limit(self):
+        """What is left of a rest a restart cut short (the refused message waits meanwhile)."""
+        until = self.rate_limited_until
+        if until is None:
+            return
+        if until <= time.time():
+            self._end_rest()
+            return
+        self._rest(min(until, time.time() + MAX_RATE_LIMIT_REST),
+                   "(the rest of a rest the harness restarted in)")
+
+    def _rest(self, until, how):
+        harness = self.harness
+        self.rate_limited_until = until
+        self.files.write(RATE_LIMIT_FILE, until)
         # Before the status, so whatever shows the status has the time with it.
         harness.link.report(rate_limited_until=until)
         harness.set_status("rate_limited")
         at = time.strftime("%H:%M:%S", time.localtime(until))
-        why = "the reset claude reported" if reset is not None else "no reset time was given"
-        harness.bus.emit("note", level="warn", text=f"rate limited: resting until {at} "
-                         f"({int(until - now)}s; {why}), then retrying the message")
+        harness.bus.emit("note", level="warn", text=f"rate limited: resting until {at} {how}")
         self._wakeup.clear()
-        self._wakeup.wait(max(0, until - now))
-        self.rate_limited_until = None
+        self._wakeup.wait(max(0, until - time.time()))
+        if harness.stopping.is_set():
+            return      # a stop cut the rest short: the next start rests out what is left
+        self._end_rest()
         self._back_online()
+
+    def _end_rest(self):
+        self.rate_limited_until = None
+        self.files.write(RATE_LIMIT_FILE, None)
 
     def park_for_login(self):
         self.harness.set_status("needs_login_idle")

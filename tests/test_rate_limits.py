@@ -168,3 +168,28 @@ def test_an_api_keys_rate_limit_names_no_reset_so_the_agent_rests_the_set_sleep(
     assert 3 - 0.5 <= retried["time"] - first["time"] < 30
     wait_for(lambda: len(turn_outcomes(hive, "alice")) >= 2, timeout=20, what="both turns")
     assert turn_outcomes(hive, "alice") == ["rate_limited", "ok"]
+
+
+def test_a_restart_in_the_middle_of_a_rest_rests_out_the_rest_of_it(hive, stub):
+    spawn(hive, "alice")
+    reset = int(time.time()) + 12
+    stub.add_rule(r"busy day", agent="alice", times=1, steps=[
+        {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
+    stub.add_rule(r"busy day", agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the restart"}},
+        {"text": "done"}])
+    hive.admin("send", to="alice", body="busy day")
+    wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60,
+             what="alice to rest")
+    assert hive.admin("restart", name="alice")["ok"]
+    # The new harness says so again, with the same end, before it takes anything.
+    wait_for(lambda: row(hive, "alice")["rate_limited_until"] == reset + RESET_MARGIN,
+             timeout=30, what="the restarted harness to go on resting")
+    wait_for(lambda: "after the restart" in inbox_bodies(hive), timeout=60,
+             what="the retried turn")
+    # Two requests: the refused one and the retry; the restart asked nothing in between.
+    refused, retried = prompts(stub, "busy day")
+    assert refused["answer"]["error"] == 429
+    assert retried["time"] >= reset + RESET_MARGIN - 0.5, "the restart took the message early"
+    wait_for(lambda: row(hive, "alice")["rate_limited_until"] is None, timeout=10,
+             what="the rest to end")
