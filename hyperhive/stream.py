@@ -2,9 +2,9 @@
 
 `TurnReader.feed()` takes stdout lines one at a time and keeps what the harness needs
 (session id, MCP server status, tool counts, sends by recipient class, token usage, the
-`result` event, interrupts, API errors, compaction status, when a rate limit ends). `classify()` turns a finished
-reader into a turn outcome, `summarise()` turns one event into a compact dict for the live
-per-agent page.
+`result` event, interrupts, API errors, compaction status, when a rate limit lifts).
+`classify()` turns a finished reader into a turn outcome, `summarise()` turns one event
+into a compact dict for the live per-agent page.
 
 Outcomes: ok, failed, prompt_too_long, cancelled, rate_limited, auth_failed.
 
@@ -189,7 +189,8 @@ class TurnReader:
             self.api_error_status = event.get("api_error_status")
             info = _dict(_dict(event.get("api_error_params")).get("rate_limit_info"))
             if event["error"] == "rate_limit" and info:
-                self._track_rate_limit({"status": "rejected", **info})
+                # The error line is the refusal itself, whatever status it repeats.
+                self._track_rate_limit({**info, "status": "rejected"})
         message = _dict(event.get("message"))
         for block in _list(message.get("content")):
             self._track_block(_dict(block))
