@@ -1,8 +1,10 @@
 """Every wait of the serve loop between turns: a nap claude asked for, a rest after a
-rate limit, and the waits for a login. The operator's cancel, a finished login or a
-stop cuts any of them short.
+rate limit, and the waits for a login. The operator's cancel ends a nap; a finished
+login or a stop cuts any of them short (a rate-limit rest a stop cut short goes on at
+the next start).
 """
 
+import math
 import time
 
 from gevent.event import Event
@@ -93,7 +95,7 @@ class Naps:
         until = self.rate_limited_until
         if until is None:
             return
-        if until <= time.time():
+        if not math.isfinite(until) or until <= time.time():
             self._end_rest()
             return
         self._rest(min(until, time.time() + MAX_RATE_LIMIT_REST),
