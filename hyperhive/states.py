@@ -18,6 +18,12 @@ STATUSES = ("loading", "online", "needs_login_idle", "needs_login_in_progress", 
             "rate_limited")
 
 
+# The outcomes of a turn that count as failing: the harness tries the message again,
+# and after its last attempt hands it to the host's failed list. A rate limit or a
+# missing login is not one: each has its own wait, and the message comes back after.
+FAIL_OUTCOMES = ("failed", "prompt_too_long")
+
+
 class TurnState(str, enum.Enum):
     IDLE = "idle"
     THINKING = "thinking"
