@@ -4,6 +4,7 @@
     thinking ──prompt too long──▶ compacting ──done──▶ thinking
     idle ──operator compact──▶ compacting ──done──▶ idle
     idle ──nap──▶ napping ──deadline or cancel──▶ idle
+    idle ──a failed turn──▶ retrying ──its rest over──▶ thinking (the same message)
 """
 
 import enum
@@ -29,6 +30,7 @@ class TurnState(str, enum.Enum):
     THINKING = "thinking"
     COMPACTING = "compacting"
     NAPPING = "napping"
+    RETRYING = "retrying"
 
 
 class IllegalTransition(Exception):
@@ -36,10 +38,12 @@ class IllegalTransition(Exception):
 
 
 ALLOWED = {
-    TurnState.IDLE: {TurnState.THINKING, TurnState.COMPACTING, TurnState.NAPPING},
+    TurnState.IDLE: {TurnState.THINKING, TurnState.COMPACTING, TurnState.NAPPING,
+                     TurnState.RETRYING},
     TurnState.THINKING: {TurnState.IDLE, TurnState.COMPACTING, TurnState.NAPPING},
     TurnState.COMPACTING: {TurnState.THINKING, TurnState.IDLE},
     TurnState.NAPPING: {TurnState.IDLE, TurnState.THINKING, TurnState.COMPACTING},
+    TurnState.RETRYING: {TurnState.IDLE, TurnState.THINKING},
 }
 
 
