@@ -1,16 +1,25 @@
 """A hostile agent against the failed list, on a real host: it may hand over only a
 message it was delivered and has not acked, within the bounds, and it has no way to
-retry, discard or read another agent's failed turns.
+retry, discard or read another agent's failed turns; the pages' buttons need the
+operator's session, and an agent's page reaches only that agent's rows.
 
 The harnesses here have no credentials, so they wait for a login and take nothing:
 the test's own `recv` on an agent's socket is the agent's.
 """
 
+import json
+import shutil
 import sqlite3
 
 import pytest
 
+from hive import HostProcess, free_port, wait_for
+from test_agent_page import Page
 from test_attacks_bounds import refused, still_serving
+from test_attacks_web import anonymous, post_json
+from test_dashboard import Dash
+from test_e2e import row
+from test_terminal import up
 
 
 @pytest.fixture
@@ -90,3 +99,40 @@ def test_an_agent_reads_only_its_own_failed_turns(hive):
     refused(h.agent("alice", "failed", agent="bob"), "bad_args")
     assert [r["message_id"] for r in h.agent("bob", "failed")["failed"]] == [bobs]
     assert [r["agent"] for r in h.admin("failed")["failed"]] == ["bob"]
+
+
+# -- the pages' buttons ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def paged():
+    h = HostProcess(dashboard_port=free_port()).start()
+    try:
+        for name in ("alice", "bob"):
+            assert h.admin("spawn", name=name)["ok"]
+        pages = {name: Page(row(h, name)["port"], h.cookie) for name in ("alice", "bob")}
+        for page in pages.values():
+            wait_for(lambda page=page: up(page), 20, what="the agent's page")
+        yield h, Dash(h.dashboard_port, h.cookie), pages
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_the_failed_buttons_need_the_operators_session_and_the_rows_own_page(paged):
+    h, dash, pages = paged
+    bobs = delivered(h, "bob", "bob's")
+    assert h.agent("bob", "fail_message", id=bobs, outcome="failed")["ok"]
+    for page in (dash, pages["alice"], pages["bob"]):
+        for action in ("retry-failed", "discard-failed"):
+            status, body = post_json(anonymous(page), f"/{action}/{bobs}")
+            assert status == 401, (status, body[:200])
+    # alice's page, with the operator's session, still reaches only alice's rows
+    for action in ("retry-failed", "discard-failed"):
+        status, body = post_json(pages["alice"], f"/{action}/{bobs}")
+        assert status == 404 and json.loads(body)["code"] == "not_found", body[:200]
+    assert failed_rows(h) == [(bobs, "bob")]
+    status, body = post_json(pages["bob"], f"/discard-failed/{bobs}")
+    assert status == 200 and json.loads(body)["ok"], body[:200]
+    assert failed_rows(h) == []
+    still_serving(h, "alice", "bob")
