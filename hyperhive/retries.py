@@ -87,7 +87,10 @@ class Retries:
     def after(self, message, result):
         """What follows a turn on `message`: True to run it again (after the rest)."""
         if result.outcome not in FAIL_OUTCOMES:
-            if result.outcome in ("ok", "cancelled"):
+            # Done with it (an operator's cancel acks it too). A stop's cancel, a rate
+            # limit or a login leaves it to come back: its count stays.
+            if result.outcome == "ok" or (result.outcome == "cancelled"
+                                          and self.harness.turns.operator_cancel):
                 self.forget(message["id"])
             return False
         harness = self.harness

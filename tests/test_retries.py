@@ -9,6 +9,8 @@ import sqlite3
 import pytest
 
 from hive import HostProcess, clean_env, short_tmpdir, wait_for
+from test_agent_page import Page
+from test_attacks_web import post_json
 
 FAILING_CLAUDE = """#!/bin/sh
 echo "something broke in claude" >&2
@@ -87,12 +89,30 @@ def test_the_attempt_count_outlives_a_restart_of_the_harness(failing_claude):
                  timeout=60, what="alice resting before her second attempt")
         attempts = h.root / "lib" / "agents" / "alice" / "harness" / "hyperhive-attempts"
         assert json.loads(attempts.read_text()) == {str(msg_id): 1}
-        row = next(r for r in h.admin("status")["agent_statuses"] if r["name"] == "alice")
-        assert row["turn_state"] == "retrying"
+        row = wait_for(lambda: next((r for r in h.admin("status")["agent_statuses"]
+                                     if r["name"] == "alice" and r["turn_state"] == "retrying"),
+                                    None), timeout=10, what="the host told of the rest")
         assert row["turn_state_until"] > row["turn_state_since"] + 250
         assert failed_of(h, "alice") == []
         assert h.admin("restart", name="alice")["ok"]
         # back, the message is redelivered, fails once more: that is the second attempt
+        [row] = wait_for(lambda: failed_of(h, "alice"), timeout=60, what="the failed row")
+        assert row["message_id"] == msg_id and row["attempts"] == 2
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_the_operators_cancel_cuts_the_rest_short_and_the_next_attempt_starts(failing_claude):
+    h = start(failing_claude, HYPERHIVE_TURN_ATTEMPTS="2", HYPERHIVE_TURN_RETRY_SECONDS="300")
+    try:
+        msg_id = h.admin("send", to="alice", body="do the thing")["id"]
+        wait_for(lambda: any(s["state"] == "retrying" for s in turn_states(h, "alice")),
+                 timeout=60, what="alice resting before her second attempt")
+        page = Page(next(r for r in h.admin("status")["agent_statuses"]
+                         if r["name"] == "alice")["port"], h.cookie)
+        status, body = post_json(page, "/api/cancel")
+        assert status == 200 and json.loads(body)["cancelled"] == "rest", body[:200]
         [row] = wait_for(lambda: failed_of(h, "alice"), timeout=60, what="the failed row")
         assert row["message_id"] == msg_id and row["attempts"] == 2
     finally:
