@@ -7,6 +7,7 @@ from brokers import race, system_events, take
 from hyperhive import verbs
 from hyperhive.errors import BadArgs, NotFound
 from hyperhive.names import OPERATOR
+from test_dashboard import ESCAPED, XSS, live_page, rendered
 
 
 def delivered(broker, sender, to, body):
@@ -152,3 +153,22 @@ def test_the_failed_list_verbs_are_the_operators_and_fail_message_the_harness(br
         assert cmd in verbs.table("admin")
         assert cmd not in verbs.table("agent") and cmd not in verbs.table("manager")
     assert "fail_message" not in verbs.forwarded("agent")
+
+
+def test_the_dashboard_panel_follows_the_list_and_escapes_what_agents_wrote(broker):
+    live, hello, seq = live_page(broker)
+    assert 'id="failed-count" hx-swap-oob="true">0<' in hello["failed"]
+    msg_id = delivered(broker, "operator", "alice", XSS)
+    fail(broker, "alice", msg_id, note=XSS, stderr_tail=XSS)
+    added = dict(rendered(broker, live, seq))["failed_turn_added"]
+    html = added["failed"]
+    assert f'id="failed-{msg_id}"' in html and "is-new" in html
+    assert XSS not in html and html.count(ESCAPED) == 3        # the body, note and stderr
+    assert 'id="failed-count" hx-swap-oob="true">1<' in html
+    assert f'action="/retry-failed/{msg_id}"' in html
+    assert f'data-tag="failed-{msg_id}"' in added["notify"]
+    seq = broker.last_seq()
+    broker.failed.discard(msg_id)
+    removed = dict(rendered(broker, live, seq))["failed_turn_removed"]
+    assert f'id="failed-{msg_id}"' not in removed["failed"]
+    assert 'id="failed-count" hx-swap-oob="true">0<' in removed["failed"]
