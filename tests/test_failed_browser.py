@@ -93,6 +93,11 @@ def test_the_agent_page_shows_its_failed_turn_live_and_retries_it(context, live_
     expect(row).to_be_visible()
     expect(row).to_contain_text("run the doomed errand")
     expect(row).to_contain_text("API Error: 500")
+    # a fresh load of the page shows the same row, its panel open
+    agent.reload()
+    expect(agent.locator("#live")).to_have_class("live is-live", timeout=10_000)
+    expect(row).to_be_visible()
+    expect(agent.locator("#failed-count")).to_have_text("1")
     # the retry goes to the host (the operator's session), the turn runs again and is ok
     row.get_by_role("button", name="R3TRY").click()
     expect(row).to_have_count(0, timeout=60_000)
