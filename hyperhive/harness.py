@@ -221,6 +221,9 @@ class Harness:
         what its outcome asks for (a rest, a login)."""
         # The session stays held through a rest, so no compaction starts during one.
         with self.turns.session_lock:
+            self.retries.resume(message)
+            if self.stopping.is_set():
+                return
             result = self.turns.take(message, unread)
             while self.retries.after(message, result):
                 result = self.turns.take(message, unread)

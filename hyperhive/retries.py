@@ -3,7 +3,8 @@ up to the attempts setting; after the last, the message goes to the host's faile
 
 The attempts made on each message are kept in the harness dir (`hyperhive-attempts`),
 so a harness that restarts mid-way (the message comes back with the requeue at start)
-goes on counting instead of starting over. The host trusts none of it: it checks what
+goes on counting instead of starting over, and a rest a stop cut short
+(`hyperhive-retry`) is rested out before the next attempt. The host trusts none of it: it checks what
 `fail_message` names and bounds what it carries.
 """
 
@@ -19,6 +20,7 @@ from .states import FAIL_OUTCOMES, TurnState
 log = logging.getLogger(__name__)
 
 ATTEMPTS_FILE = "hyperhive-attempts"
+REST_FILE = "hyperhive-retry"         # "<message id> <end of the rest>", while resting
 # Messages whose count is kept at once: more than one is only ever a leftover.
 KEPT_COUNTS = 32
 
@@ -104,7 +106,7 @@ class Retries:
         harness.bus.emit("note", level="warn", text=f"turn {result.outcome} (attempt "
                          f"{attempts} of {self.limit}): trying message #{message['id']} "
                          f"again in {seconds:g}s")
-        self.rest(seconds)
+        self.rest(seconds, message["id"])
         return not harness.stopping.is_set()
 
     def give_up(self, message, result, attempts):
@@ -124,15 +126,34 @@ class Retries:
 
     # -- the rest ---------------------------------------------------------------------------
 
-    def rest(self, seconds):
+    def rest(self, seconds, msg_id=None):
         harness = self.harness
         self.until = time.time() + seconds
+        if msg_id is not None:
+            self.files.write(REST_FILE, f"{msg_id} {self.until}")
         harness.set_state(TurnState.RETRYING, until=self.until)
         self._wakeup.clear()
         self._wakeup.wait(seconds)
         self.until = None
+        if not harness.stopping.is_set():
+            self.files.write(REST_FILE, None)   # a stop keeps it for the next start
         if harness.state == TurnState.RETRYING:
             harness.set_state(TurnState.IDLE)
+
+    def resume(self, message):
+        """Before the first turn on `message` since a start: the rest a stop cut short, if
+        it was this message's, is rested out first."""
+        kept = (self.files.read(REST_FILE) or "").split()
+        if not kept:
+            return
+        self.files.write(REST_FILE, None)
+        try:
+            msg_id, until = int(kept[0]), float(kept[1])
+        except (ValueError, IndexError):
+            return
+        left = until - time.time()
+        if msg_id == message["id"] and left > 0:
+            self.rest(min(left, self.rest_seconds(self.limit)), msg_id)
 
     def interrupt(self):
         """End the rest now: a stop, or the operator's cancel (the next attempt starts)."""

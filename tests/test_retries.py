@@ -93,11 +93,22 @@ def test_the_attempt_count_outlives_a_restart_of_the_harness(failing_claude):
                                      if r["name"] == "alice" and r["turn_state"] == "retrying"),
                                     None), timeout=10, what="the host told of the rest")
         assert row["turn_state_until"] > row["turn_state_since"] + 250
+        until = row["turn_state_until"]
         assert failed_of(h, "alice") == []
         assert h.admin("restart", name="alice")["ok"]
-        # back, the message is redelivered, fails once more: that is the second attempt
-        [row] = wait_for(lambda: failed_of(h, "alice"), timeout=60, what="the failed row")
-        assert row["message_id"] == msg_id and row["attempts"] == 2
+        # back, the message is redelivered and its rest goes on to the same end
+        wait_for(lambda: next((r for r in h.admin("status")["agent_statuses"]
+                               if r["name"] == "alice" and r["turn_state"] == "retrying"
+                               and r["turn_state_since"] > row["turn_state_since"]), None),
+                 timeout=30, what="the rest resumed after the restart")
+        resumed = [s for s in turn_states(h, "alice") if s["state"] == "retrying"][-1]
+        assert resumed["until"] == pytest.approx(until, abs=0.01)
+        assert json.loads(attempts.read_text()) == {str(msg_id): 1}
+        # the operator cuts it short: the message fails once more, its second attempt
+        page = Page(row["port"], h.cookie)
+        assert json.loads(post_json(page, "/api/cancel")[1])["cancelled"] == "rest"
+        [failed] = wait_for(lambda: failed_of(h, "alice"), timeout=60, what="the failed row")
+        assert failed["message_id"] == msg_id and failed["attempts"] == 2
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
