@@ -25,6 +25,8 @@ HISTORY = 300               # events rendered into the page
 INBOX_LIMIT = 30
 BADGE_KINDS = frozenset({"status_changed", "turn_state_changed", "model_changed",
                          "token_usage_changed", "turn_end"})
+# How often an open page asks the host whether its failed list changed.
+FAILED_POLL_SECONDS = 5
 # The rows of an event go into the page's last turn group: the term's last section.
 LAST_GROUP = "#term > .turn:last-child"
 
@@ -47,6 +49,7 @@ def page_state(harness, streams=None, events=None, lists=None):
     snap["inbox"], snap["inbox_error"] = lists.inbox(fresh=True)
     snap["threads"], snap["threads_error"] = lists.threads()
     snap["reminders"], snap["reminders_error"] = lists.reminders()
+    snap["failed"], snap["failed_error"] = lists.failed()
     snap["streams"] = int(streams) if streams is not None else 0
     snap["now"] = time.time()
     snap["dashboard_url"] = dashboard_url(harness.settings)
@@ -134,6 +137,10 @@ class HostLists:
         """(reminders, error): the agent's own pending reminders, soonest first."""
         return self._ask("reminders", "reminders")
 
+    def failed(self):
+        """(failed turns, error): the agent's own, newest first."""
+        return self._ask("failed", "failed")
+
     def _ask(self, cmd, key, **fields):
         """(a list from the host's reply, None) or ([], why not): a page shows either."""
         try:
@@ -196,6 +203,8 @@ class Feed:
         history = harness.bus.history(HISTORY)
         self.term = TermRows(takes_rows([e for e in history if seen is None or e["seq"] <= seen]))
         self.ticker = Ticker()
+        self.failed_shown = None        # the failed rows the page has (None: not asked yet)
+        self.failed_asked = time.monotonic()
 
     def render(self, event):
         kind, data = event["kind"], event["data"]
@@ -219,7 +228,17 @@ class Feed:
             out.append(("reminders", web.render("agent_reminders", reminders=reminders,
                                                  error=error, name=self.harness.name, v=view,
                                                  oob=True)))
+        if kind in ("turn_start", "turn_end", "failed_changed"):
+            out.append(self._failed())
         return out
+
+    def _failed(self):
+        """The failed panel's list, as the host has it now."""
+        failed, error = self.lists.failed()
+        self.failed_shown = [f["message_id"] for f in failed]
+        self.failed_asked = time.monotonic()
+        return "failed", web.render("agent_failed", failed=failed, error=error,
+                                    name=self.harness.name, oob=True)
 
     def _inbox(self, view, seq, new_id=None):
         messages, error = self.lists.inbox(seq=seq)
@@ -231,7 +250,20 @@ class Feed:
         texts = {"turn-age": view.turn_age(self.harness.snapshot())}
         for m in self.lists.inbox()[0]:
             texts[f"age-inbox-{m['id']}"] = view.age(m.get("sent_at"))
-        return self.ticker.fragments(texts)
+        return self.ticker.fragments(texts) + self._failed_moved()
+
+    def _failed_moved(self):
+        """The operator's discard reaches no harness: every few seconds the feed asks the
+        host again, and sends the panel when its rows changed."""
+        if time.monotonic() - self.failed_asked < FAILED_POLL_SECONDS:
+            return []
+        self.failed_asked = time.monotonic()
+        failed, error = self.lists.failed()
+        if error or [f["message_id"] for f in failed] == self.failed_shown:
+            return []
+        self.failed_shown = [f["message_id"] for f in failed]
+        return [("failed", web.render("agent_failed", failed=failed, error=error,
+                                      name=self.harness.name, oob=True))]
 
 
 class StatsFeed:

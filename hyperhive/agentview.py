@@ -238,6 +238,9 @@ def event_rows(event):
         return [row("r-info", "·", f"status → {_s(data.get('status'))}")]
     if kind == "turn_state_changed" and data.get("state") == "napping" and data.get("until"):
         return [row("r-info", "💤", f"napping until {formats.clock(data['until'])}")]
+    if kind == "turn_state_changed" and data.get("state") == "retrying" and data.get("until"):
+        return [row("r-info", formats.turn_glyph("retrying"),
+                    f"retrying at {formats.clock(data['until'])}")]
     return []
 
 
@@ -327,9 +330,12 @@ class View:
         return f"{formats.mmss(left)} left" if left > 0 else "any moment now"
 
     def turn_age(self, s):
-        """The ticking part of the turn-state badge: the nap's countdown or the state's age."""
+        """The ticking part of the turn-state badge: a nap's or a rest's countdown, or the
+        state's age."""
         if s["turn_state"] == "napping" and s.get("nap_until"):
             return self.countdown(s["nap_until"])
+        if s["turn_state"] == "retrying" and s.get("retry_until"):
+            return self.countdown(s["retry_until"])
         return self.age(s["turn_state_since"])
 
     @staticmethod
@@ -361,6 +367,8 @@ class View:
                           "fits the context window",
             "napping": f"napping since {at} until {formats.clock(until)}: messages wait in the inbox; "
                        "■ cancel wakes the agent",
+            "retrying": f"the last turn failed at {at}; the same message is tried again at "
+                        f"{formats.clock(until)} (■ cancel: now)",
             "idle": f"waiting for a message since {at}",
         }.get(state, f"{state} since {at}")
 

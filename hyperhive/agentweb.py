@@ -191,8 +191,9 @@ def _actions(app, harness):
     @post("/api/cancel")
     def cancel(form):
         what = harness.cancel()
-        return {"flash": "turn cancelled" if what == "turn" else "nap ended",
-                "cancelled": what}
+        flash = {"turn": "turn cancelled", "nap": "nap ended",
+                 "rest": "trying the failed message again now"}[what]
+        return {"flash": flash, "cancelled": what}
 
     @post("/login/start", back="/#login")
     def login_start(form):

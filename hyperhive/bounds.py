@@ -27,6 +27,10 @@ MAX_DELAY = 366 * 24 * 3600        # seconds ahead a reminder may be due
 MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
 MAX_RATE_LIMIT_REST = 24 * 3600    # seconds a rate-limited agent rests at most...
 RATE_LIMIT_CLOCK_SLACK = 300       # ...and how far past that a reported end may lie
+MAX_FAIL_NOTE = 4096               # bytes of a failed turn's note (fail_message)...
+MAX_STDERR_TAIL = 4096             # ...and of the end of claude's stderr it keeps
+MAX_TURN_ATTEMPTS = 20             # turns one message may be given (the setting's bound too)
+MAX_FAILED_LISTED = 200            # failed turns one `failed` reply lists, newest first
 MAX_HISTORY = 200                  # commits of a config repo's history in one reply
 # Resources one agent may hold at once; at the bound the verb answers `conflict`.
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered

@@ -4,6 +4,7 @@
     broker.questions   ask, answer, cancel, and their deadlines
     broker.reminders   remind, and the timers that deliver reminders and expire questions
     broker.approvals   the approval queue, diffs, decisions, rollout outcomes
+    broker.failed      the failed list: messages whose turns kept failing (failedturns.py)
     broker.agents      the registry, reports, status rows, pauses, transients, agent dirs
     broker.operations  the lifecycle verbs (operations.py), when the host has a backend
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
@@ -25,6 +26,7 @@ from .agents import Agents
 from .approvals import Approvals
 from .bus import Bus
 from .configs import Configs
+from .failedturns import FailedTurns
 from .messages import Messages
 from .operations import Operations, Unhosted
 from .questions import Questions
@@ -47,6 +49,7 @@ class Broker:
         self.questions = Questions(self.bus, self.agents, self.messages)
         self.reminders = Reminders(self.bus, self.questions)
         self.approvals = Approvals(self.bus, self.agents, self.messages)
+        self.failed = FailedTurns(self.bus, self.agents)
         self.sessions = sessions(self.bus.writer) if sessions else None
         self.operations = Operations(self, lifecycle) if lifecycle else Unhosted()
         self.lifecycle = self.operations.lifecycle if lifecycle else None

@@ -230,6 +230,20 @@ def _actions(app, broker):
         broker.reminders.cancel(OPERATOR, rid)
         return {"flash": f"reminder #{rid} cancelled", "id": rid}
 
+    # -- failed turns ----------------------------------------------------------------
+
+    @post("/retry-failed/<id>", back="/#failed")
+    def retry_failed(form, id):
+        mid = web.int_arg(id)
+        result = broker.failed.retry(mid)
+        return {"flash": f"message #{mid} is back in {result['agent']}'s inbox", **result}
+
+    @post("/discard-failed/<id>", back="/#failed")
+    def discard_failed(form, id):
+        mid = web.int_arg(id)
+        result = broker.failed.discard(mid)
+        return {"flash": f"failed message #{mid} discarded", **result}
+
     # -- messages ------------------------------------------------------------------
 
     @post("/send", back="/#flow")

@@ -44,6 +44,8 @@ STALE = {
     "reminder_added": {"reminders", "agents"},       # and the agent's pending count
     "reminder_cancelled": {"reminders", "agents"},
     "reminder_delivered": {"reminders", "agents"},
+    "failed_turn_added": {"failed"},
+    "failed_turn_removed": {"failed", "agents"},     # a retry: the agent's unread count
 }
 
 
@@ -228,6 +230,10 @@ def _notice(kind, data):
     if kind == "question_added" and data.get("target") is None:
         return notice(f"question-{data['id']}", f"question from {data['asker']}",
                       data["question"], dashview.question_row(data))
+    if kind == "failed_turn_added":
+        return notice(f"failed-{data['id']}", f"{data['agent']}: message #{data['id']} failed",
+                      f"its turns ended {data['outcome']}; retry or discard it",
+                      dashview.failed_row({"message_id": data["id"]}))
     if kind == "approval_added" and data.get("requested_by") != OPERATOR:
         i = data["id"]
         # the operator's own requests (from ctl, say) need no reminder

@@ -40,6 +40,7 @@ SECTION_READS = {
     # grouped by agent, each agent's soonest first
     "reminders": lambda b: sorted(b.reminders.pending(OPERATOR)["reminders"],
                                   key=lambda r: (r["agent"], r["due_at"], r["id"])),
+    "failed": lambda b: b.failed.listing(OPERATOR)["failed"],     # newest first
 }
 NEED_LIFECYCLE = ("kept", "drafts")
 
@@ -278,6 +279,9 @@ class Sections:
     def reminders(self, reminders, fresh=()):
         return self.rows("dash_reminder", reminders, "r", reminder_row, fresh)
 
+    def failed(self, failed, fresh=()):
+        return self.rows("failed_row", failed, "f", failed_row, fresh)
+
     def inbox(self, messages, agent_names, fresh=()):
         return self.rows("dash_inbox", messages, "m", inbox_row, fresh, agent_names=agent_names)
 
@@ -319,6 +323,10 @@ def reminder_row(r):
     return f"reminder-{r['id']}"
 
 
+def failed_row(f):
+    return f"failed-{f['message_id']}"
+
+
 def inbox_row(m):
     return f"inbox-{m['id']}"
 
@@ -328,7 +336,7 @@ def flow_row(m):
 
 
 ROW_IDS = {"agents": agent_row, "kept": kept_row, "drafts": draft_row, "questions": question_row,
-           "approvals": approval_row, "reminders": reminder_row}
+           "approvals": approval_row, "reminders": reminder_row, "failed": failed_row}
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -346,6 +354,7 @@ def page(s, which, flash_ok=None, flash_error=None):
         "questions": sections.questions(questions["shown"]),
         "approvals": sections.approvals(s["approvals"]),
         "reminders": sections.reminders(s["reminders"]),
+        "failed": sections.failed(s["failed"]),
         "inbox": sections.inbox(s["inbox"], {a["name"] for a in s["agents"]}),
         "flow": sections.flow(s["flow"]),
         "disk": sections.disk(s["disk"], oob=False),

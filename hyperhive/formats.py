@@ -6,7 +6,8 @@ never the rules.
 
 import time
 
-TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "idle": "·"}
+TURN_GLYPHS = {"thinking": "🧠", "compacting": "⌁", "napping": "💤", "retrying": "↻",
+               "idle": "·"}
 
 
 def turn_glyph(state):

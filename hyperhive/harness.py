@@ -8,7 +8,7 @@ turn ended well. The harness also answers the MCP server's tool calls and
 and serves the agent's page.
 
 The parts: claudesetup (claude's files, env and uid), turns (running a turn),
-naps (the waits between turns), hostlink (the host socket), agentsocket (mcp.sock).
+retries (a failed turn's next attempt, and the failed list), naps (the waits between turns), hostlink (the host socket), agentsocket (mcp.sock).
 """
 
 import logging
@@ -33,6 +33,7 @@ from .hostlink import HostLink
 from .login import LoginFlow, has_credentials
 from .names import MANAGER
 from .naps import Naps
+from .retries import Retries
 from .server import SocketServer
 from .states import MODEL_RE, TurnState, next_state
 from .terminal import Terminal
@@ -41,11 +42,6 @@ from .turns import TurnDriver
 from .turnstats import TurnStats
 
 log = logging.getLogger(__name__)
-
-# A failed turn's notice to the manager: its note and claude's last 20 stderr lines, cut
-# so that all of it stays inside the host's 32 KiB bound on a notice.
-NOTICE_NOTE_CHARS = 4000
-NOTICE_LINE_CHARS = 1000
 
 
 class Harness:
@@ -87,6 +83,7 @@ class Harness:
             or self.config.get("model") or "haiku"
         self.session_id = self.files.read("hyperhive-session")
         self.naps = Naps(self, self.files)
+        self.retries = Retries(self, self.files)
         self.turns = TurnDriver(self)
 
     # -- boot --------------------------------------------------------------------
@@ -169,6 +166,7 @@ class Harness:
                 "turn_state": self.state.value, "turn_state_since": self.state_since,
                 "nap_until": self.naps.until if self.state == TurnState.NAPPING else None,
                 "rate_limited_until": self.naps.rate_limited_until,
+                "retry_until": self.retries.until if self.state == TurnState.RETRYING else None,
                 "model": self.model, "session_id": self.session_id, "usage": self.turns.usage,
                 "last_turn": self.turns.last_turn, "login": self.login.snapshot(),
                 "seq": self.bus.last_seq()}
@@ -220,16 +218,17 @@ class Harness:
             self.turns.tidy_notes()
 
     def handle(self, message, unread=0):
-        """One message, one turn; then what its outcome asks for (a notice, a rest)."""
+        """One message, one turn (again after a rest while it fails, see retries.py); then
+        what its outcome asks for (a rest, a login)."""
         # The session stays held through a rest, so no compaction starts during one.
         with self.turns.session_lock:
+            self.retries.resume(message)
+            if self.stopping.is_set():
+                return
             result = self.turns.take(message, unread)
-            if result.outcome == "failed":
-                self.link.tell_manager(
-                    "turn_failed", message_id=message["id"],
-                    note=(result.note or "")[:NOTICE_NOTE_CHARS],
-                    stderr=[line[:NOTICE_LINE_CHARS] for line in result.stderr_tail[-20:]])
-            elif result.outcome == "rate_limited":
+            while self.retries.after(message, result):
+                result = self.turns.take(message, unread)
+            if result.outcome == "rate_limited":
                 self.naps.rest_after_rate_limit(result.rate_limit_reset)
             elif result.outcome == "auth_failed":
                 self.naps.park_for_login()
@@ -249,6 +248,10 @@ class Harness:
             return "turn"
         if self.naps.cancel():
             return "nap"
+        if self.retries.interrupt():
+            self.bus.emit("note", text="rest cut short by the operator: trying again now",
+                          level="warn")
+            return "rest"
         raise Conflict("there is no turn or nap to cancel")
 
     def interrupt_wait(self):
@@ -258,6 +261,7 @@ class Harness:
     def stop(self):
         self.stopping.set()
         self.naps.interrupt()
+        self.retries.interrupt()
         self.turns.stop()
         self.terminal.close()
 

@@ -4,8 +4,8 @@ A browser sends the operator's cookie to every port of this machine, and a
 harness's process tree includes claude, so a harness never receives the
 operator's requests as they come. The host listens on each agent's page port
 (8000, 8100-8999) instead: it checks the operator's session there (web.install),
-carries out the operator's own action itself (POST /send is `broker.messages.send` as
-the operator), and passes everything else, without Cookie and Authorization,
+carries out the operator's own actions itself (POST /send is `broker.messages.send` as
+the operator; the failed panel's retry and discard, on this agent's rows only), and passes everything else, without Cookie and Authorization,
 to the page the harness serves on its unix socket (`Places.page_sock`).
 Streams (/events, /terminal/stream) are relayed as they come and end when the
 browser hangs up. While the harness is not running the port answers 502 with
@@ -82,6 +82,19 @@ def make_app(broker, sessions, name, page_sock, settings, bind="127.0.0.1"):
         reply = broker.messages.send(OPERATOR, name, body)
         return {"flash": f"sent #{reply['id']} to {name}", "id": reply["id"], "body": body,
                 "at": time.time()}
+
+    # The failed list's buttons: the operator's, on this agent's rows only.
+    @web.action(app, "/retry-failed/<id>", back="/#failed")
+    def retry_failed(form, id):
+        mid = web.int_arg(id)
+        broker.failed.retry(mid, agent=name)
+        return {"flash": f"message #{mid} is back in {name}'s inbox", "id": mid}
+
+    @web.action(app, "/discard-failed/<id>", back="/#failed")
+    def discard_failed(form, id):
+        mid = web.int_arg(id)
+        broker.failed.discard(mid, agent=name)
+        return {"flash": f"failed message #{mid} discarded", "id": mid}
 
     def forward(path=None):
         return relay(page_sock, name)

@@ -98,6 +98,18 @@ def reminders(reply, _args):
                      + f"  {(r['message'].splitlines() or [''])[0][:80]}" for r in rows)
 
 
+def failed(reply, _args):
+    rows = reply["failed"]
+    if not rows:
+        return "(no failed turns)"
+    return "\n".join(f"#{f['message_id']}  {f['agent']:<10} {f['outcome']} after "
+                     f"{f['attempts']} attempt{'s' if f['attempts'] != 1 else ''} "
+                     f"{when(f['failed_at'])}  from {f['sender'] or '?'}: "
+                     f"{((f['body'] or '').splitlines() or [''])[0][:60]}"
+                     + (f"\n    {(f['note'].splitlines() or [''])[0][:100]}" if f["note"] else "")
+                     for f in rows)
+
+
 def login_url(reply, _args):
     return reply["url"]
 

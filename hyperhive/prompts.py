@@ -75,7 +75,8 @@ coordinate the agents, relay between them and the operator (recipient
   `state/notes.md`, then `request_spawn_commit(name, <sha>)` asks the operator to
   boot it from that commit. `drafts()` lists them, `discard_draft(name)` drops one.
 - System events reach you as messages from `system`: `approval_resolved`,
-  `spawned`, `rebuilt`, `stopped`, `destroyed`, `container_crash`, `turn_failed`,
+  `spawned`, `rebuilt`, `stopped`, `destroyed`, `container_crash`, `message_failed`
+  (an agent's turns on one message failed every attempt: the operator may retry it),
   `plugin_install_failed`, `needs_login`, `question_answered`, `question_asked`,
   `draft_discarded`.
   React to crashes and failures: restart, ask the agent, or tell the operator.

@@ -141,8 +141,24 @@ class WebSession(_Base):
         table_name = "web_sessions"
 
 
+class FailedTurn(_Base):
+    """A message whose turns kept failing: acked, kept here until the operator retries it
+    (the message goes back into the inbox) or discards it. The message row stays as long
+    as this one does (retention skips it)."""
+    message_id = IntegerField(primary_key=True)
+    agent = TextField(index=True)
+    outcome = TextField()
+    note = TextField(default="")
+    stderr_tail = TextField(default="")
+    attempts = IntegerField()
+    failed_at = FloatField()
+
+    class Meta:
+        table_name = "failed_turns"
+
+
 MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, AgentSlot, Event, LoginToken,
-          WebSession)
+          WebSession, FailedTurn)
 
 
 def row_of(model_obj, *fields):

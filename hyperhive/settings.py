@@ -60,6 +60,13 @@ def whole_number(value):
     return parsed
 
 
+def attempts(value):
+    parsed = int(value)
+    if not 1 <= parsed <= 20:       # bounds.MAX_TURN_ATTEMPTS: the host takes no more
+        raise ValueError("must be a whole number from 1 to 20")
+    return parsed
+
+
 def port_base(value):
     highest = 65535 - AGENT_PORT_SPAN
     if not value.strip().isdigit() or not 1 <= int(value) <= highest:
@@ -120,6 +127,11 @@ SETTINGS = (
     Setting("rate_limit_sleep", "HYPERHIVE_RATE_LIMIT_SLEEP", 300.0, number,
             "seconds a rate-limited agent rests before it retries when claude names no reset "
             "time (an API key's limits); with a reset it rests until 5 s past it, at most a day"),
+    Setting("turn_attempts", "HYPERHIVE_TURN_ATTEMPTS", 3, attempts,
+            "turns a message is given before it goes to the failed list (1 to 20)"),
+    Setting("turn_retry_seconds", "HYPERHIVE_TURN_RETRY_SECONDS", 30.0, number,
+            "seconds an agent rests after a failed turn before it tries the message again, "
+            "doubling after each further failure"),
     Setting("settle_seconds", "HYPERHIVE_SETTLE_SECONDS", 30.0, number,
             "seconds an agent must stay up on an approved config before it counts as "
             "deployed"),

@@ -4,6 +4,7 @@
     thinking ──prompt too long──▶ compacting ──done──▶ thinking
     idle ──operator compact──▶ compacting ──done──▶ idle
     idle ──nap──▶ napping ──deadline or cancel──▶ idle
+    idle ──a failed turn──▶ retrying ──its rest over──▶ thinking (the same message)
 """
 
 import enum
@@ -18,11 +19,18 @@ STATUSES = ("loading", "online", "needs_login_idle", "needs_login_in_progress", 
             "rate_limited")
 
 
+# The outcomes of a turn that count as failing: the harness tries the message again,
+# and after its last attempt hands it to the host's failed list. A rate limit or a
+# missing login is not one: each has its own wait, and the message comes back after.
+FAIL_OUTCOMES = ("failed", "prompt_too_long")
+
+
 class TurnState(str, enum.Enum):
     IDLE = "idle"
     THINKING = "thinking"
     COMPACTING = "compacting"
     NAPPING = "napping"
+    RETRYING = "retrying"
 
 
 class IllegalTransition(Exception):
@@ -30,10 +38,12 @@ class IllegalTransition(Exception):
 
 
 ALLOWED = {
-    TurnState.IDLE: {TurnState.THINKING, TurnState.COMPACTING, TurnState.NAPPING},
+    TurnState.IDLE: {TurnState.THINKING, TurnState.COMPACTING, TurnState.NAPPING,
+                     TurnState.RETRYING},
     TurnState.THINKING: {TurnState.IDLE, TurnState.COMPACTING, TurnState.NAPPING},
     TurnState.COMPACTING: {TurnState.THINKING, TurnState.IDLE},
     TurnState.NAPPING: {TurnState.IDLE, TurnState.THINKING, TurnState.COMPACTING},
+    TurnState.RETRYING: {TurnState.IDLE, TurnState.THINKING},
 }
 
 

@@ -18,6 +18,7 @@ from peewee import fn
 
 from . import schema
 from .agentrows import AgentRows
+from .failedrows import FailedRows
 from .names import OPERATOR
 from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_of
 from .threadrows import ThreadRows
@@ -82,7 +83,7 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows):
+class Store(ThreadRows, AgentRows, FailedRows):
     def __init__(self, path):
         self.db = open_database(path, schema.MODELS, durable=True)
         schema.add_missing_columns(self.db, schema.Approval)
@@ -211,8 +212,9 @@ class Store(ThreadRows, AgentRows):
     def prune_messages(self, before, after_id, limit):
         """Of the `limit` messages after id `after_id`, delete those acked before `before`,
         and the operator's sent before it (the dashboard shows them; nothing acks them);
-        never an agent's unacked one. Returns (deleted, the last id looked at, or None once
-        the messages looked at reach `before`: ids grow with time, the rest are newer).
+        never an agent's unacked one, nor one on the failed list. Returns (deleted, the last
+        id looked at, or None once the messages looked at reach `before`: ids grow with
+        time, the rest are newer).
 
         Walking ids keeps each batch to `limit` rows however many there are, with no
         index on acked_at for every ack to update."""
@@ -220,6 +222,8 @@ class Store(ThreadRows, AgentRows):
                                   "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
         doomed = [i for i, to, sent, acked in rows
                   if (acked is not None and acked < before) or (to == OPERATOR and sent < before)]
+        kept = self.listed_as_failed(doomed)     # the failed list still shows them
+        doomed = [i for i in doomed if i not in kept]
         if doomed:
             self._conn.execute(f"DELETE FROM messages WHERE id IN ({_marks(len(doomed))})",
                                doomed)

@@ -28,6 +28,7 @@ from .bounds import (
     MAX_DETAIL,
     MAX_DETAIL_ITEMS,
     MAX_DETAIL_KEYS,
+    MAX_FAIL_NOTE,
     MAX_HISTORY,
     MAX_LOG_BYTES,
     MAX_LOG_LINES,
@@ -37,6 +38,8 @@ from .bounds import (
     MAX_RATE_LIMIT_REST,
     MAX_REMINDER_PATH,
     MAX_STATUS_TEXT,
+    MAX_STDERR_TAIL,
+    MAX_TURN_ATTEMPTS,
     MAX_WAIT,
     RATE_LIMIT_CLOCK_SLACK,
 )
@@ -57,7 +60,7 @@ from .fields import (
     Text,
 )
 from .handlers import Call
-from .states import MODEL_RE, STATUSES, TurnState
+from .states import FAIL_OUTCOMES, MODEL_RE, STATUSES, TurnState
 from .verbforms import Arg, Ctl, Offer, Tool, Verb, on
 
 AGENT, MANAGER, ADMIN = "agent", "manager", "admin"
@@ -377,6 +380,25 @@ VERBS = (
     Verb("login_url", "a one-time link that logs a browser in as the operator",
          on(Call("sessions.login_url", caller=False), ADMIN),
          ctl=(Ctl("a one-time link that logs a browser in", render=printouts.login_url),)),
+    # The failed list (failedturns.py): the harness hands over a message whose turns kept
+    # failing; the operator retries or discards it.
+    Verb("fail_message", "give up on a message whose turns kept failing: it is acked, "
+         "listed as failed and the manager told (the harness's own)",
+         on("failed.fail_message", *_AGENTS), {"id": INT, "outcome": OneOf(FAIL_OUTCOMES)},
+         {"note": Text(MAX_FAIL_NOTE), "stderr_tail": Text(MAX_STDERR_TAIL),
+          "attempts": Num(1, MAX_TURN_ATTEMPTS, integer=True,
+                          what=f"a count from 1 to {MAX_TURN_ATTEMPTS}")}),
+    Verb("failed", "messages whose turns kept failing, newest first: my own (the operator: "
+         "every agent's, or `agent`'s)",
+         on("failed.listing", *_AGENTS, ADMIN), optional={"agent": SHORT},
+         ctl=(Ctl("failed turns, every agent's or NAME's", render=printouts.failed,
+                  flags={"agent": {"flag": "name"}}),)),
+    Verb("retry_failed", "put a failed message back into its agent's inbox, deliverable",
+         on(Call("failed.retry", caller=False), ADMIN), _ID,
+         ctl=(Ctl("put a failed message back into its agent's inbox", name="retry"),)),
+    Verb("discard_failed", "take a message off the failed list; it stays handled",
+         on(Call("failed.discard", caller=False), ADMIN), _ID,
+         ctl=(Ctl("take a message off the failed list", name="discard"),)),
 )
 BY_CMD = {verb.cmd: verb for verb in VERBS}
 

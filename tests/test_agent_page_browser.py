@@ -30,6 +30,8 @@ def hive(stub):
     root = short_tmpdir()
     env = claude_env(stub, root / "home")
     env["HYPERHIVE_LOG"] = "stderr"
+    # The stats test's failed turn counts once: no rest and second attempt after it.
+    env["HYPERHIVE_TURN_ATTEMPTS"] = "1"
     for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
         env.pop(key, None)
     h = HostProcess(root=root, claude_bin=find_claude(), env=env,

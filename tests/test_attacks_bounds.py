@@ -204,6 +204,13 @@ def test_a_small_notify_detail_still_reaches_the_manager(hive):
     assert turn_failed_notices(h) == [{"event": "turn_failed", "agent": "alice", **detail}]
 
 
+def message_failed_notices(h):
+    """System messages to the manager about messages set aside as failed."""
+    bodies = [json.loads(m["body"]) for m in h.agent("manager", "recent", limit=50)["messages"]
+              if m["from"] == "system"]
+    return [b for b in bodies if b["event"] == "message_failed"]
+
+
 def test_a_failed_turn_with_huge_stderr_still_reaches_the_manager_cut_to_fit():
     bin_dir = short_tmpdir("hhbin")
     os.chmod(bin_dir, 0o755)
@@ -212,15 +219,18 @@ def test_a_failed_turn_with_huge_stderr_still_reaches_the_manager_cut_to_fit():
                       "for i in $(seq 1 25); do head -c 5000 /dev/zero | tr '\\0' x >&2; "
                       "echo >&2; done\nexit 1\n")
     claude.chmod(0o755)
-    h = HostProcess(claude_bin=str(claude), env=clean_env(ANTHROPIC_API_KEY="sk-ant-test"))
+    h = HostProcess(claude_bin=str(claude), env=clean_env(ANTHROPIC_API_KEY="sk-ant-test",
+                                                          HYPERHIVE_TURN_ATTEMPTS="1"))
     try:
         h.start()
         assert h.admin("spawn", name="alice")["ok"]
         h.admin("send", to="alice", body="fail loudly")
-        [notice] = wait_for(lambda: turn_failed_notices(h), timeout=60,
-                            what="alice's failed turn told to the manager")
-        assert notice["agent"] == "alice" and len(notice["stderr"]) == 20
-        assert all(line == "x" * 1000 for line in notice["stderr"])
+        [notice] = wait_for(lambda: message_failed_notices(h), timeout=60,
+                            what="alice's failed message told to the manager")
+        assert notice["agent"] == "alice" and notice["attempts"] == 1
+        assert len(notice["stderr_tail"]) == 4096 and set(notice["stderr_tail"]) <= {"x", "\n"}
+        [row] = h.admin("failed", agent="alice")["failed"]
+        assert row["stderr_tail"] == notice["stderr_tail"]
         still_serving(h, "alice", "manager")
     finally:
         h.stop()

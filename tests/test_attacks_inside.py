@@ -66,10 +66,11 @@ def test_a_wake_from_operator_made_in_the_agents_shell_reads_as_a_wake_label(hiv
 
 
 @pytest.mark.parametrize("cmd", ["report", "notify_manager", "undeliver", "ack", "requeue",
-                                 "approve", "spawn", "request_spawn", "subscribe"])
+                                 "approve", "spawn", "request_spawn", "subscribe",
+                                 "fail_message", "failed", "retry_failed", "discard_failed"])
 def test_the_harness_passes_on_no_verb_meant_for_itself_or_the_operator(hive, cmd):
     reply = call(hive, cmd=cmd, turn_state="idle", event="turn_failed", ids=[1], id=1,
-                 name="evil")
+                 name="evil", outcome="failed")
     assert reply["ok"] is False and reply["code"] == "unknown_cmd", reply
     assert "evil" not in hive.admin("list")["agents"]
     assert hive.admin("pending")["approvals"] == []

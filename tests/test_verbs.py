@@ -183,7 +183,7 @@ def test_the_sockets_offer_what_they_did():
     assert set(verbs.table(verbs.AGENT)) == {
         "send", "recv", "ack", "requeue", "undeliver", "status", "recent", "wake", "ask",
         "answer", "remind", "reminders", "cancel_reminder", "set_status", "open_threads",
-        "report", "notify_manager"}
+        "report", "notify_manager", "fail_message", "failed"}
     assert set(verbs.table(verbs.MANAGER)) - set(verbs.table(verbs.AGENT)) == {
         "request_spawn", "request_apply_commit", "request_spawn_draft",
         "request_spawn_commit", "drafts", "discard_draft", "start", "stop", "restart",
@@ -192,7 +192,8 @@ def test_the_sockets_offer_what_they_did():
         "list", "status", "spawn", "request_spawn", "start", "stop", "restart", "rebuild",
         "destroy", "purge", "drafts", "discard_draft", "set_paused", "pending", "approve",
         "approval_diff", "deny", "send", "inbox", "questions", "answer", "cancel_question",
-        "logs", "login_url", "config", "reminders", "cancel_reminder"}
+        "logs", "login_url", "config", "reminders", "cancel_reminder", "failed", "retry_failed",
+        "discard_failed"}
 
 
 def test_dispatch_refuses_an_unknown_or_missing_cmd():

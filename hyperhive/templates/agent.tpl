@@ -3,7 +3,7 @@
 % # fragments come already rendered from these same templates (agentfeed.py).
 <main class="agent-page" data-name="{{s['name']}}" hx-ext="sse" sse-connect="/page/events?last_event_id={{s['seq']}}">
   % include('agent_nav.tpl', name=s['name'], manager=s['manager'], dashboard_url=s['dashboard_url'], here='live')
-  <div id="page-sink" hidden sse-swap="tick,login,inbox,threads,reminders,model" hx-swap="none"></div>
+  <div id="page-sink" hidden sse-swap="tick,login,inbox,threads,reminders,failed,model" hx-swap="none"></div>
   <div id="badges" class="state-row" sse-swap="badges">
     % include('agent_badges.tpl', s=s, v=v)
   </div>
@@ -47,6 +47,7 @@
       </section>
       % include('agent_threads.tpl', threads=s['threads'], error=s['threads_error'], name=s['name'], v=v, oob=False)
       % include('agent_reminders.tpl', reminders=s['reminders'], error=s['reminders_error'], name=s['name'], v=v, oob=False)
+      % include('agent_failed.tpl', failed=s['failed'], error=s['failed_error'], name=s['name'], oob=False)
       % include('agent_inbox.tpl', messages=s['inbox'], error=s['inbox_error'], name=s['name'], v=v)
     </div>
   </div>

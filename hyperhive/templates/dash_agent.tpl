@@ -31,7 +31,9 @@
       % end
       % if a.get('turn_state'):
       <span class="badge b-turn b-turn-{{a['turn_state']}}" title="turn state since {{h.clock(a.get('turn_state_since'))}}">{{h.turn(a['turn_state'])}}\\
-      % if a.get('turn_state_since'):
+      % if a['turn_state'] == 'retrying' and a.get('turn_state_until'):
+ · again in {{!h.left(row, 'retry', a['turn_state_until'])}}\\
+      % elif a.get('turn_state_since'):
  · {{!h.since(row, 'turn', a['turn_state_since'])}}\\
       % end
 </span>

@@ -29,6 +29,11 @@
       <p class="hint">what agents set to tell themselves later, by agent, each due time counting down.</p>
       <ul class="rows" id="reminder-list" data-empty="no pending reminders" sse-swap="reminders" hx-swap="innerHTML">{{!lists['reminders']}}</ul>
     </section>
+    <section class="panel" id="failed">
+      <h2><span class="glyph">◆</span> F41L3D TURNS <span class="glyph">◆</span> {{!h.span('failed-count', len(s['failed']), 'count')}}</h2>
+      <p class="hint">messages whose every attempt failed, newest first: retry puts one back into its agent's inbox, discard leaves it handled.</p>
+      <ul class="rows" id="failed-list" data-empty="no failed turns" sse-swap="failed" hx-swap="innerHTML">{{!lists['failed']}}</ul>
+    </section>
   </div>
 
   <div class="column" id="decisions">
