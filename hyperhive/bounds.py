@@ -26,6 +26,9 @@ MAX_TTL = 6 * 3600                 # seconds a question may live
 MAX_DELAY = 366 * 24 * 3600        # seconds ahead a reminder may be due
 MAX_REMINDER_PATH = 1024           # bytes of a reminder's file_path
 MAX_HISTORY = 200                  # commits of a config repo's history in one reply
+# Daily budgets: a turn's cost as its harness reports it, and a budget or a raise, in USD.
+MAX_TURN_COST_USD = 1000.0
+MAX_BUDGET_USD = 1_000_000.0
 # Resources one agent may hold at once; at the bound the verb answers `conflict`.
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100
