@@ -135,9 +135,9 @@ class Budgets:
                     self.bus.post_system(to, "budget_reached", agent=name,
                                          spent_usd=round(row["usd"], 6),
                                          budget_usd=round(limit, 6), day=day)
-            self._emit(name, row)
+            self._keep(name, row)
             return row, reached
-        self._rows[name], reached = self.bus.write(write)
+        _, reached = self.bus.write(write)
         if reached:
             for to in self._told(name):
                 self.bus.ring(to)
@@ -183,14 +183,18 @@ class Budgets:
         day = self.day()
 
         def write():
-            row = self.store.change_budget(name, day, **change)
-            self._emit(name, row)
-            return row
-        self._rows[name] = self.bus.write(write)
+            self._keep(name, self.store.change_budget(name, day, **change))
+        self.bus.write(write)
         if not self.held(name):
             self.bus.ring(name)         # a held recv takes what waited
 
-    def _emit(self, name, row):
+    def _keep(self, name, row):
+        """Inside a write: once it commits, `row` is the agent's in memory, before the pages
+        hear of it (they read it back)."""
+        def kept():
+            if row["day"] == self._day:
+                self._rows[name] = row
+        self.bus.writer.after_commit(kept)
         self.bus.emit("budget_changed", name=name, day=row["day"], spent_usd=row["usd"],
                       held=self._over(name, row))
 

@@ -44,6 +44,7 @@ STALE = {
     "reminder_added": {"reminders", "agents"},       # and the agent's pending count
     "reminder_cancelled": {"reminders", "agents"},
     "reminder_delivered": {"reminders", "agents"},
+    "budget_changed": {"budgets", "agents"},         # a turn's cost, a raise, midnight
 }
 
 

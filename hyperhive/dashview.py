@@ -11,7 +11,7 @@ import html
 import json
 import time
 
-from . import charts, formats, web
+from . import budgetview, charts, formats, web
 from .errors import HiveError
 from .names import OPERATOR
 
@@ -40,6 +40,7 @@ SECTION_READS = {
     # grouped by agent, each agent's soonest first
     "reminders": lambda b: sorted(b.reminders.pending(OPERATOR)["reminders"],
                                   key=lambda r: (r["agent"], r["due_at"], r["id"])),
+    "budgets": lambda b: b.budgets.rows(),
 }
 NEED_LIFECYCLE = ("kept", "drafts")
 
@@ -221,6 +222,7 @@ class View:
     system_event = staticmethod(system_event)
     span = staticmethod(span)
     mark = staticmethod(mark)
+    budget_caption = staticmethod(budgetview.caption)
 
     @staticmethod
     def turn(state):
@@ -277,6 +279,9 @@ class Sections:
     def reminders(self, reminders, fresh=()):
         return self.rows("dash_reminder", reminders, "r", reminder_row, fresh)
 
+    def budgets(self, budgets, fresh=()):
+        return self.rows("dash_budget", budgetview.bars(budgets), "b", budget_row, fresh)
+
     def inbox(self, messages, agent_names, fresh=()):
         return self.rows("dash_inbox", messages, "m", inbox_row, fresh, agent_names=agent_names)
 
@@ -318,6 +323,10 @@ def reminder_row(r):
     return f"reminder-{r['id']}"
 
 
+def budget_row(b):
+    return f"budget-{b['name']}"
+
+
 def inbox_row(m):
     return f"inbox-{m['id']}"
 
@@ -327,7 +336,7 @@ def flow_row(m):
 
 
 ROW_IDS = {"agents": agent_row, "kept": kept_row, "drafts": draft_row, "questions": question_row,
-           "approvals": approval_row, "reminders": reminder_row}
+           "approvals": approval_row, "reminders": reminder_row, "budgets": budget_row}
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -345,6 +354,7 @@ def page(s, which, flash_ok=None, flash_error=None):
         "questions": sections.questions(questions["shown"]),
         "approvals": sections.approvals(s["approvals"]),
         "reminders": sections.reminders(s["reminders"]),
+        "budgets": sections.budgets(s["budgets"]),
         "inbox": sections.inbox(s["inbox"], {a["name"] for a in s["agents"]}),
         "flow": sections.flow(s["flow"]),
         "disk": sections.disk(s["disk"], oob=False),
