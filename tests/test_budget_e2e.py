@@ -67,6 +67,10 @@ def test_a_turn_that_crosses_the_budget_parks_the_agent_until_the_operator_raise
             assert prompts_with(stub, "the second job") == []
             assert h.agent("alice", "status")["unread"] == 1
 
+            status = ctl("status", root=h.root)
+            assert next(line for line in status.stdout.splitlines()
+                        if line.startswith("alice")).split()[3] == "budget"
+
             listed = ctl("budget", root=h.root)
             assert listed.returncode == 0, listed.stderr
             assert "alice" in listed.stdout and "HELD" in listed.stdout
