@@ -129,3 +129,20 @@ def test_the_budget_forms_need_the_operators_session(hive):
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 401
     assert next(b for b in h.admin("budget")["budgets"] if b["name"] == "bob") == before
+
+
+def test_without_javascript_the_raise_posts_and_comes_back_with_a_flash(browser, hive):
+    h, url = hive
+    context = browser.new_context(java_script_enabled=False)
+    h.login(context)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        row = page.locator("#budget-manager")
+        row.locator("input[name=raise_usd]").fill("2")
+        with page.expect_navigation():
+            row.get_by_role("button", name="+ R41S3").click()
+        expect(page.locator(".flash-ok")).to_contain_text("manager's budget raised by $2.00")
+        expect(page.locator("#budget-manager")).to_contain_text("(raised +$2.00)")
+    finally:
+        context.close()
