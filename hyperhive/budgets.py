@@ -112,10 +112,7 @@ class Budgets:
     def held(self, name):
         """Whether `name` is handed no messages: its spend today reached its limit."""
         row = self.today().get(name)
-        if row is None:
-            return False
-        limit = self.limit(name, row)
-        return limit is not None and row["usd"] >= limit
+        return row is not None and self._over(name, row)
 
     # -- what the harness reports -----------------------------------------------------
 

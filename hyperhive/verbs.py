@@ -374,9 +374,10 @@ VERBS = (
                    "lift": BOOL},
          ctl=(Ctl("spend today against budget; raise or lift an agent's for today",
                   render=printouts.budgets,
-                  flags={"name": {"flag": "name"},
-                         "raise_usd": {"flag": "--raise", "help": "add this many dollars "
-                                       "to NAME's budget for today"},
+                  flags={"name": {"flag": "name", "help": "one agent (leave it out: all)"},
+                         "raise_usd": {"flag": "--raise", "metavar": "USD",
+                                       "help": "add this many dollars to NAME's budget "
+                                               "for today"},
                          "lift": {"help": "no budget for NAME for the rest of today"}}),)),
 )
 BY_CMD = {verb.cmd: verb for verb in VERBS}
