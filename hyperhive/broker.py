@@ -94,6 +94,8 @@ class Broker:
         cost = fields.pop("turn_cost_usd", None)
         if cost is not None:
             self.budgets.spent(caller, cost)
+        elif "status" in fields:
+            self.budgets.recheck(caller)
         self.agents.report(caller, fields)
         if self.lifecycle is not None:
             self.lifecycle.rollouts.reported(caller, fields)

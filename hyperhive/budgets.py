@@ -120,25 +120,35 @@ class Budgets:
         """A turn of `name`'s ended, costing `cost_usd`. Reaching the limit holds the
         agent and tells the manager and the operator once."""
         day = self.day()
+        self._write_and_tell(name, lambda: self.store.add_spend(name, day, float(cost_usd)))
+        return {}
 
+    def recheck(self, name):
+        """The agent's harness (re)started, maybe on a config with a lower budget than
+        today's spend: held, it runs no turn whose cost would tell anyone, so tell now."""
+        row = self.today().get(name)
+        if row is not None and not row["told"] and self._over(name, row):
+            self._write_and_tell(name, lambda: self.store.spend(name, row["day"]))
+
+    def _write_and_tell(self, name, change):
+        """One write: `change()` (-> the agent's row after it), then, if that reaches the
+        limit for the first time, budget_reached to the manager and the operator."""
         def write():
-            row = self.store.add_spend(name, day, float(cost_usd))
+            row = change()
             limit = self.limit(name, row)
             reached = limit is not None and row["usd"] >= limit and not row["told"]
             if reached:
-                row = self.store.change_budget(name, day, told=True)
+                row = self.store.change_budget(name, row["day"], told=True)
                 self.bus.left_unread(name)      # a parked recv of its is handed nothing
                 for to in self._told(name):
                     self.bus.post_system(to, "budget_reached", agent=name,
                                          spent_usd=round(row["usd"], 6),
-                                         budget_usd=round(limit, 6), day=day)
+                                         budget_usd=round(limit, 6), day=row["day"])
             self._keep(name, row)
-            return row, reached
-        _, reached = self.bus.write(write)
-        if reached:
+            return reached
+        if self.bus.write(write):
             for to in self._told(name):
                 self.bus.ring(to)
-        return {}
 
     def _told(self, name):
         """Who hears that `name` reached its budget: the manager (not of itself) and the

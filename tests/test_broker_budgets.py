@@ -215,3 +215,16 @@ def test_old_spend_rows_go_with_retention(hive, clock):
     done = hive.prune()
     assert done["spend"] == 1
     assert hive.budgets.row("alice")["spent_usd"] == 0.25
+
+
+def test_a_config_that_lowers_the_budget_below_todays_spend_is_told_when_the_agent_starts(hive):
+    repo = hive.configs.places.applied_repo("alice")
+    repo.mkdir(parents=True)
+    (repo / "agent.json").write_text(json.dumps({"daily_budget_usd": 5}))
+    spend(hive, "alice", 2.0)
+    (repo / "agent.json").write_text(json.dumps({"daily_budget_usd": 1.5}))
+    hive.configs.forget("alice")                    # as an approved config's rollout does
+    assert hive.budgets.held("alice") and told(hive, "manager") == []
+    hive.report("alice", status="online")           # its harness came up on it
+    hive.report("alice", status="online")
+    assert [(e["agent"], e["budget_usd"]) for e in told(hive, "manager")] == [("alice", 1.5)]
