@@ -133,7 +133,18 @@ STARTED_WHY = {
 }
 
 
+def _budget_reached(d):
+    spent, budget = d.get("spent_usd"), d.get("budget_usd")
+    if not all(isinstance(v, (int, float)) for v in (spent, budget)):
+        return None
+    return (f"{d.get('agent')} reached its daily budget: ${spent:.2f} of ${budget:.2f} "
+            f"spent on {d.get('day')}; it is handed no messages until the operator raises "
+            "or lifts it, or the day ends")
+
+
 def event_line(data):
     """A system event as one sentence, for the events that have one (else None)."""
+    if data.get("event") == "budget_reached":
+        return _budget_reached(data)
     why = STARTED_WHY.get(data.get("reason")) if data.get("event") == "started" else None
     return why(data) if why else None

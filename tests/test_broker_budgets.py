@@ -9,7 +9,7 @@ import gevent
 import pytest
 
 from brokers import system_events, take
-from hyperhive import agentconfig, budgets, verbs
+from hyperhive import agentconfig, budgets, dashview, replies, verbs
 from hyperhive.broker import Broker
 from hyperhive.errors import BadArgs, Conflict, NotFound
 from hyperhive.paths import Places
@@ -228,3 +228,12 @@ def test_a_config_that_lowers_the_budget_below_todays_spend_is_told_when_the_age
     hive.report("alice", status="online")           # its harness came up on it
     hive.report("alice", status="online")
     assert [(e["agent"], e["budget_usd"]) for e in told(hive, "manager")] == [("alice", 1.5)]
+
+
+def test_budget_reached_reads_as_one_sentence_in_recv_and_on_the_dashboard(hive):
+    spend(hive, "alice", 1.25)
+    (message,) = [m for m in take(hive, "manager") if m["from"] == "system"]
+    text = replies.format_message(message)
+    assert "`budget_reached`: alice reached its daily budget: $1.25 of $1.00 spent on" in text
+    event, line = dashview.system_event(message["body"])
+    assert event == "budget_reached" and line.startswith("alice reached its daily budget")
