@@ -7,6 +7,8 @@ has a fill and no track. The scale is the largest limit or spend of any agent, s
 bars compare at a glance.
 """
 
+from .formats import dollars
+
 BAR_WIDTH = 240         # px of the widest bar
 NEAR = 0.8              # of its limit spent: the fill turns amber
 
@@ -35,10 +37,6 @@ def _bar(row, scale, width):
     return {"width": width, "track": px(limit) if limit is not None else 0.0,
             "fill": max(fill, 1.0) if spent > 0 else 0.0,
             "mark": px(limit) if limit is not None else None, "level": level}
-
-
-def dollars(usd):
-    return "—" if usd is None else f"${usd:,.2f}"
 
 
 def caption(row):

@@ -73,6 +73,12 @@ def money(usd):
     return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
 
 
+def dollars(usd):
+    """A budget's amount, to the cent ($1,234.50); None: a dash. Budgets and raises are
+    the operator's round figures, where money() shows a turn's fractions of a cent."""
+    return "—" if usd is None else f"${usd:,.2f}"
+
+
 def clock(ts):
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
 
@@ -137,7 +143,7 @@ def _budget_reached(d):
     spent, budget = d.get("spent_usd"), d.get("budget_usd")
     if not all(isinstance(v, (int, float)) for v in (spent, budget)):
         return None
-    return (f"{d.get('agent')} reached its daily budget: ${spent:.2f} of ${budget:.2f} "
+    return (f"{d.get('agent')} reached its daily budget: {dollars(spent)} of {dollars(budget)} "
             f"spent on {d.get('day')}; it is handed no messages until the operator raises "
             "or lifts it, or the day ends")
 

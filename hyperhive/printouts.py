@@ -9,6 +9,8 @@ import datetime
 import json
 import shlex
 
+from .formats import dollars
+
 
 def when(ts):
     if not ts:
@@ -150,7 +152,3 @@ def budgets(reply, _args):
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
                       for row in lines)
     return f"{table}\n(today: {rows[0]['day']}, the host's local day)"
-
-
-def dollars(usd):
-    return "-" if usd is None else f"${usd:.2f}"
