@@ -14,6 +14,7 @@ from hyperhive.broker import Broker
 from hyperhive.errors import BadArgs, Conflict, NotFound
 from hyperhive.paths import Places
 from hyperhive.store import Store
+from test_dashboard import live_page, rendered
 
 
 class Later:
@@ -237,3 +238,17 @@ def test_budget_reached_reads_as_one_sentence_in_recv_and_on_the_dashboard(hive)
     assert "`budget_reached`: alice reached its daily budget: $1.25 of $1.00 spent on" in text
     event, line = dashview.system_event(message["body"])
     assert event == "budget_reached" and line.startswith("alice reached its daily budget")
+
+
+def test_a_turns_cost_and_midnight_redraw_the_budgets_panel_and_the_agents_rows(hive, clock):
+    live, hello, seq = live_page(hive)
+    assert 'id="budget-alice"' in hello["budgets"] and "$0.00 of $1.00" in hello["budgets"]
+    spend(hive, "alice", 1.5)
+    (parts,) = [p for k, p in rendered(hive, live, seq) if k == "budget_changed"]
+    assert 'class="budget is-over"' in parts["budgets"] and "$1.50 of $1.00" in parts["budgets"]
+    assert 'class="badge b-budget"' in parts["agents"]
+    seq = hive.last_seq()
+    clock.now = budgets.next_midnight(clock())
+    hive.budgets.new_day()
+    (parts,) = [p for k, p in rendered(hive, live, seq) if k == "budget_changed"]
+    assert "$0.00 of $1.00" in parts["budgets"] and "b-budget" not in parts["agents"]
