@@ -7,9 +7,11 @@ checks its extra MCP servers with the same check (server_problem).
 """
 
 import json
+import math
 import re
 
 from . import limits
+from .bounds import MAX_BUDGET_USD
 from .permissions import DEFAULT_ALLOWED_DOMAINS, bash_pattern_problem, check_domains
 
 DEFAULT_CONFIG = {
@@ -22,13 +24,15 @@ DEFAULT_CONFIG = {
     "allowed_domains": list(DEFAULT_ALLOWED_DOMAINS),
     "cpu_quota": None,
     "memory_max": None,
+    "daily_budget_usd": None,
 }
 # Every key agent.json may have and the JSON type of its value (None: null is allowed
 # too). nix/agent-options.nix has one option for each, in camelCase.
 SETTINGS = {"model": (str,), "allowed_recipients": (list,), "claude_plugins": (list,),
             "claude_marketplaces": (list,), "extra_mcp_servers": (dict,),
             "allowed_bash_patterns": (list,), "allowed_domains": (list, None),
-            "cpu_quota": (str, None), "memory_max": (str, None)}
+            "cpu_quota": (str, None), "memory_max": (str, None),
+            "daily_budget_usd": (float, None)}
 CONFIG_MAX_BYTES = 1 << 20     # the host reads no more of an agent.json than this
 
 
@@ -65,7 +69,7 @@ def settings_problem(data):
     for key, kinds in SETTINGS.items():
         value = data.get(key)
         if key in data and not (value is None and None in kinds) and \
-                not isinstance(value, tuple(k for k in kinds if k)):
+                not any(_is_a(value, kind) for kind in kinds if kind):
             return f"`{key}` must be a {_kind_name(kinds)}"
     try:
         check_domains(data.get("allowed_domains"))
@@ -81,7 +85,17 @@ def settings_problem(data):
         if problem:
             return problem
     found = limits.problems(data)
-    return found[0] if found else None
+    return found[0] if found else budget_problem(data.get("daily_budget_usd"))
+
+
+def budget_problem(value):
+    """What is wrong with a `daily_budget_usd` (None when nothing): a positive number of
+    dollars, or null for none."""
+    if value is None:
+        return None
+    if not 0 < value <= MAX_BUDGET_USD:
+        return f"`daily_budget_usd` must be a positive number of dollars, at most {MAX_BUDGET_USD:g}"
+    return None
 
 
 # An extra MCP server's keys and what each holds (the NixOS options are camelCase).
@@ -109,8 +123,15 @@ def server_problem(name, server):
     return None
 
 
+def _is_a(value, kind):
+    if kind is float:       # a JSON number: an int or a float, never true or false
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            math.isfinite(value)
+    return isinstance(value, kind)
+
+
 def _kind_name(kinds):
-    names = {str: "string", list: "list", dict: "dict", None: "null"}
+    names = {str: "string", list: "list", dict: "dict", float: "number", None: "null"}
     return " or ".join(names[k] for k in kinds)
 
 

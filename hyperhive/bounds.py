@@ -32,6 +32,9 @@ MAX_STDERR_TAIL = 4096             # ...and of the end of claude's stderr it kee
 MAX_TURN_ATTEMPTS = 20             # turns one message may be given (the setting's bound too)
 MAX_FAILED_LISTED = 200            # failed turns one `failed` reply lists, newest first
 MAX_HISTORY = 200                  # commits of a config repo's history in one reply
+# Daily budgets: a turn's cost as its harness reports it, and a budget or a raise, in USD.
+MAX_TURN_COST_USD = 1000.0
+MAX_BUDGET_USD = 1_000_000.0
 # Resources one agent may hold at once; at the bound the verb answers `conflict`.
 MAX_OPEN_QUESTIONS = 20            # questions it asked that are not answered
 MAX_PENDING_REMINDERS = 100

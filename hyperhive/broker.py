@@ -6,6 +6,7 @@
     broker.approvals   the approval queue, diffs, decisions, rollout outcomes
     broker.failed      the failed list: messages whose turns kept failing (failedturns.py)
     broker.agents      the registry, reports, status rows, pauses, transients, agent dirs
+    broker.budgets     each agent's spend today against its daily budget (budgets.py)
     broker.operations  the lifecycle verbs (operations.py), when the host has a backend
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
 
@@ -24,6 +25,7 @@ from . import retention
 from .agentreads import AgentReads
 from .agents import Agents
 from .approvals import Approvals
+from .budgets import Budgets
 from .bus import Bus
 from .configs import Configs
 from .failedturns import FailedTurns
@@ -35,17 +37,21 @@ from .reminders import Reminders
 
 class Broker:
     def __init__(self, store, places, clock=time.time, retention_days=retention.DEFAULT_DAYS,
-                 sessions=None, lifecycle=None):
+                 sessions=None, lifecycle=None, daily_budget_usd=None, timers=None):
         """`lifecycle(registry, configs, report)` builds the host's Lifecycle (None: a
         broker with no container backend); `sessions(writer)` the operator's web sessions,
-        which write through the broker's writer."""
+        which write through the broker's writer; `daily_budget_usd` the hive's default
+        budget (None: none); `timers` what schedules midnight (tests hand in their own)."""
         self.bus = Bus(store, places, clock)
         self.store = store
         self.clock = clock
         self.retention_days = retention_days
         self.configs = Configs(places) if places else None
         self.agents = Agents(self.bus)
-        self.messages = Messages(self.bus, self.agents, self._allowed_recipients)
+        self.budgets = Budgets(self.bus, self.agents, self._own_budget, daily_budget_usd,
+                               timers)
+        self.messages = Messages(self.bus, self.agents, self._allowed_recipients,
+                                 held=self.budgets.held)
         self.questions = Questions(self.bus, self.agents, self.messages)
         self.reminders = Reminders(self.bus, self.questions)
         self.approvals = Approvals(self.bus, self.agents, self.messages)
@@ -66,10 +72,12 @@ class Broker:
 
     def start(self):
         self.reminders.start()
+        self.budgets.start()
         self._pruner = gevent.spawn(retention.daily, self.prune, "the hive's database")
 
     def stop(self):
         self.reminders.stop()
+        self.budgets.stop()
         if self._pruner:
             self._pruner.kill()
         self.bus.writer.stop()
@@ -77,11 +85,20 @@ class Broker:
     def _allowed_recipients(self, name):
         return self.configs.allowed_recipients(name) if self.configs else []
 
+    def _own_budget(self, name):
+        return self.configs.get(name).get("daily_budget_usd") if self.configs else None
+
     # -- what crosses parts ----------------------------------------------------
 
     def report(self, caller, **fields):
         """The harness reports its live state (turn state, model, login, last turn);
-        config_sha and config_error are what a settling config's rollout goes by."""
+        config_sha and config_error are what a settling config's rollout goes by;
+        turn_cost_usd is what the turn that just ended cost, for its daily budget."""
+        cost = fields.pop("turn_cost_usd", None)
+        if cost is not None:
+            self.budgets.spent(caller, cost)
+        elif "status" in fields:
+            self.budgets.recheck(caller)
         self.agents.report(caller, fields)
         if self.lifecycle is not None:
             self.lifecycle.rollouts.reported(caller, fields)
@@ -89,7 +106,10 @@ class Broker:
 
     def status_rows(self):
         machine = self.lifecycle.state if self.lifecycle else (lambda name: {})
-        return self.agents.status_rows(machine)
+        rows = self.agents.status_rows(machine)
+        for row in rows:
+            row["over_budget"] = self.budgets.held(row["name"])
+        return rows
 
     def disk_state(self):
         """{"full": bool, "since": time or None}: the dashboard's banner."""
@@ -112,7 +132,8 @@ class Broker:
         `batch` rows per transaction; {table: rows deleted, "batches": transactions}.
         (Dashboard events need none: the newest EVENTS_KEPT are kept.)"""
         before = retention.cutoff(self.retention_days, now or self.clock())
-        done = {"messages": 0, "approvals": 0, "questions": 0, "reminders": 0, "batches": 0}
+        done = {"messages": 0, "approvals": 0, "questions": 0, "reminders": 0, "spend": 0,
+                "batches": 0}
         if before is None:
             return done
         cursor = [0]
@@ -130,7 +151,8 @@ class Broker:
         for table, delete_batch in (("messages", messages),
                                     ("approvals", rows_of(self.store.prune_approvals)),
                                     ("questions", rows_of(self.store.prune_questions)),
-                                    ("reminders", rows_of(self.store.prune_reminders))):
+                                    ("reminders", rows_of(self.store.prune_reminders)),
+                                    ("spend", rows_of(self.budgets.prune))):
             done[table], batches = retention.drain(delete_batch, pause)
             done["batches"] += batches
         return done

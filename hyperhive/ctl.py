@@ -60,8 +60,8 @@ def _parsed_as(spec):
     """How a field's spec reads from the command line."""
     if isinstance(spec, Bool):
         return {"action": "store_true"}
-    if isinstance(spec, Num) and spec.integer:
-        return {"type": int}
+    if isinstance(spec, Num):
+        return {"type": int if spec.integer else float}
     if isinstance(spec, ListOf):
         return {"type": _comma_separated}
     return {}

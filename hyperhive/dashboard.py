@@ -15,7 +15,8 @@ import re
 import bottle
 import gevent
 
-from . import dashlive, dashview, journal, names, repos, sse, web
+from . import dashlive, dashview, formats, journal, names, repos, sse, web
+from .bounds import MAX_BUDGET_USD
 from .errors import BadArgs, HiveError
 from .names import OPERATOR
 
@@ -243,6 +244,18 @@ def _actions(app, broker):
         mid = web.int_arg(id)
         result = broker.failed.discard(mid)
         return {"flash": f"failed message #{mid} discarded", **result}
+    # -- budgets -------------------------------------------------------------------
+
+    @post("/budget/<name>", back="/#budgets")
+    def budget(form, name):
+        lift = (form.get("lift") or "").lower() in _YES
+        raw = web.field(form, "raise_usd", required=False, strip=True)
+        if not lift and not raw:
+            raise BadArgs("give an amount of dollars to raise the budget by, or lift it")
+        raise_usd = None if lift else _raise_amount(raw)
+        row = broker.budgets.manage(name, raise_usd=raise_usd, lift=lift)["budget"]
+        done = "lifted for today" if lift else f"raised by {formats.dollars(raise_usd)} for today"
+        return {"flash": f"{name}'s budget {done}", **row}
 
     # -- messages ------------------------------------------------------------------
 
@@ -262,6 +275,16 @@ def _actions(app, broker):
         result = broker.messages.send(OPERATOR, to, body, in_reply_to)
         shown = "everyone" if to == "*" else to
         return {"flash": f"sent #{result['id']} to {shown}", "to": to, **result}
+
+
+def _raise_amount(text):
+    try:
+        usd = float(text)
+    except ValueError:
+        raise BadArgs("the raise must be a number of dollars") from None
+    if not 0.01 <= usd <= MAX_BUDGET_USD:       # NaN fails this too
+        raise BadArgs(f"the raise must be from $0.01 to {formats.dollars(MAX_BUDGET_USD)}")
+    return usd
 
 
 def _ask_first(form, verb, name, purge=False):

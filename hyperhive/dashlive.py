@@ -46,6 +46,7 @@ STALE = {
     "reminder_delivered": {"reminders", "agents"},
     "failed_turn_added": {"failed"},
     "failed_turn_removed": {"failed", "agents"},     # a retry: the agent's unread count
+    "budget_changed": {"budgets", "agents"},         # a turn's cost, a raise, midnight
 }
 
 

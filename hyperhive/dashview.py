@@ -11,7 +11,7 @@ import html
 import json
 import time
 
-from . import charts, formats, web
+from . import budgetview, charts, formats, web
 from .errors import HiveError
 from .names import OPERATOR
 
@@ -41,6 +41,7 @@ SECTION_READS = {
     "reminders": lambda b: sorted(b.reminders.pending(OPERATOR)["reminders"],
                                   key=lambda r: (r["agent"], r["due_at"], r["id"])),
     "failed": lambda b: b.failed.listing(OPERATOR)["failed"],     # newest first
+    "budgets": lambda b: b.budgets.rows(),
 }
 NEED_LIFECYCLE = ("kept", "drafts")
 
@@ -223,6 +224,7 @@ class View:
     system_event = staticmethod(system_event)
     span = staticmethod(span)
     mark = staticmethod(mark)
+    budget_caption = staticmethod(budgetview.caption)
 
     @staticmethod
     def turn(state):
@@ -282,6 +284,9 @@ class Sections:
     def failed(self, failed, fresh=()):
         return self.rows("failed_row", failed, "f", failed_row, fresh)
 
+    def budgets(self, budgets, fresh=()):
+        return self.rows("dash_budget", budgetview.bars(budgets), "b", budget_row, fresh)
+
     def inbox(self, messages, agent_names, fresh=()):
         return self.rows("dash_inbox", messages, "m", inbox_row, fresh, agent_names=agent_names)
 
@@ -326,6 +331,9 @@ def reminder_row(r):
 def failed_row(f):
     return f"failed-{f['message_id']}"
 
+def budget_row(b):
+    return f"budget-{b['name']}"
+
 
 def inbox_row(m):
     return f"inbox-{m['id']}"
@@ -336,7 +344,8 @@ def flow_row(m):
 
 
 ROW_IDS = {"agents": agent_row, "kept": kept_row, "drafts": draft_row, "questions": question_row,
-           "approvals": approval_row, "reminders": reminder_row, "failed": failed_row}
+           "approvals": approval_row, "reminders": reminder_row, "failed": failed_row,
+           "budgets": budget_row}
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -355,6 +364,7 @@ def page(s, which, flash_ok=None, flash_error=None):
         "approvals": sections.approvals(s["approvals"]),
         "reminders": sections.reminders(s["reminders"]),
         "failed": sections.failed(s["failed"]),
+        "budgets": sections.budgets(s["budgets"]),
         "inbox": sections.inbox(s["inbox"], {a["name"] for a in s["agents"]}),
         "flow": sections.flow(s["flow"]),
         "disk": sections.disk(s["disk"], oob=False),

@@ -74,6 +74,12 @@ def money(usd):
     return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
 
 
+def dollars(usd):
+    """A budget's amount, to the cent ($1,234.50); None: a dash. Budgets and raises are
+    the operator's round figures, where money() shows a turn's fractions of a cent."""
+    return "—" if usd is None else f"${usd:,.2f}"
+
+
 def clock(ts):
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else ""
 
@@ -154,7 +160,18 @@ STARTED_WHY = {
 }
 
 
+def _budget_reached(d):
+    spent, budget = d.get("spent_usd"), d.get("budget_usd")
+    if not all(isinstance(v, (int, float)) for v in (spent, budget)):
+        return None
+    return (f"{d.get('agent')} reached its daily budget: {dollars(spent)} of {dollars(budget)} "
+            f"spent on {d.get('day')}; it is handed no messages until the operator raises "
+            "or lifts it, or the day ends")
+
+
 def event_line(data):
     """A system event as one sentence, for the events that have one (else None)."""
+    if data.get("event") == "budget_reached":
+        return _budget_reached(data)
     why = STARTED_WHY.get(data.get("reason")) if data.get("event") == "started" else None
     return why(data) if why else None

@@ -105,6 +105,7 @@ class Host:
         # the lifecycle), then the sockets and pages that answer with it.
         self.broker = Broker(
             self.store, self.places, retention_days=settings.retention_days,
+            daily_budget_usd=settings.daily_budget_usd,
             sessions=lambda writer: Sessions(self.store, writer, link_base),
             lifecycle=lambda **parts: Lifecycle(
                 self.places, open_socket=self._open_sockets, close_socket=self._close_sockets,

@@ -31,11 +31,12 @@ def flow_row(m):
 
 
 class Messages:
-    def __init__(self, bus, agents, allowed_recipients=lambda name: []):
+    def __init__(self, bus, agents, allowed_recipients=lambda name: [], held=lambda name: False):
         self.bus = bus
         self.store = bus.store
         self.agents = agents
         self.allowed_recipients = allowed_recipients    # name -> the config's list
+        self.held = held            # name -> whether its daily budget holds its messages
 
     # -- system messages --------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Messages:
     def _take(self, caller, limit):
         """The oldest unread messages, marked delivered. None when the inbox was empty
         just now, with nothing yielded since: the caller may park for a hand-over."""
-        if self.agents.paused(caller):
+        if self.agents.paused(caller) or self.held(caller):
             return []
         if not self.store.has_unread(caller):
             return None

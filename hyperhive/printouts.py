@@ -9,6 +9,8 @@ import datetime
 import json
 import shlex
 
+from .formats import dollars
+
 
 def when(ts):
     if not ts:
@@ -65,7 +67,8 @@ def status_table(reply, _args):
     for r in rows:
         running = "failed" if r["failed"] else ("yes" if r["running"] else "no")
         flags = [f for f, on in (("needs-login", r["needs_login"]), ("paused", r["paused"]),
-                                 ("needs-update", r["needs_update"])) if on]
+                                 ("needs-update", r["needs_update"]),
+                                 ("budget", r.get("over_budget"))) if on]
         if r.get("rollout"):
             flags.append(f"settling#{r['rollout']['id']}")
         if r.get("rate_limited_until"):
@@ -147,3 +150,21 @@ def questions(reply, _args):
             out.append("    options: " + " | ".join(q["options"])
                        + ("  (several allowed)" if q["multi"] else ""))
     return "\n".join(out)
+
+
+def budgets(reply, _args):
+    """One line per agent: spend today against its limit, and what the operator did."""
+    rows = reply["budgets"] if "budgets" in reply else [reply["budget"]]
+    if not rows:
+        return "(no agents)"
+    lines = [("NAME", "SPENT", "LIMIT", "BUDGET", "TURNS", "")]
+    for b in rows:
+        limit = "lifted" if b["lifted"] else dollars(b["limit_usd"])
+        notes = [f"raised +{dollars(b['raised_usd'])}" if b["raised_usd"] else "",
+                 "HELD: over budget" if b["held"] else ""]
+        lines.append((b["name"], dollars(b["spent_usd"]), limit, dollars(b["budget_usd"]),
+                      str(b["turns"]), "  ".join(n for n in notes if n)))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                      for row in lines)
+    return f"{table}\n(today: {rows[0]['day']}, the host's local day)"

@@ -4,7 +4,15 @@ The models define the tables and serve the rare queries; the store modules
 (store.py and its row groups) hold the statements.
 """
 
-from peewee import BooleanField, FloatField, IntegerField, Model, SqliteDatabase, TextField
+from peewee import (
+    BooleanField,
+    CompositeKey,
+    FloatField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
 
 
 class _Base(Model):
@@ -157,8 +165,24 @@ class FailedTurn(_Base):
         table_name = "failed_turns"
 
 
+class Spend(_Base):
+    """What an agent spent on one day (the host's local date), and what the operator did
+    about its budget that day. A new day is a new row: budgets reset at midnight."""
+    agent = TextField()
+    day = TextField()                       # YYYY-MM-DD
+    usd = FloatField(default=0.0)           # the costs its harness reported for its turns
+    turns = IntegerField(default=0)
+    raised_usd = FloatField(default=0.0)    # the operator's raises for the day, summed
+    lifted = BooleanField(default=False)    # the operator lifted the budget for the day
+    told = BooleanField(default=False)      # budget_reached went out for the current limit
+
+    class Meta:
+        table_name = "spend"
+        primary_key = CompositeKey("agent", "day")
+
+
 MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, AgentSlot, Event, LoginToken,
-          WebSession, FailedTurn)
+          WebSession, FailedTurn, Spend)
 
 
 def row_of(model_obj, *fields):
@@ -169,6 +193,7 @@ MESSAGE_FIELDS = ("id", "sender", "recipient", "body", "sent_at", "delivered_at"
                   "acked_at", "in_reply_to", "redelivered", "broadcast")
 AGENT_DIR_FIELDS = ("name", "port", "stopped", "draft", "description", "created_at",
                     "created_by")
+SPEND_FIELDS = ("agent", "day", "usd", "turns", "raised_usd", "lifted", "told")
 APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "description",
                    "diff", "diff_stat", "requested_at", "status", "resolved_at", "note")
 

@@ -53,6 +53,13 @@ def number(value):
     return parsed
 
 
+def usd_amount(value):
+    parsed = float(value)
+    if not 0 < parsed <= 1_000_000:        # NaN fails this too
+        raise ValueError("must be a positive number of US dollars, at most 1000000")
+    return parsed
+
+
 def whole_number(value):
     parsed = int(value)
     if parsed < 0:
@@ -141,6 +148,10 @@ SETTINGS = (
     Setting("retention_days", "HYPERHIVE_RETENTION_DAYS", 90.0, number,
             "days old messages, approvals, questions, reminders, events and turn stats "
             "are kept; 0 = forever"),
+    Setting("daily_budget_usd", "HYPERHIVE_DAILY_BUDGET_USD", None, usd_amount,
+            "what an agent may spend a day (US dollars, as claude reports its turns' "
+            "costs) before it is handed no more messages; an agent's own "
+            "`daily_budget_usd` wins; unset: no budget", on_bad="stop"),
     Setting("web_hosts", "HYPERHIVE_WEB_HOSTS", frozenset(), names,
             "extra host names the pages answer to (comma-separated), for a proxy"),
     Setting("static_dir", "HYPERHIVE_STATIC", None, text,

@@ -10,6 +10,7 @@ import gevent
 import gevent.lock
 
 from . import claude, journal, notes, prompts
+from .bounds import MAX_TURN_COST_USD
 from .errors import Conflict
 from .states import TurnState
 from .stream import summarise
@@ -227,7 +228,9 @@ class TurnDriver:
                       HIVE_OUTPUT_TOKENS=usage.get("output_tokens", 0),
                       HIVE_NOTE=result.note or "")
         harness.set_state(TurnState.IDLE)
-        harness.link.report(last_turn_at=ended)
+        # The host adds the cost to the agent's spend today (its daily budget); past the
+        # bound the host would refuse the whole report.
+        harness.link.report(last_turn_at=ended, turn_cost_usd=min(cost, MAX_TURN_COST_USD))
         threads = harness.link.call("status") or {}
         row_id = harness.stats.record(
             started_at=started, ended_at=ended, duration_ms=result.duration_ms,

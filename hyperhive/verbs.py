@@ -23,6 +23,7 @@ from .bounds import (
     MAX_ANSWER,
     MAX_BATCH,
     MAX_BODY,
+    MAX_BUDGET_USD,
     MAX_CONFIG_ERROR,
     MAX_DESCRIPTION,
     MAX_DETAIL,
@@ -40,6 +41,7 @@ from .bounds import (
     MAX_STATUS_TEXT,
     MAX_STDERR_TAIL,
     MAX_TURN_ATTEMPTS,
+    MAX_TURN_COST_USD,
     MAX_WAIT,
     RATE_LIMIT_CLOCK_SLACK,
 )
@@ -233,7 +235,9 @@ VERBS = (
         "config_sha": Matches(re.compile(r"[0-9a-f]{40}"), "a commit's 40-hex sha"),
         "config_error": Text(MAX_CONFIG_ERROR),
         "rate_limited_until": Ahead(MAX_RATE_LIMIT_REST + RATE_LIMIT_CLOCK_SLACK,
-                                    "a unix time at most a day ahead")}),
+                                    "a unix time at most a day ahead"),
+        "turn_cost_usd": Num(0, MAX_TURN_COST_USD,
+                             what=f"a turn's cost in dollars, 0 to {MAX_TURN_COST_USD:g}")}),
     Verb("notify_manager", "tell the manager about a failure of mine (a system message)",
          on("messages.notify_manager", *_AGENTS), {"event": SHORT},
          {"detail": Detail(MAX_DETAIL_KEYS, MAX_DETAIL_ITEMS, MAX_DETAIL)}),
@@ -399,6 +403,22 @@ VERBS = (
     Verb("discard_failed", "take a message off the failed list; it stays handled",
          on(Call("failed.discard", caller=False), ADMIN), _ID,
          ctl=(Ctl("take a message off the failed list", name="discard"),)),
+    # Daily budgets. Only the operator's: an agent's own spend reaches the host in its
+    # harness's `report`, and nothing an agent's socket takes raises a budget.
+    Verb("budget", "every agent's spend today against its daily budget; with `name`, that "
+         "agent's, after raising its budget for today by `raise_usd` or lifting it for "
+         "today (`lift`)", on(Call("budgets.manage", caller=False), ADMIN),
+         optional={"name": SHORT,
+                   "raise_usd": Num(0.01, MAX_BUDGET_USD,
+                                    what=f"dollars, 0.01 to {MAX_BUDGET_USD:g}"),
+                   "lift": BOOL},
+         ctl=(Ctl("spend today against budget; raise or lift an agent's for today",
+                  render=printouts.budgets,
+                  flags={"name": {"flag": "name", "help": "one agent (leave it out: all)"},
+                         "raise_usd": {"flag": "--raise", "metavar": "USD",
+                                       "help": "add this many dollars to NAME's budget "
+                                               "for today"},
+                         "lift": {"help": "no budget for NAME for the rest of today"}}),)),
 )
 BY_CMD = {verb.cmd: verb for verb in VERBS}
 

@@ -17,6 +17,7 @@
   allowedDomains ? null,
   cpuQuota ? null,
   memoryMax ? null,
+  dailyBudgetUsd ? null,
   # Tolerate whole option sets being passed in (e.g. `config.hyperhive`).
   ...
 }:
@@ -38,4 +39,5 @@ builtins.toJSON {
   allowed_domains = allowedDomains;
   cpu_quota = cpuQuota;
   memory_max = memoryMax;
+  daily_budget_usd = dailyBudgetUsd;
 }

@@ -129,4 +129,16 @@ in
       no limit.
     '';
   };
+
+  dailyBudgetUsd = mkOption {
+    type = types.nullOr types.numbers.positive;
+    default = null;
+    example = 5;
+    description = ''
+      US dollars the agent may spend a day (its turns' costs as claude reports them).
+      Once its spend today reaches it, the host hands it no more messages until the
+      operator raises or lifts the budget, or the host's local day ends. `null`: the
+      host's `HYPERHIVE_DAILY_BUDGET_USD`, or no budget.
+    '';
+  };
 }

@@ -19,6 +19,7 @@ let
     allowed_domains = "allowedDomains";
     cpu_quota = "cpuQuota";
     memory_max = "memoryMax";
+    daily_budget_usd = "dailyBudgetUsd";
   };
   # An MCP server's keys are snake_case in agent.json, camelCase as options.
   server = _name: s: {

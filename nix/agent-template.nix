@@ -45,6 +45,10 @@
   hyperhive.cpuQuota = null;
   hyperhive.memoryMax = null;
 
+  # US dollars the agent may spend a day before the host holds its messages, e.g. 5.
+  # null: the host's HYPERHIVE_DAILY_BUDGET_USD, or none.
+  hyperhive.dailyBudgetUsd = null;
+
   # Programs the agent can run from Bash.
   environment.systemPackages = with pkgs; [
     git

@@ -67,7 +67,8 @@ def test_a_wake_from_operator_made_in_the_agents_shell_reads_as_a_wake_label(hiv
 
 @pytest.mark.parametrize("cmd", ["report", "notify_manager", "undeliver", "ack", "requeue",
                                  "approve", "spawn", "request_spawn", "subscribe",
-                                 "fail_message", "failed", "retry_failed", "discard_failed"])
+                                 "fail_message", "failed", "retry_failed", "discard_failed",
+                                 "budget"])
 def test_the_harness_passes_on_no_verb_meant_for_itself_or_the_operator(hive, cmd):
     reply = call(hive, cmd=cmd, turn_state="idle", event="turn_failed", ids=[1], id=1,
                  name="evil", outcome="failed")
@@ -75,6 +76,15 @@ def test_the_harness_passes_on_no_verb_meant_for_itself_or_the_operator(hive, cm
     assert "evil" not in hive.admin("list")["agents"]
     assert hive.admin("pending")["approvals"] == []
     assert_hive_answers(hive)
+
+
+def test_claude_can_neither_report_a_turn_cost_nor_raise_its_budget(hive):
+    for request in ({"cmd": "report", "turn_cost_usd": 0.0},
+                    {"cmd": "budget", "name": "alice", "lift": True}):
+        reply = call(hive, **request)
+        assert reply["ok"] is False and reply["code"] == "unknown_cmd", reply
+    row = next(b for b in hive.admin("budget")["budgets"] if b["name"] == "alice")
+    assert (row["turns"], row["lifted"]) == (0, False)
 
 
 def test_a_send_claiming_another_sender_is_still_from_the_agent(hive):

@@ -769,7 +769,7 @@ def test_the_page_stream_opens_with_the_lists_then_sends_fragments_and_ticks(qui
         page.wait(lambda s: any(e["event"] == "flow" for e in s.events), what="the hello")
         hello = {e["event"]: e for e in page.events}
         assert list(hello) == ["agents", "kept", "drafts", "questions", "approvals",
-                               "reminders", "failed", "inbox", "flow", "oob"]
+                               "reminders", "failed", "budgets", "inbox", "flow", "oob"]
         # the hello stands for the seq it was read at, whatever the browser's last id was
         assert hello["oob"]["id"] == dash.state()["seq"]
         assert f'id="q-{qid}"' in hello["questions"]["data"]
@@ -859,7 +859,7 @@ def test_the_hello_renders_every_list_from_the_same_templates_as_the_page(broker
     broker.questions.ask("alice", "for you?")
     _, hello, _ = live_page(broker)
     assert set(hello) == {"agents", "kept", "drafts", "questions", "approvals", "reminders",
-                          "failed", "inbox", "flow", "oob"}
+                          "failed", "budgets", "inbox", "flow", "oob"}
     assert 'id="agent-alice"' in hello["agents"]
     assert '<option value="alice">@alice</option>' in hello["agents"]      # the composer's
     assert 'id="agents-count" hx-swap-oob="true">1<' in hello["agents"]

@@ -176,8 +176,8 @@ def definitions(name):
 
 
 def test_each_display_rule_is_defined_once():
-    for name in ("duration", "mmss", "ms_text", "compact", "money", "clock", "TURN_GLYPHS",
-                 "turn_glyph"):
+    for name in ("duration", "mmss", "ms_text", "compact", "money", "dollars", "clock",
+                 "TURN_GLYPHS", "turn_glyph"):
         assert definitions(name) == ["hyperhive.formats"], (name, definitions(name))
     # The scripts hold no copy of a rule under another name either.
     for path in STATIC_DIR.glob("*.js"):

@@ -27,6 +27,7 @@ AGENT_JSON_KEYS = {
     "allowed_domains": "allowedDomains",
     "cpu_quota": "cpuQuota",
     "memory_max": "memoryMax",
+    "daily_budget_usd": "dailyBudgetUsd",
 }
 
 EXPECTED_FILES = {
@@ -107,6 +108,7 @@ def test_agent_json_full(tmp_path):
         allowedDomains = [ "pypi.org" "*.example.com" ];
         cpuQuota = "200%";
         memoryMax = "4G";
+        dailyBudgetUsd = 12.5;
       }))
     """
     got = eval_json(expr, tmp_path)
@@ -123,6 +125,7 @@ def test_agent_json_full(tmp_path):
         "allowed_domains": ["pypi.org", "*.example.com"],
         "cpu_quota": "200%",
         "memory_max": "4G",
+        "daily_budget_usd": 12.5,
     }
     assert set(got) == set(AGENT_JSON_KEYS)
 
@@ -139,6 +142,7 @@ def test_agent_json_defaults(tmp_path):
         "allowed_domains": None,
         "cpu_quota": None,
         "memory_max": None,
+        "daily_budget_usd": None,
     }
 
 
@@ -216,6 +220,7 @@ STUB_LIB = """{
     nullOr = t: { nullOr = t; };
     strMatching = re: { strMatching = re; };
     submodule = m: { submodule = m.options; };
+    numbers = { positive = "positive"; };
   };
 }"""
 
@@ -264,6 +269,7 @@ def test_agent_settings_reads_back_what_agent_json_renders(tmp_path):
       allowedDomains = [ "pypi.org" ];
       cpuQuota = "50%";
       memoryMax = "512M";
+      dailyBudgetUsd = 2.5;
     }"""
     expr = f"""
       let

@@ -30,6 +30,8 @@ def test_the_numbers_read_as_they_always_have():
     assert (got.notes_limit, got.retention_days, got.settle_seconds) == (8192, 0, 2.5)
     assert got.log_target == "stderr"
     assert settings.defaults().notes_limit == 24576
+    assert settings.load({"HYPERHIVE_DAILY_BUDGET_USD": "2.5"}).daily_budget_usd == 2.5
+    assert settings.defaults().daily_budget_usd is None
 
 
 def test_a_bad_number_falls_back_to_its_default_with_a_warning(caplog):
@@ -47,6 +49,10 @@ def test_a_bad_number_falls_back_to_its_default_with_a_warning(caplog):
     ("HYPERHIVE_AGENT_PORT_BASE", "99999"),
     ("HYPERHIVE_AGENT_PORT_BASE", "eight thousand"),
     ("HYPERHIVE_LOGIN_CMD", "claude 'auth login"),
+    ("HYPERHIVE_DAILY_BUDGET_USD", "0"),
+    ("HYPERHIVE_DAILY_BUDGET_USD", "-5"),
+    ("HYPERHIVE_DAILY_BUDGET_USD", "nan"),
+    ("HYPERHIVE_DAILY_BUDGET_USD", "five dollars"),
 ])
 def test_a_bad_value_that_must_not_be_guessed_stops_the_process_with_its_name(variable, value):
     with pytest.raises(settings.BadSetting, match=variable):

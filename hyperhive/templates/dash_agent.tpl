@@ -19,6 +19,9 @@
       % if a['paused']:
       <span class="badge b-paused">paused</span>
       % end
+      % if a.get('over_budget'):
+      <a class="badge b-budget" href="#budget-{{a['name']}}" title="its spend today reached its daily budget: it is handed no messages until you raise or lift it, or the day ends">budget</a>
+      % end
       % if a['needs_login']:
       <span class="badge b-login">needs login</span>
       % end

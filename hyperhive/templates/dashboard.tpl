@@ -24,6 +24,11 @@
       <p class="hint">agents the manager is preparing: their config and notes before the first boot. the boot itself waits in approvals.</p>
       <ul class="rows" id="draft-list" data-empty="no drafts" sse-swap="drafts" hx-swap="innerHTML">{{!lists['drafts']}}</ul>
     </section>
+    <section class="panel" id="budgets">
+      <h2><span class="glyph">◆</span> B4DG3TS <span class="glyph">◆</span> {{!h.span('budgets-count', len(s['budgets']), 'count')}}</h2>
+      <p class="hint">spent today (the host's day) against each agent's daily budget; a held agent is handed no messages.</p>
+      <ul class="rows" id="budget-list" data-empty="no agents" sse-swap="budgets" hx-swap="innerHTML">{{!lists['budgets']}}</ul>
+    </section>
     <section class="panel" id="reminders">
       <h2><span class="glyph">◆</span> R3M1ND3RS <span class="glyph">◆</span> {{!h.span('reminders-count', len(s['reminders']), 'count')}}</h2>
       <p class="hint">what agents set to tell themselves later, by agent, each due time counting down.</p>
