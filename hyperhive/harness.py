@@ -242,12 +242,17 @@ class Harness:
         return self.turns.compact_now()
 
     def cancel(self):
-        """The operator's cancel: the running turn (SIGINT to claude) or the nap."""
+        """The operator's cancel: the running turn (SIGINT to claude), the nap, or a rest
+        (after a rate limit or a failed turn)."""
         if self.turns.cancel():
             self.bus.emit("note", text="turn cancelled by the operator", level="warn")
             return "turn"
         if self.naps.cancel():
             return "nap"
+        if self.naps.cancel_rest():
+            self.bus.emit("note", text="rate-limit rest cut short by the operator: trying "
+                          "again now", level="warn")
+            return "rest"
         if self.retries.interrupt():
             self.bus.emit("note", text="rest cut short by the operator: trying again now",
                           level="warn")

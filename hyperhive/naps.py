@@ -1,7 +1,7 @@
 """Every wait of the serve loop between turns: a nap claude asked for, a rest after a
-rate limit, and the waits for a login. The operator's cancel ends a nap; a finished
-login or a stop cuts any of them short (a rate-limit rest a stop cut short goes on at
-the next start).
+rate limit, and the waits for a login. The operator's cancel ends a nap or a rest; a
+finished login or a stop cuts any of them short (a rate-limit rest a stop cut short goes
+on at the next start).
 """
 
 import math
@@ -57,6 +57,16 @@ class Naps:
             return False
         self.until = None
         self.files.write(NAP_FILE, None)
+        self._wakeup.set()
+        return True
+
+    def cancel_rest(self):
+        """The operator ends a rate-limit rest: the refused message is tried at once (the
+        operator knows the limit lifted, or wants the next refusal now). False when the
+        agent is not resting."""
+        if self.rate_limited_until is None:
+            return False
+        self._end_rest()
         self._wakeup.set()
         return True
 

@@ -5,6 +5,7 @@ login (CLAUDE_CODE_OAUTH_TOKEN) against tests/anthropic_stub.py answering 429 wi
 unified rate-limit headers, a reset a few seconds ahead.
 """
 
+import json
 import sqlite3
 import time
 import urllib.request
@@ -16,6 +17,8 @@ from hive import HostProcess, free_port, short_tmpdir, wait_for
 from hyperhive import formats
 from hyperhive.bounds import MAX_RATE_LIMIT_REST
 from hyperhive.naps import RESET_MARGIN, rate_limit_end
+from test_agent_page import Page
+from test_attacks_web import post_json
 
 NOW = 1_800_000_000.0
 
@@ -193,3 +196,21 @@ def test_a_restart_in_the_middle_of_a_rest_rests_out_the_rest_of_it(hive, stub):
     assert retried["time"] >= reset + RESET_MARGIN - 0.5, "the restart took the message early"
     wait_for(lambda: row(hive, "alice")["rate_limited_until"] is None, timeout=10,
              what="the rest to end")
+
+
+def test_the_operators_cancel_ends_a_rest_and_the_message_is_tried_at_once(hive, stub):
+    spawn(hive, "alice")
+    reset = int(time.time()) + 600
+    stub.add_rule(r"long wait", agent="alice", times=1, steps=[
+        {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
+    stub.add_rule(r"long wait", agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "tried early"}},
+        {"text": "done"}])
+    hive.admin("send", to="alice", body="long wait")
+    wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60, what="alice to rest")
+    status, body = post_json(Page(row(hive, "alice")["port"], hive.cookie), "/api/cancel")
+    assert status == 200 and json.loads(body)["cancelled"] == "rest", body[:200]
+    wait_for(lambda: "tried early" in inbox_bodies(hive), timeout=60, what="the retried turn")
+    assert row(hive, "alice")["rate_limited_until"] is None
+    wait_for(lambda: len(turn_outcomes(hive, "alice")) >= 2, timeout=20, what="both turns")
+    assert turn_outcomes(hive, "alice") == ["rate_limited", "ok"]
