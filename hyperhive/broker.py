@@ -7,6 +7,7 @@
     broker.agents      the registry, reports, status rows, pauses, transients, agent dirs
     broker.operations  the lifecycle verbs (operations.py), when the host has a backend
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
+    broker.searches    full-text search of messages, questions and answers; threads
 
 The socket server, the dashboard and (through the harness) the MCP tools are thin
 adapters over these parts. Every verb takes the caller's identity as its first
@@ -29,6 +30,7 @@ from .messages import Messages
 from .operations import Operations, Unhosted
 from .questions import Questions
 from .reminders import Reminders
+from .searches import Searches
 
 
 class Broker:
@@ -47,6 +49,7 @@ class Broker:
         self.questions = Questions(self.bus, self.agents, self.messages)
         self.reminders = Reminders(self.bus, self.questions)
         self.approvals = Approvals(self.bus, self.agents, self.messages)
+        self.searches = Searches(self.bus)
         self.sessions = sessions(self.bus.writer) if sessions else None
         self.operations = Operations(self, lifecycle) if lifecycle else Unhosted()
         self.lifecycle = self.operations.lifecycle if lifecycle else None

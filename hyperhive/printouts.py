@@ -9,6 +9,8 @@ import datetime
 import json
 import shlex
 
+from . import formats
+
 
 def when(ts):
     if not ts:
@@ -131,3 +133,12 @@ def questions(reply, _args):
             out.append("    options: " + " | ".join(q["options"])
                        + ("  (several allowed)" if q["multi"] else ""))
     return "\n".join(out)
+
+
+def search(reply, _args):
+    rows = reply["results"]
+    if not rows:
+        return "(no hits)"
+    return "\n".join(f"{r['kind']:<8} #{r['id']:<6} {when(r['at'])}  {r['from']} -> {r['to']}\n"
+                     f"    {formats.marked(r['snippet'], r['marks'], '[', ']')}".replace("\n", " ")
+                     for r in rows)

@@ -5,7 +5,7 @@ dicts, ints and lists. Writers call these inside `Store.atomic()`; the broker
 decides how writes are grouped into transactions.
 
 The schema is schema.py; the rows of threads and of agents are threadrows.py and
-agentrows.py, mixed in here. The few statements on
+agentrows.py, the full-text search searchrows.py, mixed in here. The few statements on
 the message path (send, recv, ack, events) are plain SQL on the same
 connection: building a query through peewee costs about 100 µs, the statement
 itself a few.
@@ -20,6 +20,7 @@ from . import schema
 from .agentrows import AgentRows
 from .names import OPERATOR
 from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_of
+from .searchrows import SearchRows, ensure_indexes
 from .threadrows import ThreadRows
 
 open_database = schema.open_database     # the harness's own databases open the same way
@@ -82,11 +83,12 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows):
+class Store(ThreadRows, AgentRows, SearchRows):
     def __init__(self, path):
         self.db = open_database(path, schema.MODELS, durable=True)
         schema.add_missing_columns(self.db, schema.Approval)
         self._conn = self.db.connection()
+        ensure_indexes(self._conn)
         self._synchronous = 2
 
     def _run(self, name, params=()):
