@@ -23,62 +23,83 @@ HIT_OPEN, HIT_CLOSE = "\x02", "\x03"
 ELLIPSIS = "…"
 SNIPPET_TOKENS = 24
 
-_OPTIONS = "detail=none, columnsize=0"
-_INDEXES = {
-    "messages_fts": (
-        f"CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', "
-        f"content_rowid='id', {_OPTIONS})",
-        "CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN "
-        "INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
-        "CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN "
-        "INSERT INTO messages_fts (messages_fts, rowid, body) "
-        "VALUES ('delete', old.id, old.body); END",
-        "CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF body ON messages BEGIN "
-        "INSERT INTO messages_fts (messages_fts, rowid, body) "
-        "VALUES ('delete', old.id, old.body); "
-        "INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
-        # The thread page's replies: only replies carry in_reply_to, so a lone send
-        # pays nothing for it.
-        "CREATE INDEX IF NOT EXISTS messages_in_reply_to ON messages (in_reply_to) "
-        "WHERE in_reply_to IS NOT NULL",
-        "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
-    ),
-    "questions_fts": (
-        f"CREATE VIRTUAL TABLE questions_fts USING fts5(question, answer, "
-        f"content='questions', content_rowid='id', {_OPTIONS})",
-        "CREATE TRIGGER IF NOT EXISTS questions_fts_insert AFTER INSERT ON questions BEGIN "
-        "INSERT INTO questions_fts (rowid, question, answer) "
-        "VALUES (new.id, new.question, new.answer); END",
-        "CREATE TRIGGER IF NOT EXISTS questions_fts_delete AFTER DELETE ON questions BEGIN "
-        "INSERT INTO questions_fts (questions_fts, rowid, question, answer) "
-        "VALUES ('delete', old.id, old.question, old.answer); END",
-        "CREATE TRIGGER IF NOT EXISTS questions_fts_update AFTER UPDATE OF question, answer ON questions "
-        "BEGIN INSERT INTO questions_fts (questions_fts, rowid, question, answer) "
-        "VALUES ('delete', old.id, old.question, old.answer); "
-        "INSERT INTO questions_fts (rowid, question, answer) "
-        "VALUES (new.id, new.question, new.answer); END",
-        "INSERT INTO questions_fts (questions_fts) VALUES ('rebuild')",
-    ),
-}
+OPTIONS = "detail=none, columnsize=0"
 
 
-def ensure_indexes(conn):
+def _statements(options):
+    """Each index's statements: the FTS5 table, its triggers, and filling it."""
+    return {
+        "messages_fts": (
+            f"CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', "
+            f"content_rowid='id', {options})",
+            "CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN "
+            "INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
+            "CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN "
+            "INSERT INTO messages_fts (messages_fts, rowid, body) "
+            "VALUES ('delete', old.id, old.body); END",
+            "CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF body ON messages "
+            "BEGIN INSERT INTO messages_fts (messages_fts, rowid, body) "
+            "VALUES ('delete', old.id, old.body); "
+            "INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body); END",
+            # The thread page's replies: only replies carry in_reply_to, so a lone send
+            # pays nothing for it.
+            "CREATE INDEX IF NOT EXISTS messages_in_reply_to ON messages (in_reply_to) "
+            "WHERE in_reply_to IS NOT NULL",
+            "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+        ),
+        "questions_fts": (
+            f"CREATE VIRTUAL TABLE questions_fts USING fts5(question, answer, "
+            f"content='questions', content_rowid='id', {options})",
+            "CREATE TRIGGER IF NOT EXISTS questions_fts_insert AFTER INSERT ON questions BEGIN "
+            "INSERT INTO questions_fts (rowid, question, answer) "
+            "VALUES (new.id, new.question, new.answer); END",
+            "CREATE TRIGGER IF NOT EXISTS questions_fts_delete AFTER DELETE ON questions BEGIN "
+            "INSERT INTO questions_fts (questions_fts, rowid, question, answer) "
+            "VALUES ('delete', old.id, old.question, old.answer); END",
+            "CREATE TRIGGER IF NOT EXISTS questions_fts_update AFTER UPDATE OF question, answer "
+            "ON questions BEGIN INSERT INTO questions_fts (questions_fts, rowid, question, "
+            "answer) VALUES ('delete', old.id, old.question, old.answer); "
+            "INSERT INTO questions_fts (rowid, question, answer) "
+            "VALUES (new.id, new.question, new.answer); END",
+            "INSERT INTO questions_fts (questions_fts) VALUES ('rebuild')",
+        ),
+    }
+
+
+_TRIGGERS = ("messages_fts_insert", "messages_fts_delete", "messages_fts_update",
+             "questions_fts_insert", "questions_fts_delete", "questions_fts_update")
+
+
+def ensure_indexes(conn, options=OPTIONS, settings=()):
     """Create each missing index with its triggers and fill it from the rows already
-    there (a database written before the index existed), in one transaction each."""
+    there (a database written before the index existed), in one transaction each.
+    `options` and `settings` (FTS5 configuration: name -> value) are the bench's to vary."""
     have = {r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-        tuple(_INDEXES))}
-    for name, statements in _INDEXES.items():
+        ("messages_fts", "questions_fts"))}
+    for name, statements in _statements(options).items():
         if name in have:
             continue
-        conn.execute("BEGIN")
-        try:
-            for sql in statements:
-                conn.execute(sql)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        configure = [f"INSERT INTO {name} ({name}, rank) VALUES ('{key}', {int(value)})"
+                     for key, value in dict(settings).items()]
+        _in_transaction(conn, statements[:1] + tuple(configure) + statements[1:])
+
+
+def drop_indexes(conn):
+    """Remove the indexes and their triggers (a store as it was before search)."""
+    _in_transaction(conn, [f"DROP TRIGGER IF EXISTS {t}" for t in _TRIGGERS]
+                    + ["DROP TABLE IF EXISTS messages_fts", "DROP TABLE IF EXISTS questions_fts"])
+
+
+def _in_transaction(conn, statements):
+    conn.execute("BEGIN")
+    try:
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _scope(agent, first, second):

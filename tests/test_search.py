@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from brokers import broker, clock  # noqa: F401  (fixtures)
-from hyperhive import searches
+from hyperhive import searches, searchrows
 from hyperhive.errors import BadArgs
 from hyperhive.store import Store
 
@@ -63,12 +63,10 @@ def test_a_database_from_before_the_index_is_filled_once_at_open(tmp_path):
         qid = store.add_question("alice", "which colour?", [], False, 1.0)
         store.answer_question(qid, "turquoise", "operator", 2.0)
     store.close()
-    raw = sqlite3.connect(path)
-    for name, in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        raw.execute(f"DROP TRIGGER {name}")
-    for name in ("messages_fts", "questions_fts"):
-        raw.execute(f"DROP TABLE {name}")
-    raw.commit()
+    raw = sqlite3.connect(path, isolation_level=None)
+    searchrows.drop_indexes(raw)
+    assert raw.execute("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%fts%'").fetchone() \
+        == (0,)
     raw.close()
     store = Store(path)
     try:
