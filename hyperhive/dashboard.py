@@ -15,7 +15,7 @@ import re
 import bottle
 import gevent
 
-from . import dashlive, dashview, journal, names, repos, sse, web
+from . import dashlive, dashview, journal, names, repos, searchweb, sse, web
 from .errors import BadArgs, HiveError
 from .names import OPERATOR
 
@@ -123,6 +123,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
                                    config=json.dumps(view["config"], indent=2, sort_keys=True),
                                    h=dashview.View(_page_host(bind))))
 
+    searchweb.install(app, broker, lambda: _page_host(bind))
     _actions(app, broker)
     return app
 

@@ -139,6 +139,6 @@ def search(reply, _args):
     rows = reply["results"]
     if not rows:
         return "(no hits)"
-    return "\n".join(f"{r['kind']:<8} #{r['id']:<6} {when(r['at'])}  {r['from']} -> {r['to']}\n"
-                     f"    {formats.marked(r['snippet'], r['marks'], '[', ']')}".replace("\n", " ")
+    return "\n".join(f"{r['kind']:<8} #{r['id']:<6} {when(r['at'])}  {r['from']} -> {r['to']}\n    "
+                     + formats.marked(r["snippet"], r["marks"], "[", "]").replace("\n", " ")
                      for r in rows)
