@@ -15,7 +15,12 @@ fixed cost of flushing a new segment at each commit, about the same for every sh
 tried; these options (and SETTINGS) take what little there was to take.
 """
 
+import logging
 import sqlite3
+
+from .names import OPERATOR
+
+log = logging.getLogger(__name__)
 
 # Marks around a hit in a snippet: control characters, so the text in between is never
 # taken for markup. A body holding them itself can at worst move a highlight.
@@ -86,6 +91,7 @@ def ensure_indexes(conn, options=OPTIONS, settings=SETTINGS):
             continue
         configure = [f"INSERT INTO {name} ({name}, rank) VALUES ('{key}', {int(value)})"
                      for key, value in dict(settings).items()]
+        log.info("building the search index %s over the rows already there", name)
         _in_transaction(conn, statements[:1] + tuple(configure) + statements[1:])
 
 
@@ -148,7 +154,8 @@ class SearchRows:
                 for i, s, r, at, parent, snip, rank in rows]
 
     def search_questions(self, match, limit, agent=None, best=False):
-        where, params = _scope(agent, "q.asker", "q.target")
+        # a question with no target is the operator's
+        where, params = _scope(agent, "q.asker", f"COALESCE(q.target, '{OPERATOR}')")
         rows = _run(self._conn,
                     "SELECT q.id, q.asker, q.target, q.asked_at, q.answered_at, "
                     f"snippet(questions_fts, -1, ?, ?, ?, {SNIPPET_TOKENS}), questions_fts.rank "

@@ -160,3 +160,10 @@ def test_a_thread_holds_the_parents_and_the_replies(broker):
     assert [m["id"] for m in thread["parents"]] == [root]
     assert thread["message"]["id"] == child
     assert [m["id"] for m in thread["replies"]] == [grandchild]
+
+
+def test_the_operator_can_scope_a_search_to_what_the_operator_was_asked(broker):
+    qid = broker.questions.ask("alice", "approve the quince order?")["id"]
+    broker.questions.ask("alice", "quince for bob?", to="bob")
+    hits = broker.searches.search("operator", "quince", agent="operator")["results"]
+    assert [(h["kind"], h["id"]) for h in hits] == [("question", qid)]
