@@ -45,3 +45,9 @@ MAX_DRAFTS = 20                    # drafts the manager prepares that have not b
 LOG_LINES = 100                    # records it returns when it names no count...
 MAX_LOG_LINES = 500                # ...and at most
 MAX_LOG_BYTES = 64 * 1024          # bytes of its text; older lines go first
+
+# search: the full-text search of messages, questions and answers.
+MAX_SEARCH_QUERY = 512             # bytes of a query...
+MAX_SEARCH_WORDS = 16              # ...and the words looked for in it
+SEARCH_RESULTS = 20                # results when the caller names no limit...
+MAX_SEARCH_RESULTS = 100           # ...and at most

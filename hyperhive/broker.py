@@ -9,6 +9,7 @@
     broker.budgets     each agent's spend today against its daily budget (budgets.py)
     broker.operations  the lifecycle verbs (operations.py), when the host has a backend
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
+    broker.searches    full-text search of messages, questions and answers; threads
 
 The socket server, the dashboard and (through the harness) the MCP tools are thin
 adapters over these parts. Every verb takes the caller's identity as its first
@@ -33,6 +34,7 @@ from .messages import Messages
 from .operations import Operations, Unhosted
 from .questions import Questions
 from .reminders import Reminders
+from .searches import Searches
 
 
 class Broker:
@@ -56,6 +58,7 @@ class Broker:
         self.reminders = Reminders(self.bus, self.questions)
         self.approvals = Approvals(self.bus, self.agents, self.messages)
         self.failed = FailedTurns(self.bus, self.agents)
+        self.searches = Searches(self.bus)
         self.sessions = sessions(self.bus.writer) if sessions else None
         self.operations = Operations(self, lifecycle) if lifecycle else Unhosted()
         self.lifecycle = self.operations.lifecycle if lifecycle else None

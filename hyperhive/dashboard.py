@@ -15,7 +15,7 @@ import re
 import bottle
 import gevent
 
-from . import dashlive, dashview, formats, journal, names, repos, sse, web
+from . import dashlive, dashview, formats, journal, names, repos, searchweb, sse, web
 from .bounds import MAX_BUDGET_USD
 from .errors import BadArgs, HiveError
 from .names import OPERATOR
@@ -124,6 +124,7 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
                                    config=json.dumps(view["config"], indent=2, sort_keys=True),
                                    h=dashview.View(_page_host(bind))))
 
+    searchweb.install(app, broker, lambda: _page_host(bind))
     _actions(app, broker)
     return app
 

@@ -175,3 +175,27 @@ def event_line(data):
         return _budget_reached(data)
     why = STARTED_WHY.get(data.get("reason")) if data.get("event") == "started" else None
     return why(data) if why else None
+
+
+def marked(text, marks, before, after):
+    """`text` with each (start, end) range of `marks` wrapped in `before` and `after`; the
+    caller escapes the pieces first when they are markup (see `hit_pieces`)."""
+    out, at = [], 0
+    for start, end in marks:
+        out.append(text[at:start] + before + text[start:end] + after)
+        at = end
+    return "".join(out) + text[at:]
+
+
+def hit_pieces(text, marks):
+    """A search hit's snippet as (piece, is_hit) pairs, for a template to escape each piece
+    and wrap the hits in <mark>: the snippet's text is never taken as markup."""
+    out, at = [], 0
+    for start, end in marks:
+        if start > at:
+            out.append((text[at:start], False))
+        out.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        out.append((text[at:], False))
+    return out

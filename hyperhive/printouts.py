@@ -9,6 +9,7 @@ import datetime
 import json
 import shlex
 
+from . import formats
 from .formats import dollars
 
 
@@ -168,3 +169,10 @@ def budgets(reply, _args):
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
                       for row in lines)
     return f"{table}\n(today: {rows[0]['day']}, the host's local day)"
+def search(reply, _args):
+    rows = reply["results"]
+    if not rows:
+        return "(no hits)"
+    return "\n".join(f"{r['kind']:<8} #{r['id']:<6} {when(r['at'])}  {r['from']} -> {r['to']}\n    "
+                     + formats.marked(r["snippet"], r["marks"], "[", "]").replace("\n", " ")
+                     for r in rows)

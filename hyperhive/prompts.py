@@ -34,6 +34,8 @@ _COMMON = """\
     (they keep queueing). Use it to rest when there is nothing useful to do.
   - `set_status(text)` — one line the operator sees on the dashboard.
   - `open_threads()` — approvals and questions that involve you.
+  - `search(query)` — find words in the messages you sent or received and the
+    questions you asked or were asked, with their answers.
   - `whoami()` — your name and role.
 - Your working directory /state survives restarts. Keep what you must remember in
   /state/notes.md: read it when you start, update it when you learn something that

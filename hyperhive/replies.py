@@ -235,3 +235,12 @@ def format_logs(reply, name, **_):
     if reply.get("cut"):
         return f"[older lines cut: only the newest {MAX_LOG_BYTES // 1024} KiB fit]\n{text}"
     return text
+
+
+def format_search(reply, **_):
+    rows = reply.get("results") or []
+    if not rows:
+        return "(no hits)"
+    return "\n".join(
+        f"{r['kind']} #{r['id']} {r['from']} -> {r['to']} at {utc(r['at'])}: "
+        + formats.marked(r["snippet"], r["marks"], "[[", "]]").replace("\n", " ") for r in rows)

@@ -4,8 +4,9 @@ Knows nothing of sockets, greenlets or the wire. Every function returns plain
 dicts, ints and lists. Writers call these inside `Store.atomic()`; the broker
 decides how writes are grouped into transactions.
 
-The schema is schema.py; the rows of threads, of agents and of spend are threadrows.py,
-agentrows.py and spendrows.py, mixed in here. The few statements on
+The schema is schema.py; the rows of threads, of agents, of failed turns and of spend
+are threadrows.py, agentrows.py, failedrows.py and spendrows.py, the full-text search
+searchrows.py, mixed in here. The few statements on
 the message path (send, recv, ack, events) are plain SQL on the same
 connection: building a query through peewee costs about 100 µs, the statement
 itself a few.
@@ -21,6 +22,7 @@ from .agentrows import AgentRows
 from .failedrows import FailedRows
 from .names import OPERATOR
 from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_of
+from .searchrows import SearchRows, ensure_indexes
 from .spendrows import SpendRows
 from .threadrows import ThreadRows
 
@@ -84,11 +86,12 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows, FailedRows, SpendRows):
+class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows):
     def __init__(self, path):
         self.db = open_database(path, schema.MODELS, durable=True)
         schema.add_missing_columns(self.db, schema.Approval)
         self._conn = self.db.connection()
+        ensure_indexes(self._conn)
         self._synchronous = 2
 
     def _run(self, name, params=()):

@@ -38,6 +38,8 @@ from .bounds import (
     MAX_QUESTION,
     MAX_RATE_LIMIT_REST,
     MAX_REMINDER_PATH,
+    MAX_SEARCH_QUERY,
+    MAX_SEARCH_RESULTS,
     MAX_STATUS_TEXT,
     MAX_STDERR_TAIL,
     MAX_TURN_ATTEMPTS,
@@ -419,6 +421,30 @@ VERBS = (
                                        "help": "add this many dollars to NAME's budget "
                                                "for today"},
                          "lift": {"help": "no budget for NAME for the rest of today"}}),)),
+    Verb("search", "full-text search of messages, questions and answers: every one (the "
+         "operator's, or what `agent` sent or received), or what the caller sent or received",
+         on("searches.search", *_AGENTS, ADMIN), {"query": Text(MAX_SEARCH_QUERY)},
+         {"limit": Num(1, MAX_SEARCH_RESULTS, integer=True,
+                       what=f"a count from 1 to {MAX_SEARCH_RESULTS}"),
+          "agent": SHORT, "order": OneOf(("newest", "best"))}, forward=True,
+         tool=Tool(
+             "Search the messages you sent or received and the questions you asked or were "
+             "asked (with their answers) for words: every word must be in a hit. Each hit "
+             "gives its kind and number, who sent it to whom, when, and a snippet with the "
+             "words in [[double brackets]]. Use it to find what was said earlier instead of "
+             "asking again.",
+             {"query": Arg("plain words to look for; punctuation and quotes only separate "
+                           "words"),
+              "limit": Arg("hits to return (default 20)", ge=1, le=MAX_SEARCH_RESULTS),
+              "agent": Arg("leave it out: you can search only your own messages"),
+              "order": Arg("'newest' first (the default) or 'best' match first")},
+             say.format_search),
+         ctl=(Ctl("search messages, questions and answers for words",
+                  render=printouts.search,
+                  flags={"agent": {"help": "only what this agent sent or received"},
+                         "limit": {"help": f"hits to show (default 20, at most "
+                                           f"{MAX_SEARCH_RESULTS})"},
+                         "order": {"help": "newest (the default) or best"}}),)),
 )
 BY_CMD = {verb.cmd: verb for verb in VERBS}
 

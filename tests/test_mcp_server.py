@@ -21,7 +21,7 @@ from hyperhive import mcp_server, replies, settings
 from hyperhive.mcp_server import build_server
 from hyperhive.replies import REDELIVERED_BANNER
 
-AGENT_TOOLS = {"send", "recv", "nap", "ask", "answer", "remind", "reminders", "cancel_reminder",
+AGENT_TOOLS = {"send", "recv", "nap", "ask", "answer", "remind", "reminders", "cancel_reminder", "search",
                "set_status", "open_threads", "whoami"}
 MANAGER_TOOLS = {"request_spawn", "request_apply_commit", "request_spawn_draft",
                  "request_spawn_commit", "drafts", "discard_draft", "start", "stop", "restart",

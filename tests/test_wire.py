@@ -135,11 +135,12 @@ _values = st.recursive(
 _fields = st.sampled_from(["to", "body", "name", "id", "ids", "max", "wait_seconds", "answer",
                            "question", "options", "multi", "ttl_seconds", "message",
                            "delay_seconds", "at", "file_path", "text", "paused", "purge",
-                           "limit", "kinds", "note", "description", "in_reply_to", "from"])
+                           "limit", "kinds", "note", "description", "in_reply_to", "from",
+                           "query", "order", "agent"])
 _cmds = st.sampled_from(["send", "recv", "ack", "requeue", "status", "recent", "wake", "ask",
                          "answer", "remind", "set_status", "open_threads", "list", "pending",
                          "approve", "deny", "inbox", "questions", "set_paused", "hello",
-                         "request_spawn", "cancel_question", "nope"]) | st.text(
+                         "request_spawn", "cancel_question", "search", "nope"]) | st.text(
                              alphabet=string.ascii_lowercase, max_size=6)
 
 

@@ -74,6 +74,10 @@
       <h2><span class="glyph">◆</span> 0PER4T0R 1NB0X <span class="glyph">◆</span> {{!h.span('inbox-count', len(s['inbox']), 'count')}}</h2>
       <ul class="rows" id="inbox-list" data-empty="nothing for you yet" sse-swap="inbox" hx-swap="innerHTML">{{!lists['inbox']}}</ul>
     </section>
+    <section class="panel" id="search">
+      <h2><span class="glyph">◆</span> S34RCH <span class="glyph">◆</span></h2>
+      % include('search_form.tpl')
+    </section>
     <section class="panel" id="flow">
       <h2><span class="glyph">◆</span> MESS4GE FL0W <span class="glyph">◆</span></h2>
       <form method="post" action="/send" data-async data-reset="body" id="composer" class="composer">
