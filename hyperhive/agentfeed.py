@@ -25,8 +25,9 @@ HISTORY = 300               # events rendered into the page
 INBOX_LIMIT = 30
 BADGE_KINDS = frozenset({"status_changed", "turn_state_changed", "model_changed",
                          "token_usage_changed", "turn_end"})
-# How often an open page asks the host whether its failed list changed.
-FAILED_POLL_SECONDS = 5
+# How often an open page asks the host whether its reminders or failed list changed: the
+# operator's cancel and discard on the dashboard reach the host, not the harness.
+PANEL_POLL_SECONDS = 5
 # The rows of an event go into the page's last turn group: the term's last section.
 LAST_GROUP = "#term > .turn:last-child"
 
@@ -203,8 +204,10 @@ class Feed:
         history = harness.bus.history(HISTORY)
         self.term = TermRows(takes_rows([e for e in history if seen is None or e["seq"] <= seen]))
         self.ticker = Ticker()
-        self.failed_shown = None        # the failed rows the page has (None: not asked yet)
-        self.failed_asked = time.monotonic()
+        # the rows the page's host panels show (None: not asked since the page loaded)
+        self.reminders_shown = None
+        self.failed_shown = None
+        self.panels_asked = time.monotonic()
 
     def render(self, event):
         kind, data = event["kind"], event["data"]
@@ -224,19 +227,22 @@ class Feed:
             out.append(("threads", web.render("agent_threads", threads=threads, error=error,
                                                name=self.harness.name, v=view, oob=True)))
             # a turn sets reminders and a delivered one starts a turn: both refresh them
-            reminders, error = self.lists.reminders()
-            out.append(("reminders", web.render("agent_reminders", reminders=reminders,
-                                                 error=error, name=self.harness.name, v=view,
-                                                 oob=True)))
+            out.append(self._reminders(view))
         if kind in ("turn_start", "turn_end", "failed_changed"):
             out.append(self._failed())
         return out
+
+    def _reminders(self, view):
+        """The reminders panel's list, as the host has it now."""
+        reminders, error = self.lists.reminders()
+        self.reminders_shown = reminders
+        return "reminders", web.render("agent_reminders", reminders=reminders, error=error,
+                                       name=self.harness.name, v=view, oob=True)
 
     def _failed(self):
         """The failed panel's list, as the host has it now."""
         failed, error = self.lists.failed()
         self.failed_shown = [f["message_id"] for f in failed]
-        self.failed_asked = time.monotonic()
         return "failed", web.render("agent_failed", failed=failed, error=error,
                                     name=self.harness.name, oob=True)
 
@@ -250,20 +256,29 @@ class Feed:
         texts = {"turn-age": view.turn_age(self.harness.snapshot())}
         for m in self.lists.inbox()[0]:
             texts[f"age-inbox-{m['id']}"] = view.age(m.get("sent_at"))
-        return self.ticker.fragments(texts) + self._failed_moved()
+        moved = self._panels_moved(view)
+        for r in self.reminders_shown or ():
+            texts[f"due-reminder-{r['id']}"] = view.due(r["due_at"])
+        return moved + self.ticker.fragments(texts)
 
-    def _failed_moved(self):
-        """The operator's discard reaches no harness: every few seconds the feed asks the
-        host again, and sends the panel when its rows changed."""
-        if time.monotonic() - self.failed_asked < FAILED_POLL_SECONDS:
+    def _panels_moved(self, view):
+        """Every few seconds the feed asks the host again for the panels whose rows the
+        operator changes elsewhere, and sends each one whose rows moved."""
+        if time.monotonic() - self.panels_asked < PANEL_POLL_SECONDS:
             return []
-        self.failed_asked = time.monotonic()
+        self.panels_asked = time.monotonic()
+        out = []
+        reminders, error = self.lists.reminders()
+        if not error and _ids(reminders) != _ids(self.reminders_shown):
+            out.append(self._reminders(view))
         failed, error = self.lists.failed()
-        if error or [f["message_id"] for f in failed] == self.failed_shown:
-            return []
-        self.failed_shown = [f["message_id"] for f in failed]
-        return [("failed", web.render("agent_failed", failed=failed, error=error,
-                                      name=self.harness.name, oob=True))]
+        if not error and [f["message_id"] for f in failed] != self.failed_shown:
+            out.append(self._failed())
+        return out
+
+
+def _ids(rows):
+    return None if rows is None else [r["id"] for r in rows]
 
 
 class StatsFeed:

@@ -266,7 +266,7 @@ def test_the_agents_own_page_shows_its_pending_reminders_and_no_one_elses(alice,
         html = alice.html()
         start = html.index('<details class="panel threads" id="reminders" open>')
         panel = html[start:html.index("</details>", start)]
-        assert f"#{mine} due in 1h 59m" in panel
+        assert f'#{mine} due in <span id="due-reminder-{mine}">1h 59m</span>' in panel
         assert "&lt;u&gt;rotate logs&lt;/u&gt;" in panel and "<u>" not in panel
         assert "the manager" not in panel and f'data-id="{theirs}"' not in panel
     finally:
