@@ -120,7 +120,8 @@ def make_app(broker, sessions, settings, bind="127.0.0.1"):
             view = broker.reads.config_view(OPERATOR, name, limit)
         except HiveError as exc:
             raise web.plain_error(exc) from None
-        return web.html(web.render("config_view", view=view,
+        here = f"/agents/{name}/config" + (f"?limit={limit}" if raw else "")
+        return web.html(web.render("config_view", view=view, here=here,
                                    config=json.dumps(view["config"], indent=2, sort_keys=True),
                                    h=dashview.View(_page_host(bind))))
 

@@ -49,7 +49,9 @@ def config_view(reply, _args):
     lines = [json.dumps(reply["config"], indent=2, sort_keys=True), ""]
     for commit in reply["history"]:
         tags = ",".join(f"{kind}/{i}" for kind, ids in commit["tags"].items() for i in ids)
-        lines.append(f"{commit['short']}  {when(commit['time'])}  {tags or '-'}  "
+        # to the minute, as the config page writes it
+        lines.append(f"{commit['short']}  {formats.date_time(commit['time']) or '-'}  "
+                     f"{tags or '-'}  "
                      f"{commit['subject']}")
     return "\n".join(lines)
 

@@ -1,5 +1,9 @@
 % rebase('base.tpl', title=view['name'] + ' config · hyperhive', page='config')
-<main class="config-view">
+% # Live: an approval (proposal, approved, denied) or a rollout's end (deployed, failed) on
+% # the host's page stream fetches the page again and swaps in its live part.
+<main class="config-view" hx-ext="sse" sse-connect="/events/page">
+  <div id="config-live" hx-get="{{here}}" hx-select="#config-live" hx-swap="outerHTML"
+       hx-trigger="sse:approvals throttle:1s, sse:agents throttle:3s">
   <section class="panel">
     <h2>◆ C0NFIG · {{view['name']}} ◆</h2>
     <p class="muted">agent.json as the host reads it (the applied repo, over the defaults)</p>
@@ -24,4 +28,5 @@
     </ol>
     <p><a href="/#containers">back</a></p>
   </section>
+  </div>
 </main>
