@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from browser import ARTIFACTS
 from hive import HostProcess, clean_env, free_port
+from test_dashboard_browser import page  # noqa: F401  (fixture: a logged-in, live dashboard)
 
 
 @pytest.fixture(scope="module")
@@ -26,21 +27,6 @@ def hive():
     yield h, url
     h.stop()
     shutil.rmtree(h.root, ignore_errors=True)
-
-
-@pytest.fixture
-def page(context, hive):
-    h, url = hive
-    h.login(context)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
-    page.evaluate("window.__stillHere = 'yes'")
-    yield page
-    assert errors == [], errors
-    page.close()
 
 
 def width(locator):

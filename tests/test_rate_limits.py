@@ -19,6 +19,7 @@ from hyperhive.bounds import MAX_RATE_LIMIT_REST
 from hyperhive.naps import RESET_MARGIN, rate_limit_end
 from test_agent_page import Page
 from test_attacks_web import post_json
+from test_e2e import row, spawn
 
 NOW = 1_800_000_000.0
 
@@ -90,19 +91,9 @@ def keyed_hive(stub):
     h.stop()
 
 
-def spawn(h, name):
-    assert h.admin("spawn", name=name)["ok"]
-    wait_for(lambda: row(h, name)["turn_state"] == "idle", timeout=30,
-             what=f"{name}'s harness to come online")
-
-
 def prompts(stub, text):
     return [r for r in stub.main_requests() if text in r["last_user_text"]
             and not r["has_tool_result"]]
-
-
-def row(h, name):
-    return next(r for r in h.admin("status")["agent_statuses"] if r["name"] == name)
 
 
 def html(h, port, path="/"):

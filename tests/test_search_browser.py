@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from browser import ARTIFACTS
 from hive import HostProcess, free_port
+from test_dashboard_browser import page  # noqa: F401  (fixture: a logged-in, live dashboard)
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +28,6 @@ def hive():
     yield h, url
     h.stop()
     shutil.rmtree(h.root, ignore_errors=True)
-
-
-@pytest.fixture
-def page(context, hive):
-    h, url = hive
-    h.login(context)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
-    yield page
-    assert errors == [], errors
-    page.close()
 
 
 def test_hits_swap_in_as_one_types_with_the_words_marked(page, hive):
