@@ -86,3 +86,17 @@ def test_search_works_without_javascript(browser, hive):
         expect(page.locator(".hit")).to_have_count(1)
     finally:
         context.close()
+
+
+def test_the_hits_follow_new_messages_and_questions_while_the_words_stay(page, hive):
+    h, _ = hive
+    page.evaluate("window.__stillHere = 'yes'")
+    page.locator("#search input[name=q]").fill("quince")
+    expect(page.locator("#search-hits")).to_contain_text("no hits", timeout=5_000)
+    sent = h.agent("alice", "send", to="operator", body="the quince jelly has set")["id"]
+    expect(page.locator(f"#search-hits .hit[data-kind=message][data-id='{sent}']")).to_be_visible(
+        timeout=10_000)
+    asked = h.agent("alice", "ask", question="more quince for tomorrow?")["id"]
+    expect(page.locator(f"#search-hits .hit[data-kind=question][data-id='{asked}']")).to_be_visible(
+        timeout=10_000)
+    assert page.evaluate("window.__stillHere") == "yes"
