@@ -42,6 +42,9 @@ def test_the_cluster_answers_over_a_unix_socket_in_its_own_dir(pgcluster):
     assert one_value(dsn, "SHOW fsync") == "on"
     assert one_value(dsn, "SHOW synchronous_commit") == "on"
     assert os.stat(pgcluster.datadir).st_uid != 0
+    status = Path(f"/proc/{pgcluster.postmaster_pid}/status").read_text()
+    uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+    assert "0" not in uids
     assert os.stat(pgcluster.dir).st_mode & 0o077 == 0
 
 
