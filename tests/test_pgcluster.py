@@ -119,3 +119,28 @@ def test_a_cluster_whose_server_was_killed_still_cleans_up():
     cluster.stop()
     assert not any(process_alive(p) for p in processes)
     assert not where.exists()
+
+
+FAILING_TEST = '''
+import json, os
+from pgcluster import pgcluster, pgdb  # noqa: F401
+
+def test_that_fails(pgcluster, pgdb):
+    with open(os.environ["PG_SEEN"], "w") as f:
+        json.dump({"dir": str(pgcluster.dir), "pids": pgcluster.processes()}, f)
+    assert False, "on purpose"
+'''
+
+
+def test_a_failing_test_leaves_no_cluster_behind(tmp_path):
+    (tmp_path / "test_inner.py").write_text(FAILING_TEST)
+    seen = tmp_path / "seen.json"
+    env = {**os.environ, "PG_SEEN": str(seen),
+           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and "on purpose" in proc.stdout, proc.stdout + proc.stderr
+    got = json.loads(seen.read_text())
+    assert got["pids"] and not any(process_alive(p) for p in got["pids"])
+    assert not Path(got["dir"]).exists()
