@@ -82,6 +82,8 @@ python3Packages.buildPythonApplication {
     gevent
     peewee
     orjson
+    psycogreen
+    psycopg2
     sdnotify
     (python3Packages.systemd-python or python3Packages.systemd)
     mcp

@@ -342,7 +342,8 @@ PACKAGE_EXPR = """
       buildPythonApplication = args: args;
       setuptools = "setuptools";
       bottle = "bottle"; gevent = "gevent"; peewee = "peewee"; orjson = "orjson"; sdnotify = "sdnotify";
-      systemd-python = "systemd-python"; mcp = "mcp";
+      systemd-python = "systemd-python"; mcp = "mcp"; psycogreen = "psycogreen";
+      psycopg2 = "psycopg2";
     };
     fetchurl = args: args // { outPath = "/nix/store/" + baseNameOf args.url; };
   in import ./nix/package.nix { inherit lib python3Packages fetchurl; src = "source"; }
