@@ -163,6 +163,12 @@ class Approvals:
                              commit_ref=approval["commit_ref"], status=status, note=note,
                              **extra)
 
+    def tagged(self, agent, tag):
+        """A tag is in the agent's applied repo now. Its approval's event went out before
+        the tag was written (the tag is named by the approval's id), so a page that read
+        the repo on that event may have missed it: this one comes after."""
+        self.bus.write(lambda: self.bus.emit("config_tagged", agent=agent, tag=tag))
+
     # -- what a rollout came to ---------------------------------------------------------
 
     def rollout_deployed(self, approval_id, agent, sha, kind):

@@ -41,6 +41,7 @@ STALE = {
     "question_resolved": {"questions"},
     "approval_added": {"approvals"},
     "approval_resolved": {"approvals"},
+    "config_tagged": {"approvals"},                  # config pages read the tags again
     "reminder_added": {"reminders", "agents"},       # and the agent's pending count
     "reminder_cancelled": {"reminders", "agents"},
     "reminder_delivered": {"reminders", "agents"},

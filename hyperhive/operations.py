@@ -150,6 +150,7 @@ class Operations:
         aid = self.approvals.queue_commit(caller, agent, kind, commit_ref, description,
                                           proposal)
         commits.tag_proposal(self.lifecycle.places, agent, aid, proposal.sha)
+        self.approvals.tagged(agent, f"proposal/{aid}")
         return {"id": aid, "sha": proposal.sha}
 
     # -- drafts (a two-step spawn) ------------------------------------------------------
@@ -265,6 +266,7 @@ class Operations:
         self.approvals.decide(approval, "denied", note or None)
         if approval["fetched_sha"]:
             commits.denied(self.lifecycle.places, approval, note)
+            self.approvals.tagged(approval["agent"], f"denied/{approval['id']}")
         self.approvals.tell_resolved(approval, "denied", note or None)
         return {"id": approval["id"], "status": "denied"}
 

@@ -28,3 +28,19 @@ def test_the_config_page_shows_a_proposal_and_its_denial_live(context, hive):
     assert page.evaluate("window.__stillHere") == "yes"         # swapped, not reloaded
     assert errors == [], errors
     page.close()
+
+
+def test_the_live_part_is_swapped_in_place_not_nested(context, hive):
+    h, url = hive
+    h.login(context)
+    page = context.new_page()
+    page.goto(url + "agents/alice/config")
+    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+    sha = commit_config(h.root / "lib" / "agents" / "alice" / "config", model="sonnet")
+    aid = h.agent("manager", "request_apply_commit", agent="alice", commit_ref=sha)["id"]
+    expect(page.locator(".b-tag-proposal", has_text=f"proposal/{aid}")).to_be_visible(
+        timeout=10_000)
+    assert page.locator("#config-live").count() == 1
+    assert page.locator("#config-live > section").count() == 2
+    assert h.admin("deny", id=aid)["ok"]
+    page.close()

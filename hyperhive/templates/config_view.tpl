@@ -1,9 +1,10 @@
 % rebase('base.tpl', title=view['name'] + ' config · hyperhive', page='config')
 % # Live: an approval (proposal, approved, denied) or a rollout's end (deployed, failed) on
-% # the host's page stream fetches the page again and swaps in its live part.
+% # the host's page stream fetches the page again and swaps in its live part: one fetch
+% # at a time, and of the events that come meanwhile only the last one fetches again.
 <main class="config-view" hx-ext="sse" sse-connect="/events/page">
-  <div id="config-live" hx-get="{{here}}" hx-select="#config-live" hx-swap="outerHTML"
-       hx-trigger="sse:approvals throttle:1s, sse:agents throttle:3s">
+  <div id="config-live" hx-get="{{here}}" hx-select="#config-live > section" hx-swap="innerHTML"
+       hx-trigger="sse:approvals, sse:agents" hx-sync="this:queue last">
   <section class="panel">
     <h2>◆ C0NFIG · {{view['name']}} ◆</h2>
     <p class="muted">agent.json as the host reads it (the applied repo, over the defaults)</p>
