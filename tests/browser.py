@@ -1,10 +1,11 @@
 """Headless Chromium (Debian's) driven by Playwright: the fixtures both page suites use."""
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -30,3 +31,18 @@ def context(browser):
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     yield context
     context.close()
+
+
+@contextlib.contextmanager
+def live_page(context, h, url):
+    """`url` open as the operator once its page stream is live; closing it checks that it
+    raised no JavaScript error meanwhile."""
+    h.login(context)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
+    yield page
+    page.close()
+    assert errors == [], errors

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from browser import ARTIFACTS
+from browser import ARTIFACTS, live_page
 from hive import HostProcess, free_port, wait_for
 
 
@@ -25,18 +25,10 @@ def hive():
 
 @pytest.fixture
 def page(context, hive):
-    h, url = hive
-    h.login(context)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    expect(page.locator("#live")).to_have_class("live is-live", timeout=10_000)
-    # survives only as long as the page is never reloaded or navigated
-    page.evaluate("window.__stillHere = 'yes'")
-    yield page
-    assert errors == [], errors
-    page.close()
+    with live_page(context, *hive) as page:
+        # survives only as long as the page is never reloaded or navigated
+        page.evaluate("window.__stillHere = 'yes'")
+        yield page
 
 
 def still_same_page(page):

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from anthropic_stub import Stub, claude_env, find_claude
+from browser import live_page
 from hive import HostProcess, free_port, short_tmpdir, wait_for
 from test_dashboard_browser import hive, page, still_same_page  # noqa: F401  (fixtures)
 from test_e2e import row as status_row
@@ -77,38 +78,31 @@ def live_hive(stub):
 
 def test_the_agent_page_shows_its_failed_turn_live_and_retries_it(context, live_hive, stub):
     h, url = live_hive
-    h.login(context)
-    agent = context.new_page()
-    errors = []
-    agent.on("pageerror", lambda exc: errors.append(str(exc)))
-    agent.goto(url)
-    expect(agent.locator("#live")).to_have_class("live is-live", timeout=10_000)
-    expect(agent.locator("#failed-count")).to_have_text("0")
-    stub.add_rule(r"doomed errand", agent="alice", times=1,
-                  steps=[{"error": 500, "message": "the model fell over"}])
-    msg_id = h.admin("send", to="alice", body="run the doomed errand")["id"]
-    expect(agent.locator("#failed-count")).to_have_text("1", timeout=60_000)
-    agent.locator("details#failed > summary").click()       # the panel opens on a click
-    row = agent.locator(f"#failed-{msg_id}")
-    expect(row).to_be_visible()
-    expect(row).to_contain_text("run the doomed errand")
-    expect(row).to_contain_text("API Error: 500")
-    # a fresh load of the page shows the same row, its panel open
-    agent.reload()
-    expect(agent.locator("#live")).to_have_class("live is-live", timeout=10_000)
-    expect(row).to_be_visible()
-    expect(agent.locator("#failed-count")).to_have_text("1")
-    # the retry goes to the host (the operator's session), the turn runs again and is ok
-    row.get_by_role("button", name="R3TRY").click()
-    expect(row).to_have_count(0, timeout=60_000)
-    expect(agent.locator("#failed-count")).to_have_text("0")
-    assert h.admin("failed")["failed"] == []
-    # the scripted error fired once: the second turn is answered and acks the message
-    wait_for(lambda: len([r for r in stub.main_requests()
-                          if "doomed errand" in r["last_user_text"]]) == 2,
-             timeout=60, what="the retried turn")
-    wait_for(lambda: status_row(h, "alice")["turn_state"] == "idle"
-             and h.agent("alice", "requeue")["requeued"] == 0, timeout=30, what="the ack")
-    expect(agent.locator("#failed-count")).to_have_text("0")
-    assert errors == [], errors
-    agent.close()
+    with live_page(context, h, url) as agent:
+        expect(agent.locator("#failed-count")).to_have_text("0")
+        stub.add_rule(r"doomed errand", agent="alice", times=1,
+                      steps=[{"error": 500, "message": "the model fell over"}])
+        msg_id = h.admin("send", to="alice", body="run the doomed errand")["id"]
+        expect(agent.locator("#failed-count")).to_have_text("1", timeout=60_000)
+        agent.locator("details#failed > summary").click()       # the panel opens on a click
+        row = agent.locator(f"#failed-{msg_id}")
+        expect(row).to_be_visible()
+        expect(row).to_contain_text("run the doomed errand")
+        expect(row).to_contain_text("API Error: 500")
+        # a fresh load of the page shows the same row, its panel open
+        agent.reload()
+        expect(agent.locator("#live")).to_have_class("live is-live", timeout=10_000)
+        expect(row).to_be_visible()
+        expect(agent.locator("#failed-count")).to_have_text("1")
+        # the retry goes to the host (the operator's session), the turn runs again and is ok
+        row.get_by_role("button", name="R3TRY").click()
+        expect(row).to_have_count(0, timeout=60_000)
+        expect(agent.locator("#failed-count")).to_have_text("0")
+        assert h.admin("failed")["failed"] == []
+        # the scripted error fired once: the second turn is answered and acks the message
+        wait_for(lambda: len([r for r in stub.main_requests()
+                              if "doomed errand" in r["last_user_text"]]) == 2,
+                 timeout=60, what="the retried turn")
+        wait_for(lambda: status_row(h, "alice")["turn_state"] == "idle"
+                 and h.agent("alice", "requeue")["requeued"] == 0, timeout=30, what="the ack")
+        expect(agent.locator("#failed-count")).to_have_text("0")

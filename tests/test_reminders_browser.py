@@ -4,6 +4,7 @@ the host has within seconds, and its due times tick too."""
 
 from playwright.sync_api import expect
 
+from browser import live_page
 from test_dashboard_browser import hive, page, still_same_page  # noqa: F401  (fixtures)
 from test_failed_browser import live_hive, stub  # noqa: F401  (fixtures)
 
@@ -28,19 +29,15 @@ def test_a_reminder_appears_live_counts_down_and_is_cancelled_from_the_page(page
 
 def test_an_open_agent_page_follows_reminders_set_and_cancelled_elsewhere(context, live_hive):
     h, url = live_hive
-    h.login(context)
-    agent = context.new_page()
-    agent.goto(url)
-    expect(agent.locator("#live")).to_have_class("live is-live", timeout=10_000)
-    expect(agent.locator("#reminders-count")).to_have_text("0")
-    # set and cancelled through the host's sockets: no turn starts or ends on the page
-    rid = h.agent("alice", "remind", message="water the plants", delay_seconds=300)["id"]
-    expect(agent.locator("#reminders-count")).to_have_text("1", timeout=15_000)
-    due = agent.locator(f"#due-reminder-{rid}")
-    expect(due).to_be_attached()
-    first = due.inner_text()
-    expect(due).not_to_have_text(first, timeout=5_000)         # the feed ticks it down
-    assert h.admin("cancel_reminder", id=rid)["ok"]
-    expect(agent.locator("#reminders-count")).to_have_text("0", timeout=15_000)
-    expect(due).to_have_count(0)
-    agent.close()
+    with live_page(context, h, url) as agent:
+        expect(agent.locator("#reminders-count")).to_have_text("0")
+        # set and cancelled through the host's sockets: no turn starts or ends on the page
+        rid = h.agent("alice", "remind", message="water the plants", delay_seconds=300)["id"]
+        expect(agent.locator("#reminders-count")).to_have_text("1", timeout=15_000)
+        due = agent.locator(f"#due-reminder-{rid}")
+        expect(due).to_be_attached()
+        first = due.inner_text()
+        expect(due).not_to_have_text(first, timeout=5_000)         # the feed ticks it down
+        assert h.admin("cancel_reminder", id=rid)["ok"]
+        expect(agent.locator("#reminders-count")).to_have_text("0", timeout=15_000)
+        expect(due).to_have_count(0)
