@@ -192,7 +192,7 @@ def _actions(app, harness):
     def cancel(form):
         what = harness.cancel()
         flash = {"turn": "turn cancelled", "nap": "nap ended",
-                 "rest": "trying the failed message again now"}[what]
+                 "rest": "rest ended: trying the message again now"}[what]
         return {"flash": flash, "cancelled": what}
 
     @post("/login/start", back="/#login")

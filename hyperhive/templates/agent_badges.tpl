@@ -12,7 +12,9 @@
 % else:
 <span id="last-badge" class="badge b-last" title="no turn yet">last · —</span>
 % end
-<form method="post" action="/api/cancel" hx-post="/api/cancel" hx-swap="none" id="cancel-form" class="cancel-form"{{!'' if st in ('thinking', 'napping', 'retrying') else ' hidden'}}>
-  % word = {'napping': ('end the nap now', 'end nap'), 'retrying': ('try the failed message again now', 'retry now')}.get(st, ('stop the running turn (claude gets SIGINT)', 'cancel turn'))
+% # what the cancel ends: the running turn, the nap, or a rest (a failed turn's, a rate limit's)
+% what = 'rate_limited' if st == 'idle' and s['status'] == 'rate_limited' else st
+<form method="post" action="/api/cancel" hx-post="/api/cancel" hx-swap="none" id="cancel-form" class="cancel-form"{{!'' if what in ('thinking', 'napping', 'retrying', 'rate_limited') else ' hidden'}}>
+  % word = {'napping': ('end the nap now', 'end nap'), 'retrying': ('try the failed message again now', 'retry now'), 'rate_limited': ('end the rate-limit rest and try the message again now', 'retry now')}.get(what, ('stop the running turn (claude gets SIGINT)', 'cancel turn'))
   <button type="submit" class="danger" title="{{word[0]}}">■ {{word[1]}}</button>
 </form>
