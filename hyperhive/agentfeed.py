@@ -232,16 +232,16 @@ class Feed:
             out.append(self._failed())
         return out
 
-    def _reminders(self, view):
-        """The reminders panel's list, as the host has it now."""
-        reminders, error = self.lists.reminders()
+    def _reminders(self, view, asked=None):
+        """The reminders panel's list, as the host has it now (or as `asked` just now)."""
+        reminders, error = asked or self.lists.reminders()
         self.reminders_shown = reminders
         return "reminders", web.render("agent_reminders", reminders=reminders, error=error,
                                        name=self.harness.name, v=view, oob=True)
 
-    def _failed(self):
-        """The failed panel's list, as the host has it now."""
-        failed, error = self.lists.failed()
+    def _failed(self, asked=None):
+        """The failed panel's list, as the host has it now (or as `asked` just now)."""
+        failed, error = asked or self.lists.failed()
         self.failed_shown = [f["message_id"] for f in failed]
         return "failed", web.render("agent_failed", failed=failed, error=error,
                                     name=self.harness.name, oob=True)
@@ -268,12 +268,12 @@ class Feed:
             return []
         self.panels_asked = time.monotonic()
         out = []
-        reminders, error = self.lists.reminders()
-        if not error and _ids(reminders) != _ids(self.reminders_shown):
-            out.append(self._reminders(view))
-        failed, error = self.lists.failed()
-        if not error and [f["message_id"] for f in failed] != self.failed_shown:
-            out.append(self._failed())
+        reminders = self.lists.reminders()
+        if not reminders[1] and _ids(reminders[0]) != _ids(self.reminders_shown):
+            out.append(self._reminders(view, reminders))
+        failed = self.lists.failed()
+        if not failed[1] and [f["message_id"] for f in failed[0]] != self.failed_shown:
+            out.append(self._failed(failed))
         return out
 
 

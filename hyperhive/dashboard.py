@@ -246,6 +246,7 @@ def _actions(app, broker):
         mid = web.int_arg(id)
         result = broker.failed.discard(mid)
         return {"flash": f"failed message #{mid} discarded", **result}
+
     # -- budgets -------------------------------------------------------------------
 
     @post("/budget/<name>", back="/#budgets")

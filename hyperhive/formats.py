@@ -177,16 +177,6 @@ def event_line(data):
     return why(data) if why else None
 
 
-def marked(text, marks, before, after):
-    """`text` with each (start, end) range of `marks` wrapped in `before` and `after`; the
-    caller escapes the pieces first when they are markup (see `hit_pieces`)."""
-    out, at = [], 0
-    for start, end in marks:
-        out.append(text[at:start] + before + text[start:end] + after)
-        at = end
-    return "".join(out) + text[at:]
-
-
 def hit_pieces(text, marks):
     """A search hit's snippet as (piece, is_hit) pairs, for a template to escape each piece
     and wrap the hits in <mark>: the snippet's text is never taken as markup."""
@@ -199,3 +189,10 @@ def hit_pieces(text, marks):
     if at < len(text):
         out.append((text[at:], False))
     return out
+
+
+def marked(text, marks, before, after):
+    """`text` with each (start, end) range of `marks` wrapped in `before` and `after`, as
+    plain text (a page escapes `hit_pieces` instead)."""
+    return "".join(before + piece + after if hit else piece
+                   for piece, hit in hit_pieces(text, marks))

@@ -8,7 +8,8 @@ turn ended well. The harness also answers the MCP server's tool calls and
 and serves the agent's page.
 
 The parts: claudesetup (claude's files, env and uid), turns (running a turn),
-retries (a failed turn's next attempt, and the failed list), naps (the waits between turns), hostlink (the host socket), agentsocket (mcp.sock).
+retries (a failed turn's next attempt, and the failed list), naps (the waits between
+turns), hostlink (the host socket), agentsocket (mcp.sock).
 """
 
 import logging

@@ -5,8 +5,9 @@ harness's process tree includes claude, so a harness never receives the
 operator's requests as they come. The host listens on each agent's page port
 (8000, 8100-8999) instead: it checks the operator's session there (web.install),
 carries out the operator's own actions itself (POST /send is `broker.messages.send` as
-the operator; the failed panel's retry and discard, on this agent's rows only), and passes everything else, without Cookie and Authorization,
-to the page the harness serves on its unix socket (`Places.page_sock`).
+the operator; the failed panel's retry and discard, on this agent's rows only), and
+passes everything else, without Cookie and Authorization, to the page the harness
+serves on its unix socket (`Places.page_sock`).
 Streams (/events, /terminal/stream) are relayed as they come and end when the
 browser hangs up. While the harness is not running the port answers 502 with
 a page that says so.

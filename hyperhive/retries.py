@@ -4,8 +4,8 @@ up to the attempts setting; after the last, the message goes to the host's faile
 The attempts made on each message are kept in the harness dir (`hyperhive-attempts`),
 so a harness that restarts mid-way (the message comes back with the requeue at start)
 goes on counting instead of starting over, and a rest a stop cut short
-(`hyperhive-retry`) is rested out before the next attempt. The host trusts none of it: it checks what
-`fail_message` names and bounds what it carries.
+(`hyperhive-retry`) is rested out before the next attempt. The host trusts none of it:
+it checks what `fail_message` names and bounds what it carries.
 """
 
 import json

@@ -91,6 +91,15 @@ def keyed_hive(stub):
     h.stop()
 
 
+def refuse_once(stub, words, limit, then_say):
+    """alice's first turn on a message holding `words` is refused with a 429 carrying
+    `limit`; the next one sends `then_say` to the operator."""
+    stub.add_rule(words, agent="alice", times=1, steps=[{"error": 429, "limit": limit}])
+    stub.add_rule(words, agent="alice", steps=[
+        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": then_say}},
+        {"text": "done"}])
+
+
 def prompts(stub, text):
     return [r for r in stub.main_requests() if text in r["last_user_text"]
             and not r["has_tool_result"]]
@@ -115,11 +124,8 @@ def inbox_bodies(h):
 def test_a_rate_limited_agent_rests_until_the_reset_and_then_finishes_the_turn(hive, stub):
     spawn(hive, "alice")
     reset = int(time.time()) + 8
-    stub.add_rule(r"busy hour", agent="alice", times=1, steps=[
-        {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
-    stub.add_rule(r"busy hour", agent="alice", steps=[
-        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the reset"}},
-        {"text": "done"}])
+    refuse_once(stub, "busy hour", {"plan": "subscription", "reset_at": reset},
+                then_say="after the reset")
     hive.admin("send", to="alice", body="busy hour")
 
     until = wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60,
@@ -147,11 +153,8 @@ def test_an_api_keys_rate_limit_names_no_reset_so_the_agent_rests_the_set_sleep(
     hive = keyed_hive
     spawn(hive, "alice")
     # An hour's retry-after: claude does not wait it out itself, and never names the reset.
-    stub.add_rule(r"busy minute", agent="alice", times=1, steps=[
-        {"error": 429, "limit": {"plan": "api", "reset_in": 3600}}])
-    stub.add_rule(r"busy minute", agent="alice", steps=[
-        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the sleep"}},
-        {"text": "done"}])
+    refuse_once(stub, "busy minute", {"plan": "api", "reset_in": 3600},
+                then_say="after the sleep")
     sent = time.time()
     hive.admin("send", to="alice", body="busy minute")
     until = wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60,
@@ -167,11 +170,8 @@ def test_an_api_keys_rate_limit_names_no_reset_so_the_agent_rests_the_set_sleep(
 def test_a_restart_in_the_middle_of_a_rest_rests_out_the_rest_of_it(hive, stub):
     spawn(hive, "alice")
     reset = int(time.time()) + 12
-    stub.add_rule(r"busy day", agent="alice", times=1, steps=[
-        {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
-    stub.add_rule(r"busy day", agent="alice", steps=[
-        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "after the restart"}},
-        {"text": "done"}])
+    refuse_once(stub, "busy day", {"plan": "subscription", "reset_at": reset},
+                then_say="after the restart")
     hive.admin("send", to="alice", body="busy day")
     wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60,
              what="alice to rest")
@@ -192,13 +192,12 @@ def test_a_restart_in_the_middle_of_a_rest_rests_out_the_rest_of_it(hive, stub):
 def test_the_operators_cancel_ends_a_rest_and_the_message_is_tried_at_once(hive, stub):
     spawn(hive, "alice")
     reset = int(time.time()) + 600
-    stub.add_rule(r"long wait", agent="alice", times=1, steps=[
-        {"error": 429, "limit": {"plan": "subscription", "reset_at": reset}}])
-    stub.add_rule(r"long wait", agent="alice", steps=[
-        {"tool": "mcp__hyperhive__send", "input": {"to": "operator", "body": "tried early"}},
-        {"text": "done"}])
+    refuse_once(stub, "long wait", {"plan": "subscription", "reset_at": reset},
+                then_say="tried early")
     hive.admin("send", to="alice", body="long wait")
     wait_for(lambda: row(hive, "alice")["rate_limited_until"], timeout=60, what="alice to rest")
+    page = html(hive, row(hive, "alice")["port"])
+    assert 'class="cancel-form">' in page and "end the rate-limit rest" in page
     status, body = post_json(Page(row(hive, "alice")["port"], hive.cookie), "/api/cancel")
     assert status == 200 and json.loads(body)["cancelled"] == "rest", body[:200]
     wait_for(lambda: "tried early" in inbox_bodies(hive), timeout=60, what="the retried turn")
