@@ -51,7 +51,7 @@ class AgentRows:
         did it. One conditional DELETE, so a discard and a request to boot the draft (or
         two discards) cannot both win."""
         return self._conn.execute(
-            "DELETE FROM agent_dirs WHERE name = ? AND draft = 1 AND NOT EXISTS (SELECT 1 "
+            "DELETE FROM agent_dirs WHERE name = ? AND draft = TRUE AND NOT EXISTS (SELECT 1 "
             "FROM approvals WHERE agent = ? AND kind = 'spawn' AND status = 'pending')",
             (name, name)).rowcount
 

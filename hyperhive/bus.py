@@ -11,6 +11,11 @@ Order is kept by one rule: a receiver parks only on an inbox it has just found e
 and a message left undelivered in the table (sent while no one was parked, put back,
 requeued, held for a paused agent) unparks every receiver of its recipient, so they
 read the table again and a newer message never overtakes an older one.
+
+On PostgreSQL there is no hand-over: a receiver's look at its inbox waits on the
+server, so "nothing yielded since" cannot hold, and another host's message may be
+committed and not yet announced. Every message lands in the table and its bell (or
+another host's NOTIFY) sends the receiver to read it there, in order.
 """
 
 import json
@@ -38,6 +43,7 @@ class Bus:
         self._bells = defaultdict(Event)
         self._parked = defaultdict(list)   # recipient -> its parked receivers, oldest first
         self.timer_bell = Event()      # rung when a reminder or a question deadline is added
+        self.hands_over = not store.on_postgres
 
     def write(self, fn):
         return self.writer.write(fn)

@@ -21,6 +21,11 @@ def _host_parser(sub):
                    help="manager page port; other agents get BASE+100..BASE+999")
     p.add_argument("--agent-defaults", metavar="FILE", default=None,
                    help="a JSON object of agent.json settings every new agent starts with")
+    p.add_argument("--broker", metavar="URL", default=None,
+                   help="postgresql://... : keep the hive's rows in that database, shared by "
+                        "every host that names it (default: an sqlite file under --root)")
+    p.add_argument("--host-name", metavar="NAME", default=None,
+                   help="this host's name in a hive of several (default: the machine's)")
 
 
 def _agent_parser(sub):

@@ -29,8 +29,11 @@ class FailedRows:
         if not acked:
             return 0
         self._conn.execute(
-            "INSERT OR REPLACE INTO failed_turns (message_id, agent, outcome, note, "
-            "stderr_tail, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO failed_turns (message_id, agent, outcome, note, stderr_tail, "
+            "attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO "
+            "UPDATE SET agent = excluded.agent, outcome = excluded.outcome, "
+            "note = excluded.note, stderr_tail = excluded.stderr_tail, "
+            "attempts = excluded.attempts, failed_at = excluded.failed_at",
             (msg_id, agent, outcome, note, stderr_tail, attempts, now))
         return 1
 
@@ -52,7 +55,7 @@ class FailedRows:
                                      (msg_id,)).rowcount
         if removed:
             self._conn.execute("UPDATE messages SET delivered_at = NULL, acked_at = NULL, "
-                               "redelivered = 1 WHERE id = ?", (msg_id,))
+                               "redelivered = TRUE WHERE id = ?", (msg_id,))
         return removed
 
     def drop_failed(self, msg_id):

@@ -92,7 +92,7 @@ class Host:
         self.places.ensure()
         if options.root and isolation.isolated():
             os.chmod(options.root, 0o711)   # agents traverse it to their own dirs and sockets
-        self.store = Store(self.places.db)
+        self.store = Store(options.broker or self.places.db)
         for path in self.places.lib.glob(self.places.db.name + "*"):
             os.chmod(path, 0o600)
         # Login links point at the dashboard, or at the manager's page when there is none.

@@ -151,7 +151,7 @@ class Messages:
 
     def _wait(self, caller, bell, seconds, parkable):
         """Sleep until the bell rings; the message a send handed over on the way, if any."""
-        if not parkable:
+        if not parkable or not self.bus.hands_over:
             bell.wait(seconds)
             return None
         parked = self.bus.park(caller)

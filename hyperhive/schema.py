@@ -1,4 +1,5 @@
-"""The broker's schema: peewee models over one sqlite file, and how it is opened.
+"""The broker's schema: peewee models over one sqlite file (or one PostgreSQL database),
+and how it is opened.
 
 The models define the tables and serve the rare queries; the store modules
 (store.py and its row groups) hold the statements.
@@ -212,6 +213,26 @@ def open_database(path, models, durable):
     db.connect()
     db.create_tables(models)
     return db
+
+
+def open_broker_database(where, models):
+    """The broker's database: the sqlite file at `where` (a path), or the PostgreSQL
+    database it names (a postgresql:// URL). Tables are created, older ones given
+    their new columns. Returns (the peewee database, the connection the store's
+    statements run on)."""
+    from . import pgdb
+    if pgdb.is_url(where):
+        pg = pgdb.PgConnection(pgdb.check_url(where))
+        db = pgdb.HivePostgres(pg)
+        db.bind(models)
+        db.create_tables(models)
+        conn = pg
+    else:
+        db = open_database(where, models, durable=True)
+        conn = db.connection()
+    for model in models:
+        add_missing_columns(db, model)
+    return db, conn
 
 
 def add_missing_columns(db, model):

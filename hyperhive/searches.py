@@ -24,15 +24,15 @@ THREAD_PARENTS = 20            # messages a thread page climbs up through
 THREAD_REPLIES = 100           # replies it lists
 
 
-def fts_query(text):
-    """The caller's words as an FTS5 query that means "all of these words"."""
+def query_words(text):
+    """The caller's words: letters and digits, everything else separates them."""
     words = _WORD.findall(text)
     if not words:
         raise BadArgs("`query` has no words to look for (letters or digits)")
     if len(words) > bounds.MAX_SEARCH_WORDS:
         raise BadArgs(f"`query` has {len(words)} words; at most "
                       f"{bounds.MAX_SEARCH_WORDS} are looked for at once")
-    return " AND ".join(f'"{w}"' for w in words), words
+    return words
 
 
 def unmark(snippet):
@@ -81,11 +81,11 @@ class Searches:
         order = order or "newest"
         if order not in ORDERS:
             raise BadArgs(f"`order` must be one of {', '.join(ORDERS)}")
-        match, words = fts_query(query)
+        words = query_words(query)
         best = order == "best"
         try:
-            hits = (self.store.search_messages(match, limit, agent, best)
-                    + self.store.search_questions(match, limit, agent, best))
+            hits = (self.store.search_messages(words, limit, agent, best)
+                    + self.store.search_questions(words, limit, agent, best))
         except SearchError:
             raise BadArgs("those words cannot be searched for; try plain words") from None
         hits.sort(key=(lambda h: h["rank"]) if best else (lambda h: -h["at"]))

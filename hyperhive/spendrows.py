@@ -28,8 +28,8 @@ class SpendRows:
         """One more turn costing `usd` on `day`; the row after it."""
         self._conn.execute(
             "INSERT INTO spend (agent, day, usd, turns, raised_usd, lifted, told) "
-            "VALUES (?, ?, ?, 1, 0, 0, 0) ON CONFLICT (agent, day) DO UPDATE SET "
-            "usd = usd + excluded.usd, turns = turns + 1", (agent, day, usd))
+            "VALUES (?, ?, ?, 1, 0, FALSE, FALSE) ON CONFLICT (agent, day) DO UPDATE SET "
+            "usd = spend.usd + excluded.usd, turns = spend.turns + 1", (agent, day, usd))
         return self.spend(agent, day)
 
     def change_budget(self, agent, day, raise_usd=0.0, lifted=None, told=None):
@@ -38,14 +38,15 @@ class SpendRows:
         self._conn.execute(
             "INSERT INTO spend (agent, day, usd, turns, raised_usd, lifted, told) "
             "VALUES (?, ?, 0, 0, ?, ?, ?) ON CONFLICT (agent, day) DO UPDATE SET "
-            "raised_usd = raised_usd + excluded.raised_usd, "
-            "lifted = COALESCE(?, lifted), told = COALESCE(?, told)",
-            (agent, day, raise_usd, int(bool(lifted)), int(bool(told)),
-             None if lifted is None else int(lifted), None if told is None else int(told)))
+            "raised_usd = spend.raised_usd + excluded.raised_usd, "
+            "lifted = COALESCE(?, spend.lifted), told = COALESCE(?, spend.told)",
+            (agent, day, raise_usd, bool(lifted), bool(told),
+             None if lifted is None else bool(lifted), None if told is None else bool(told)))
         return self.spend(agent, day)
 
     def prune_spend(self, before_day, limit):
         """At most `limit` rows of days before `before_day`."""
         return self._conn.execute(
-            "DELETE FROM spend WHERE rowid IN (SELECT rowid FROM spend WHERE day < ? LIMIT ?)",
+            "DELETE FROM spend WHERE (agent, day) IN (SELECT agent, day FROM spend WHERE day < ? "
+            "LIMIT ?)",
             (before_day, limit)).rowcount

@@ -1,4 +1,5 @@
-"""Broker storage: peewee models over one sqlite file, and plain-value queries.
+"""Broker storage: peewee models over one sqlite file or one PostgreSQL database, and
+plain-value queries.
 
 Knows nothing of sockets, greenlets or the wire. Every function returns plain
 dicts, ints and lists. Writers call these inside `Store.atomic()`; the broker
@@ -9,7 +10,8 @@ are threadrows.py, agentrows.py, failedrows.py and spendrows.py, the full-text s
 searchrows.py, mixed in here. The few statements on
 the message path (send, recv, ack, events) are plain SQL on the same
 connection: building a query through peewee costs about 100 µs, the statement
-itself a few.
+itself a few. They are written in sqlite's dialect, portable where they can be;
+on PostgreSQL, pgdb.py runs them as they are.
 """
 
 import json
@@ -17,7 +19,7 @@ import json
 import orjson
 from peewee import fn
 
-from . import schema
+from . import pgdb, schema
 from .agentrows import AgentRows
 from .failedrows import FailedRows
 from .names import OPERATOR
@@ -37,7 +39,7 @@ EVENTS_REPLAYED = 500
 _MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS)
 _SQL = {
     "insert_message": "INSERT INTO messages (sender, recipient, body, sent_at, in_reply_to, "
-                      "redelivered, broadcast, delivered_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                      "redelivered, broadcast, delivered_at) VALUES (?, ?, ?, ?, ?, FALSE, ?, ?)",
     "undelivered": f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE recipient = ? "
                    "AND delivered_at IS NULL ORDER BY id LIMIT ?",
     "unread": "SELECT COUNT(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
@@ -87,11 +89,12 @@ class _Transaction:
 
 
 class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows):
-    def __init__(self, path):
-        self.db = open_database(path, schema.MODELS, durable=True)
-        schema.add_missing_columns(self.db, schema.Approval)
-        self._conn = self.db.connection()
-        ensure_indexes(self._conn)
+    def __init__(self, where):
+        """`where`: the sqlite file's path, or a postgresql:// URL."""
+        self.where = where
+        self.db, self._conn = schema.open_broker_database(where, schema.MODELS)
+        self.on_postgres = pgdb.is_url(where)
+        ensure_indexes(self._conn, postgres=self.on_postgres)
         self._synchronous = 2
 
     def _run(self, name, params=()):
@@ -101,6 +104,8 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows):
         """A transaction. A durable one is fsynced at commit (synchronous=FULL); the
         others (synchronous=NORMAL) survive a killed process and reach the disk with
         the next durable commit or checkpoint."""
+        if self.on_postgres:
+            return self._conn.transaction(durable)
         level = 2 if durable else 1
         if level != self._synchronous:
             self._conn.execute(f"PRAGMA synchronous = {level}")
@@ -116,7 +121,7 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows):
                     delivered_at=None):
         """A new message; `delivered_at` when it is handed to its receiver as it is sent."""
         return self._run("insert_message", (sender, recipient, body, now, in_reply_to,
-                                            int(broadcast), delivered_at)).lastrowid
+                                            bool(broadcast), delivered_at)).lastrowid
 
     def take_messages(self, recipient, limit, now):
         """Oldest undelivered messages for `recipient`, marked delivered."""

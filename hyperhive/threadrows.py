@@ -43,7 +43,7 @@ class ThreadRows:
             "diff_stat, requested_at, status) SELECT ?, 'spawn', ?, ?, ?, ?, ?, ?, 'pending' "
             "WHERE NOT EXISTS (SELECT 1 FROM approvals WHERE agent = ? AND kind = 'spawn' "
             "AND status = 'pending') AND (? IS NULL OR EXISTS (SELECT 1 FROM agent_dirs "
-            "WHERE name = ? AND draft = 1))",
+            "WHERE name = ? AND draft = TRUE))",
             (agent, commit_ref, fetched_sha, description, diff, diff_stat, now, agent,
              fetched_sha, agent))
         return cursor.lastrowid if cursor.rowcount else None

@@ -1,4 +1,5 @@
-"""An in-process broker on a real sqlite file, with a clock the test moves by hand."""
+"""An in-process broker with a clock the test moves by hand, on a real sqlite file and
+again on a real PostgreSQL database: every test that takes `broker` runs on both."""
 
 import json
 
@@ -30,12 +31,23 @@ def clock():
     return Clock()
 
 
-@pytest.fixture
-def broker(tmp_path, clock):
+def database(request, places):
+    """Where the store of a test parametrised with BROKERS keeps its rows."""
+    if request.param == "sqlite":
+        return places.db
+    cluster = request.getfixturevalue("pgcluster")
+    return cluster.url(request.getfixturevalue("pgdb"))
+
+
+BROKERS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request, tmp_path, clock):
     """A broker with no backend and two agents, alice and bob (and the manager)."""
     places = Places.from_root(tmp_path)
     places.ensure()
-    store = Store(places.db)
+    store = Store(database(request, places))
     broker = Broker(store, places, clock=clock)
     for name in ("manager", "alice", "bob"):
         broker.agents.register(name)

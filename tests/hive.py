@@ -93,6 +93,11 @@ class HostProcess:
         self.log_path = self.root / "host.log"
 
     @property
+    def broker_url(self):
+        """The PostgreSQL database it was given with --broker, or None (its sqlite file)."""
+        return self.args[self.args.index("--broker") + 1] if "--broker" in self.args else None
+
+    @property
     def sock(self):
         return self.root / "run" / "host.sock"
 

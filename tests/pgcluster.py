@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg2
 import pytest
@@ -94,6 +95,11 @@ class PgCluster:
     def dsn(self, dbname="postgres"):
         """A libpq connection string (psycopg2.connect takes it as it is)."""
         return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname={dbname}"
+
+    def url(self, dbname="postgres"):
+        """The same as a postgresql:// URL (what `hyperhive host --broker` takes)."""
+        return (f"postgresql://{SUPERUSER}@/{dbname}?host={quote(str(self.socket_dir), safe='')}"
+                f"&port={PORT}")
 
     def connect_args(self, dbname):
         """The same as keywords (peewee's PostgresqlDatabase takes these)."""

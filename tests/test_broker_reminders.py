@@ -61,10 +61,10 @@ def test_racing_timer_passes_deliver_a_due_reminder_once(broker, clock):
 
 def test_a_reminder_set_before_a_restart_comes_due_after_it(broker, clock):
     broker.reminders.remind("alice", "after the restart", delay_seconds=60)
-    places = broker.bus.places
+    places, where = broker.bus.places, broker.store.where
     broker.stop()
     broker.store.close()
-    store = Store(places.db)
+    store = Store(where)
     later = Clock(clock.now + 60)
     again = Broker(store, places, clock=later)
     try:

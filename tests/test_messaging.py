@@ -7,7 +7,16 @@ import json
 import threading
 import time
 
+import pytest
+
 from hive import HostProcess, request
+from hyperhive.store import Store
+
+
+# Every test here runs on a host over sqlite and again on one over PostgreSQL.
+@pytest.fixture
+def host(any_host):
+    return any_host
 
 
 def send_as_operator(host, to, body, **fields):
@@ -212,7 +221,6 @@ def test_subscribe_streams_dashboard_events(host_with_alice):
 
 
 def test_destroying_an_agent_cancels_its_pending_approvals(host_with_alice):
-    import sqlite3
     import subprocess
     h = host_with_alice
     config = h.root / "lib/agents/alice/config"
@@ -224,10 +232,12 @@ def test_destroying_an_agent_cancels_its_pending_approvals(host_with_alice):
     other = h.agent("manager", "request_spawn", name="zoe")["id"]
     assert h.admin("destroy", name="alice")["ok"]
     assert [a["id"] for a in h.admin("pending")["approvals"]] == [other]
-    with sqlite3.connect(h.root / "lib/broker.sqlite") as db:
-        status, note = db.execute("select status, note from approvals where id = ?",
-                                  (aid,)).fetchone()
-    assert (status, note) == ("cancelled", "agent destroyed")
+    store = Store(h.broker_url or h.root / "lib/broker.sqlite")
+    try:
+        approval = store.approval(aid)
+    finally:
+        store.close()
+    assert (approval["status"], approval["note"]) == ("cancelled", "agent destroyed")
 
 
 def test_undeliver_puts_back_only_my_messages(host_with_alice):

@@ -19,8 +19,7 @@ def store(tmp_path):
 
 
 def _ids(store, words, agent=None):
-    match, _ = searches.fts_query(words)
-    return [h["id"] for h in store.search_messages(match, 50, agent)]
+    return [h["id"] for h in store.search_messages(searches.query_words(words), 50, agent)]
 
 
 def test_a_message_is_found_by_its_words_in_the_transaction_that_wrote_it(store):
@@ -71,8 +70,7 @@ def test_a_database_from_before_the_index_is_filled_once_at_open(tmp_path):
     store = Store(path)
     try:
         assert _ids(store, "before index") == [mid]
-        match, _ = searches.fts_query("turquoise")
-        assert [h["id"] for h in store.search_questions(match, 5)] == [qid]
+        assert [h["id"] for h in store.search_questions(["turquoise"], 5)] == [qid]
         store.close()
         store = Store(path)                          # opened again: not filled twice
         assert _ids(store, "before index") == [mid]
@@ -90,20 +88,19 @@ def test_a_database_from_before_the_index_is_filled_once_at_open(tmp_path):
     ("Grüße naïve", ["Grüße", "naïve"]),
 ])
 def test_a_query_is_plain_words_whatever_syntax_it_holds(query, words):
-    match, got = searches.fts_query(query)
-    assert got == words
-    assert match == " AND ".join(f'"{w}"' for w in words)
+    assert searches.query_words(query) == words
+    assert searchrows.fts_match(words) == " AND ".join(f'"{w}"' for w in words)
 
 
 @pytest.mark.parametrize("query", ["", "   ", "***", '"(:)"'])
 def test_a_query_without_words_is_refused(query):
     with pytest.raises(BadArgs, match="no words"):
-        searches.fts_query(query)
+        searches.query_words(query)
 
 
 def test_a_query_with_too_many_words_is_refused():
     with pytest.raises(BadArgs, match="at most"):
-        searches.fts_query(" ".join(["w"] * 17))
+        searches.query_words(" ".join(["w"] * 17))
 
 
 def test_snippet_marks_become_ranges_and_stray_marks_are_dropped():

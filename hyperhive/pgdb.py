@@ -1,0 +1,257 @@
+"""The broker's database on PostgreSQL: the same statements as on sqlite, over psycopg2.
+
+The store writes its hot statements as plain SQL in sqlite's dialect (`?` marks,
+`lastrowid`), portable where it can be (TRUE and FALSE, ON CONFLICT, no rowid).
+`PgConnection.execute` takes them as they are: it turns `?` into `%s`, drops sqlite's
+planner hints (`NOT INDEXED`) and has an INSERT into a table with a serial id say
+which id it made, so a cursor here answers the same `lastrowid`, `rowcount` and
+`fetch*` a sqlite cursor does.
+
+Under gevent a psycopg2 connection serves one statement at a time, and waits for
+the server without blocking the process (psycogreen's wait callback, installed by
+`connect`). So there are two connections: the transaction's, which the group writer
+holds from BEGIN to COMMIT (every statement of the greenlet that began it runs
+there), and a shared one in autocommit for every other greenlet's reads and lone
+writes, one statement at a time. A read never lands inside a writer's open
+transaction, where an error of its own would abort the writer's batch.
+
+The peewee models run on `HivePostgres`, a PostgresqlDatabase whose statements go
+through the same two connections.
+"""
+
+import re
+from typing import ClassVar
+
+import psycopg2
+import psycopg2.extensions
+from gevent import getcurrent
+from gevent.lock import Semaphore
+from peewee import PostgresqlDatabase
+
+from .errors import HiveError, Unavailable
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+# Tables whose rows get a serial id: an INSERT into one answers it (RETURNING id).
+SERIAL_TABLES = ("messages", "events", "approvals", "questions", "reminders", "work")
+_INSERT_INTO = re.compile(r"\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
+
+
+def is_url(where):
+    return isinstance(where, str) and where.startswith(URL_SCHEMES)
+
+
+def check_url(url):
+    """Refuse a URL that carries a password: a command line is readable by every user of
+    the machine (/proc/PID/cmdline), agents' uids included."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise HiveError(f"--broker: not a usable URL ({exc})") from None
+    if parts.password:
+        raise HiveError("--broker: the URL carries a password, and a command line is "
+                        "readable by every user of this machine (agents included). Put the "
+                        "password in the host's ~/.pgpass or PGPASSFILE, or its environment "
+                        "(PGPASSWORD), and name the database without it.")
+    return url
+
+
+def green():
+    """psycopg2 waits for the server by yielding to other greenlets (psycogreen)."""
+    if psycopg2.extensions.get_wait_callback() is None:
+        from psycogreen.gevent import patch_psycopg
+        patch_psycopg()
+
+
+UNREACHABLE = "the hive's database is unreachable ({}); nothing was changed, try again"
+_LOST = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def connect(url):
+    green()
+    try:
+        conn = psycopg2.connect(url, application_name="hyperhive")
+    except _LOST as exc:
+        raise Unavailable(UNREACHABLE.format(_first_line(exc))) from None
+    conn.autocommit = True
+    return conn
+
+
+def _first_line(exc):
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def translate(sql):
+    """sqlite's dialect as the store writes it -> (psycopg2's, whether it returns an id)."""
+    text = sql.replace("%", "%%").replace("?", "%s").replace(" NOT INDEXED", "")
+    m = _INSERT_INTO.match(text)
+    returning = bool(m) and m.group(1) in SERIAL_TABLES and "RETURNING" not in text.upper()
+    if returning:
+        text += " RETURNING id"
+    return text, returning
+
+
+class PgCursor:
+    """What a sqlite3 cursor answers, over a psycopg2 cursor that has run."""
+
+    __slots__ = ("_cursor", "_first", "lastrowid", "rowcount")
+
+    def __init__(self, cursor, returning):
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+        self._first = None
+        self.lastrowid = None
+        if returning:
+            row = cursor.fetchone()
+            self.lastrowid = row[0] if row else None
+
+    def fetchone(self):
+        return self._cursor.fetchone() if self._cursor.description else None
+
+    def fetchall(self):
+        return self._cursor.fetchall() if self._cursor.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+class PgConnection:
+    def __init__(self, url):
+        self.url = url
+        self._own = connect(url)         # the open transaction's
+        self._shared = connect(url)      # everyone else's, in autocommit
+        self._own_lock = Semaphore()     # held from BEGIN to COMMIT or ROLLBACK
+        self._shared_lock = Semaphore()  # one statement at a time
+        self._owner = None
+        self._cache = {}
+        self._trace = None
+
+    def set_trace_callback(self, fn):
+        """Call fn(statement) for each statement run, as sqlite3's own hook does."""
+        self._trace = fn
+
+    @property
+    def in_transaction(self):
+        return self._owner is not None
+
+    # -- transactions ---------------------------------------------------------------
+
+    def begin(self, durable=True):
+        self._own_lock.acquire()
+        try:
+            self._fresh_own()
+            if self._trace:
+                self._trace("BEGIN")
+            with self._own.cursor() as cur:
+                cur.execute("BEGIN")
+                if not durable:
+                    # Committed before the reply, not waited for on the disk: the
+                    # counterpart of sqlite's synchronous=NORMAL.
+                    cur.execute("SET LOCAL synchronous_commit = off")
+        except BaseException:
+            self._own_lock.release()
+            raise
+        self._owner = getcurrent()
+
+    def end(self, commit):
+        try:
+            if self._own.closed:
+                if commit:
+                    raise psycopg2.OperationalError("the database connection was lost")
+                return
+            with self._own.cursor() as cur:
+                cur.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            self._owner = None
+            self._own_lock.release()
+
+    def transaction(self, durable=True):
+        return _PgTransaction(self, durable)
+
+    def _fresh_own(self):
+        if self._own.closed:
+            self._own = connect(self.url)
+
+    # -- statements -------------------------------------------------------------------
+
+    def execute(self, sql, params=()):
+        """A statement in sqlite's dialect (see the module's docstring)."""
+        found = self._cache.get(sql)
+        if found is None:
+            found = self._cache[sql] = translate(sql)
+        text, returning = found
+        return PgCursor(self.run(text, params), returning)
+
+    def run(self, text, params=()):
+        """A statement in psycopg2's own dialect: its cursor, run."""
+        if self._trace:
+            self._trace(text)
+        if self._owner is not None and self._owner is getcurrent():
+            return self._run_on(self._own, text, params)
+        with self._shared_lock:
+            if self._shared.closed:
+                self._shared = connect(self.url)
+            return self._run_on(self._shared, text, params)
+
+    @staticmethod
+    def _run_on(conn, text, params):
+        cursor = conn.cursor()
+        try:
+            cursor.execute(text, params or None)
+        except _LOST as exc:
+            if not conn.closed:
+                raise           # the server refused the statement; the connection is fine
+            # The connection is lost: the next statement opens a new one (the server may
+            # be back by then); this one's caller hears `unavailable`.
+            raise Unavailable(UNREACHABLE.format(_first_line(exc))) from None
+        return cursor
+
+    def close(self):
+        for conn in (self._own, self._shared):
+            if not conn.closed:
+                conn.close()
+
+
+class _PgTransaction:
+    __slots__ = ("conn", "durable")
+
+    def __init__(self, conn, durable):
+        self.conn = conn
+        self.durable = durable
+
+    def __enter__(self):
+        self.conn.begin(self.durable)
+
+    def __exit__(self, kind, _exc, _tb):
+        self.conn.end(commit=kind is None)
+
+
+class HivePostgres(PostgresqlDatabase):
+    """peewee's PostgreSQL, its statements run on a PgConnection's two connections."""
+
+    # Times are unix seconds as floats: peewee's default (REAL) keeps 7 digits of them.
+    field_types: ClassVar = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
+
+    def __init__(self, pg):
+        self.pg = None
+        super().__init__(None, autoconnect=False)
+        self.pg = pg
+        self.server_version = self._adapter.get_server_version(pg._shared)
+
+    def is_closed(self):
+        return False
+
+    def connection(self):
+        return self.pg
+
+    def _execute_cursor(self, sql, params, **cursor_options):
+        self._log_query(sql, params)
+        from peewee import __exception_wrapper__
+        with __exception_wrapper__:
+            return self.pg.run(sql, params)
+
+    def close(self):
+        if self.pg is not None:
+            self.pg.close()
+        return True
