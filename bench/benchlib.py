@@ -83,6 +83,34 @@ def host_children(pid):
     return out
 
 
+def start_hive(url=None, host_name=None, agents=("alice",)):
+    """A host on its sqlite file (url None) or on the PostgreSQL database `url`, with
+    `agents` spawned and idle (spawn_idle)."""
+    args = [] if url is None else ["--broker", url, "--host-name", host_name or "pg"]
+    h = start_host(args=args)
+    try:
+        for name in agents:
+            spawn_idle(h, name)
+    except BaseException:
+        stop_host(h)
+        raise
+    return h
+
+
+def agent_row(h, name):
+    return next(r for r in h.admin("status")["agent_statuses"] if r["name"] == name)
+
+
+def spawn_idle(h, name):
+    """Spawn an agent whose harness waits for a login (no credentials), so it never takes
+    a message itself: whatever reaches its inbox stays for the benchmark's client."""
+    reply = h.admin("spawn", name=name)
+    if not reply.get("ok"):
+        raise RuntimeError(f"spawn {name}: {reply}")
+    hive.wait_for(lambda: agent_row(h, name).get("needs_login"), 30,
+                  what=f"{name}'s harness to wait for a login")
+
+
 class Conn:
     """One persistent newline-JSON connection to a hyperhive unix socket."""
 
@@ -116,6 +144,49 @@ class Conn:
 
     def close(self):
         self.sock.close()
+
+
+def round_trips(sender, to, inbox, n, warmup=0, pids=(), pg=None, wait=30, tag="m", park=0.002):
+    """send -> the recipient's parked recv returns, n times after `warmup` untimed ones.
+
+    `inbox` is the recipient's broker.sock, where `recv{wait_seconds, max:1}` is parked
+    `park` seconds before the clock starts; `sender` a socket that takes `send{to,body}`
+    (the admin socket, or another agent's). The clock stops when the recv's reply has
+    arrived; the send's own reply is read after it. Each message delivered must be the
+    one just sent. Returns the round trips and send replies in seconds and the CPU per
+    timed round trip in ms: `pids`' own code (`user`) and kernel (`sys`) time, and a
+    PgBroker's server processes (`pg`)."""
+    samples, acks, pending = [], [], []
+    for i in range(warmup + n):
+        if i == warmup:
+            cpu0 = [cpu_split(p) for p in pids], pg.cpu_ticks() if pg else 0
+        inbox.send({"cmd": "recv", "wait_seconds": wait, "max": 1})
+        time.sleep(park)
+        t0 = time.perf_counter()
+        sender.send({"cmd": "send", "to": to, "body": f"{tag}{i}"})
+        got = inbox.read()
+        t1 = time.perf_counter()
+        sent = sender.read()
+        t2 = time.perf_counter()
+        msgs = got.get("messages") or []
+        if not (got.get("ok") and sent.get("ok") and len(msgs) == 1
+                and msgs[0]["id"] == sent["id"] and msgs[0]["body"] == f"{tag}{i}"):
+            raise RuntimeError(f"round trip {i}: recv {got} for send {sent}")
+        pending.append(sent["id"])
+        if i >= warmup:
+            samples.append(t1 - t0)
+            acks.append(t2 - t0)
+        if len(pending) >= 100:
+            inbox.call("ack", ids=pending)
+            pending = []
+    splits = [cpu_split(p) for p in pids]
+    per = 1000 / CLK_TCK / max(n, 1)
+    cpu = {"user": per * sum(a[0] - b[0] for a, b in zip(splits, cpu0[0])),
+           "sys": per * sum(a[1] - b[1] for a, b in zip(splits, cpu0[0])),
+           "pg": per * (pg.cpu_ticks() - cpu0[1]) if pg else 0.0}
+    if pending:
+        inbox.call("ack", ids=pending)
+    return samples, acks, cpu
 
 
 # -- /proc -----------------------------------------------------------------------
@@ -167,6 +238,65 @@ class LoadMeter:
 
 def loadavg():
     return Path("/proc/loadavg").read_text().split()[0]
+
+
+# -- PostgreSQL -------------------------------------------------------------------
+
+class PgBroker:
+    """The tests' throwaway PostgreSQL cluster (tests/pgcluster.py: unix socket in its
+    own /tmp dir, fsync and synchronous_commit on), one database per hive in it."""
+
+    def __init__(self):
+        from pgcluster import PgCluster
+        self.cluster = PgCluster()
+
+    def start(self):
+        self.cluster.start()
+        return self
+
+    def new_url(self):
+        """A fresh database's postgresql:// URL, for `hyperhive host --broker`."""
+        return self.cluster.url(self.cluster.create_database())
+
+    def counters(self):
+        """(transaction ids handed out, bytes of WAL written) so far in the cluster. Only a
+        transaction that writes takes an id, so the first counts write transactions
+        (commits and rollbacks) exactly; neither figure waits on the statistics collector."""
+        [(xid, wal)] = self.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+                                  " pg_current_wal_lsn() - '0/0'::pg_lsn")
+        return int(xid), int(wal)
+
+    def counted(self, fn, per):
+        """fn()'s result, and the write transactions and WAL bytes per `per` it cost."""
+        c0 = self.counters()
+        result = fn()
+        c1 = self.counters()
+        return result, {"write_tx": (c1[0] - c0[0]) / per, "wal_bytes": (c1[1] - c0[1]) / per}
+
+    def cpu_ticks(self):
+        """CPU of every server process (postmaster, backends, WAL writer, ...) so far;
+        one that ended takes its ticks with it."""
+        total = 0
+        for pid in self.cluster.processes():
+            try:
+                total += cpu_ticks(pid)
+            except OSError:
+                pass
+        return total
+
+    def query(self, sql, dbname="postgres"):
+        import psycopg2
+        conn = psycopg2.connect(self.cluster.dsn(dbname))
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.cluster.stop()
 
 
 # -- redis -----------------------------------------------------------------------
