@@ -8,15 +8,15 @@ class AgentRows:
 
     # -- agents -----------------------------------------------------------
 
-    def add_agent(self, name, now):
-        Agent.insert(name=name, created_at=now).on_conflict_ignore().execute()
+    def add_agent(self, name, now, host=None):
+        Agent.insert(name=name, created_at=now, host=host).on_conflict_ignore().execute()
 
     def remove_agent(self, name):
         return Agent.delete().where(Agent.name == name).execute()
 
     def agents(self):
         q = Agent.select().order_by(Agent.created_at, Agent.name)
-        return [row_of(r, "name", "created_at", "paused", "status_text", "status_set_at")
+        return [row_of(r, "name", "created_at", "paused", "status_text", "status_set_at", "host")
                 for r in q]
 
     def is_paused(self, name):

@@ -15,22 +15,44 @@ REPORTED = ("turn_state", "turn_state_since", "turn_state_until", "model", "need
 
 
 class Agents:
-    def __init__(self, bus):
+    def __init__(self, bus, host=None):
         self.bus = bus
         self.store = bus.store
-        # The only writer of agents: their names and paused flags are kept in memory
-        # rather than asked of sqlite on every message.
-        self._paused = {a["name"]: bool(a["paused"]) for a in self.store.agents()}
+        self.host = host                    # this host's name in a hive of several
         self._runtime = defaultdict(dict)   # what each harness last reported
         self._transients = {}               # name -> lifecycle step in flight
+        self.added_here = lambda name: None  # hosts.py listens for its messages
+        self.reload()
 
-    # -- who is an agent ------------------------------------------------------
+    def reload(self):
+        """Read the registry. A lone host is its only writer, and keeps names and paused
+        flags in memory rather than ask the database on every message; in a hive of
+        several, another host's change to it makes this host read it again (hosts.py)."""
+        rows = self.store.agents()
+        self._paused = {a["name"]: bool(a["paused"]) for a in rows}
+        self._home = {a["name"]: a["host"] for a in rows}
+
+    # -- who is an agent, and where ----------------------------------------------
 
     def exists(self, name):
+        if name not in self._paused and self.host is not None and isinstance(name, str):
+            # Added on another host a moment ago, its event not relayed yet?
+            self.reload()
         return name in self._paused
 
     def names(self):
         return list(self._paused)
+
+    def home(self, name):
+        """The host that runs `name` (None: a lone host's agent)."""
+        return self._home.get(name)
+
+    def is_here(self, name):
+        return self.host is None or self._home.get(name) in (None, self.host)
+
+    def here(self):
+        """The agents this host runs."""
+        return [n for n in self._paused if self.is_here(n)]
 
     def need(self, name):
         names.check(name)
@@ -40,10 +62,12 @@ class Agents:
 
     def register(self, name):
         def write():
-            self.store.add_agent(name, self.bus.clock())
+            self.store.add_agent(name, self.bus.clock(), host=self.host)
             self.bus.emit("agent_changed", name=name, added=True)
         self.bus.write(write)
         self._paused.setdefault(name, False)
+        self._home.setdefault(name, self.host)
+        self.added_here(name)
 
     def unregister(self, name):
         """The agent is gone, and so are the approvals that waited on it."""
@@ -122,14 +146,17 @@ class Agents:
     # -- the host's records of agent dirs and uid slots -----------------------------------
 
     def dir(self, name):
-        return self.store.agent_dir(name)
+        row = self.store.agent_dir(name)
+        return row if row and (self.host is None or row["host"] in (None, self.host)) else None
 
     def dirs(self):
-        return self.store.agent_dirs()
+        """The records of the dirs on this host's disk."""
+        return [d for d in self.store.agent_dirs()
+                if self.host is None or d["host"] in (None, self.host)]
 
     def record_dir(self, name, port, created_at=None, **fields):
         self.bus.write(lambda: self.store.add_agent_dir(
-            name, port, created_at or self.bus.clock(), **fields))
+            name, port, created_at or self.bus.clock(), host=self.host, **fields))
 
     def update_dir(self, name, **fields):
         self.bus.write(lambda: self.store.set_agent_dir(name, **fields))
@@ -149,12 +176,21 @@ class Agents:
 
     # -- the dashboard's rows ---------------------------------------------------------------
 
-    def status_rows(self, machine=lambda name: {}):
-        """One row per agent; `machine(name)` is what its lifecycle knows (running, port...)."""
+    def status_rows(self, machine=lambda name: {}, elsewhere=lambda name: None):
+        """One row per agent; `machine(name)` is what its lifecycle knows (running, port...),
+        `elsewhere(name)` what the home host of an agent of another host last said."""
         unread = self.store.unread_counts()
         reminders = self.store.pending_reminder_counts()
-        return [self._status_row(a, machine(a["name"]), unread, reminders)
-                for a in self.store.agents()]
+        rows = []
+        for a in self.store.agents():
+            if self.is_here(a["name"]):
+                row = self._status_row(a, machine(a["name"]), unread, reminders)
+            else:
+                row = _remote_row(self._status_row(a, {}, unread, reminders),
+                                  elsewhere(a["name"]))
+            row["host"] = a["host"]
+            rows.append(row)
+        return rows
 
     def _status_row(self, agent, life, unread, reminders):
         name = agent["name"]
@@ -182,6 +218,22 @@ class Agents:
             "transient": self._transients.get(name),
             "is_manager": name == MANAGER,
         }
+
+
+# What the home host of an agent says of it; the rest of its row is the database's.
+_HOME_FIELDS = ("running", "failed", "needs_login", "needs_update", "turn_state",
+                "turn_state_since", "turn_state_until", "rate_limited_until", "model", "port",
+                "deployed_sha", "rollout", "last_turn_at", "transient")
+
+
+def _remote_row(row, said):
+    """An agent of another host: what its host last said, and whether that host is down
+    (then it runs nothing anyone can see)."""
+    if said is None or said.get("host_down"):
+        row.update(running=False, turn_state=None, host_down=said is not None)
+        return row
+    row.update({k: said.get(k) for k in _HOME_FIELDS}, host_down=False)
+    return row
 
 
 def _rate_limited_until(rt, life):

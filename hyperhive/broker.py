@@ -22,7 +22,7 @@ import time
 
 import gevent
 
-from . import retention
+from . import hosts, retention
 from .agentreads import AgentReads
 from .agents import Agents
 from .approvals import Approvals
@@ -39,17 +39,23 @@ from .searches import Searches
 
 class Broker:
     def __init__(self, store, places, clock=time.time, retention_days=retention.DEFAULT_DAYS,
-                 sessions=None, lifecycle=None, daily_budget_usd=None, timers=None):
+                 sessions=None, lifecycle=None, daily_budget_usd=None, timers=None,
+                 host_name=None):
         """`lifecycle(registry, configs, report)` builds the host's Lifecycle (None: a
         broker with no container backend); `sessions(writer)` the operator's web sessions,
         which write through the broker's writer; `daily_budget_usd` the hive's default
-        budget (None: none); `timers` what schedules midnight (tests hand in their own)."""
+        budget (None: none); `timers` what schedules midnight (tests hand in their own);
+        `host_name` this host's name when its store is a PostgreSQL database that other
+        hosts share (hosts.py)."""
         self.bus = Bus(store, places, clock)
         self.store = store
         self.clock = clock
         self.retention_days = retention_days
         self.configs = Configs(places) if places else None
-        self.agents = Agents(self.bus)
+        several = store.on_postgres
+        if several:
+            store.host = host_name = host_name or hosts.default_name()
+        self.agents = Agents(self.bus, host=host_name if several else None)
         self.budgets = Budgets(self.bus, self.agents, self._own_budget, daily_budget_usd,
                                timers)
         self.messages = Messages(self.bus, self.agents, self._allowed_recipients,
@@ -63,6 +69,8 @@ class Broker:
         self.operations = Operations(self, lifecycle) if lifecycle else Unhosted()
         self.lifecycle = self.operations.lifecycle if lifecycle else None
         self.reads = AgentReads(self.agents, self.lifecycle) if lifecycle else Unhosted()
+        self.hosts = hosts.Hosts(self.bus, self.agents, host_name, root=places.lib if places
+                                 else None, machine=self._machine) if several else None
         self._pruner = None
 
     @property
@@ -74,11 +82,15 @@ class Broker:
         return self.bus.fanout
 
     def start(self):
+        if self.hosts:
+            self.hosts.start()
         self.reminders.start()
         self.budgets.start()
         self._pruner = gevent.spawn(retention.daily, self.prune, "the hive's database")
 
     def stop(self):
+        if self.hosts:
+            self.hosts.stop()
         self.reminders.stop()
         self.budgets.stop()
         if self._pruner:
@@ -107,9 +119,12 @@ class Broker:
             self.lifecycle.rollouts.reported(caller, fields)
         return {}
 
+    def _machine(self, name):
+        return self.lifecycle.state(name) if self.lifecycle else {}
+
     def status_rows(self):
-        machine = self.lifecycle.state if self.lifecycle else (lambda name: {})
-        rows = self.agents.status_rows(machine)
+        elsewhere = self.hosts.elsewhere if self.hosts else (lambda name: None)
+        rows = self.agents.status_rows(self._machine, elsewhere)
         for row in rows:
             row["over_budget"] = self.budgets.held(row["name"])
         return rows

@@ -44,6 +44,11 @@ class Bus:
         self._parked = defaultdict(list)   # recipient -> its parked receivers, oldest first
         self.timer_bell = Event()      # rung when a reminder or a question deadline is added
         self.hands_over = not store.on_postgres
+        # A hive of several hosts (hosts.py) announces, inside the write, a message left
+        # unread, events written and timers changed; a lone host has no one to tell.
+        self.announce_unread = lambda recipient: None
+        self.announce_events = lambda: None
+        self.announce_timers = lambda: None
 
     def write(self, fn):
         return self.writer.write(fn)
@@ -57,6 +62,7 @@ class Bus:
     def emit(self, event_kind, /, **data):
         """Inside a write: store a dashboard event; it is published after commit."""
         seq = self.store.add_event(event_kind, data, self.clock())
+        self.announce_events()
         self.writer.after_commit(partial(
             self.fanout.publish, {"seq": seq, "kind": event_kind, "at": self.clock(),
                                   "data": data}))
@@ -101,6 +107,7 @@ class Bus:
         """Inside a write: `recipient` has a message undelivered in the table: no receiver
         of its stays parked; each reads the table when its bell rings."""
         self._parked.pop(recipient, None)
+        self.announce_unread(recipient)
 
     def _taker(self, recipient):
         waiting = self._parked.get(recipient)

@@ -105,7 +105,7 @@ class Host:
         # the lifecycle), then the sockets and pages that answer with it.
         self.broker = Broker(
             self.store, self.places, retention_days=settings.retention_days,
-            daily_budget_usd=settings.daily_budget_usd,
+            daily_budget_usd=settings.daily_budget_usd, host_name=options.host_name,
             sessions=lambda writer: Sessions(self.store, writer, link_base),
             lifecycle=lambda **parts: Lifecycle(
                 self.places, open_socket=self._open_sockets, close_socket=self._close_sockets,
@@ -156,7 +156,7 @@ class Host:
         for sig in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(sig, self._stop.set)
         stop_watchdog = journal.start_watchdog(self.settings)
-        journal.notify(self.settings, "READY=1", f"STATUS=serving {len(self.broker.agents.names())} agents")
+        journal.notify(self.settings, "READY=1", f"STATUS=serving {len(self.broker.agents.here())} agents")
         log.info("host ready: admin socket %s", self.places.host_sock)
         self._stop.wait()
         journal.notify(self.settings, "STOPPING=1", "STATUS=stopping")

@@ -77,7 +77,7 @@ def adopt_marker_files(places, registry, default_port):
     and `draft` files into the database, read through safefs, and delete them."""
     if registry.dirs():
         return
-    for name in sorted(set(places.names_on_disk()) | set(registry.names())):
+    for name in sorted(set(places.names_on_disk()) | set(registry.here())):
         _adopt_markers(places, registry, name, default_port(name))
 
 

@@ -280,7 +280,7 @@ class Lifecycle:
     def start_all(self, start_one):
         """At host start: every agent's socket, and `start_one(name)` for each that the
         operator did not stop and that is not running already."""
-        for name in self.registry.names():
+        for name in self.registry.here():
             self.open_socket(name)
             if not self.is_stopped(name) and not self.backend.running(name):
                 self.timers.now(start_one, name)

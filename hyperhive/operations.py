@@ -37,6 +37,9 @@ class Operations:
 
     def step(self, name, label, action, *args):
         """transient → action(name, *args) → agent_changed with the state it left."""
+        if not self.agents.is_here(name):
+            raise Conflict(f"{name!r} runs on host {self.agents.home(name)!r}: its lifecycle "
+                           "is that host's; use its dashboard or `hyperhive ctl` there")
         self.agents.set_transient(name, label)
         try:
             action(name, *args)

@@ -46,6 +46,7 @@ class Questions:
             self.bus.ring(target)
         if deadline:
             self.bus.timer_bell.set()
+            self.bus.announce_timers()
         return {"id": qid}
 
     def _deadline(self, ttl_seconds):

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # How long the timers wait before trying a due reminder again on a full disk.
 DISK_RETRY_SECONDS = 30
 SENDER = "reminder"
+# A due reminder another host must deliver (its file is there) is looked at again after:
+LEFT_RETRY_SECONDS = 5
 
 
 class Reminders:
@@ -48,6 +50,7 @@ class Reminders:
             return rid
         rid = self.bus.write(write)
         self.bus.timer_bell.set()
+        self.bus.announce_timers()
         return {"id": rid, "due_at": due}
 
     def pending(self, caller, agent=None):
@@ -91,11 +94,18 @@ class Reminders:
         """Deliver what is due and expire what is past its deadline, now; the next due
         time (None: nothing waits)."""
         now = self.bus.clock()
+        left = False
         for r in self.store.due_reminders(now):
+            if r["file_path"] and not self.questions.agents.is_here(r["agent"]):
+                # Its file is on its home host's disk: that host delivers it.
+                left = True
+                continue
             self._deliver(r)
         self.questions.expire_due(now)
         due = [t for t in (self.store.next_reminder_due(), self.store.next_question_deadline())
                if t is not None]
+        if left:
+            due = [max(t, now + LEFT_RETRY_SECONDS) for t in due]
         return min(due) if due else None
 
     def _run(self):

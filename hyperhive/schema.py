@@ -89,6 +89,7 @@ class Agent(_Base):
     paused = BooleanField(default=False)
     status_text = TextField(null=True)
     status_set_at = FloatField(null=True)
+    host = TextField(null=True)             # its home host (None: written by a lone host)
 
     class Meta:
         table_name = "agents"
@@ -106,6 +107,7 @@ class AgentDir(_Base):
     description = TextField(null=True)
     created_at = FloatField()
     created_by = TextField(null=True)
+    host = TextField(null=True)               # the host whose disk holds them
 
     class Meta:
         table_name = "agent_dirs"
@@ -124,6 +126,7 @@ class Event(_Base):
     at = FloatField()
     kind = TextField()
     data = TextField()
+    host = TextField(null=True)             # the host that wrote it (several hosts only)
 
     class Meta:
         table_name = "events"
@@ -182,8 +185,22 @@ class Spend(_Base):
         primary_key = CompositeKey("agent", "day")
 
 
+class Host(_Base):
+    """A host of a hive of several (one database): its heartbeat, and what it last said
+    about the agents it runs, for every other host's dashboard."""
+    name = TextField(primary_key=True)
+    started_at = FloatField()
+    seen_at = FloatField()
+    pid = IntegerField(null=True)
+    root = TextField(null=True)             # where its agents' dirs are, on its own disk
+    agents_json = TextField(default="{}")   # name -> what its status row says of it
+
+    class Meta:
+        table_name = "hosts"
+
+
 MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, AgentSlot, Event, LoginToken,
-          WebSession, FailedTurn, Spend)
+          WebSession, FailedTurn, Spend, Host)
 
 
 def row_of(model_obj, *fields):
@@ -193,7 +210,7 @@ def row_of(model_obj, *fields):
 MESSAGE_FIELDS = ("id", "sender", "recipient", "body", "sent_at", "delivered_at",
                   "acked_at", "in_reply_to", "redelivered", "broadcast")
 AGENT_DIR_FIELDS = ("name", "port", "stopped", "draft", "description", "created_at",
-                    "created_by")
+                    "created_by", "host")
 SPEND_FIELDS = ("agent", "day", "usd", "turns", "raised_usd", "lifted", "told")
 APPROVAL_FIELDS = ("id", "agent", "kind", "commit_ref", "fetched_sha", "description",
                    "diff", "diff_stat", "requested_at", "status", "resolved_at", "note")

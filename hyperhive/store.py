@@ -22,6 +22,7 @@ from peewee import fn
 from . import pgdb, schema
 from .agentrows import AgentRows
 from .failedrows import FailedRows
+from .hostrows import HostRows
 from .names import OPERATOR
 from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_of
 from .searchrows import SearchRows, ensure_indexes
@@ -44,7 +45,7 @@ _SQL = {
                    "AND delivered_at IS NULL ORDER BY id LIMIT ?",
     "unread": "SELECT COUNT(*) FROM messages WHERE recipient = ? AND delivered_at IS NULL",
     "any_unread": "SELECT 1 FROM messages WHERE recipient = ? AND delivered_at IS NULL LIMIT 1",
-    "insert_event": "INSERT INTO events (at, kind, data) VALUES (?, ?, ?)",
+    "insert_event": "INSERT INTO events (at, kind, data, host) VALUES (?, ?, ?, ?)",
     "trim_events": "DELETE FROM events WHERE id <= ?",
 }
 
@@ -88,10 +89,11 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows):
+class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows):
     def __init__(self, where):
         """`where`: the sqlite file's path, or a postgresql:// URL."""
         self.where = where
+        self.host = None            # this host's name in a hive of several (events say it)
         self.db, self._conn = schema.open_broker_database(where, schema.MODELS)
         self.on_postgres = pgdb.is_url(where)
         ensure_indexes(self._conn, postgres=self.on_postgres)
@@ -202,7 +204,7 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows):
 
     def add_event(self, kind, data, now):
         text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
-        seq = self._run("insert_event", (now, kind, text)).lastrowid
+        seq = self._run("insert_event", (now, kind, text, self.host)).lastrowid
         if seq % 200 == 0:
             self._run("trim_events", (seq - EVENTS_KEPT,))
         return seq

@@ -1,0 +1,48 @@
+"""The store's rows of a hive of several hosts: their heartbeats, what each says of its
+agents, the events other hosts wrote, and the notices (PostgreSQL's NOTIFY) that tell
+them something changed."""
+
+import json
+
+_HOST_COLUMNS = ("name", "started_at", "seen_at", "pid", "root", "agents_json")
+
+
+class HostRows:
+    """Mixed into Store: its `_conn` is the shared connection."""
+
+    def beat(self, name, now, started_at, pid, root, agents):
+        """This host is alive at `now`, and runs `agents` (name -> status)."""
+        self._conn.execute(
+            "INSERT INTO hosts (name, started_at, seen_at, pid, root, agents_json) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "started_at = excluded.started_at, seen_at = excluded.seen_at, "
+            "pid = excluded.pid, root = excluded.root, agents_json = excluded.agents_json",
+            (name, started_at, now, pid, root, json.dumps(agents)))
+
+    def hosts(self):
+        rows = self._conn.execute(f"SELECT {', '.join(_HOST_COLUMNS)} FROM hosts "
+                                  "ORDER BY name").fetchall()
+        out = []
+        for r in rows:
+            row = dict(zip(_HOST_COLUMNS, r))
+            row["agents"] = json.loads(row.pop("agents_json") or "{}")
+            out.append(row)
+        return out
+
+    def set_home(self, agent, host):
+        """Re-home `agent` (its registry row and its dirs' row); 1 when it exists."""
+        self._conn.execute("UPDATE agent_dirs SET host = ? WHERE name = ?", (host, agent))
+        return self._conn.execute("UPDATE agents SET host = ? WHERE name = ?",
+                                  (host, agent)).rowcount
+
+    def events_from_others(self, after_id, host, limit=500):
+        """Events after `after_id` that another host wrote, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, at, kind, data FROM events WHERE id > ? AND host IS DISTINCT FROM ? "
+            "ORDER BY id LIMIT ?", (after_id, host, limit)).fetchall()
+        return [{"seq": i, "kind": kind, "at": at, "data": json.loads(data)}
+                for i, at, kind, data in rows]
+
+    def announce(self, channel, payload=""):
+        """PostgreSQL's NOTIFY: inside a transaction it is sent when that commits."""
+        self._conn.execute("SELECT pg_notify(?, ?)", (channel, payload)).fetchall()

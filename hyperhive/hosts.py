@@ -1,0 +1,218 @@
+"""A hive of several hosts on one PostgreSQL database: what each host does to be one of
+them.
+
+- It beats: every BEAT_SECONDS it writes that it is alive, with the status rows of the
+  agents it runs, which every other host's dashboard shows. A host not heard from for
+  DOWN_SECONDS is down: its agents show `host down`.
+- It hears: one connection LISTENs (pglisten.py) on the inbox channel of each agent it
+  runs, on the hive's event channel and on the timers' channel. A message left unread
+  for an agent of another host is announced on that agent's channel in the sender's
+  own transaction (NOTIFY is sent at commit), and rings its parked `recv` there.
+- It relays: the events other hosts wrote reach this host's pages as its own do, and
+  the ones that change the registry (an agent added, removed or paused elsewhere)
+  make it read the registry again.
+- When its notices were cut off, it makes up for what it missed: every local agent's
+  bell rings (a parked `recv` reads its inbox again) and the relay reads on from where
+  it was.
+"""
+
+import logging
+import os
+import time
+
+import gevent
+from gevent.event import Event
+
+from .pglisten import Listener
+
+log = logging.getLogger(__name__)
+
+BEAT_SECONDS = 1.0
+DOWN_SECONDS = 5.0
+EVENTS = "hh.events"
+TIMERS = "hh.timers"
+# The registry's own events: on another host's, this one reads the registry again.
+REGISTRY_EVENTS = ("agent_changed", "agent_removed")
+RELAY_WINDOW = 1000            # events that may commit out of id order, looked back over
+
+
+def inbox_channel(name):
+    return f"hh.inbox.{name}"
+
+
+class Hosts:
+    def __init__(self, bus, agents, name, root=None, machine=lambda name: {}):
+        self.bus = bus
+        self.store = bus.store
+        self.agents = agents
+        self.name = name
+        self.root = str(root) if root else None
+        self.machine = machine
+        self.started_at = bus.clock()
+        self._peers = {}                  # host name -> its row, as last read
+        self._relayed = set()             # ids of other hosts' events already published
+        self._relay_from = self.store.last_event_seq()
+        self._events_written_bell = Event()    # rung after a commit that wrote events
+        self._relay_bell = Event()             # rung when another host wrote events
+        self._listener = Listener(self.store.where, self._heard, self._reconnected)
+        self._greenlets = []
+        bus.announce_unread = self._unread
+        bus.announce_events = self._events_written
+        bus.announce_timers = self._timers_changed
+        agents.added_here = self.listen_for
+
+    def start(self):
+        self._beat()
+        self._listener.listen(EVENTS, TIMERS, *[inbox_channel(n) for n in self.agents.here()])
+        self._listener.start()
+        self._greenlets = [gevent.spawn(self._beating), gevent.spawn(self._telling_events),
+                           gevent.spawn(self._relaying)]
+
+    def stop(self):
+        for g in self._greenlets:
+            g.kill()
+        self._listener.stop()
+
+    def listen_for(self, name):
+        """`name` now runs here: wake its parked recv on its channel."""
+        self._listener.listen(inbox_channel(name))
+
+    # -- heartbeats ------------------------------------------------------------------
+
+    def _beating(self):
+        while True:
+            gevent.sleep(BEAT_SECONDS)
+            try:
+                self._beat()
+            except Exception:
+                log.exception("this host's heartbeat failed")
+
+    def _beat(self):
+        was_down = self.down_hosts()
+        rows = {r["name"]: r for r in self.agents.status_rows(self.machine)
+                if self.agents.is_here(r["name"])}
+        self.bus.write_relaxed(lambda: self.store.beat(
+            self.name, self.bus.clock(), self.started_at, os.getpid(), self.root, rows))
+        self._peers = {h["name"]: h for h in self.store.hosts()}
+        for host in was_down ^ self.down_hosts():
+            self._host_changed(host)
+
+    def down_hosts(self):
+        now = self.bus.clock()
+        return {n for n, h in self._peers.items()
+                if n != self.name and now - h["seen_at"] > DOWN_SECONDS}
+
+    def is_down(self, host):
+        return host in self.down_hosts()
+
+    def _host_changed(self, host):
+        """A host went down or came back: every page redraws its agents' rows."""
+        up = not self.is_down(host)
+        log.info("host %s is %s", host, "up" if up else "down")
+        for name, _ in self._peers.get(host, {}).get("agents", {}).items():
+            self.bus.fanout.publish({"seq": None, "kind": "agent_changed",
+                                     "at": self.bus.clock(),
+                                     "data": {"name": name, "host_down": not up}})
+
+    def hosts(self):
+        """Each host of the hive: its name, when it was last heard of, whether it is down."""
+        down = self.down_hosts()
+        return [{"name": n, "seen_at": h["seen_at"], "started_at": h["started_at"],
+                 "down": n in down, "agents": sorted(h["agents"]), "root": h["root"]}
+                for n, h in sorted(self._peers.items())]
+
+    def elsewhere(self, name):
+        """What `name`'s home host last said of it (a status row), and whether that host
+        is down; None when no host said anything of it."""
+        home = self.agents.home(name)
+        row = self._peers.get(home, {}).get("agents", {}).get(name)
+        if row is None:
+            return None
+        return {**row, "host_down": self.is_down(home)}
+
+    # -- what this host announces (inside the write that made it so) -----------------
+
+    def _unread(self, recipient):
+        if self.agents.exists(recipient) and not self.agents.is_here(recipient):
+            self.store.announce(inbox_channel(recipient))
+
+    def _events_written(self):
+        """After the commit: one notice for however many events its batches wrote."""
+        self.bus.writer.after_commit(self._events_written_bell.set)
+
+    def _telling_events(self):
+        while True:
+            self._events_written_bell.wait()
+            self._events_written_bell.clear()
+            self._notify(EVENTS, self.name)
+
+    def _timers_changed(self):
+        self.store.announce(TIMERS, self.name)
+
+    def _notify(self, channel, payload):
+        try:
+            self.store.announce(channel, payload)
+        except Exception:
+            log.exception("telling the other hosts failed")
+
+    # -- what this host hears -----------------------------------------------------------
+
+    def _heard(self, channel, payload):
+        if channel == EVENTS:
+            if payload != self.name:
+                self._relay_bell.set()
+        elif channel == TIMERS:
+            if payload != self.name:
+                self.bus.timer_bell.set()
+        elif channel.startswith("hh.inbox."):
+            self.bus.ring(channel[len("hh.inbox."):])
+
+    def _reconnected(self):
+        for name in self.agents.here():
+            self.bus.ring(name)
+        self.bus.timer_bell.set()
+        self._relay_bell.set()
+
+    def _relaying(self):
+        while True:
+            self._relay_bell.wait()
+            self._relay_bell.clear()
+            try:
+                self._relay()
+            except Exception:
+                log.exception("relaying the other hosts' events failed")
+
+    def _relay(self):
+        """Publish the events other hosts wrote since the last look. Ids are given at
+        insert and commit in any order, so the look goes back over a window and skips
+        what it published already."""
+        start = max(0, self._relay_from - RELAY_WINDOW)
+        events = self.store.events_from_others(start, self.name)
+        refresh = False
+        for e in events:
+            if e["seq"] in self._relayed:
+                continue
+            self._relayed.add(e["seq"])
+            refresh = refresh or e["kind"] in REGISTRY_EVENTS
+            self._merge_into_peer(e)
+            self.bus.fanout.publish(e)
+        if events:
+            self._relay_from = max(self._relay_from, events[-1]["seq"])
+        self._relayed = {i for i in self._relayed if i > self._relay_from - RELAY_WINDOW}
+        if refresh:
+            self.agents.reload()
+
+    def _merge_into_peer(self, event):
+        """An agent's change on another host shows on this host's rows at once, not at
+        that host's next beat."""
+        if event["kind"] != "agent_changed":
+            return
+        data = event["data"]
+        home = self.agents.home(data.get("name"))
+        row = self._peers.get(home, {}).get("agents", {}).get(data.get("name"))
+        if row is not None:
+            row.update({k: v for k, v in data.items() if k in row and k != "name"})
+
+
+def default_name():
+    return os.uname().nodename or f"host-{int(time.time())}"
