@@ -291,7 +291,7 @@ class PgBroker:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute(sql)
-                return cur.fetchall()
+                return cur.fetchall() if cur.description else []
         finally:
             conn.close()
 
