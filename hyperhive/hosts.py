@@ -50,6 +50,7 @@ class Hosts:
         self.machine = machine
         self.started_at = bus.clock()
         self._peers = {}                  # host name -> its row, as last read
+        self._down = set()                # the hosts down at the last beat
         self._relayed = set()             # ids of other hosts' events already published
         self._relay_from = self.store.last_event_seq()
         self._events_written_bell = Event()    # rung after a commit that wrote events
@@ -88,14 +89,28 @@ class Hosts:
                 log.exception("this host's heartbeat failed")
 
     def _beat(self):
-        was_down = self.down_hosts()
         rows = {r["name"]: r for r in self.agents.status_rows(self.machine)
                 if self.agents.is_here(r["name"])}
         self.bus.write_relaxed(lambda: self.store.beat(
             self.name, self.bus.clock(), self.started_at, os.getpid(), self.root, rows))
-        self._peers = {h["name"]: h for h in self.store.hosts()}
-        for host in was_down ^ self.down_hosts():
-            self._host_changed(host)
+        before, self._peers = self._peers, {h["name"]: h for h in self.store.hosts()}
+        down = self.down_hosts()
+        for host in down ^ self._down:
+            self._host_changed(host, up=host not in down)
+        self._down = down
+        for name in self._rows_changed(before):
+            self._publish_changed(name)
+
+    def _rows_changed(self, before):
+        """The agents of other hosts whose rows their hosts said anew since the last beat
+        (an event may have been relayed before the beat that agrees with it)."""
+        for host, peer in self._peers.items():
+            if host == self.name:
+                continue
+            old = before.get(host, {}).get("agents", {})
+            for name, row in peer["agents"].items():
+                if old.get(name) != row:
+                    yield name
 
     def down_hosts(self):
         now = self.bus.clock()
@@ -105,14 +120,17 @@ class Hosts:
     def is_down(self, host):
         return host in self.down_hosts()
 
-    def _host_changed(self, host):
+    def _host_changed(self, host, up):
         """A host went down or came back: every page redraws its agents' rows."""
-        up = not self.is_down(host)
         log.info("host %s is %s", host, "up" if up else "down")
-        for name, _ in self._peers.get(host, {}).get("agents", {}).items():
-            self.bus.fanout.publish({"seq": None, "kind": "agent_changed",
-                                     "at": self.bus.clock(),
-                                     "data": {"name": name, "host_down": not up}})
+        for name in self._peers.get(host, {}).get("agents", {}):
+            self._publish_changed(name, host_down=not up)
+
+    def _publish_changed(self, name, **data):
+        """This host's pages redraw an agent's row (published, not stored: each host
+        tells its own pages what it learned)."""
+        self.bus.fanout.publish({"seq": None, "kind": "agent_changed", "at": self.bus.clock(),
+                                 "data": {"name": name, **data}})
 
     def hosts(self):
         """Each host of the hive: its name, when it was last heard of, whether it is down."""
