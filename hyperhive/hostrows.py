@@ -35,11 +35,20 @@ class HostRows:
         return self._conn.execute("UPDATE agents SET host = ? WHERE name = ?",
                                   (host, agent)).rowcount
 
-    def events_from_others(self, after_id, host, limit=500):
-        """Events after `after_id` that another host wrote, oldest first."""
+    def event_ids_from_others(self, after_id, host):
+        """Ids of the events after `after_id` that another host wrote, oldest first: only
+        the index is read, so a look back over events already seen stays cheap."""
+        rows = self._conn.execute("SELECT id FROM events WHERE id > ? AND host IS DISTINCT "
+                                  "FROM ? ORDER BY id", (after_id, host)).fetchall()
+        return [r[0] for r in rows]
+
+    def events_by_ids(self, ids):
+        """The events of `ids` (at most a few hundred), oldest first."""
+        if not ids:
+            return []
         rows = self._conn.execute(
-            "SELECT id, at, kind, data FROM events WHERE id > ? AND host IS DISTINCT FROM ? "
-            "ORDER BY id LIMIT ?", (after_id, host, limit)).fetchall()
+            f"SELECT id, at, kind, data FROM events WHERE id IN ({', '.join('?' * len(ids))}) "
+            "ORDER BY id", tuple(ids)).fetchall()
         return [{"seq": i, "kind": kind, "at": at, "data": json.loads(data)}
                 for i, at, kind, data in rows]
 

@@ -34,6 +34,7 @@ TIMERS = "hh.timers"
 # The registry's own events: on another host's, this one reads the registry again.
 REGISTRY_EVENTS = ("agent_changed", "agent_removed")
 RELAY_WINDOW = 1000            # events that may commit out of id order, looked back over
+RELAY_PAGE = 500               # events read whole at once
 
 
 def inbox_channel(name):
@@ -202,20 +203,22 @@ class Hosts:
 
     def _relay(self):
         """Publish the events other hosts wrote since the last look. Ids are given at
-        insert and commit in any order, so the look goes back over a window and skips
-        what it published already."""
+        insert and commit in any order, so the look goes back over a window; there it
+        reads only ids, and whole only the events not published yet, a page at a time,
+        so however many the window holds that were published already, the newer ones
+        still come through."""
         start = max(0, self._relay_from - RELAY_WINDOW)
-        events = self.store.events_from_others(start, self.name)
+        fresh = [i for i in self.store.event_ids_from_others(start, self.name)
+                 if i not in self._relayed]
         refresh = False
-        for e in events:
-            if e["seq"] in self._relayed:
-                continue
-            self._relayed.add(e["seq"])
-            refresh = refresh or e["kind"] in REGISTRY_EVENTS
-            self._merge_into_peer(e)
-            self.bus.fanout.publish(e)
-        if events:
-            self._relay_from = max(self._relay_from, events[-1]["seq"])
+        for k in range(0, len(fresh), RELAY_PAGE):
+            for e in self.store.events_by_ids(fresh[k:k + RELAY_PAGE]):
+                self._relayed.add(e["seq"])
+                refresh = refresh or e["kind"] in REGISTRY_EVENTS
+                self._merge_into_peer(e)
+                self.bus.fanout.publish(e)
+        if fresh:
+            self._relay_from = max(self._relay_from, fresh[-1])
         self._relayed = {i for i in self._relayed if i > self._relay_from - RELAY_WINDOW}
         if refresh:
             self.agents.reload()

@@ -5,6 +5,7 @@ dies shows its agents down, and nothing acknowledged is lost."""
 
 import json
 import shutil
+import socket
 import threading
 import time
 
@@ -129,6 +130,23 @@ def test_every_host_lists_the_whole_hive_with_each_agents_home(hosts):
     assert rows["bob"]["host_down"] is False and rows["bob"]["port"] is not None
     ok(north.admin("send", to="bob", body="from the operator on north"))
     assert rows_by_name(south)["bob"]["unread"] == 1
+
+
+def test_a_host_keeps_hearing_of_new_agents_after_many_events_of_another(hosts):
+    """The relay looks back over a window of ids for events that committed late; a
+    window full of events it already published must not hide the newer ones."""
+    north, south = hosts
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(north.sock))
+        stream = s.makefile("rwb")
+        for i in range(700):          # an event each, all north's
+            stream.write(json.dumps({"cmd": "send", "to": "alice", "body": f"m{i}"}).encode()
+                         + b"\n")
+            stream.flush()
+            assert json.loads(stream.readline())["ok"]
+    ok(north.admin("spawn", name="dave"))
+    wait_for(lambda: "dave" in ok(south.admin("list"))["agents"], 10,
+             what="south to hear of dave, spawned on north")
 
 
 def test_a_question_asked_on_one_host_is_answered_from_another(hosts):
