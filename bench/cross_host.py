@@ -14,7 +14,8 @@ not the operator's); the clock runs from the send's sendall to the recv's reply 
 Three paths, rounds alternating their order: alice -> carol on the sqlite host
 ("sqlite"), alice -> carol on host A ("PostgreSQL, same host"), alice on A -> bob on B
 ("PostgreSQL, cross-host", woken through LISTEN/NOTIFY, SPEC §13). CPU per round trip
-is the hosts' on the path plus the PostgreSQL server's processes.
+is the hosts' plus the PostgreSQL server's processes; on PostgreSQL both hosts count on
+both paths (B relays the events A writes to its own pages, whoever the recipient).
 
 Before the rounds, one probe: a cross-host send, with bob parked for 2 s. If the send
 is refused (no hive-wide names) or bob's recv wakes only at its timeout (no cross-host
@@ -39,10 +40,11 @@ class Path:
     """One send -> parked recv path: alice's socket on one host, the recipient's on
     another (or the same)."""
 
-    def __init__(self, label, sender_host, recipient_host, to, pg=None):
+    def __init__(self, label, sender_host, recipient_host, to, pg=None, hive=()):
         self.label, self.to, self.pg = label, to, pg
         self.sender_host, self.recipient_host = sender_host, recipient_host
-        self.pids = sorted({sender_host.proc.pid, recipient_host.proc.pid})
+        self.pids = sorted({sender_host.proc.pid, recipient_host.proc.pid,
+                            *(h.proc.pid for h in hive)})
         self.runs = []
 
     def connect(self):
@@ -115,9 +117,10 @@ def run(n, warmup, rounds):
     hosts = {}
     try:
         hosts = start_hives(pg)
+        hive = (hosts["a"], hosts["b"])
         paths = [Path("sqlite", hosts["sqlite"], hosts["sqlite"], "carol"),
-                 Path("PostgreSQL, same host", hosts["a"], hosts["a"], "carol", pg),
-                 Path("PostgreSQL, cross-host", hosts["a"], hosts["b"], "bob", pg)]
+                 Path("PostgreSQL, same host", hosts["a"], hosts["a"], "carol", pg, hive),
+                 Path("PostgreSQL, cross-host", hosts["a"], hosts["b"], "bob", pg, hive)]
         missing = probe(paths[2])
         if missing:
             print(f"cross-host: left out: {missing}", flush=True)
