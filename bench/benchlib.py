@@ -260,14 +260,16 @@ class PgBroker:
 
     def counters(self):
         """(transaction ids handed out, bytes of WAL written) so far in the cluster. Only a
-        transaction that writes takes an id, so the first counts write transactions
-        (commits and rollbacks) exactly; neither figure waits on the statistics collector."""
+        transaction that writes or NOTIFYs takes an id, so the first counts those exactly
+        (a NOTIFY alone commits without waiting for a WAL flush); neither figure waits on
+        the statistics collector."""
         [(xid, wal)] = self.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
                                   " pg_current_wal_lsn() - '0/0'::pg_lsn")
         return int(xid), int(wal)
 
     def counted(self, fn, per):
-        """fn()'s result, and the write transactions and WAL bytes per `per` it cost."""
+        """fn()'s result, and the transactions that took an id (writes, NOTIFYs) and WAL
+        bytes per `per` it cost."""
         c0 = self.counters()
         result = fn()
         c1 = self.counters()

@@ -149,7 +149,8 @@ def report(stores, runs, info, s_rd, s_rf):
         print(f"  host CPU per round trip: {c['user'] + c['sys']:.3f} ms ({c['user']:.3f} in "
               f"Python, {c['sys']:.3f} in the kernel)"
               + (f"; PostgreSQL server processes {c['pg']:.3f} ms, {c['write_tx']:.2f} "
-                 f"write transactions and {c['wal_bytes']:,.0f} bytes of WAL per round trip"
+                 f"transactions that wrote or NOTIFYed and {c['wal_bytes']:,.0f} bytes of WAL "
+                 f"per round trip"
                  if store == "postgresql" else ""))
         print(f"  checks: {i['sent']} sent, each delivered as the message just sent; alice "
               f"unread afterwards {i['unread_after']}, requeue put back {i['requeued']}; "

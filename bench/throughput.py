@@ -178,8 +178,8 @@ def fsync_count(h, n=8, seconds=1.5, pids=None):
 
 
 def level_on(h, store, pg, n, seconds):
-    """run_level on one host; on PostgreSQL with the server's CPU, and its write
-    transactions and WAL bytes per acknowledged message."""
+    """run_level on one host; on PostgreSQL with the server's CPU, and its transactions
+    that wrote or NOTIFYed and WAL bytes per acknowledged message."""
     if store != "postgresql":
         return run_level(h, n, seconds)
     r, counts = pg.counted(lambda: run_level(h, n, seconds, pg), 1)
@@ -192,7 +192,7 @@ def print_level(rnd, store, r):
     extra = ""
     if store == "postgresql":
         extra = (f", PostgreSQL server CPU {r['pg_cpu_pct']:.0f}%; per message "
-                 f"{r['write_tx_per_msg']:.3f} write transactions, "
+                 f"{r['write_tx_per_msg']:.3f} transactions that wrote or NOTIFYed, "
                  f"{r['wal_bytes_per_msg']:,.0f} bytes of WAL")
     print(f"  round {rnd + 1} {store:10} {r['n']:3d} senders: {r['ok']:7d} ok in "
           f"{r['elapsed']:.2f} s = {r['rate']:8.0f} msg/s; send latency p50 "
