@@ -129,6 +129,9 @@ def test_every_host_lists_the_whole_hive_with_each_agents_home(hosts):
     assert rows["bob"]["host_down"] is False and rows["bob"]["port"] is not None
     ok(north.admin("send", to="bob", body="from the operator on north"))
     assert rows_by_name(south)["bob"]["unread"] == 1
+    table = north.ctl("status").stdout.splitlines()
+    assert table[0].split()[:3] == ["NAME", "HOST", "RUNNING"]
+    assert ["bob", "south", "yes"] in [line.split()[:3] for line in table]
 
 
 def test_a_question_asked_on_one_host_is_answered_from_another(hosts):
