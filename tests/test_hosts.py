@@ -8,9 +8,10 @@ import shutil
 import threading
 import time
 
+import psycopg2
 import pytest
 
-from hive import HostProcess, wait_for
+from hive import HostProcess, clean_env, wait_for
 
 
 def start_host(url, name):
@@ -238,3 +239,46 @@ def test_a_reminder_is_delivered_once_with_three_hosts_running(hive_url, hosts):
     finally:
         west.stop()
         shutil.rmtree(west.root, ignore_errors=True)
+
+
+def test_a_budget_lifted_on_one_host_frees_a_held_agent_of_another(hive_url):
+    env = clean_env(HYPERHIVE_DAILY_BUDGET_USD="0.5")
+    north = HostProcess(env=env, args=["--broker", hive_url, "--host-name", "north"]).start()
+    south = HostProcess(env=dict(env), args=["--broker", hive_url, "--host-name", "south"])
+    try:
+        south.start()
+        ok(south.admin("spawn", name="bob"))
+        ok(south.agent("bob", "report", turn_cost_usd=1.0))
+        wait_for(lambda: rows_by_name(north)["bob"].get("over_budget"), 10,
+                 what="north sees bob held")
+        ok(north.admin("send", to="bob", body="after the lift"))
+        t, got = recv_in_thread(south, "bob", wait_seconds=15)
+        time.sleep(0.5)
+        assert "reply" not in got, "a held agent is handed nothing"
+        ok(north.admin("budget", name="bob", lift=True))
+        t.join(30)
+        assert [m["body"] for m in got["reply"]["messages"] if m["from"] != "system"] == \
+            ["after the lift"]
+        assert got["took"] < 0.5 + 5
+    finally:
+        for h in (north, south):
+            h.stop()
+            shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_a_notice_missed_while_a_host_was_cut_off_is_made_up_on_reconnect(hosts, pgcluster,
+                                                                         hive_url):
+    north, south = hosts
+    t, got = recv_in_thread(south, "bob", wait_seconds=20)
+    time.sleep(0.5)
+    # South's LISTEN connection is cut; the message's NOTIFY goes out while it is away
+    # (it comes back after a pause), so only the reconnect's look at the inbox finds it.
+    with psycopg2.connect(hive_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'hyperhive listen south'")
+        assert cur.fetchall() == [(True,)]
+    ok(north.agent("alice", "send", to="bob", body="sent into the gap"))
+    t.join(30)
+    assert [m["body"] for m in got["reply"]["messages"]] == ["sent into the gap"]
+    assert got["took"] < 0.5 + 5, "woken by the reconnect, not by the recv's own timeout"
+    assert "notices are cut off" in south.log()
