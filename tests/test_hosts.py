@@ -168,6 +168,7 @@ def test_a_paused_agent_of_another_host_is_handed_nothing(hosts):
     ok(north.admin("set_paused", name="bob", paused=False))
     t.join(20)
     assert [m["body"] for m in got["reply"]["messages"]] == ["held"]
+    assert got["took"] < 0.3 + 3, "woken by the resume, not by the recv's own timeout"
 
 
 def test_a_killed_host_shows_its_agents_down_and_back(hosts):
