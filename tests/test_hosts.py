@@ -228,15 +228,25 @@ def test_a_host_sigkilled_mid_traffic_loses_no_acknowledged_send(hosts):
     assert len(replied) >= 50
 
 
-def test_a_reminder_is_delivered_once_with_three_hosts_running(hive_url, hosts):
-    north, _south = hosts
+def test_a_reminder_and_a_question_deadline_happen_once_with_three_hosts_running(hive_url,
+                                                                                hosts):
+    _north, south = hosts
     west = start_host(hive_url, "west")
     try:
-        ok(north.agent("alice", "remind", message="once only", delay_seconds=1))
-        got = ok(north.agent("alice", "recv", wait_seconds=10, max=5))["messages"]
+        # Set on south: every host's timer hears of them, and all three race.
+        ok(south.agent("bob", "remind", message="once only", delay_seconds=1))
+        qid = ok(south.agent("bob", "ask", question="anyone?", ttl_seconds=1))["id"]
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 3 and time.monotonic() < deadline:
+            got += ok(south.agent("bob", "recv", wait_seconds=2, max=5))["messages"]
         time.sleep(1.5)          # time for a second delivery, were there one
-        got += ok(north.agent("alice", "recv", max=5))["messages"]
-        assert [(m["from"], m["body"]) for m in got] == [("reminder", "once only")]
+        got += ok(south.agent("bob", "recv", max=5))["messages"]
+        reminders = [m["body"] for m in got if m["from"] == "reminder"]
+        expired = [json.loads(m["body"]) for m in got if m["from"] == "system"]
+        assert reminders == ["once only"]
+        assert [(e["event"], e["id"]) for e in expired
+                if e["event"] == "question_answered"] == [("question_answered", qid)]
     finally:
         west.stop()
         shutil.rmtree(west.root, ignore_errors=True)
