@@ -71,6 +71,8 @@ class Broker:
         self.reads = AgentReads(self.agents, self.lifecycle) if lifecycle else Unhosted()
         self.hosts = hosts.Hosts(self.bus, self.agents, host_name, root=places.lib if places
                                  else None, machine=self._machine) if several else None
+        if self.hosts:
+            self.hosts.heed("budget_changed", self.budgets.heard)
         self._pruner = None
 
     @property

@@ -23,6 +23,7 @@ import time
 import gevent
 from gevent.event import Event
 
+from .errors import Unavailable
 from .pglisten import Listener
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,13 @@ class Hosts:
         self.started_at = bus.clock()
         self._peers = {}                  # host name -> its row, as last read
         self._down = set()                # the hosts down at the last beat
+        self._heeding = {}                # event kind -> what to call on another host's
         self._relayed = set()             # ids of other hosts' events already published
         self._relay_from = self.store.last_event_seq()
         self._events_written_bell = Event()    # rung after a commit that wrote events
         self._relay_bell = Event()             # rung when another host wrote events
-        self._listener = Listener(self.store.where, self._heard, self._reconnected)
+        self._listener = Listener(self.store.where, self._heard, self._reconnected,
+                                  role=f"hyperhive listen {name}")
         self._greenlets = []
         bus.announce_unread = self._unread
         bus.announce_events = self._events_written
@@ -75,6 +78,11 @@ class Hosts:
             g.kill()
         self._listener.stop()
 
+    def heed(self, kind, fn):
+        """Call fn(data) for each event of `kind` another host writes, before this host's
+        pages hear of it."""
+        self._heeding.setdefault(kind, []).append(fn)
+
     def listen_for(self, name):
         """`name` now runs here: wake its parked recv on its channel."""
         self._listener.listen(inbox_channel(name))
@@ -82,12 +90,21 @@ class Hosts:
     # -- heartbeats ------------------------------------------------------------------
 
     def _beating(self):
+        failing = False
         while True:
             gevent.sleep(BEAT_SECONDS)
             try:
                 self._beat()
+            except Unavailable as exc:
+                if not failing:     # once per outage, not every second
+                    log.warning("this host's heartbeat failed: %s", exc.message)
+                failing = True
+                continue
             except Exception:
                 log.exception("this host's heartbeat failed")
+            if failing:
+                log.info("this host's heartbeat is back")
+            failing = False
 
     def _beat(self):
         rows = {r["name"]: r for r in self.agents.status_rows(self.machine)
@@ -216,6 +233,8 @@ class Hosts:
                 self._relayed.add(e["seq"])
                 refresh = refresh or e["kind"] in REGISTRY_EVENTS
                 self._merge_into_peer(e)
+                for heed in self._heeding.get(e["kind"], ()):
+                    heed(e["data"])
                 self.bus.fanout.publish(e)
         if fresh:
             self._relay_from = max(self._relay_from, fresh[-1])
