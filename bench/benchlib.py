@@ -154,8 +154,8 @@ def round_trips(sender, to, inbox, n, warmup=0, pids=(), pg=None, wait=30, tag="
     (the admin socket, or another agent's). The clock stops when the recv's reply has
     arrived; the send's own reply is read after it. Each message delivered must be the
     one just sent. Returns the round trips and send replies in seconds and the CPU per
-    timed round trip in ms: `pids`' own code (`user`) and kernel (`sys`) time, and a
-    PgBroker's server processes (`pg`)."""
+    timed round trip in ms: `pids`' own code (`user`) and kernel (`sys`) time, each
+    pid's both (`each`), and a PgBroker's server processes (`pg`)."""
     samples, acks, pending = [], [], []
     for i in range(warmup + n):
         if i == warmup:
@@ -183,7 +183,8 @@ def round_trips(sender, to, inbox, n, warmup=0, pids=(), pg=None, wait=30, tag="
     per = 1000 / CLK_TCK / max(n, 1)
     cpu = {"user": per * sum(a[0] - b[0] for a, b in zip(splits, cpu0[0])),
            "sys": per * sum(a[1] - b[1] for a, b in zip(splits, cpu0[0])),
-           "pg": per * (pg.cpu_ticks() - cpu0[1]) if pg else 0.0}
+           "pg": per * (pg.cpu_ticks() - cpu0[1]) if pg else 0.0,
+           "each": [per * (sum(a) - sum(b)) for a, b in zip(splits, cpu0[0])]}
     if pending:
         inbox.call("ack", ids=pending)
     return samples, acks, cpu

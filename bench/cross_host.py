@@ -4,6 +4,8 @@ sqlite's, from the same run.
 Three hives of real hosts (process backend, no Anthropic credentials, so every
 harness waits in needs_login_idle and takes nothing):
 - sqlite (the baseline): one host on its sqlite file with `alice` and `carol`;
+- PostgreSQL, one host alone in its hive (a database of its own), with `alice` and
+  `carol`;
 - PostgreSQL: host A (`--host-name a`) with `alice` and `carol`, and host B
   (`--host-name b`, its own --root) with `bob`, both `--broker` the same database on
   the tests' throwaway cluster (tests/pgcluster.py: unix socket, fsync on).
@@ -11,11 +13,13 @@ harness waits in needs_login_idle and takes nothing):
 Each round trip: the client parks `recv{wait_seconds:30,max:1}` on the recipient's
 broker.sock, and 2 ms later sends `send{to}` on alice's broker.sock (an agent's send,
 not the operator's); the clock runs from the send's sendall to the recv's reply line.
-Three paths, rounds alternating their order: alice -> carol on the sqlite host
-("sqlite"), alice -> carol on host A ("PostgreSQL, same host"), alice on A -> bob on B
-("PostgreSQL, cross-host", woken through LISTEN/NOTIFY, SPEC §13). CPU per round trip
-is the hosts' plus the PostgreSQL server's processes; on PostgreSQL both hosts count on
-both paths (B relays the events A writes to its own pages, whoever the recipient).
+Four paths, rounds alternating their order: alice -> carol on the sqlite host
+("sqlite"), on the lone PostgreSQL host ("PostgreSQL, host alone"), on host A
+("PostgreSQL, same host": what a second host in the hive costs a message that stays on
+one) and alice on A -> bob on B ("PostgreSQL, cross-host", woken through LISTEN/NOTIFY,
+SPEC §13). CPU per round trip is the hosts' plus the PostgreSQL server's processes; in
+the two-host hive both hosts count on both paths (B relays the events A writes to its
+own pages, whoever the recipient), and each host's share is shown.
 
 Before the rounds, one probe: a cross-host send, with bob parked for 2 s. If the send
 is refused (no hive-wide names) or bob's recv wakes only at its timeout (no cross-host
@@ -43,8 +47,8 @@ class Path:
     def __init__(self, label, sender_host, recipient_host, to, pg=None, hive=()):
         self.label, self.to, self.pg = label, to, pg
         self.sender_host, self.recipient_host = sender_host, recipient_host
-        self.pids = sorted({sender_host.proc.pid, recipient_host.proc.pid,
-                            *(h.proc.pid for h in hive)})
+        self.hosts = list(hive) or list({id(h): h for h in (sender_host, recipient_host)}.values())
+        self.pids = [h.proc.pid for h in self.hosts]
         self.runs = []
 
     def connect(self):
@@ -66,8 +70,18 @@ class Path:
         return B.summary_ms([x for run in self.runs for x in run[0]])
 
     def cpu(self):
-        return {k: sum(run[2][k] for run in self.runs) / len(self.runs)
-                for k in ("user", "sys", "pg")}
+        out = {k: sum(run[2][k] for run in self.runs) / len(self.runs)
+               for k in ("user", "sys", "pg")}
+        out["each"] = [sum(run[2]["each"][i] for run in self.runs) / len(self.runs)
+                       for i in range(len(self.pids))]
+        return out
+
+    def cpu_text(self):
+        c = self.cpu()
+        names = [h.host_name for h in self.hosts]
+        split = " + ".join(f"{n} {ms:.2f}" for n, ms in zip(names, c["each"]))
+        text = f"hosts {c['user'] + c['sys']:.2f} ms" + (f" ({split})" if len(names) > 1 else "")
+        return text + (f" + server {c['pg']:.2f} ms" if self.pg else "")
 
 
 def probe(path):
@@ -102,9 +116,12 @@ def start_hives(pg):
     hosts = {}
     try:
         hosts["sqlite"] = B.start_hive(agents=("alice", "carol"))
+        hosts["alone"] = B.start_hive(pg.new_url(), "alone", agents=("alice", "carol"))
         url = pg.new_url()
         hosts["a"] = B.start_hive(url, "a", agents=("alice", "carol"))
         hosts["b"] = B.start_hive(url, "b", agents=("bob",))
+        for name, h in hosts.items():
+            h.host_name = name
     except BaseException:
         for h in hosts.values():
             B.stop_host(h)
@@ -119,12 +136,13 @@ def run(n, warmup, rounds):
         hosts = start_hives(pg)
         hive = (hosts["a"], hosts["b"])
         paths = [Path("sqlite", hosts["sqlite"], hosts["sqlite"], "carol"),
+                 Path("PostgreSQL, host alone", hosts["alone"], hosts["alone"], "carol", pg),
                  Path("PostgreSQL, same host", hosts["a"], hosts["a"], "carol", pg, hive),
                  Path("PostgreSQL, cross-host", hosts["a"], hosts["b"], "bob", pg, hive)]
-        missing = probe(paths[2])
+        missing = probe(paths[-1])
         if missing:
             print(f"cross-host: left out: {missing}", flush=True)
-            paths = paths[:2]
+            paths = paths[:-1]
         for rnd in range(rounds):
             for path in (paths if rnd % 2 == 0 else paths[::-1]):
                 s = B.summary_ms(path.round(n, warmup)[0])
@@ -154,21 +172,19 @@ def main(argv=None):
     print("| path | p50 per round | p99 per round | p50 | p90 | p99 | max | CPU per round trip |")
     print("|---|---|---|---|---|---|---|---|")
     for p in paths:
-        s, c = p.pooled(), p.cpu()
+        s = p.pooled()
         per = [B.summary_ms(run[0]) for run in p.runs]
         p50s = " / ".join(f"{x['p50']:.3f}" for x in per)
         p99s = " / ".join(f"{x['p99']:.3f}" for x in per)
         print(f"| {p.label} | {p50s} | {p99s} | {s['p50']:.3f} | "
-              f"{s['p90']:.3f} | {s['p99']:.3f} | {s['max']:.1f} | hosts "
-              f"{c['user'] + c['sys']:.2f} ms" + (f" + server {c['pg']:.2f} ms" if p.pg else "")
-              + " |")
+              f"{s['p90']:.3f} | {s['p99']:.3f} | {s['max']:.1f} | {p.cpu_text()} |")
     print(f"machine CPU busy during the run (everything): {busy:.0f}%")
-    base = ", ".join(f"{p.label} p50 {p.pooled()['p50']:.3f} ms" for p in paths[:2])
+    base = ", ".join(f"{p.label} p50 {p.pooled()['p50']:.3f} ms" for p in paths[:3])
     if missing:
         print(f"\nVERDICT cross_host: MISS — no cross-host figure ({missing}); {base} "
               f"[{time.monotonic() - started:.0f} s]")
         return 1
-    cross = paths[2].pooled()
+    cross = paths[3].pooled()
     ok = cross["p50"] <= BAR
     print(f"\nVERDICT cross_host: {B.verdict(ok)} — cross-host p50 {cross['p50']:.3f} ms "
           f"(bar {BAR}), p99 {cross['p99']:.3f} ms; beside it {base} "

@@ -126,7 +126,7 @@ def pooled(runs, index):
 
 
 def cpu_mean(runs):
-    keys = runs[0][2].keys()
+    keys = [k for k, v in runs[0][2].items() if not isinstance(v, list)]
     return {k: sum(run[2][k] for run in runs) / len(runs) for k in keys}
 
 
