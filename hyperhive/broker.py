@@ -7,7 +7,8 @@
     broker.failed      the failed list: messages whose turns kept failing (failedturns.py)
     broker.agents      the registry, reports, status rows, pauses, transients, agent dirs
     broker.budgets     each agent's spend today against its daily budget (budgets.py)
-    broker.operations  the lifecycle verbs (operations.py), when the host has a backend
+    broker.operations  the lifecycle verbs (operations.py), when the host has a backend; in
+                       a hive of several, routed to an agent's home host (routing.py)
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
     broker.searches    full-text search of messages, questions and answers; threads
 
@@ -34,7 +35,9 @@ from .messages import Messages
 from .operations import Operations, Unhosted
 from .questions import Questions
 from .reminders import Reminders
+from .routing import Routed
 from .searches import Searches
+from .worklist import Worklist
 
 
 class Broker:
@@ -71,6 +74,9 @@ class Broker:
         self.reads = AgentReads(self.agents, self.lifecycle) if lifecycle else Unhosted()
         self.hosts = hosts.Hosts(self.bus, self.agents, host_name, root=places.lib if places
                                  else None, machine=self._machine) if several else None
+        self.worklist = Worklist(self.bus, self.hosts) if several else None
+        if several and lifecycle:
+            self.operations = Routed(self.operations, self.agents, store, self.worklist)
         self._pruner = None
 
     @property
@@ -84,12 +90,14 @@ class Broker:
     def start(self):
         if self.hosts:
             self.hosts.start()
+            self.worklist.start()
         self.reminders.start()
         self.budgets.start()
         self._pruner = gevent.spawn(retention.daily, self.prune, "the hive's database")
 
     def stop(self):
         if self.hosts:
+            self.worklist.stop()
             self.hosts.stop()
         self.reminders.stop()
         self.budgets.stop()

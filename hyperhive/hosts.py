@@ -55,6 +55,7 @@ class Hosts:
         self._events_written_bell = Event()    # rung after a commit that wrote events
         self._relay_bell = Event()             # rung when another host wrote events
         self._listener = Listener(self.store.where, self._heard, self._reconnected)
+        self._hearers = {}                # another part's channel -> fn(payload)
         self._greenlets = []
         bus.announce_unread = self._unread
         bus.announce_events = self._events_written
@@ -72,6 +73,15 @@ class Hosts:
         for g in self._greenlets:
             g.kill()
         self._listener.stop()
+
+    def hear(self, channel, fn):
+        """Another part's channel (worklist.py): fn(payload) on each notice, and
+        fn(None) on each (re)connect, when notices may have been missed."""
+        self._hearers[channel] = fn
+        self._listener.listen(channel)
+
+    def known(self, host):
+        return host in self._peers
 
     def listen_for(self, name):
         """`name` now runs here: wake its parked recv on its channel."""
@@ -166,12 +176,16 @@ class Hosts:
                 self.bus.timer_bell.set()
         elif channel.startswith("hh.inbox."):
             self.bus.ring(channel[len("hh.inbox."):])
+        elif channel in self._hearers:
+            self._hearers[channel](payload)
 
     def _reconnected(self):
         for name in self.agents.here():
             self.bus.ring(name)
         self.bus.timer_bell.set()
         self._relay_bell.set()
+        for fn in self._hearers.values():
+            fn(None)
 
     def _relaying(self):
         while True:

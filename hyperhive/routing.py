@@ -1,0 +1,59 @@
+"""The lifecycle verbs as a host of a hive of several sees them: a verb for an agent that
+another host runs is carried out there (worklist.py), and answers here as it would have
+locally. Everything else is the host's own Operations (operations.py), untouched.
+
+Every adapter (the admin socket, the manager's socket, the dashboard) reaches the verbs
+through `broker.operations`, so this one wrapper routes them all.
+"""
+
+import inspect
+from functools import partial
+
+# Verbs for one agent, named by this argument.
+BY_AGENT = {"start": "name", "stop": "name", "restart": "name", "rebuild": "name",
+            "destroy": "name", "request_apply_commit": "agent"}
+# Decisions on an approval: an apply_commit acts on its agent's config, on its home host.
+BY_APPROVAL = ("approve", "deny")
+ROUTED = (*BY_AGENT, *BY_APPROVAL)
+
+
+class Routed:
+    def __init__(self, operations, agents, store, worklist):
+        self.operations = operations
+        self.agents = agents
+        self.store = store
+        self.worklist = worklist
+        for verb in ROUTED:
+            worklist.offer(verb, getattr(operations, verb))
+
+    def __getattr__(self, attr):
+        value = getattr(self.operations, attr)
+        if attr in ROUTED:
+            return partial(self._route, attr, value)
+        return value
+
+    def _route(self, verb, method, *args, **kwargs):
+        try:
+            bound = inspect.signature(method).bind(*args, **kwargs)
+        except TypeError:
+            return method(*args, **kwargs)     # it answers the mistake as it always has
+        args = dict(bound.arguments)
+        caller = args.pop("caller")
+        home = self._home(verb, args)
+        if home is None:
+            return method(caller, **args)
+        return self.worklist.ask(home, verb, caller, **args)
+
+    def _home(self, verb, args):
+        """The other host that must carry `verb` out; None: this one."""
+        if verb in BY_APPROVAL:
+            approval = self.store.approval(args["id"]) if isinstance(args["id"], int) else None
+            if not approval or approval["kind"] != "apply_commit":
+                return None
+            name = approval["agent"]
+        else:
+            name = args.get(BY_AGENT[verb])
+        if not isinstance(name, str) or not self.agents.exists(name) \
+                or self.agents.is_here(name):
+            return None
+        return self.agents.home(name)
