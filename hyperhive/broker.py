@@ -9,6 +9,7 @@
     broker.budgets     each agent's spend today against its daily budget (budgets.py)
     broker.operations  the lifecycle verbs (operations.py), when the host has a backend; in
                        a hive of several, routed to an agent's home host (routing.py)
+    broker.moves       re-homing a stopped agent on another host (moves.py)
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
     broker.searches    full-text search of messages, questions and answers; threads
 
@@ -32,6 +33,7 @@ from .bus import Bus
 from .configs import Configs
 from .failedturns import FailedTurns
 from .messages import Messages
+from .moves import Moves, NoHosts
 from .operations import Operations, Unhosted
 from .questions import Questions
 from .reminders import Reminders
@@ -77,6 +79,7 @@ class Broker:
         self.worklist = Worklist(self.bus, self.hosts) if several else None
         if several and lifecycle:
             self.operations = Routed(self.operations, self.agents, store, self.worklist)
+        self.moves = Moves(self, self.worklist) if several and lifecycle else NoHosts()
         self._pruner = None
 
     @property

@@ -1,0 +1,174 @@
+"""Lifecycle verbs across hosts: a verb for an agent of another host is carried out by
+its home host (a work row, LISTEN/NOTIFY), and answers as a local call would; a stopped
+agent moves to another host. Real host processes on one real PostgreSQL database."""
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from hive import HostProcess, wait_for
+
+
+def start_host(url, name):
+    return HostProcess(args=["--broker", url, "--host-name", name]).start()
+
+
+@pytest.fixture
+def hive_url(pgcluster, pgdb):
+    return pgcluster.url(pgdb)
+
+
+@pytest.fixture
+def hosts(hive_url):
+    """Hosts `north` (the first: it spawns the manager) and `south`, on one database;
+    alice runs on north, bob on south."""
+    started = []
+    try:
+        north = start_host(hive_url, "north")
+        started.append(north)
+        south = start_host(hive_url, "south")
+        started.append(south)
+        assert north.admin("spawn", name="alice")["ok"]
+        assert south.admin("spawn", name="bob")["ok"]
+        yield north, south
+    finally:
+        for h in started:
+            h.stop()
+            shutil.rmtree(h.root, ignore_errors=True)
+
+
+def ok(reply):
+    assert reply["ok"], reply
+    return reply
+
+
+def rows_by_name(host):
+    return {r["name"]: r for r in ok(host.admin("status"))["agent_statuses"]}
+
+
+def bob_runs(*hosts, running=True):
+    def seen():
+        return all(rows_by_name(h)["bob"]["running"] is running for h in hosts)
+    wait_for(seen, 15, what=f"bob's row says running={running} on every host")
+
+
+def test_north_stops_starts_and_restarts_bob_who_runs_on_south(hosts):
+    north, south = hosts
+    bob_runs(north, south)
+    stopped = ok(north.admin("stop", name="bob"))
+    assert (stopped["name"], stopped["running"]) == ("bob", False)
+    assert rows_by_name(south)["bob"]["running"] is False, "stopped on south before the reply"
+    bob_runs(north, south, running=False)
+    assert ok(north.admin("start", name="bob"))["running"] is True
+    assert rows_by_name(south)["bob"]["running"] is True
+    bob_runs(north, south)
+    ok(north.admin("restart", name="bob"))
+    bob_runs(north, south)
+    assert rows_by_name(north)["bob"]["host"] == "south"
+
+
+def test_the_managers_verbs_and_a_refusal_come_back_from_the_home_host(hosts):
+    north, south = hosts
+    bob_runs(north)
+    assert ok(north.agent("manager", "stop", name="bob"))["running"] is False
+    assert rows_by_name(south)["bob"]["running"] is False
+    assert ok(north.agent("manager", "rebuild", name="bob"))["running"] is True
+    assert rows_by_name(south)["bob"]["running"] is True
+    # South's own refusal, word for word: the manager is north's, and cannot be destroyed.
+    refused = south.admin("destroy", name="manager")
+    assert (refused["code"], refused["error"]) == ("forbidden",
+                                                   "the manager cannot be destroyed")
+
+
+def test_north_destroys_bob_and_both_hosts_forget_him(hosts):
+    north, south = hosts
+    destroyed = ok(north.admin("destroy", name="bob"))
+    assert (destroyed["name"], destroyed["purged"]) == ("bob", False)
+    assert "bob" not in ok(south.admin("list"))["agents"]
+    wait_for(lambda: "bob" not in ok(north.admin("list"))["agents"], 5,
+             what="north forgets bob")
+    assert (south.root / "lib" / "agents" / "bob").is_dir(), "its state is kept on south"
+
+
+def test_a_verb_for_an_agent_of_a_killed_host_answers_unavailable_at_once(hosts):
+    north, south = hosts
+    bob_runs(north)
+    south.kill()
+    wait_for(lambda: rows_by_name(north)["bob"]["host_down"], 15, what="bob shown down")
+    started = time.monotonic()
+    refused = north.admin("stop", name="bob")
+    assert time.monotonic() - started < 2
+    assert refused["code"] == "unavailable"
+    assert "'south' is down" in refused["error"]
+
+
+def test_a_verb_asked_as_its_host_dies_answers_unavailable_within_seconds(hosts):
+    north, south = hosts
+    bob_runs(north)
+    south.kill()
+    started = time.monotonic()
+    refused = north.admin("restart", name="bob")
+    assert refused["code"] == "unavailable", refused
+    assert "'south' is down" in refused["error"]
+    assert time.monotonic() - started < 12
+
+
+def test_a_running_agent_is_not_moved(hosts):
+    north, _south = hosts
+    bob_runs(north)
+    refused = north.admin("move", name="bob", host="north")
+    assert refused["code"] == "conflict"
+    assert "'bob' is running; stop it first" in refused["error"]
+    assert north.admin("move", name="bob", host="nowhere")["code"] == "not_found"
+    assert north.admin("move", name="bob", host="south")["code"] == "conflict"
+
+
+def test_a_stopped_agent_moves_to_a_host_that_shares_storage(hosts):
+    north, south = hosts
+    ok(south.admin("stop", name="bob"))
+    sent = ok(north.agent("alice", "send", to="bob", body="read before the move"))["id"]
+    assert [m["id"] for m in ok(south.agent("bob", "recv"))["messages"]] == [sent]
+    moved = ok(north.admin("move", name="bob", host="north"))
+    assert (moved["name"], moved["host"], moved["from"]) == ("bob", "north", "south")
+    assert (north.root / "lib" / "agents" / "bob" / "state").is_dir()
+    assert (north.root / "lib" / "applied" / "bob" / "agent.json").is_file()
+    assert not (south.root / "lib" / "agents" / "bob").exists()
+    assert rows_by_name(north)["bob"]["host"] == "north"
+    wait_for(lambda: rows_by_name(south)["bob"]["host"] == "north", 5,
+             what="south hears bob moved")
+    assert not south.agent_sock("bob").exists(), "south closed bob's sockets"
+    # What bob's harness does when it starts: its unacked message comes back flagged.
+    ok(north.agent("bob", "requeue"))
+    again = ok(north.agent("bob", "recv"))["messages"]
+    assert [(m["id"], m["redelivered"]) for m in again] == [(sent, True)]
+    ok(north.agent("bob", "ack", ids=[sent]))
+    ok(south.admin("start", name="bob"))          # from south: carried out by north now
+    bob_runs(north, south)
+    assert rows_by_name(south)["bob"]["host_down"] is False
+
+
+def test_ctl_move_says_plainly_when_the_hosts_do_not_share_storage(hosts):
+    north, south = hosts
+    ok(south.admin("stop", name="bob"))
+    lib = south.root / "lib"
+    hidden = south.root / "elsewhere"
+    hidden.mkdir()
+    for kind in ("agents", "applied"):          # out of north's sight, as on another disk
+        (lib / kind / "bob").rename(hidden / kind)
+    done = north.ctl("move", "bob", "north")
+    assert done.returncode == 1
+    assert "do not share storage" in done.stdout + done.stderr
+    assert f"south:{lib / 'agents' / 'bob'} to north:{north.root / 'lib' / 'agents' / 'bob'}" \
+        in done.stdout + done.stderr
+    assert rows_by_name(north)["bob"]["host"] == "south"
+    # The operator copies them over by hand, then moves it again.
+    for kind in ("agents", "applied"):
+        subprocess.run(["cp", "-a", str(hidden / kind), str(north.root / "lib" / kind / "bob")],
+                       check=True)
+    done = north.ctl("move", "bob", "north")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bob now lives on host north" in done.stdout
+    ok(north.admin("start", name="bob"))
+    bob_runs(north, south)
