@@ -2,6 +2,7 @@
 its home host (a work row, LISTEN/NOTIFY), and answers as a local call would; a stopped
 agent moves to another host. Real host processes on one real PostgreSQL database."""
 
+import json
 import shutil
 import subprocess
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from hive import HostProcess, wait_for
+from hyperhive.repos import as_owner
 
 
 def start_host(url, name):
@@ -172,3 +174,44 @@ def test_ctl_move_says_plainly_when_the_hosts_do_not_share_storage(hosts):
     assert "bob now lives on host north" in done.stdout
     ok(north.admin("start", name="bob"))
     bob_runs(north, south)
+
+
+def test_an_apply_commit_for_bob_is_proposed_and_approved_from_north(hosts):
+    north, south = hosts
+    config = south.root / "lib" / "agents" / "bob" / "config"
+    applied = south.root / "lib" / "applied" / "bob"
+    sha = commit_config(config, allowed_recipients=["operator"])
+    asked = ok(north.agent("manager", "request_apply_commit", agent="bob", commit_ref=sha,
+                           description="keep bob quiet"))
+    assert asked["sha"] == sha
+    approval = ok(north.admin("pending"))["approvals"][0]
+    assert (approval["agent"], approval["kind"]) == ("bob", "apply_commit")
+    assert "allowed_recipients" in approval["diff"]
+    approved = ok(north.admin("approve", id=asked["id"]))
+    assert (approved["status"], approved["rollout"]) == ("approved", "settling")
+    assert git(applied, "rev-parse", "HEAD") == sha, "applied on south, bob's home"
+    wait_for(lambda: south.agent("bob", "send", to="alice", body="x")["code"] == "forbidden",
+             15, what="bob runs on the new config")
+    # A denial of one acts on bob's repos too: the tag is south's.
+    sha = commit_config(config, allowed_recipients=["operator", "alice"])
+    asked = ok(north.agent("manager", "request_apply_commit", agent="bob", commit_ref=sha))
+    ok(north.admin("deny", id=asked["id"], note="not now"))
+    assert f"denied/{asked['id']}" in git(applied, "tag").split()
+
+
+GIT = ["git", "-c", "user.name=manager", "-c", "user.email=manager@hive"]
+
+
+def git(repo, *args):
+    """git as the repo's owner: the manager's uid edits the proposed repos."""
+    return subprocess.run([*as_owner(repo), *GIT, "-C", str(repo), *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def commit_config(repo, **changes):
+    path = repo / "agent.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config, indent=2))
+    git(repo, "commit", "-qam", f"set {', '.join(changes)}")
+    return git(repo, "rev-parse", "HEAD")
