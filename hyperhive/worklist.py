@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 WAIT_SECONDS = 60.0       # how long an asker waits for the reply
 LOOK_SECONDS = 1.0        # between its looks at the row and at the target's heartbeat
 STALE_SECONDS = 120.0     # a row older than this when taken is not carried out
+KEPT_SECONDS = 86400.0    # rows are forgotten a day after they were asked
+PRUNE_EVERY = 3600.0
 
 
 def work_channel(host):
@@ -52,6 +54,7 @@ class Worklist:
         self._done_bells = {}              # work id -> Event, rung when its row is done
         self._take_bell = Event()
         self._greenlet = None
+        self._pruned_at = 0.0
 
     def offer(self, verb, fn):
         """This host carries out `verb` for others with `fn(caller, **args)`."""
@@ -143,6 +146,17 @@ class Worklist:
                 continue
             for row in rows:
                 gevent.spawn(self._carry_out, row)
+            self._prune()
+
+    def _prune(self):
+        now = self.bus.clock()
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            self.bus.write_relaxed(lambda: self.store.prune_work(now - KEPT_SECONDS))
+        except Exception:
+            log.exception("forgetting old work rows failed")
 
     def _carry_out(self, row):
         result = code = message = None

@@ -2,6 +2,7 @@
 its home host (a work row, LISTEN/NOTIFY), and answers as a local call would; a stopped
 agent moves to another host. Real host processes on one real PostgreSQL database."""
 
+import http.client
 import json
 import shutil
 import subprocess
@@ -9,12 +10,13 @@ import time
 
 import pytest
 
-from hive import HostProcess, wait_for
+from hive import HostProcess, free_port, wait_for
 from hyperhive.repos import as_owner
 
 
-def start_host(url, name):
-    return HostProcess(args=["--broker", url, "--host-name", name]).start()
+def start_host(url, name, dashboard_port=0):
+    return HostProcess(args=["--broker", url, "--host-name", name],
+                       dashboard_port=dashboard_port).start()
 
 
 @pytest.fixture
@@ -92,6 +94,38 @@ def test_north_destroys_bob_and_both_hosts_forget_him(hosts):
     wait_for(lambda: "bob" not in ok(north.admin("list"))["agents"], 5,
              what="north forgets bob")
     assert (south.root / "lib" / "agents" / "bob").is_dir(), "its state is kept on south"
+
+
+def test_north_s_dashboard_stops_and_starts_bob(hive_url):
+    north = start_host(hive_url, "north", dashboard_port=free_port())
+    south = None
+    try:
+        south = start_host(hive_url, "south")
+        ok(south.admin("spawn", name="bob"))
+        bob_runs(north)
+        assert dashboard_action(north, "/stop/bob")["running"] is False
+        assert rows_by_name(south)["bob"]["running"] is False
+        assert dashboard_action(north, "/start/bob")["running"] is True
+        assert rows_by_name(south)["bob"]["running"] is True
+    finally:
+        for h in (north, south):
+            if h is not None:
+                h.stop()
+                shutil.rmtree(h.root, ignore_errors=True)
+
+
+def dashboard_action(host, path):
+    conn = http.client.HTTPConnection("127.0.0.1", host.dashboard_port, timeout=30)
+    try:
+        conn.request("POST", path, body="", headers={
+            "Cookie": host.cookie, "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded"})
+        res = conn.getresponse()
+        reply = json.loads(res.read())
+    finally:
+        conn.close()
+    assert res.status == 200 and reply["ok"] is True, (res.status, reply)
+    return reply
 
 
 def test_a_verb_for_an_agent_of_a_killed_host_answers_unavailable_at_once(hosts):
