@@ -92,8 +92,8 @@ class Broker:
 
     def start(self):
         if self.hosts:
+            self.worklist.start()      # its channels are LISTENed from the first connect
             self.hosts.start()
-            self.worklist.start()
         self.reminders.start()
         self.budgets.start()
         self._pruner = gevent.spawn(retention.daily, self.prune, "the hive's database")

@@ -9,9 +9,11 @@ through `broker.operations`, so this one wrapper routes them all.
 import inspect
 from functools import partial
 
-# Verbs for one agent, named by this argument.
+# Verbs for one agent, named by this argument. A name that is no live agent is the host's
+# that keeps its dirs: kept state (purge, destroy with purge, a revive: spawn) or a draft.
 BY_AGENT = {"start": "name", "stop": "name", "restart": "name", "rebuild": "name",
-            "destroy": "name", "request_apply_commit": "agent"}
+            "destroy": "name", "request_apply_commit": "agent", "spawn": "name",
+            "purge": "name", "discard_draft": "name"}
 # Decisions on an approval: an apply_commit acts on its agent's config, on its home host.
 BY_APPROVAL = ("approve", "deny")
 ROUTED = (*BY_AGENT, *BY_APPROVAL)
@@ -53,7 +55,10 @@ class Routed:
             name = approval["agent"]
         else:
             name = args.get(BY_AGENT[verb])
-        if not isinstance(name, str) or not self.agents.exists(name) \
-                or self.agents.is_here(name):
+        if not isinstance(name, str):
             return None
-        return self.agents.home(name)
+        if self.agents.exists(name):
+            home = self.agents.home(name)
+        else:
+            home = (self.store.agent_dir(name) or {}).get("host")
+        return None if home in (None, self.agents.host) else home

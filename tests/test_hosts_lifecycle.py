@@ -86,7 +86,7 @@ def test_the_managers_verbs_and_a_refusal_come_back_from_the_home_host(hosts):
                                                    "the manager cannot be destroyed")
 
 
-def test_north_destroys_bob_and_both_hosts_forget_him(hosts):
+def test_north_destroys_revives_and_purges_bob_of_south(hosts):
     north, south = hosts
     destroyed = ok(north.admin("destroy", name="bob"))
     assert (destroyed["name"], destroyed["purged"]) == ("bob", False)
@@ -94,6 +94,12 @@ def test_north_destroys_bob_and_both_hosts_forget_him(hosts):
     wait_for(lambda: "bob" not in ok(north.admin("list"))["agents"], 5,
              what="north forgets bob")
     assert (south.root / "lib" / "agents" / "bob").is_dir(), "its state is kept on south"
+    # Its kept state is south's: a revive and a purge asked on north are carried out there.
+    ok(north.admin("spawn", name="bob"))
+    assert rows_by_name(north)["bob"]["host"] == "south"
+    assert "bob" in ok(south.admin("list"))["agents"]
+    ok(north.admin("destroy", name="bob", purge=True))
+    assert not (south.root / "lib" / "agents" / "bob").exists()
 
 
 def test_north_s_dashboard_stops_and_starts_bob(hive_url):
