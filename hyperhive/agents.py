@@ -29,8 +29,12 @@ class Agents:
         flags in memory rather than ask the database on every message; in a hive of
         several, another host's change to it makes this host read it again (hosts.py)."""
         rows = self.store.agents()
+        was_paused = getattr(self, "_paused", {})
         self._paused = {a["name"]: bool(a["paused"]) for a in rows}
         self._home = {a["name"]: a["host"] for a in rows}
+        for name, paused in self._paused.items():
+            if was_paused.get(name) and not paused and self.is_here(name):
+                self.bus.ring(name)       # resumed on another host: take what waited
 
     # -- who is an agent, and where ----------------------------------------------
 

@@ -76,6 +76,8 @@ class Broker:
         self.reads = AgentReads(self.agents, self.lifecycle) if lifecycle else Unhosted()
         self.hosts = hosts.Hosts(self.bus, self.agents, host_name, root=places.lib if places
                                  else None, machine=self._machine) if several else None
+        if self.hosts:
+            self.hosts.heed("budget_changed", self.budgets.heard)
         self.worklist = Worklist(self.bus, self.hosts) if several else None
         if several and lifecycle:
             self.operations = Routed(self.operations, self.agents, store, self.worklist)

@@ -10,8 +10,9 @@ operator's raises for the day) is *held*: `recv` hands it nothing, its messages 
 queueing. The operator raises or lifts the budget for the day; at the host's local
 midnight a new day starts with a new row, and held agents are handed their messages.
 
-Today's rows are kept in memory (this is their only writer), so the check on every
-`recv` asks nothing of sqlite.
+Today's rows are kept in memory (this host is their only writer, or in a hive of
+several hosts hears of every other's change: `heard`), so the check on every `recv`
+asks nothing of the database.
 """
 
 import datetime
@@ -204,6 +205,18 @@ class Budgets:
         self.bus.writer.after_commit(kept)
         self.bus.emit("budget_changed", name=name, day=row["day"], spent_usd=row["usd"],
                       held=self._over(name, row))
+
+    def heard(self, data):
+        """Another host changed an agent's budget today (a raise, a lift): read its row
+        again, and hand a held agent of this host what waited."""
+        name = data.get("name")
+        if not name or data.get("day") != self.day():
+            return
+        row = self.store.spend(name, self._day)
+        if row is not None:
+            self._rows[name] = row
+        if self.agents.is_here(name) and not self.held(name):
+            self.bus.ring(name)
 
     def _over(self, name, row):
         limit = self.limit(name, row)

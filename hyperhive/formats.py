@@ -132,7 +132,10 @@ def clip(text, limit=600):
 
 
 def state_word(row):
-    """An agent's life in one word, for its badge and its row's class."""
+    """An agent's life in one word, for its badge and its row's class (an agent whose
+    host is down runs nothing anyone can see: its host's state is all there is)."""
+    if row.get("host_down"):
+        return "down"
     return "failed" if row.get("failed") else ("running" if row.get("running") else "stopped")
 
 

@@ -23,6 +23,7 @@ import time
 import gevent
 from gevent.event import Event
 
+from .errors import Unavailable
 from .pglisten import Listener
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,14 @@ class Hosts:
         self.machine = machine
         self.started_at = bus.clock()
         self._peers = {}                  # host name -> its row, as last read
+        self._down = set()                # the hosts down at the last beat
+        self._heeding = {}                # event kind -> what to call on another host's
         self._relayed = set()             # ids of other hosts' events already published
         self._relay_from = self.store.last_event_seq()
         self._events_written_bell = Event()    # rung after a commit that wrote events
         self._relay_bell = Event()             # rung when another host wrote events
-        self._listener = Listener(self.store.where, self._heard, self._reconnected)
+        self._listener = Listener(self.store.where, self._heard, self._reconnected,
+                                  role=f"hyperhive listen {name}")
         self._hearers = {}                # another part's channel -> fn(payload)
         self._greenlets = []
         bus.announce_unread = self._unread
@@ -74,6 +78,11 @@ class Hosts:
             g.kill()
         self._listener.stop()
 
+    def heed(self, kind, fn):
+        """Call fn(data) for each event of `kind` another host writes, before this host's
+        pages hear of it."""
+        self._heeding.setdefault(kind, []).append(fn)
+
     def hear(self, channel, fn):
         """Another part's channel (worklist.py): fn(payload) on each notice, and
         fn(None) on each (re)connect, when notices may have been missed."""
@@ -90,22 +99,45 @@ class Hosts:
     # -- heartbeats ------------------------------------------------------------------
 
     def _beating(self):
+        failing = False
         while True:
             gevent.sleep(BEAT_SECONDS)
             try:
                 self._beat()
+            except Unavailable as exc:
+                if not failing:     # once per outage, not every second
+                    log.warning("this host's heartbeat failed: %s", exc.message)
+                failing = True
+                continue
             except Exception:
                 log.exception("this host's heartbeat failed")
+            if failing:
+                log.info("this host's heartbeat is back")
+            failing = False
 
     def _beat(self):
-        was_down = self.down_hosts()
         rows = {r["name"]: r for r in self.agents.status_rows(self.machine)
                 if self.agents.is_here(r["name"])}
         self.bus.write_relaxed(lambda: self.store.beat(
             self.name, self.bus.clock(), self.started_at, os.getpid(), self.root, rows))
-        self._peers = {h["name"]: h for h in self.store.hosts()}
-        for host in was_down ^ self.down_hosts():
-            self._host_changed(host)
+        before, self._peers = self._peers, {h["name"]: h for h in self.store.hosts()}
+        down = self.down_hosts()
+        for host in down ^ self._down:
+            self._host_changed(host, up=host not in down)
+        self._down = down
+        for name in self._rows_changed(before):
+            self._publish_changed(name)
+
+    def _rows_changed(self, before):
+        """The agents of other hosts whose rows their hosts said anew since the last beat
+        (an event may have been relayed before the beat that agrees with it)."""
+        for host, peer in self._peers.items():
+            if host == self.name:
+                continue
+            old = before.get(host, {}).get("agents", {})
+            for name, row in peer["agents"].items():
+                if old.get(name) != row:
+                    yield name
 
     def down_hosts(self):
         now = self.bus.clock()
@@ -115,14 +147,17 @@ class Hosts:
     def is_down(self, host):
         return host in self.down_hosts()
 
-    def _host_changed(self, host):
+    def _host_changed(self, host, up):
         """A host went down or came back: every page redraws its agents' rows."""
-        up = not self.is_down(host)
         log.info("host %s is %s", host, "up" if up else "down")
-        for name, _ in self._peers.get(host, {}).get("agents", {}).items():
-            self.bus.fanout.publish({"seq": None, "kind": "agent_changed",
-                                     "at": self.bus.clock(),
-                                     "data": {"name": name, "host_down": not up}})
+        for name in self._peers.get(host, {}).get("agents", {}):
+            self._publish_changed(name, host_down=not up)
+
+    def _publish_changed(self, name, **data):
+        """This host's pages redraw an agent's row (published, not stored: each host
+        tells its own pages what it learned)."""
+        self.bus.fanout.publish({"seq": None, "kind": "agent_changed", "at": self.bus.clock(),
+                                 "data": {"name": name, **data}})
 
     def hosts(self):
         """Each host of the hive: its name, when it was last heard of, whether it is down."""
@@ -209,6 +244,8 @@ class Hosts:
             self._relayed.add(e["seq"])
             refresh = refresh or e["kind"] in REGISTRY_EVENTS
             self._merge_into_peer(e)
+            for heed in self._heeding.get(e["kind"], ()):
+                heed(e["data"])
             self.bus.fanout.publish(e)
         if events:
             self._relay_from = max(self._relay_from, events[-1]["seq"])

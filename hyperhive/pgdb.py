@@ -68,10 +68,11 @@ UNREACHABLE = "the hive's database is unreachable ({}); nothing was changed, try
 _LOST = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
-def connect(url):
+def connect(url, role="hyperhive"):
+    """A connection in autocommit; `role` names it in pg_stat_activity."""
     green()
     try:
-        conn = psycopg2.connect(url, application_name="hyperhive")
+        conn = psycopg2.connect(url, application_name=role)
     except _LOST as exc:
         raise Unavailable(UNREACHABLE.format(_first_line(exc))) from None
     conn.autocommit = True

@@ -27,8 +27,9 @@ def quoted(channel):
 
 
 class Listener:
-    def __init__(self, url, on_notice, on_connect=lambda: None):
+    def __init__(self, url, on_notice, on_connect=lambda: None, role="hyperhive listen"):
         self.url = url
+        self.role = role                      # its name in pg_stat_activity
         self.on_notice = on_notice            # (channel, payload)
         self.on_connect = on_connect
         self.connected = Event()
@@ -74,7 +75,7 @@ class Listener:
     def _connect(self):
         if self._conn is not None and not self._conn.closed:
             self._conn.close()
-        self._conn = pgdb.connect(self.url)
+        self._conn = pgdb.connect(self.url, self.role)
         self._added = set()
         self._execute([f"LISTEN {quoted(c)}" for c in sorted(self._channels)])
         self.connected.set()

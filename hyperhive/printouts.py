@@ -69,11 +69,13 @@ def status_table(reply, _args):
     rows = reply["agent_statuses"]
     if not rows:
         return "(no agents)"
-    header = ("NAME", "RUNNING", "STATE", "FLAGS", "MODEL", "PORT", "UNREAD", "REMINDERS",
-              "STATUS")
+    several = any(r.get("host") for r in rows)       # a hive of several hosts
+    header = ("NAME", *(("HOST",) if several else ()), "RUNNING", "STATE", "FLAGS", "MODEL",
+              "PORT", "UNREAD", "REMINDERS", "STATUS")
     lines = [header]
     for r in rows:
-        running = "failed" if r["failed"] else ("yes" if r["running"] else "no")
+        running = "host-down" if r.get("host_down") else \
+            "failed" if r["failed"] else ("yes" if r["running"] else "no")
         flags = [f for f, on in (("needs-login", r["needs_login"]), ("paused", r["paused"]),
                                  ("needs-update", r["needs_update"]),
                                  ("budget", r.get("over_budget"))) if on]
@@ -83,7 +85,8 @@ def status_table(reply, _args):
             # At most a day ahead: the clock says it.
             flags.append("rate-limited-until-" + datetime.datetime.fromtimestamp(
                 r["rate_limited_until"]).strftime("%H:%M:%S"))
-        lines.append((r["name"], running, r["turn_state"] or "-", ",".join(flags) or "-",
+        lines.append((r["name"], *((r.get("host") or "-",) if several else ()), running,
+                      r["turn_state"] or "-", ",".join(flags) or "-",
                       r["model"] or "-", str(r["port"] or "-"), str(r["unread"]),
                       str(r["pending_reminders"]), (r["status_text"] or "")[:40]))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]

@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 
 # Never handed to an agent: they belong to the host's own unit.
 _HOST_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+# libpq's settings (PGPASSWORD, PGPASSFILE, PGHOST...): the hive's database is the host's
+# alone, and claude inherits its harness's environment.
+_HOST_ONLY_PREFIX = "PG"
+
+
+def _agents_env(environ):
+    return {k: v for k, v in environ.items()
+            if k not in _HOST_ONLY and not k.startswith(_HOST_ONLY_PREFIX)}
 
 
 class ProcessBackend:
@@ -42,7 +50,7 @@ class ProcessBackend:
         claude_ids = spec.ids.claude if spec.ids else None
         argv = [*launch.entry_argv(), *spec.harness_args(
             spec.hive_dir, spec.state_dir, spec.harness_dir, claude_ids)]
-        env = {k: v for k, v in self.environ.items() if k not in _HOST_ONLY}
+        env = _agents_env(self.environ)
         env.update(spec.env, HOME=str(spec.home_dir), CLAUDE_CONFIG_DIR=str(spec.claude_dir),
                    USER=spec.name, LOGNAME=spec.name,
                    HYPERHIVE_AGENT_CONFIG=str(spec.config_dir / "agent.json"),

@@ -6,17 +6,9 @@ import pytest
 # a headless Chromium, a real journald, a throwaway PostgreSQL cluster and its databases.
 from brokers import BROKERS, broker, clock  # noqa: F401
 from browser import browser, context  # noqa: F401
-from hive import HostProcess
+from hive import HostProcess, broker_args
 from journald import journald  # noqa: F401
 from pgcluster import pgcluster, pgdb  # noqa: F401
-
-
-def broker_args(request):
-    """The host's arguments for the store a test parametrised with BROKERS runs on."""
-    if request.param == "sqlite":
-        return []
-    url = request.getfixturevalue("pgcluster").url(request.getfixturevalue("pgdb"))
-    return ["--broker", url]
 
 
 @pytest.fixture

@@ -45,6 +45,14 @@ def clean_env(**extra):
     return env
 
 
+def broker_args(request):
+    """The host's arguments for the store a test parametrised with BROKERS runs on."""
+    if request.param == "sqlite":
+        return []
+    url = request.getfixturevalue("pgcluster").url(request.getfixturevalue("pgdb"))
+    return ["--broker", url]
+
+
 def request(path, obj, timeout=10):
     """One request over a fresh connection; the parsed reply."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -1,13 +1,22 @@
-"""A host killed with SIGKILL loses no acknowledged message."""
+"""A host killed with SIGKILL loses no acknowledged message: on sqlite, and on
+PostgreSQL."""
 
 import threading
 import time
 
-from hive import HostProcess, request, wait_for
+import pytest
+
+from brokers import BROKERS
+from hive import HostProcess, broker_args, request, wait_for
 
 
-def test_sigkilled_host_loses_no_acknowledged_send():
-    h = HostProcess().start()
+@pytest.fixture(params=BROKERS)
+def store_args(request):
+    return broker_args(request)
+
+
+def test_sigkilled_host_loses_no_acknowledged_send(store_args):
+    h = HostProcess(args=store_args).start()
     acknowledged = []          # numbers whose `send` got an ok reply
     received = []              # (number, redelivered) in delivery order
     stop = threading.Event()

@@ -8,9 +8,10 @@ import shutil
 import threading
 import time
 
+import psycopg2
 import pytest
 
-from hive import HostProcess, wait_for
+from hive import HostProcess, clean_env, wait_for
 
 
 def start_host(url, name):
@@ -129,6 +130,9 @@ def test_every_host_lists_the_whole_hive_with_each_agents_home(hosts):
     assert rows["bob"]["host_down"] is False and rows["bob"]["port"] is not None
     ok(north.admin("send", to="bob", body="from the operator on north"))
     assert rows_by_name(south)["bob"]["unread"] == 1
+    table = north.ctl("status").stdout.splitlines()
+    assert table[0].split()[:3] == ["NAME", "HOST", "RUNNING"]
+    assert ["bob", "south", "yes"] in [line.split()[:3] for line in table]
 
 
 def test_a_question_asked_on_one_host_is_answered_from_another(hosts):
@@ -164,11 +168,14 @@ def test_a_paused_agent_of_another_host_is_handed_nothing(hosts):
     ok(north.admin("set_paused", name="bob", paused=False))
     t.join(20)
     assert [m["body"] for m in got["reply"]["messages"]] == ["held"]
+    assert got["took"] < 0.3 + 3, "woken by the resume, not by the recv's own timeout"
 
 
 def test_a_killed_host_shows_its_agents_down_and_back(hosts):
     north, south = hosts
     wait_for(lambda: rows_by_name(north)["bob"]["running"], 10, what="bob runs")
+    taken = ok(north.agent("alice", "send", to="bob", body="taken, never acked"))["id"]
+    assert [m["id"] for m in ok(south.agent("bob", "recv"))["messages"]] == [taken]
     south.kill()
     killed = time.monotonic()
     wait_for(lambda: rows_by_name(north)["bob"]["host_down"], 15, what="bob shown down")
@@ -181,8 +188,12 @@ def test_a_killed_host_shows_its_agents_down_and_back(hosts):
     ok(north.agent("alice", "send", to="bob", body="while you were down"))
     south.start()
     wait_for(lambda: not rows_by_name(north)["bob"]["host_down"], 15, what="bob shown back")
+    # What bob had taken and not acked comes back flagged once he runs again (his
+    # harness requeues at its start, once logged in; here the test does it for him).
+    assert ok(south.agent("bob", "requeue"))["requeued"] == 1
     got = ok(south.agent("bob", "recv", max=5, wait_seconds=5))["messages"]
-    assert [m["body"] for m in got if m["from"] != "system"] == ["while you were down"]
+    assert [(m["body"], m["redelivered"]) for m in got if m["from"] != "system"] == \
+        [("taken, never acked", True), ("while you were down", False)]
 
 
 def test_a_host_sigkilled_mid_traffic_loses_no_acknowledged_send(hosts):
@@ -217,15 +228,68 @@ def test_a_host_sigkilled_mid_traffic_loses_no_acknowledged_send(hosts):
     assert len(replied) >= 50
 
 
-def test_a_reminder_is_delivered_once_with_three_hosts_running(hive_url, hosts):
-    north, _south = hosts
+def test_a_reminder_and_a_question_deadline_happen_once_with_three_hosts_running(hive_url,
+                                                                                hosts):
+    _north, south = hosts
     west = start_host(hive_url, "west")
     try:
-        ok(north.agent("alice", "remind", message="once only", delay_seconds=1))
-        got = ok(north.agent("alice", "recv", wait_seconds=10, max=5))["messages"]
+        # Set on south: every host's timer hears of them, and all three race.
+        ok(south.agent("bob", "remind", message="once only", delay_seconds=1))
+        qid = ok(south.agent("bob", "ask", question="anyone?", ttl_seconds=1))["id"]
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 3 and time.monotonic() < deadline:
+            got += ok(south.agent("bob", "recv", wait_seconds=2, max=5))["messages"]
         time.sleep(1.5)          # time for a second delivery, were there one
-        got += ok(north.agent("alice", "recv", max=5))["messages"]
-        assert [(m["from"], m["body"]) for m in got] == [("reminder", "once only")]
+        got += ok(south.agent("bob", "recv", max=5))["messages"]
+        reminders = [m["body"] for m in got if m["from"] == "reminder"]
+        expired = [json.loads(m["body"]) for m in got if m["from"] == "system"]
+        assert reminders == ["once only"]
+        assert [(e["event"], e["id"]) for e in expired
+                if e["event"] == "question_answered"] == [("question_answered", qid)]
     finally:
         west.stop()
         shutil.rmtree(west.root, ignore_errors=True)
+
+
+def test_a_budget_lifted_on_one_host_frees_a_held_agent_of_another(hive_url):
+    env = clean_env(HYPERHIVE_DAILY_BUDGET_USD="0.5")
+    north = HostProcess(env=env, args=["--broker", hive_url, "--host-name", "north"]).start()
+    south = HostProcess(env=dict(env), args=["--broker", hive_url, "--host-name", "south"])
+    try:
+        south.start()
+        ok(south.admin("spawn", name="bob"))
+        ok(south.agent("bob", "report", turn_cost_usd=1.0))
+        wait_for(lambda: rows_by_name(north)["bob"].get("over_budget"), 10,
+                 what="north sees bob held")
+        ok(north.admin("send", to="bob", body="after the lift"))
+        t, got = recv_in_thread(south, "bob", wait_seconds=15)
+        time.sleep(0.5)
+        assert "reply" not in got, "a held agent is handed nothing"
+        ok(north.admin("budget", name="bob", lift=True))
+        t.join(30)
+        assert [m["body"] for m in got["reply"]["messages"] if m["from"] != "system"] == \
+            ["after the lift"]
+        assert got["took"] < 0.5 + 5
+    finally:
+        for h in (north, south):
+            h.stop()
+            shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_a_notice_missed_while_a_host_was_cut_off_is_made_up_on_reconnect(hosts, pgcluster,
+                                                                         hive_url):
+    north, south = hosts
+    t, got = recv_in_thread(south, "bob", wait_seconds=20)
+    time.sleep(0.5)
+    # South's LISTEN connection is cut; the message's NOTIFY goes out while it is away
+    # (it comes back after a pause), so only the reconnect's look at the inbox finds it.
+    with psycopg2.connect(hive_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'hyperhive listen south'")
+        assert cur.fetchall() == [(True,)]
+    ok(north.agent("alice", "send", to="bob", body="sent into the gap"))
+    t.join(30)
+    assert [m["body"] for m in got["reply"]["messages"]] == ["sent into the gap"]
+    assert got["took"] < 0.5 + 5, "woken by the reconnect, not by the recv's own timeout"
+    assert "notices are cut off" in south.log()

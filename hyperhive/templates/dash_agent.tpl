@@ -9,7 +9,14 @@
     <span class="agent-name">{{a['name']}}</span>
     % end
     <span class="badges">
+      % if state == 'down':
+      <span class="badge b-down" title="its host {{a['host']}} has not been heard from for seconds: it is stopped, crashed or cut off; the rest of the hive goes on">host down</span>
+      % else:
       <span class="badge b-{{state}}">{{state}}</span>
+      % end
+      % if a.get('host'):
+      <span class="badge b-host" title="the host that runs it">⌂ {{a['host']}}</span>
+      % end
       % if a.get('transient'):
       <span class="badge b-transient"><span class="spinner" aria-hidden="true"></span>{{a['transient']}}…</span>
       % end

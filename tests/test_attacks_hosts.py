@@ -1,0 +1,49 @@
+"""A hive on PostgreSQL keeps its database the host's alone: no password on a command line
+(every user of the machine reads those), and none of libpq's settings in the environment
+an agent's harness and claude inherit."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from hive import HostProcess, clean_env, wait_for
+
+
+def environ(pid):
+    return dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes()
+                .decode(errors="replace").split("\0") if "=" in v)
+
+
+def test_a_broker_url_carrying_a_password_is_refused_without_repeating_it(pgcluster, pgdb):
+    url = pgcluster.url(pgdb).replace("hyperhive@", "hyperhive:hunter2-pw@")
+    h = HostProcess(args=["--broker", url])
+    try:
+        h.start(wait=False)
+        assert h.proc.wait(20) == 2
+        log = h.log()
+        assert "password" in log and "pgpass" in log.lower()
+        assert "hunter2-pw" not in log
+        assert not h.sock.exists()
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_libpq_settings_of_the_host_never_reach_an_agents_processes(pgcluster, pgdb):
+    env = clean_env(PGPASSWORD="hunter2-pw", PGAPPNAME="the-hosts-own")
+    h = HostProcess(env=env, args=["--broker", pgcluster.url(pgdb)]).start()
+    try:
+        assert h.admin("spawn", name="alice")["ok"]
+        wait_for(lambda: (h.root / "run/agents/alice/mcp.sock").exists(),
+                 what="alice's harness")
+        pids = subprocess.run(["pgrep", "-f", f"agent --name alice --hive-dir {h.root}"],
+                              capture_output=True, text=True).stdout.split()
+        assert pids, "alice's harness is running"
+        for pid in pids:
+            seen = environ(pid)
+            assert not [k for k in seen if k.startswith("PG")], seen
+            assert "hunter2-pw" not in "".join(seen.values())
+            assert "postgresql://" not in Path(f"/proc/{pid}/cmdline").read_text()
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
