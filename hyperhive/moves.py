@@ -96,6 +96,7 @@ class Moves:
             raise Conflict(_not_shared(name, source, self.hosts.name, theirs, mine))
         self._repoint(name)
         self._make_home(name)
+        self.lifecycle.set_stopped(name, True)      # it runs here once the operator says so
         return {"name": name, "host": self.hosts.name, "from": source, "dirs": how}
 
     def _make_home(self, name):

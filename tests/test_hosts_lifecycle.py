@@ -191,6 +191,27 @@ def test_a_stopped_agent_moves_to_a_host_that_shares_storage(hosts):
     assert rows_by_name(south)["bob"]["host_down"] is False
 
 
+def test_an_agent_of_a_dead_host_is_taken_over_with_its_unacked_messages(hosts):
+    north, south = hosts
+    sent = ok(north.agent("alice", "send", to="bob", body="taken, never acked"))["id"]
+    assert [m["id"] for m in ok(south.agent("bob", "recv"))["messages"]] == [sent]
+    bob_runs(north)
+    south.kill()
+    wait_for(lambda: rows_by_name(north)["bob"]["host_down"], 15, what="bob shown down")
+    moved = ok(north.admin("move", name="bob", host="north"))
+    assert (moved["host"], moved["from"]) == ("north", "south")
+    ok(north.agent("bob", "requeue"))       # what bob's harness does when it starts
+    again = ok(north.agent("bob", "recv"))["messages"]
+    assert [(m["id"], m["redelivered"]) for m in again] == [(sent, True)]
+    ok(north.admin("start", name="bob"))
+    bob_runs(north)
+    south.start()                           # back: bob is north's now, not south's
+    assert rows_by_name(south)["bob"]["host"] == "north"
+    assert rows_by_name(south)["bob"]["running"] is True
+    with pytest.raises(ConnectionRefusedError):     # its old socket file: no one answers
+        south.agent("bob", "hello")
+
+
 def test_ctl_move_says_plainly_when_the_hosts_do_not_share_storage(hosts):
     north, south = hosts
     ok(south.admin("stop", name="bob"))
