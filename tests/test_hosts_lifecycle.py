@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 
+import psycopg2
 import pytest
 
 from hive import HostProcess, free_port, wait_for
@@ -132,6 +133,21 @@ def dashboard_action(host, path):
         conn.close()
     assert res.status == 200 and reply["ok"] is True, (res.status, reply)
     return reply
+
+
+def test_work_asked_while_its_host_is_cut_off_is_taken_on_reconnect(hosts, hive_url):
+    north, south = hosts
+    bob_runs(north)
+    # South's LISTEN connection is cut: the stop's NOTIFY goes out while it is away, so
+    # only its reconnect's look at the work table finds the row.
+    with psycopg2.connect(hive_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'hyperhive listen south'")
+        assert cur.fetchall() == [(True,)]
+    started = time.monotonic()
+    assert ok(north.admin("stop", name="bob"))["running"] is False
+    assert time.monotonic() - started < 5
+    assert rows_by_name(south)["bob"]["running"] is False
 
 
 def test_a_verb_for_an_agent_of_a_killed_host_answers_unavailable_at_once(hosts):
