@@ -79,9 +79,11 @@ class Broker:
         if self.hosts:
             self.hosts.heed("budget_changed", self.budgets.heard)
         self.worklist = Worklist(self.bus, self.hosts) if several else None
+        self.moves = NoHosts()
         if several and lifecycle:
-            self.operations = Routed(self.operations, self.agents, store, self.worklist)
-        self.moves = Moves(self, self.worklist) if several and lifecycle else NoHosts()
+            self.moves = Moves(self, self.worklist)
+            self.operations = Routed(self.operations, self.agents, store, self.worklist,
+                                     busy=self.moves.busy)
         self._pruner = None
 
     @property

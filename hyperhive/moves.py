@@ -16,12 +16,17 @@ so they come back flagged `redelivered`.
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from . import repos
 from .errors import Conflict, HiveError, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
+
+# How long a host holds an agent on its way out (no lifecycle verb on it) when the host
+# that asked for the move never says how it ended.
+HOLD_SECONDS = 180.0
 
 
 class Moves:
@@ -32,9 +37,11 @@ class Moves:
         self.store = broker.store
         self.lifecycle = broker.lifecycle
         self.worklist = worklist
+        self._leaving = {}                 # name -> when its move out of here began
         worklist.offer("move_out", self.release)
         worklist.offer("move_in", self.take_in)
         worklist.offer("moved_away", self.let_go)
+        worklist.offer("move_failed", self.stay)
 
     def move(self, caller, name, host):
         """Re-home the stopped agent `name` to `host`."""
@@ -51,13 +58,29 @@ class Moves:
             root = self._root_of(home)     # down: it runs nothing
         else:
             root = self.worklist.ask(home, "move_out", caller, name=name)["root"]
-        result = self.worklist.ask(host, "move_in", caller, name=name, source=home, root=root)
-        if not self.hosts.is_down(home):
-            try:
-                self.worklist.ask(home, "moved_away", caller, name=name)
-            except HiveError as exc:
-                log.warning("host %s did not close %s's sockets: %s", home, name, exc.message)
+        try:
+            result = self.worklist.ask(host, "move_in", caller, name=name, source=home,
+                                       root=root)
+        except HiveError:
+            self._tell(home, "move_failed", caller, name)
+            raise
+        self._tell(home, "moved_away", caller, name)
         return result
+
+    def _tell(self, home, verb, caller, name):
+        if self.hosts.is_down(home):
+            return
+        try:
+            self.worklist.ask(home, verb, caller, name=name)
+        except HiveError as exc:
+            log.warning("host %s did not hear %s of %s: %s", home, verb, name, exc.message)
+
+    def busy(self, name):
+        """A sentence while `name` is on its way out of this host, else None."""
+        began = self._leaving.get(name)
+        if began is None or time.monotonic() - began > HOLD_SECONDS:
+            return None
+        return f"{name!r} is being moved to another host; try again once it is"
 
     def _root_of(self, host):
         return next((h["root"] for h in self.hosts.hosts() if h["name"] == host), None)
@@ -67,16 +90,25 @@ class Moves:
     def release(self, caller, name):
         """`name` may leave: it is stopped. Where its dirs are on this host's disk."""
         self._check_home(name)
+        if busy := self.busy(name):
+            raise Conflict(busy)
         if self.lifecycle.state(name)["running"] or self.agents.transients().get(name):
             raise Conflict(f"{name!r} is running; stop it first (`hyperhive ctl stop {name}`), "
                            "then move it")
         self.lifecycle.set_stopped(name, True)      # no start at this host's next boot
+        self._leaving[name] = time.monotonic()      # and no lifecycle verb until it left
         return {"root": str(self.lifecycle.places.lib)}
 
     def let_go(self, caller, name):
         """`name` runs elsewhere now: its sockets here close."""
+        self._leaving.pop(name, None)
         self.lifecycle.remove(name)
         self.agents.forget_runtime(name)
+        return {"name": name}
+
+    def stay(self, caller, name):
+        """The move failed: `name` is this host's as before."""
+        self._leaving.pop(name, None)
         return {"name": name}
 
     # -- on the new home host ----------------------------------------------------------

@@ -9,6 +9,8 @@ through `broker.operations`, so this one wrapper routes them all.
 import inspect
 from functools import partial
 
+from .errors import Conflict
+
 # Verbs for one agent, named by this argument. A name that is no live agent is the host's
 # that keeps its dirs: kept state (purge, destroy with purge, a revive: spawn) or a draft.
 BY_AGENT = {"start": "name", "stop": "name", "restart": "name", "rebuild": "name",
@@ -20,13 +22,16 @@ ROUTED = (*BY_AGENT, *BY_APPROVAL)
 
 
 class Routed:
-    def __init__(self, operations, agents, store, worklist):
+    def __init__(self, operations, agents, store, worklist, busy=lambda name: None):
         self.operations = operations
         self.agents = agents
         self.store = store
         self.worklist = worklist
+        self.busy = busy                   # moves.py: a sentence while `name` is moving
         for verb in ROUTED:
-            worklist.offer(verb, getattr(operations, verb))
+            # Carried out for another host as for this one: an agent moved meanwhile is
+            # passed on to its new home, and one on its way out is refused.
+            worklist.offer(verb, partial(self._route, verb, getattr(operations, verb)))
 
     def __getattr__(self, attr):
         value = getattr(self.operations, attr)
@@ -42,9 +47,11 @@ class Routed:
         args = dict(bound.arguments)
         caller = args.pop("caller")
         home = self._home(verb, args)
-        if home is None:
-            return method(caller, **args)
-        return self.worklist.ask(home, verb, caller, **args)
+        if home is not None:
+            return self.worklist.ask(home, verb, caller, **args)
+        if verb in BY_AGENT and (busy := self.busy(args.get(BY_AGENT[verb]))):
+            raise Conflict(busy)
+        return method(caller, **args)
 
     def _home(self, verb, args):
         """The other host that must carry `verb` out; None: this one."""

@@ -242,6 +242,7 @@ def test_ctl_move_says_plainly_when_the_hosts_do_not_share_storage(hosts):
     assert f"south:{lib / 'agents' / 'bob'} to north:{north.root / 'lib' / 'agents' / 'bob'}" \
         in done.stdout + done.stderr
     assert rows_by_name(north)["bob"]["host"] == "south"
+    ok(north.admin("stop", name="bob"))     # south holds bob no more: the move failed
     # The operator copies them over by hand, then moves it again.
     for kind in ("agents", "applied"):
         subprocess.run(["cp", "-a", str(hidden / kind), str(north.root / "lib" / kind / "bob")],
