@@ -47,3 +47,16 @@ def test_libpq_settings_of_the_host_never_reach_an_agents_processes(pgcluster, p
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_a_host_whose_database_is_unreachable_says_so_and_exits(tmp_path):
+    url = f"postgresql://hyperhive@/nowhere?host={tmp_path}&port=5432"
+    h = HostProcess(args=["--broker", url])
+    try:
+        h.start(wait=False)
+        assert h.proc.wait(20) == 2
+        assert "the hive's database is unreachable" in h.log()
+        assert "Traceback" not in h.log()
+    finally:
+        h.stop()
+        shutil.rmtree(h.root, ignore_errors=True)
