@@ -223,7 +223,7 @@ def test_an_agent_of_a_dead_host_is_taken_over_with_its_unacked_messages(hosts):
     bob_runs(north)
     south.start()                           # back: bob is north's now, not south's
     assert rows_by_name(south)["bob"]["host"] == "north"
-    assert rows_by_name(south)["bob"]["running"] is True
+    bob_runs(south)
     with pytest.raises(ConnectionRefusedError):     # its old socket file: no one answers
         south.agent("bob", "hello")
 
