@@ -11,6 +11,8 @@ them.
 - It relays: the events other hosts wrote reach this host's pages as its own do, and
   the ones that change the registry (an agent added, removed or paused elsewhere)
   make it read the registry again.
+- It carries other parts' channels: the work other hosts ask of it (worklist.py) is
+  announced on channels of its own, heard on the same connection.
 - When its notices were cut off, it makes up for what it missed: every local agent's
   bell rings (a parked `recv` reads its inbox again) and the relay reads on from where
   it was.
