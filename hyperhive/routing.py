@@ -9,7 +9,7 @@ through `broker.operations`, so this one wrapper routes them all.
 import inspect
 from functools import partial
 
-from .errors import Conflict
+from .errors import Conflict, NotFound
 
 # Verbs for one agent, named by this argument. A name that is no live agent is the host's
 # that keeps its dirs: kept state (purge, destroy with purge, a revive: spawn) or a draft.
@@ -46,12 +46,29 @@ class Routed:
             return method(*args, **kwargs)     # it answers the mistake as it always has
         args = dict(bound.arguments)
         caller = args.pop("caller")
+        if verb == "spawn":
+            return self._spawn(method, caller, **args)
         home = self._home(verb, args)
         if home is not None:
             return self.worklist.ask(home, verb, caller, **args)
         if verb in BY_AGENT and (busy := self.busy(args.get(BY_AGENT[verb]))):
             raise Conflict(busy)
         return method(caller, **args)
+
+    def _spawn(self, method, caller, name, host=None):
+        """A new agent's home is the host asked (default: this one); a revive's is the
+        host that keeps its dirs."""
+        if host in (None, self.agents.host):
+            home = self._home("spawn", {"name": name})
+            if home is None:
+                return method(caller, name)
+            if host is not None:
+                raise Conflict(f"{name!r}'s kept state is on host {home!r}: revive it there, "
+                               "or move it first")
+            return self.worklist.ask(home, "spawn", caller, name=name)
+        if not isinstance(host, str) or not self.worklist.hosts.known(host):
+            raise NotFound(f"there is no host named {str(host)[:40]!r} in this hive")
+        return self.worklist.ask(host, "spawn", caller, name=name)
 
     def _home(self, verb, args):
         """The other host that must carry `verb` out; None: this one."""

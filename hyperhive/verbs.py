@@ -334,7 +334,9 @@ VERBS = (
              say.format_logs)),
     Verb("status_all", "status rows of every agent", on(handlers.STATUS_ROWS, MANAGER)),
     Verb("spawn", "create and start an agent, no approval", on("operations.spawn", ADMIN), _SHORT_NAME,
-         ctl=(Ctl("spawn an agent"),)),
+         {"host": SHORT},
+         ctl=(Ctl("spawn an agent", flags={"host": {"help": "on this host of the hive "
+                                                    "(default: the one asked)"}}),)),
     Verb("destroy", "remove an agent; its state is kept unless purge",
          on("operations.destroy", ADMIN), _SHORT_NAME, {"purge": BOOL},
          ctl=(Ctl("remove an agent (state is kept)",

@@ -59,6 +59,20 @@ def bob_runs(*hosts, running=True):
     wait_for(seen, 15, what=f"bob's row says running={running} on every host")
 
 
+def test_a_spawn_asked_of_north_for_south_runs_the_agent_on_south(hosts):
+    north, south = hosts
+    ok(north.admin("spawn", name="carol", host="south"))
+    assert rows_by_name(north)["carol"]["host"] == "south"
+    wait_for(lambda: (south.root / "run/agents/carol/broker.sock").exists(), 10,
+             what="carol's socket on south")
+    assert not (north.root / "lib/agents/carol").exists()
+    out = north.ctl("spawn", "dave", "--host", "south")
+    assert out.returncode == 0, out.stderr
+    assert rows_by_name(south)["dave"]["host"] == "south"
+    refused = north.admin("spawn", name="erin", host="nowhere")
+    assert (refused["code"], "nowhere" in refused["error"]) == ("not_found", True)
+
+
 def test_north_stops_starts_and_restarts_bob_who_runs_on_south(hosts):
     north, south = hosts
     bob_runs(north, south)
