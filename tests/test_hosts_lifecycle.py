@@ -10,47 +10,9 @@ import time
 
 import psycopg2
 import pytest
+from multihost import ok, rows_by_name, start_host
 
-from hive import HostProcess, free_port, wait_for
-from hyperhive.repos import as_owner
-
-
-def start_host(url, name, dashboard_port=0):
-    return HostProcess(args=["--broker", url, "--host-name", name],
-                       dashboard_port=dashboard_port).start()
-
-
-@pytest.fixture
-def hive_url(pgcluster, pgdb):
-    return pgcluster.url(pgdb)
-
-
-@pytest.fixture
-def hosts(hive_url):
-    """Hosts `north` (the first: it spawns the manager) and `south`, on one database;
-    alice runs on north, bob on south."""
-    started = []
-    try:
-        north = start_host(hive_url, "north")
-        started.append(north)
-        south = start_host(hive_url, "south")
-        started.append(south)
-        assert north.admin("spawn", name="alice")["ok"]
-        assert south.admin("spawn", name="bob")["ok"]
-        yield north, south
-    finally:
-        for h in started:
-            h.stop()
-            shutil.rmtree(h.root, ignore_errors=True)
-
-
-def ok(reply):
-    assert reply["ok"], reply
-    return reply
-
-
-def rows_by_name(host):
-    return {r["name"]: r for r in ok(host.admin("status"))["agent_statuses"]}
+from hive import commit_config, free_port, git, wait_for
 
 
 def bob_runs(*hosts, running=True):
@@ -289,21 +251,3 @@ def test_an_apply_commit_for_bob_is_proposed_and_approved_from_north(hosts):
     asked = ok(north.agent("manager", "request_apply_commit", agent="bob", commit_ref=sha))
     ok(north.admin("deny", id=asked["id"], note="not now"))
     assert f"denied/{asked['id']}" in git(applied, "tag").split()
-
-
-GIT = ["git", "-c", "user.name=manager", "-c", "user.email=manager@hive"]
-
-
-def git(repo, *args):
-    """git as the repo's owner: the manager's uid edits the proposed repos."""
-    return subprocess.run([*as_owner(repo), *GIT, "-C", str(repo), *args], check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
-def commit_config(repo, **changes):
-    path = repo / "agent.json"
-    config = json.loads(path.read_text())
-    config.update(changes)
-    path.write_text(json.dumps(config, indent=2))
-    git(repo, "commit", "-qam", f"set {', '.join(changes)}")
-    return git(repo, "rev-parse", "HEAD")
