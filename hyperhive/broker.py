@@ -7,7 +7,9 @@
     broker.failed      the failed list: messages whose turns kept failing (failedturns.py)
     broker.agents      the registry, reports, status rows, pauses, transients, agent dirs
     broker.budgets     each agent's spend today against its daily budget (budgets.py)
-    broker.operations  the lifecycle verbs (operations.py), when the host has a backend
+    broker.operations  the lifecycle verbs (operations.py), when the host has a backend; in
+                       a hive of several, routed to an agent's home host (routing.py)
+    broker.moves       re-homing a stopped agent on another host (moves.py)
     broker.reads       an agent's journal, kept state and config, read (agentreads.py)
     broker.searches    full-text search of messages, questions and answers; threads
 
@@ -31,10 +33,13 @@ from .bus import Bus
 from .configs import Configs
 from .failedturns import FailedTurns
 from .messages import Messages
+from .moves import Moves, NoHosts
 from .operations import Operations, Unhosted
 from .questions import Questions
 from .reminders import Reminders
+from .routing import Routed
 from .searches import Searches
+from .worklist import Worklist
 
 
 class Broker:
@@ -73,6 +78,12 @@ class Broker:
                                  else None, machine=self._machine) if several else None
         if self.hosts:
             self.hosts.heed("budget_changed", self.budgets.heard)
+        self.worklist = Worklist(self.bus, self.hosts) if several else None
+        self.moves = NoHosts()
+        if several and lifecycle:
+            self.moves = Moves(self, self.worklist)
+            self.operations = Routed(self.operations, self.agents, store, self.worklist,
+                                     busy=self.moves.busy)
         self._pruner = None
 
     @property
@@ -85,6 +96,7 @@ class Broker:
 
     def start(self):
         if self.hosts:
+            self.worklist.start()      # its channels are LISTENed from the first connect
             self.hosts.start()
         self.reminders.start()
         self.budgets.start()
@@ -92,6 +104,7 @@ class Broker:
 
     def stop(self):
         if self.hosts:
+            self.worklist.stop()
             self.hosts.stop()
         self.reminders.stop()
         self.budgets.stop()

@@ -11,6 +11,8 @@ them.
 - It relays: the events other hosts wrote reach this host's pages as its own do, and
   the ones that change the registry (an agent added, removed or paused elsewhere)
   make it read the registry again.
+- It carries other parts' channels: the work other hosts ask of it (worklist.py) is
+  announced on channels of its own, heard on the same connection.
 - When its notices were cut off, it makes up for what it missed: every local agent's
   bell rings (a parked `recv` reads its inbox again) and the relay reads on from where
   it was.
@@ -60,6 +62,7 @@ class Hosts:
         self._relay_bell = Event()             # rung when another host wrote events
         self._listener = Listener(self.store.where, self._heard, self._reconnected,
                                   role=f"hyperhive listen {name}")
+        self._hearers = {}                # another part's channel -> fn(payload)
         self._greenlets = []
         bus.announce_unread = self._unread
         bus.announce_events = self._events_written
@@ -82,6 +85,15 @@ class Hosts:
         """Call fn(data) for each event of `kind` another host writes, before this host's
         pages hear of it."""
         self._heeding.setdefault(kind, []).append(fn)
+
+    def hear(self, channel, fn):
+        """Another part's channel (worklist.py): fn(payload) on each notice, and
+        fn(None) on each (re)connect, when notices may have been missed."""
+        self._hearers[channel] = fn
+        self._listener.listen(channel)
+
+    def known(self, host):
+        return host in self._peers
 
     def listen_for(self, name):
         """`name` now runs here: wake its parked recv on its channel."""
@@ -202,12 +214,16 @@ class Hosts:
                 self.bus.timer_bell.set()
         elif channel.startswith("hh.inbox."):
             self.bus.ring(channel[len("hh.inbox."):])
+        elif channel in self._hearers:
+            self._hearers[channel](payload)
 
     def _reconnected(self):
         for name in self.agents.here():
             self.bus.ring(name)
         self.bus.timer_bell.set()
         self._relay_bell.set()
+        for fn in self._hearers.values():
+            fn(None)
 
     def _relaying(self):
         while True:

@@ -12,7 +12,7 @@ import logging
 from . import commits, names, restarts
 from .approvals import check_description, check_diff_read
 from .bounds import MAX_DRAFTS
-from .errors import Conflict, Forbidden, NotFound, Unavailable
+from .errors import BadArgs, Conflict, Forbidden, NotFound, Unavailable
 from .names import MANAGER, OPERATOR
 from .restarts import by_hand
 
@@ -52,7 +52,12 @@ class Operations:
 
     # -- verbs -------------------------------------------------------------------
 
-    def spawn(self, caller, name):
+    def spawn(self, caller, name, host=None):
+        """`host` names another host of a hive of several (routing.py); a lone host has
+        only itself."""
+        if host is not None:
+            raise BadArgs("this host runs alone (no --broker): it spawns only here; "
+                          "leave `host` out")
         names.check_new(name)
         if self.agents.exists(name):
             raise Conflict(f"an agent named {name!r} already exists")

@@ -25,6 +25,11 @@ def plain(reply, _args):
     return "ok" + ("".join(f"  {k}={v}" for k, v in fields.items()) if fields else "")
 
 
+def moved(reply, _args):
+    return (f"{reply['name']} now lives on host {reply['host']} (its dirs {reply['dirs']}); "
+            f"it is stopped: `hyperhive ctl start {reply['name']}` runs it there")
+
+
 def approve_command(args, reply):
     """The exact command that approves what `ctl diff` just printed."""
     where = [f"--{k} {shlex.quote(v)}" for k, v in (("root", args.root), ("socket", args.socket))

@@ -199,8 +199,27 @@ class Host(_Base):
         table_name = "hosts"
 
 
+class Work(_Base):
+    """A verb one host asks another to carry out (worklist.py): a lifecycle verb for an
+    agent that the other host runs, or taking a moved agent in."""
+    host = TextField(index=True)            # the host that carries it out
+    verb = TextField()
+    args = TextField(default="{}")          # JSON
+    caller = TextField()
+    requester = TextField()                 # the host told when it is done
+    created_at = FloatField()
+    taken_at = FloatField(null=True)
+    done_at = FloatField(null=True)
+    result = TextField(null=True)           # JSON: the verb's reply
+    error_code = TextField(null=True)
+    error_message = TextField(null=True)
+
+    class Meta:
+        table_name = "work"
+
+
 MODELS = (Message, Approval, Question, Reminder, Agent, AgentDir, AgentSlot, Event, LoginToken,
-          WebSession, FailedTurn, Spend, Host)
+          WebSession, FailedTurn, Spend, Host, Work)
 
 
 def row_of(model_obj, *fields):

@@ -28,6 +28,7 @@ from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_
 from .searchrows import SearchRows, ensure_indexes
 from .spendrows import SpendRows
 from .threadrows import ThreadRows
+from .workrows import WorkRows
 
 open_database = schema.open_database     # the harness's own databases open the same way
 
@@ -89,7 +90,8 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows):
+class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows,
+            WorkRows):
     def __init__(self, where):
         """`where`: the sqlite file's path, or a postgresql:// URL."""
         self.where = where

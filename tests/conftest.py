@@ -1,6 +1,7 @@
 import shutil
 
 import pytest
+from multihost import hive_url, hosts  # noqa: F401
 
 # Shared fixtures of their own modules: an in-process broker with a hand-moved clock,
 # a headless Chromium, a real journald, a throwaway PostgreSQL cluster and its databases.

@@ -13,6 +13,8 @@ import urllib.parse
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from hyperhive.repos import as_owner
+
 REPO = Path(__file__).resolve().parents[1]
 ENTRY = str(REPO / "hyperhive.py")
 PYTHON = sys.executable
@@ -228,3 +230,22 @@ def _kill_group(pgid):
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# The manager's uid edits the proposed config repos.
+GIT = ["git", "-c", "user.name=manager", "-c", "user.email=manager@hive"]
+
+
+def git(repo, *args):
+    """git as the repo's owner: the manager's uid edits the proposed repos."""
+    return subprocess.run([*as_owner(repo), *GIT, "-C", str(repo), *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def commit_config(repo, **changes):
+    path = repo / "agent.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config, indent=2))
+    git(repo, "commit", "-qam", f"set {', '.join(changes)}")
+    return git(repo, "rev-parse", "HEAD")

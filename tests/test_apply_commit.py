@@ -1,29 +1,10 @@
 """Config changes as commits: proposed by the manager, approved by the operator, tagged."""
 
 import json
-import subprocess
 
 import pytest
 
-from hive import wait_for
-from hyperhive.repos import as_owner
-
-GIT = ["git", "-c", "user.name=manager", "-c", "user.email=manager@hive"]
-
-
-def git(repo, *args):
-    """git as the repo's owner: the manager's uid edits the proposed repos."""
-    return subprocess.run([*as_owner(repo), *GIT, "-C", str(repo), *args], check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
-def commit_config(repo, **changes):
-    path = repo / "agent.json"
-    config = json.loads(path.read_text())
-    config.update(changes)
-    path.write_text(json.dumps(config, indent=2))
-    git(repo, "commit", "-qam", f"set {', '.join(changes)}")
-    return git(repo, "rev-parse", "HEAD")
+from hive import commit_config, git, wait_for
 
 
 def tags(repo):

@@ -39,6 +39,8 @@ def test_the_request_is_built_from_the_verbs_fields():
     assert request_of("diff", "4") == {"cmd": "approval_diff", "id": 4}
     assert request_of("login-url") == {"cmd": "login_url"}
     assert request_of("logs", "alice", "-f", "-n", "5") == {"cmd": "logs", "name": "alice"}
+    assert request_of("move", "alice", "south") == {"cmd": "move", "name": "alice",
+                                                    "host": "south"}
 
 
 def test_list_and_status_are_readable(host_with_alice):
@@ -79,6 +81,8 @@ def test_refusals_exit_1_with_the_sentence(host):
     assert r.returncode == 1 and "cannot be destroyed" in r.stderr
     r = host.ctl("spawn", "../x")
     assert r.returncode == 1 and "not valid" in r.stderr
+    r = host.ctl("move", "manager", "south")
+    assert r.returncode == 1 and "no other host to move to" in r.stderr
 
 
 def test_approval_round_trip(host):

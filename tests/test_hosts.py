@@ -10,42 +10,9 @@ import threading
 import time
 
 import psycopg2
-import pytest
+from multihost import ok, rows_by_name, start_host
 
 from hive import HostProcess, clean_env, wait_for
-
-
-def start_host(url, name):
-    return HostProcess(args=["--broker", url, "--host-name", name]).start()
-
-
-@pytest.fixture
-def hive_url(pgcluster, pgdb):
-    return pgcluster.url(pgdb)
-
-
-@pytest.fixture
-def hosts(hive_url):
-    """Hosts `north` (the first: it spawns the manager) and `south`, on one database;
-    alice runs on north, bob on south."""
-    started = []
-    try:
-        north = start_host(hive_url, "north")
-        started.append(north)
-        south = start_host(hive_url, "south")
-        started.append(south)
-        assert north.admin("spawn", name="alice")["ok"]
-        assert south.admin("spawn", name="bob")["ok"]
-        yield north, south
-    finally:
-        for h in started:
-            h.stop()
-            shutil.rmtree(h.root, ignore_errors=True)
-
-
-def ok(reply):
-    assert reply["ok"], reply
-    return reply
 
 
 def recv_in_thread(host, name, wait_seconds=20):
@@ -60,10 +27,6 @@ def recv_in_thread(host, name, wait_seconds=20):
     t = threading.Thread(target=park)
     t.start()
     return t, got
-
-
-def rows_by_name(host):
-    return {r["name"]: r for r in ok(host.admin("status"))["agent_statuses"]}
 
 
 def test_a_recv_parked_on_one_host_wakes_at_once_for_a_message_sent_on_another(hosts):

@@ -252,3 +252,9 @@ def test_undeliver_puts_back_only_my_messages(host_with_alice):
     assert [(m["id"], m["redelivered"]) for m in again] == [(a, False)]
     assert recv(h, "bob") == []
     assert h.agent("alice", "undeliver", ids=["x"])["code"] == "bad_args"
+
+
+def test_a_spawn_on_a_host_this_hive_does_not_have_is_refused(host):
+    refused = host.admin("spawn", name="zed", host="elsewhere")
+    assert refused["code"] in ("bad_args", "not_found"), refused
+    assert "zed" not in host.admin("list")["agents"]

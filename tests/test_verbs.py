@@ -194,7 +194,7 @@ def test_the_sockets_offer_what_they_did():
         "destroy", "purge", "drafts", "discard_draft", "set_paused", "pending", "approve",
         "approval_diff", "deny", "send", "inbox", "questions", "answer", "cancel_question",
         "logs", "login_url", "config", "reminders", "cancel_reminder", "failed", "retry_failed",
-        "discard_failed", "budget", "search"}
+        "discard_failed", "budget", "search", "move"}
 
 
 def test_dispatch_refuses_an_unknown_or_missing_cmd():
