@@ -45,9 +45,9 @@ class Bus:
         self.timer_bell = Event()      # rung when a reminder or a question deadline is added
         self.hands_over = not store.on_postgres
         # A hive of several hosts (hosts.py) announces, inside the write, a message left
-        # unread, events written and timers changed; a lone host has no one to tell.
+        # unread, and timers changed; a lone host has no one to tell. (Its events are
+        # announced by the store, with the commit that writes them: pgevents.py.)
         self.announce_unread = lambda recipient: None
-        self.announce_events = lambda: None
         self.announce_timers = lambda: None
 
     def write(self, fn):
@@ -61,8 +61,13 @@ class Bus:
 
     def emit(self, event_kind, /, **data):
         """Inside a write: store a dashboard event; it is published after commit."""
+        if self.store.on_postgres:
+            # Its seq is given as the transaction commits (pgevents.py).
+            event = {"seq": None, "kind": event_kind, "at": self.clock(), "data": data}
+            self.store.queue_event(event)
+            self.writer.after_commit(partial(self.fanout.publish, event))
+            return
         seq = self.store.add_event(event_kind, data, self.clock())
-        self.announce_events()
         self.writer.after_commit(partial(
             self.fanout.publish, {"seq": seq, "kind": event_kind, "at": self.clock(),
                                   "data": data}))

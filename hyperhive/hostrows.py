@@ -42,6 +42,14 @@ class HostRows:
                                   "FROM ? ORDER BY id", (after_id, host)).fetchall()
         return [r[0] for r in rows]
 
+    def events_between(self, first, last, host):
+        """The events `host` wrote with ids from `first` to `last`, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, at, kind, data FROM events WHERE id BETWEEN ? AND ? AND host = ? "
+            "ORDER BY id", (first, last, host)).fetchall()
+        return [{"seq": i, "kind": kind, "at": at, "data": json.loads(data)}
+                for i, at, kind, data in rows]
+
     def events_by_ids(self, ids):
         """The events of `ids` (at most a few hundred), oldest first."""
         if not ids:

@@ -8,14 +8,15 @@ them.
   runs, on the hive's event channel and on the timers' channel. A message left unread
   for an agent of another host is announced on that agent's channel in the sender's
   own transaction (NOTIFY is sent at commit), and rings its parked `recv` there.
-- It relays: the events other hosts wrote reach this host's pages as its own do, and
-  the ones that change the registry (an agent added, removed or paused elsewhere)
-  make it read the registry again.
+- It relays: a commit that wrote events carries a NOTIFY naming its host and the ids
+  it wrote (pgevents.py); the other hosts read exactly those and publish them to their
+  pages as their own, and the ones that change the registry (an agent added, removed
+  or paused elsewhere) make them read the registry again.
 - It carries other parts' channels: the work other hosts ask of it (worklist.py) is
   announced on channels of its own, heard on the same connection.
 - When its notices were cut off, it makes up for what it missed: every local agent's
-  bell rings (a parked `recv` reads its inbox again) and the relay reads on from where
-  it was.
+  bell rings (a parked `recv` reads its inbox again) and the relay looks back over the
+  last RELAY_WINDOW ids for events it has not published.
 """
 
 import logging
@@ -58,14 +59,15 @@ class Hosts:
         self._heeding = {}                # event kind -> what to call on another host's
         self._relayed = set()             # ids of other hosts' events already published
         self._relay_from = self.store.last_event_seq()
-        self._events_written_bell = Event()    # rung after a commit that wrote events
         self._relay_bell = Event()             # rung when another host wrote events
+        self._spans = []                       # (host, first id, last id) to relay
+        self._look_back = False                # look back over the window for missed ones
         self._listener = Listener(self.store.where, self._heard, self._reconnected,
                                   role=f"hyperhive listen {name}")
         self._hearers = {}                # another part's channel -> fn(payload)
         self._greenlets = []
         bus.announce_unread = self._unread
-        bus.announce_events = self._events_written
+        self.store.events_channel = EVENTS   # each commit with events says which (pgevents)
         bus.announce_timers = self._timers_changed
         agents.added_here = self.listen_for
 
@@ -73,8 +75,7 @@ class Hosts:
         self._beat()
         self._listener.listen(EVENTS, TIMERS, *[inbox_channel(n) for n in self.agents.here()])
         self._listener.start()
-        self._greenlets = [gevent.spawn(self._beating), gevent.spawn(self._telling_events),
-                           gevent.spawn(self._relaying)]
+        self._greenlets = [gevent.spawn(self._beating), gevent.spawn(self._relaying)]
 
     def stop(self):
         for g in self._greenlets:
@@ -184,31 +185,14 @@ class Hosts:
         if self.agents.exists(recipient) and not self.agents.is_here(recipient):
             self.store.announce(inbox_channel(recipient))
 
-    def _events_written(self):
-        """After the commit: one notice for however many events its batches wrote."""
-        self.bus.writer.after_commit(self._events_written_bell.set)
-
-    def _telling_events(self):
-        while True:
-            self._events_written_bell.wait()
-            self._events_written_bell.clear()
-            self._notify(EVENTS, self.name)
-
     def _timers_changed(self):
         self.store.announce(TIMERS, self.name)
-
-    def _notify(self, channel, payload):
-        try:
-            self.store.announce(channel, payload)
-        except Exception:
-            log.exception("telling the other hosts failed")
 
     # -- what this host hears -----------------------------------------------------------
 
     def _heard(self, channel, payload):
         if channel == EVENTS:
-            if payload != self.name:
-                self._relay_bell.set()
+            self._heard_events(payload)
         elif channel == TIMERS:
             if payload != self.name:
                 self.bus.timer_bell.set()
@@ -221,16 +205,36 @@ class Hosts:
         for name in self.agents.here():
             self.bus.ring(name)
         self.bus.timer_bell.set()
+        self._look_back = True      # the events announced while this host was away
         self._relay_bell.set()
         for fn in self._hearers.values():
             fn(None)
+
+    def _heard_events(self, payload):
+        """"HOST FIRST LAST": the ids a commit of that host wrote."""
+        try:
+            host, first, last = payload.split()
+            span = (host, int(first), int(last))
+        except ValueError:
+            log.warning("an events notice this host cannot read: %r", payload[:80])
+            self._look_back = True
+        else:
+            if host == self.name:
+                return
+            self._spans.append(span)
+        self._relay_bell.set()
 
     def _relaying(self):
         while True:
             self._relay_bell.wait()
             self._relay_bell.clear()
+            spans, self._spans = self._spans, []
+            look_back, self._look_back = self._look_back, False
             try:
-                self._relay()
+                if look_back:
+                    self._relay()
+                for host, first, last in spans:
+                    self._publish_relayed(self.store.events_between(first, last, host))
             except Exception:
                 log.exception("relaying the other hosts' events failed")
 
@@ -243,18 +247,24 @@ class Hosts:
         start = max(0, self._relay_from - RELAY_WINDOW)
         fresh = [i for i in self.store.event_ids_from_others(start, self.name)
                  if i not in self._relayed]
-        refresh = False
         for k in range(0, len(fresh), RELAY_PAGE):
-            for e in self.store.events_by_ids(fresh[k:k + RELAY_PAGE]):
-                self._relayed.add(e["seq"])
-                refresh = refresh or e["kind"] in REGISTRY_EVENTS
-                self._merge_into_peer(e)
-                for heed in self._heeding.get(e["kind"], ()):
-                    heed(e["data"])
-                self.bus.fanout.publish(e)
-        if fresh:
-            self._relay_from = max(self._relay_from, fresh[-1])
-        self._relayed = {i for i in self._relayed if i > self._relay_from - RELAY_WINDOW}
+            self._publish_relayed(self.store.events_by_ids(fresh[k:k + RELAY_PAGE]))
+
+    def _publish_relayed(self, events):
+        """Other hosts' events, to this host's pages (and to what heeds them), each once."""
+        refresh = False
+        for e in events:
+            if e["seq"] in self._relayed:
+                continue
+            self._relayed.add(e["seq"])
+            refresh = refresh or e["kind"] in REGISTRY_EVENTS
+            self._merge_into_peer(e)
+            for heed in self._heeding.get(e["kind"], ()):
+                heed(e["data"])
+            self.bus.fanout.publish(e)
+        if events:
+            self._relay_from = max(self._relay_from, events[-1]["seq"])
+            self._relayed = {i for i in self._relayed if i > self._relay_from - RELAY_WINDOW}
         if refresh:
             self.agents.reload()
 

@@ -125,6 +125,10 @@ class PgConnection:
         self._own_lock = Semaphore()     # held from BEGIN to COMMIT or ROLLBACK
         self._shared_lock = Semaphore()  # one statement at a time
         self._owner = None
+        self._opening = None             # what the open transaction's first statement opens with
+        self._closing = []
+        self._before_commit = []
+        self.transactions = 0            # how many were begun: tells one from the next
         self._cache = {}
         self._trace = None
 
@@ -139,33 +143,63 @@ class PgConnection:
     # -- transactions ---------------------------------------------------------------
 
     def begin(self, durable=True):
+        """Open a transaction. Its BEGIN is not sent on its own: it goes with the first
+        statement (one round trip fewer), and statements given `with_commit` go with
+        the COMMIT."""
         self._own_lock.acquire()
         try:
             self._fresh_own()
-            if self._trace:
-                self._trace("BEGIN")
-            with self._own.cursor() as cur:
-                cur.execute("BEGIN")
-                if not durable:
-                    # Committed before the reply, not waited for on the disk: the
-                    # counterpart of sqlite's synchronous=NORMAL.
-                    cur.execute("SET LOCAL synchronous_commit = off")
         except BaseException:
             self._own_lock.release()
             raise
+        if self._trace:
+            self._trace("BEGIN")
+        # A relaxed transaction is committed before the reply, not waited for on the
+        # disk: the counterpart of sqlite's synchronous=NORMAL.
+        self._opening = "BEGIN; " if durable else "BEGIN; SET LOCAL synchronous_commit = off; "
+        self._closing = []
+        self._before_commit = []
+        self.transactions += 1
         self._owner = getcurrent()
+
+    def before_commit(self, fn):
+        """Inside a transaction: call fn() just before it commits (fn may run statements;
+        if it fails, the transaction rolls back)."""
+        self._before_commit.append(fn)
+
+    def with_commit(self, text, params=()):
+        """Inside a transaction: send this statement (psycopg2's dialect, no result
+        wanted) with the COMMIT, in one round trip."""
+        with self._own.cursor() as cur:
+            self._closing.append(cur.mogrify(text, params).decode())
 
     def end(self, commit):
         try:
-            if self._own.closed:
-                if commit:
-                    raise psycopg2.OperationalError("the database connection was lost")
+            if not commit:
+                self._finish("ROLLBACK")
                 return
-            with self._own.cursor() as cur:
-                cur.execute("COMMIT" if commit else "ROLLBACK")
+            try:
+                for fn in self._before_commit:
+                    fn()
+            except BaseException:
+                self._finish("ROLLBACK")
+                raise
+            self._finish("COMMIT", self._closing)
         finally:
             self._owner = None
             self._own_lock.release()
+
+    def _finish(self, word, closing=()):
+        if self._opening is not None:
+            return                  # nothing was sent: no transaction was opened
+        if self._own.closed:
+            if word == "COMMIT":
+                raise Unavailable(UNREACHABLE.format("the connection was lost"))
+            return
+        text = "".join(f"{statement}; " for statement in closing) + word
+        if self._trace:
+            self._trace(text)
+        self._run_on(self._own, text, None)
 
     def transaction(self, durable=True):
         return _PgTransaction(self, durable)
@@ -189,6 +223,8 @@ class PgConnection:
         if self._trace:
             self._trace(text)
         if self._owner is not None and self._owner is getcurrent():
+            if self._opening is not None:
+                text, self._opening = self._opening + text, None
             return self._run_on(self._own, text, params)
         with self._shared_lock:
             if self._shared.closed:

@@ -19,11 +19,12 @@ import json
 import orjson
 from peewee import fn
 
-from . import pgdb, schema
+from . import pgdb, pgevents, schema
 from .agentrows import AgentRows
 from .failedrows import FailedRows
 from .hostrows import HostRows
 from .names import OPERATOR
+from .pgevents import PgEventRows
 from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_of
 from .searchrows import SearchRows, ensure_indexes
 from .spendrows import SpendRows
@@ -32,7 +33,7 @@ from .workrows import WorkRows
 
 open_database = schema.open_database     # the harness's own databases open the same way
 
-EVENTS_KEPT = 2000
+EVENTS_KEPT = pgevents.EVENTS_KEPT
 # A page that reconnects gets at most the newest 500 of the events it missed: a
 # stale tab must not make the host re-send its whole history.
 EVENTS_REPLAYED = 500
@@ -48,6 +49,10 @@ _SQL = {
     "any_unread": "SELECT 1 FROM messages WHERE recipient = ? AND delivered_at IS NULL LIMIT 1",
     "insert_event": "INSERT INTO events (at, kind, data, host) VALUES (?, ?, ?, ?)",
     "trim_events": "DELETE FROM events WHERE id <= ?",
+    # PostgreSQL: the oldest unread taken in one statement (sorted by id once returned).
+    "take_pg": f"UPDATE messages SET delivered_at = ? WHERE id IN (SELECT id FROM messages "
+               "WHERE recipient = ? AND delivered_at IS NULL ORDER BY id LIMIT ? "
+               f"FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}",
 }
 
 
@@ -90,7 +95,7 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows,
+class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, PgEventRows,
             WorkRows):
     def __init__(self, where):
         """`where`: the sqlite file's path, or a postgresql:// URL."""
@@ -129,12 +134,15 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows,
 
     def take_messages(self, recipient, limit, now):
         """Oldest undelivered messages for `recipient`, marked delivered."""
-        rows = self._run("undelivered", (recipient, limit)).fetchall()
-        if not rows:
-            return []
-        ids = [r[0] for r in rows]
-        self._conn.execute(f"UPDATE messages SET delivered_at = ? WHERE id IN ({_marks(len(ids))})",
-                           (now, *ids))
+        if self.on_postgres:
+            rows = sorted(self._run("take_pg", (now, recipient, limit)).fetchall())
+        else:
+            rows = self._run("undelivered", (recipient, limit)).fetchall()
+            if not rows:
+                return []
+            ids = [r[0] for r in rows]
+            self._conn.execute(f"UPDATE messages SET delivered_at = ? WHERE id IN "
+                               f"({_marks(len(ids))})", (now, *ids))
         out = []
         for r in rows:
             row = dict(zip(MESSAGE_FIELDS, r))
@@ -207,7 +215,7 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows,
     def add_event(self, kind, data, now):
         text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
         seq = self._run("insert_event", (now, kind, text, self.host)).lastrowid
-        if seq % 200 == 0:
+        if seq % pgevents.TRIM_EVERY == 0:
             self._run("trim_events", (seq - EVENTS_KEPT,))
         return seq
 
