@@ -87,6 +87,11 @@ class Hosts:
         pages hear of it."""
         self._heeding.setdefault(kind, []).append(fn)
 
+    @property
+    def _heeded(self):
+        """The kinds of other hosts' events this host reads even with no page open."""
+        return {*REGISTRY_EVENTS, *self._heeding}
+
     def hear(self, channel, fn):
         """Another part's channel (worklist.py): fn(payload) on each notice, and
         fn(None) on each (re)connect, when notices may have been missed."""
@@ -211,15 +216,21 @@ class Hosts:
             fn(None)
 
     def _heard_events(self, payload):
-        """"HOST FIRST LAST": the ids a commit of that host wrote."""
+        """"HOST FIRST LAST KINDS": the ids a commit of that host wrote, and their kinds
+        (comma-separated). Read only when a page of this host is open or a kind is one
+        this host heeds: nothing else here wants them, and a page that opens later reads
+        the state from the database."""
         try:
-            host, first, last = payload.split()
+            host, first, last, kinds = payload.split(" ")
             span = (host, int(first), int(last))
         except ValueError:
             log.warning("an events notice this host cannot read: %r", payload[:80])
             self._look_back = True
         else:
             if host == self.name:
+                return
+            if not len(self.bus.fanout) and self._heeded.isdisjoint(kinds.split(",")):
+                self._relay_from = max(self._relay_from, span[2])    # seen, not wanted
                 return
             self._spans.append(span)
         self._relay_bell.set()

@@ -120,34 +120,40 @@ class Messages:
             raise BadArgs("`wait_seconds` must be a number of seconds, 0 or more")
         deadline = self.bus.clock() + min(wait_seconds, bounds.MAX_WAIT)
         bell = self.bus.bell(caller)
+        rung = False
         while True:
             # Clear before looking: a send that lands after the look rings again,
             # so the wait below returns at once instead of sleeping it out.
             bell.clear()
-            messages = self._take(caller, max)
+            # Without hand-overs (PostgreSQL), a bell that rang most likely means a
+            # message: take at once rather than ask first whether there is one.
+            messages, unread = self._take(caller, max, probe=self.bus.hands_over or not rung)
             if messages:
-                return self._received(caller, messages)
+                return self._received(caller, messages, unread)
             remaining = deadline - self.bus.clock()
             if remaining <= 0:
                 return {"messages": [], "unread": 0}
             handed = self._wait(caller, bell, remaining, parkable=messages is None)
             if handed:
                 return self._received(caller, [public(handed)])
+            rung = True
 
-    def _take(self, caller, limit):
-        """The oldest unread messages, marked delivered. None when the inbox was empty
-        just now, with nothing yielded since: the caller may park for a hand-over."""
+    def _take(self, caller, limit, probe=True):
+        """The oldest unread messages, marked delivered, and how many are left unread
+        (None: not counted). None for the messages when the inbox was empty just now,
+        with nothing yielded since: the caller may park for a hand-over."""
         if self.agents.paused(caller) or self.held(caller):
-            return []
-        if not self.store.has_unread(caller):
-            return None
+            return [], None
+        if probe and not self.store.has_unread(caller):
+            return None, None
 
         def write():
-            rows = self.store.take_messages(caller, limit, self.bus.clock())
+            rows, unread = self.store.take_messages_counted(caller, limit, self.bus.clock())
             for r in rows:
                 self.bus.emit("delivered", id=r["id"], to=caller, sender=r["sender"])
-            return rows
-        return [public(m) for m in self.bus.write_relaxed(write)]
+            return rows, unread
+        rows, unread = self.bus.write_relaxed(write)
+        return [public(m) for m in rows], unread
 
     def _wait(self, caller, bell, seconds, parkable):
         """Sleep until the bell rings; the message a send handed over on the way, if any."""
@@ -161,8 +167,10 @@ class Messages:
             self.bus.unpark(caller, parked)
         return parked.row
 
-    def _received(self, caller, messages):
-        return {"messages": messages, "unread": self.store.unread_count(caller)}
+    def _received(self, caller, messages, unread=None):
+        if unread is None:
+            unread = self.store.unread_count(caller)
+        return {"messages": messages, "unread": unread}
 
     def undeliver(self, ids, recipient=None):
         """A reply carrying these messages never reached the caller: put them back."""

@@ -3,8 +3,9 @@ one statement just before it commits, rather than one round trip to the server e
 
 An event is a dict {"seq", "kind", "at", "data"}; its `seq` is filled in by that insert,
 before the commit, so whoever publishes it after the commit finds it there. In a hive of
-several hosts the same commit carries a NOTIFY naming the host and the range of ids it
-wrote, so the others read exactly those (hosts.py).
+several hosts the same commit carries a NOTIFY naming the host, the range of ids it
+wrote and their kinds, so the others read exactly those, and only when they have a use
+for them (hosts.py).
 """
 
 import orjson
@@ -43,8 +44,9 @@ class PgEventRows:
             params).fetchall())
         for e, seq in zip(events, ids):
             e["seq"] = seq
-        if ids[-1] // TRIM_EVERY != (ids[0] - 1) // TRIM_EVERY:
+        if ids[-1] > EVENTS_KEPT and ids[-1] // TRIM_EVERY != (ids[0] - 1) // TRIM_EVERY:
             self._conn.run("DELETE FROM events WHERE id <= %s", (ids[-1] - EVENTS_KEPT,))
         if self.events_channel:
-            self._conn.with_commit("SELECT pg_notify(%s, %s)",
-                                   (self.events_channel, f"{self.host} {ids[0]} {ids[-1]}"))
+            kinds = ",".join(sorted({e["kind"] for e in events}))
+            self._conn.with_commit("SELECT pg_notify(%s, %s)", (
+                self.events_channel, f"{self.host} {ids[0]} {ids[-1]} {kinds}"))

@@ -49,10 +49,14 @@ _SQL = {
     "any_unread": "SELECT 1 FROM messages WHERE recipient = ? AND delivered_at IS NULL LIMIT 1",
     "insert_event": "INSERT INTO events (at, kind, data, host) VALUES (?, ?, ?, ?)",
     "trim_events": "DELETE FROM events WHERE id <= ?",
-    # PostgreSQL: the oldest unread taken in one statement (sorted by id once returned).
-    "take_pg": f"UPDATE messages SET delivered_at = ? WHERE id IN (SELECT id FROM messages "
-               "WHERE recipient = ? AND delivered_at IS NULL ORDER BY id LIMIT ? "
-               f"FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}",
+    # PostgreSQL: the oldest unread taken in one statement (sorted by id once returned),
+    # each row with the count of unread before the take (the outer query sees the table
+    # as it was before the UPDATE of its CTE).
+    "take_pg": f"WITH taken AS (UPDATE messages SET delivered_at = ? WHERE id IN (SELECT id "
+               "FROM messages WHERE recipient = ? AND delivered_at IS NULL ORDER BY id "
+               f"LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING {_MESSAGE_COLUMNS}) "
+               "SELECT taken.*, (SELECT COUNT(*) FROM messages WHERE recipient = ? "
+               "AND delivered_at IS NULL) FROM taken",
 }
 
 
@@ -134,15 +138,28 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, 
 
     def take_messages(self, recipient, limit, now):
         """Oldest undelivered messages for `recipient`, marked delivered."""
+        return self.take_messages_counted(recipient, limit, now)[0]
+
+    def take_messages_counted(self, recipient, limit, now):
+        """take_messages, and how many are left unread when the same statement could
+        count them (PostgreSQL), else None."""
+        unread = None
         if self.on_postgres:
-            rows = sorted(self._run("take_pg", (now, recipient, limit)).fetchall())
+            got = sorted(self._run("take_pg", (now, recipient, limit, recipient)).fetchall())
+            rows = [r[:-1] for r in got]
+            if got:
+                unread = got[0][-1] - len(got)
         else:
             rows = self._run("undelivered", (recipient, limit)).fetchall()
             if not rows:
-                return []
+                return [], None
             ids = [r[0] for r in rows]
             self._conn.execute(f"UPDATE messages SET delivered_at = ? WHERE id IN "
                                f"({_marks(len(ids))})", (now, *ids))
+        return self._taken(rows, now), unread
+
+    @staticmethod
+    def _taken(rows, now):
         out = []
         for r in rows:
             row = dict(zip(MESSAGE_FIELDS, r))
