@@ -131,6 +131,9 @@ class PgConnection:
         self.transactions = 0            # how many were begun: tells one from the next
         self._cache = {}
         self._trace = None
+        self.hot = set()                 # statements (sqlite's dialect) to prepare
+        self._names = {}                 # prepared statement -> its name
+        self._done = {}                  # connection -> the names prepared on it
 
     def set_trace_callback(self, fn):
         """Call fn(statement) for each statement run, as sqlite3's own hook does."""
@@ -216,20 +219,43 @@ class PgConnection:
         if found is None:
             found = self._cache[sql] = translate(sql)
         text, returning = found
-        return PgCursor(self.run(text, params), returning)
+        return PgCursor(self.run(text, params, prepare=sql in self.hot), returning)
 
-    def run(self, text, params=()):
-        """A statement in psycopg2's own dialect: its cursor, run."""
+    def run(self, text, params=(), prepare=False):
+        """A statement in psycopg2's own dialect: its cursor, run. A statement run on
+        every message is `prepare`d: parsed and planned once per connection, not each
+        time."""
         if self._trace:
             self._trace(text)
         if self._owner is not None and self._owner is getcurrent():
+            conn = self._own
+            text = self._prepared(conn, text, len(params)) if prepare else text
             if self._opening is not None:
                 text, self._opening = self._opening + text, None
-            return self._run_on(self._own, text, params)
+            return self._run_on(conn, text, params)
         with self._shared_lock:
             if self._shared.closed:
                 self._shared = connect(self.url)
-            return self._run_on(self._shared, text, params)
+            conn = self._shared
+            text = self._prepared(conn, text, len(params)) if prepare else text
+            return self._run_on(conn, text, params)
+
+    def _prepared(self, conn, text, count):
+        """EXECUTE of `text` prepared on `conn` (PREPAREd there first if need be)."""
+        name = self._names.get(text)
+        if name is None:
+            name = self._names[text] = f"hh_{len(self._names)}"
+        done = self._done.get(conn)
+        if done is None:
+            # A new connection (the first, or one opened after a loss): nothing on it yet.
+            self._done = {c: d for c, d in self._done.items() if not c.closed}
+            done = self._done[conn] = set()
+        if name not in done:
+            pieces = text.split("%s")
+            numbered = "".join(f"{p}${i}" for i, p in enumerate(pieces[:-1], 1)) + pieces[-1]
+            self._run_on(conn, f"PREPARE {name} AS {numbered.replace('%%', '%')}", None)
+            done.add(name)
+        return f"EXECUTE {name} ({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
 
     @staticmethod
     def _run_on(conn, text, params):

@@ -12,6 +12,7 @@ import orjson
 
 EVENTS_KEPT = 2000
 TRIM_EVERY = 200
+PREPARED_ROWS = 4             # an insert of this many events or fewer is prepared
 
 
 class PgEventRows:
@@ -41,7 +42,7 @@ class PgEventRows:
             params += [e["at"], e["kind"], text, self.host]
         ids = sorted(r[0] for r in self._conn.run(
             f"INSERT INTO events (at, kind, data, host) VALUES {rows} RETURNING id",
-            params).fetchall())
+            params, prepare=len(events) <= PREPARED_ROWS).fetchall())
         for e, seq in zip(events, ids):
             e["seq"] = seq
         if ids[-1] > EVENTS_KEPT and ids[-1] // TRIM_EVERY != (ids[0] - 1) // TRIM_EVERY:

@@ -60,6 +60,10 @@ _SQL = {
 }
 
 
+# The statements every message runs, prepared once per connection on PostgreSQL.
+PG_HOT = ("insert_message", "unread", "any_unread", "take_pg")
+
+
 def _marks(n):
     return ", ".join("?" * n)
 
@@ -107,6 +111,8 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, 
         self.host = None            # this host's name in a hive of several (events say it)
         self.db, self._conn = schema.open_broker_database(where, schema.MODELS)
         self.on_postgres = pgdb.is_url(where)
+        if self.on_postgres:
+            self._conn.hot.update(_SQL[n] for n in PG_HOT)
         ensure_indexes(self._conn, postgres=self.on_postgres)
         self._synchronous = 2
 
