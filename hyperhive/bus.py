@@ -46,7 +46,7 @@ class Bus:
         self.hands_over = not store.on_postgres
         # A hive of several hosts (hosts.py) announces, inside the write, a message left
         # unread, and timers changed; a lone host has no one to tell. (Its events are
-        # announced by the store, with the commit that writes them: pgevents.py.)
+        # announced by the store, with the commit that writes them: pgbatch.py.)
         self.announce_unread = lambda recipient: None
         self.announce_timers = lambda: None
 
@@ -62,7 +62,7 @@ class Bus:
     def emit(self, event_kind, /, **data):
         """Inside a write: store a dashboard event; it is published after commit."""
         if self.store.on_postgres:
-            # Its seq is given as the transaction commits (pgevents.py).
+            # Its seq is given as the transaction commits (pgbatch.py).
             event = {"seq": None, "kind": event_kind, "at": self.clock(), "data": data}
             self.store.queue_event(event)
             self.writer.after_commit(partial(self.fanout.publish, event))

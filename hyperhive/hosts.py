@@ -9,7 +9,7 @@ them.
   for an agent of another host is announced on that agent's channel in the sender's
   own transaction (NOTIFY is sent at commit), and rings its parked `recv` there.
 - It relays: a commit that wrote events carries a NOTIFY naming its host and the ids
-  it wrote (pgevents.py); the other hosts read exactly those and publish them to their
+  it wrote (pgbatch.py); the other hosts read exactly those and publish them to their
   pages as their own, and the ones that change the registry (an agent added, removed
   or paused elsewhere) make them read the registry again.
 - It carries other parts' channels: the work other hosts ask of it (worklist.py) is
@@ -67,7 +67,7 @@ class Hosts:
         self._hearers = {}                # another part's channel -> fn(payload)
         self._greenlets = []
         bus.announce_unread = self._unread
-        self.store.events_channel = EVENTS   # each commit with events says which (pgevents)
+        self.store.events_channel = EVENTS   # each commit with events says which (pgbatch.py)
         bus.announce_timers = self._timers_changed
         agents.added_here = self.listen_for
 

@@ -19,12 +19,12 @@ import json
 import orjson
 from peewee import fn
 
-from . import pgdb, pgevents, schema
+from . import pgbatch, pgdb, schema
 from .agentrows import AgentRows
 from .failedrows import FailedRows
 from .hostrows import HostRows
 from .names import OPERATOR
-from .pgevents import PgEventRows
+from .pgbatch import PgBatchRows
 from .schema import MESSAGE_FIELDS, Event, LoginToken, Message, WebSession, row_of
 from .searchrows import SearchRows, ensure_indexes
 from .spendrows import SpendRows
@@ -33,7 +33,7 @@ from .workrows import WorkRows
 
 open_database = schema.open_database     # the harness's own databases open the same way
 
-EVENTS_KEPT = pgevents.EVENTS_KEPT
+EVENTS_KEPT = pgbatch.EVENTS_KEPT
 # A page that reconnects gets at most the newest 500 of the events it missed: a
 # stale tab must not make the host re-send its whole history.
 EVENTS_REPLAYED = 500
@@ -61,7 +61,7 @@ _SQL = {
 
 
 # The statements every message runs, prepared once per connection on PostgreSQL.
-PG_HOT = ("insert_message", "unread", "any_unread", "take_pg")
+PG_HOT = ("unread", "any_unread", "take_pg")
 
 
 def _marks(n):
@@ -103,7 +103,7 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, PgEventRows,
+class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, PgBatchRows,
             WorkRows):
     def __init__(self, where):
         """`where`: the sqlite file's path, or a postgresql:// URL."""
@@ -139,6 +139,9 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, 
     def add_message(self, sender, recipient, body, now, in_reply_to=None, broadcast=False,
                     delivered_at=None):
         """A new message; `delivered_at` when it is handed to its receiver as it is sent."""
+        if self.on_postgres:
+            return self.queue_message(sender, recipient, body, now, in_reply_to, broadcast,
+                                      delivered_at)
         return self._run("insert_message", (sender, recipient, body, now, in_reply_to,
                                             bool(broadcast), delivered_at)).lastrowid
 
@@ -238,7 +241,7 @@ class Store(ThreadRows, AgentRows, FailedRows, SpendRows, SearchRows, HostRows, 
     def add_event(self, kind, data, now):
         text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
         seq = self._run("insert_event", (now, kind, text, self.host)).lastrowid
-        if seq % pgevents.TRIM_EVERY == 0:
+        if seq % pgbatch.TRIM_EVERY == 0:
             self._run("trim_events", (seq - EVENTS_KEPT,))
         return seq
 
