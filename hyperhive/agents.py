@@ -3,12 +3,15 @@ harnesses last reported, the lifecycle step each is in, and the host's records o
 dirs and uid slots. The dashboard's status rows are read from here.
 """
 
+import time
 from collections import defaultdict
 
 from . import bounds, checks, names
 from .errors import BadArgs, NotFound
 from .names import MANAGER
 
+# A name not known here makes a host of several read the registry, at most this often (s).
+RELOAD_AT_MOST_EVERY = 0.5
 # What a harness may report about itself; the rest of a report is for the rollout.
 REPORTED = ("turn_state", "turn_state_since", "turn_state_until", "model", "needs_login",
             "last_turn_at", "status", "port", "rate_limited_until")
@@ -28,6 +31,7 @@ class Agents:
         """Read the registry. A lone host is its only writer, and keeps names and paused
         flags in memory rather than ask the database on every message; in a hive of
         several, another host's change to it makes this host read it again (hosts.py)."""
+        self._read_at = time.monotonic()
         rows = self.store.agents()
         was_paused = getattr(self, "_paused", {})
         self._paused = {a["name"]: bool(a["paused"]) for a in rows}
@@ -39,8 +43,11 @@ class Agents:
     # -- who is an agent, and where ----------------------------------------------
 
     def exists(self, name):
-        if name not in self._paused and self.host is not None and isinstance(name, str):
-            # Added on another host a moment ago, its event not relayed yet?
+        if (name not in self._paused and self.host is not None and isinstance(name, str)
+                and time.monotonic() - self._read_at > RELOAD_AT_MOST_EVERY):
+            # Added on another host a moment ago, its event not relayed yet? Asked at
+            # most so often: an agent naming unknown agents must not read the registry
+            # for each request.
             self.reload()
         return name in self._paused
 

@@ -187,7 +187,9 @@ class Hosts:
     # -- what this host announces (inside the write that made it so) -----------------
 
     def _unread(self, recipient):
-        if self.agents.exists(recipient) and not self.agents.is_here(recipient):
+        # The registry as this host knows it: a send to the operator (or to a name no
+        # host runs) asks the database nothing.
+        if self.agents.home(recipient) not in (None, self.name):
             self.store.announce(inbox_channel(recipient))
 
     def _timers_changed(self):

@@ -60,3 +60,31 @@ def test_a_host_whose_database_is_unreachable_says_so_and_exits(tmp_path):
     finally:
         h.stop()
         shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_an_agent_naming_unknown_agents_does_not_make_its_host_read_the_registry_each_time(
+        pgcluster, pgdb, tmp_path):
+    from hyperhive.broker import Broker
+    from hyperhive.errors import NotFound
+    from hyperhive.paths import Places
+    from hyperhive.store import Store
+    places = Places.from_root(tmp_path)
+    places.ensure()
+    store = Store(pgcluster.url(pgdb))
+    broker = Broker(store, places, host_name="north")
+    try:
+        broker.agents.register("alice")
+        seen = []
+        store._conn.set_trace_callback(seen.append)
+        for i in range(50):
+            try:
+                broker.messages.send("alice", f"ghost{i}", "hello?")
+            except NotFound:
+                pass
+            broker.messages.send("alice", "operator", "to the operator")
+        store._conn.set_trace_callback(None)
+        reads = [s for s in seen if 'FROM "agents"' in s]
+        assert len(reads) <= 2, len(reads)
+    finally:
+        broker.stop()
+        store.close()
